@@ -1,0 +1,128 @@
+"""Train the digits CNN and write the release the tests and the demo load.
+
+Run with Debian's interpreter (it has python3-torch, python3-onnx, python3-sklearn):
+
+    /usr/bin/python3 models/digits/train.py
+
+Writes, next to this script:
+  release/manifest.json              the `ondevice/1` manifest (one variant: fp32)
+  release/digits.fp32.<sha8>.onnx    the model, content-hashed file name
+  test-set.bin                       held-out inputs, float32 little-endian, [N, 1, 8, 8]
+  test-set.json                      their labels and shape
+
+Everything is seeded and single-threaded, so a rerun on the same torch/onnx versions
+reproduces the files byte for byte.
+"""
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RELEASE = os.path.join(HERE, "release")
+SEED = 0
+VERSION = "1.0.0"
+
+torch.manual_seed(SEED)
+torch.set_num_threads(1)
+torch.use_deterministic_algorithms(True)
+
+
+class DigitsCnn(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Sequential(
+            torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.Conv2d(16, 32, 3, padding=1), torch.nn.ReLU(),
+            torch.nn.MaxPool2d(2),
+        )
+        self.head = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(32 * 4 * 4, 64), torch.nn.ReLU(),
+            torch.nn.Linear(64, 10),
+        )
+
+    def forward(self, image):
+        return self.head(self.features(image))
+
+
+def load_split():
+    digits = load_digits()
+    # Pixels are integers 0..16; dividing by 16 keeps every input exact in float32.
+    x = (digits.images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    y = digits.target.astype(np.int64)
+    return train_test_split(x, y, test_size=0.2, random_state=SEED, stratify=y)
+
+
+def train(model, x, y, epochs=40, batch=64):
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    gen = torch.Generator().manual_seed(SEED)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for i in range(0, len(xt), batch):
+            idx = order[i:i + batch]
+            opt.zero_grad()
+            loss_fn(model(xt[idx]), yt[idx]).backward()
+            opt.step()
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def main():
+    x_train, x_test, y_train, y_test = load_split()
+    model = DigitsCnn()
+    train(model, x_train, y_train)
+    model.eval()
+    with torch.no_grad():
+        accuracy = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
+    print(f"held-out accuracy: {accuracy:.4f} on {len(y_test)} samples", file=sys.stderr)
+
+    os.makedirs(RELEASE, exist_ok=True)
+    for name in os.listdir(RELEASE):
+        os.remove(os.path.join(RELEASE, name))
+    tmp = os.path.join(RELEASE, "digits.onnx")
+    torch.onnx.export(
+        model, torch.zeros(1, 1, 8, 8), tmp, input_names=["image"], output_names=["logits"],
+        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+    )
+    digest = sha256(tmp)
+    file_name = f"digits.fp32.{digest[:8]}.onnx"
+    os.rename(tmp, os.path.join(RELEASE, file_name))
+
+    manifest = {
+        "format": "ondevice/1",
+        "name": "digits",
+        "version": VERSION,
+        "runtime": "onnx",
+        "variants": {
+            "fp32": {"files": [{
+                "path": file_name, "size": os.path.getsize(os.path.join(RELEASE, file_name)),
+                "sha256": digest,
+            }]},
+        },
+        "inputs": [{"name": "image", "type": "float32", "dims": ["batch", 1, 8, 8]}],
+        "outputs": [{"name": "logits", "type": "float32", "dims": ["batch", 10]}],
+        "metadata": {"labels": [str(d) for d in range(10)], "heldOutAccuracy": round(accuracy, 4)},
+    }
+    with open(os.path.join(RELEASE, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+
+    x_test.astype("<f4").tofile(os.path.join(HERE, "test-set.bin"))
+    with open(os.path.join(HERE, "test-set.json"), "w") as f:
+        json.dump({"input": "image", "dims": list(x_test.shape), "file": "test-set.bin",
+                   "labels": [int(v) for v in y_test]}, f)
+        f.write("\n")
+
+
+if __name__ == "__main__":
+    main()

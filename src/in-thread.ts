@@ -1,0 +1,16 @@
+/** @file `worker: false`: the same model host, called in the caller's thread. */
+import type { HostConnection } from './connection.js';
+import { createModelHost, type ModelHost } from './pipeline/host.js';
+
+let host: ModelHost | undefined;
+
+export function inThreadConnection(): HostConnection {
+  host ??= createModelHost();
+  const h = host;
+  return {
+    load: (request, controls) => h.load(request, controls),
+    run: (id, inputs) => h.run(id, inputs),
+    dispose: (id) => h.dispose(id),
+    release: () => undefined,
+  };
+}

@@ -1,0 +1,73 @@
+/** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
+import type { HostConnection } from './connection.js';
+import { backendOrder } from './backend/select.js';
+import type { LoadResult } from './pipeline/host.js';
+import { disposedError, throwIfAborted } from './errors.js';
+import { validateInputs } from './tensor/validate.js';
+import type { LoadOptions, Model, ModelInfo, TensorMap } from './types.js';
+import { workerConnection } from './worker/client.js';
+
+/**
+ * Loads a model from a manifest URL (`ondevice/1`) or a bare `.onnx` URL and returns it ready to run.
+ *
+ * @example
+ * const model = await loadModel('/models/digits/manifest.json', { onProgress: console.log });
+ * const { logits } = await model.run({ image: { type: 'float32', data, dims: [1, 1, 8, 8] } });
+ */
+export async function loadModel(url: string | URL, options: LoadOptions = {}): Promise<Model> {
+  const request = { url: absoluteUrl(url), backends: backendOrder(options.backend) };
+  throwIfAborted(options.signal);
+  const connection = await connect(options.worker);
+  let result: LoadResult;
+  try {
+    result = await connection.load(request, { signal: options.signal, onProgress: options.onProgress });
+  } catch (error) {
+    connection.release();
+    throw error;
+  }
+  return new OndeviceModel(connection, result);
+}
+
+async function connect(worker: LoadOptions['worker']): Promise<HostConnection> {
+  if (worker === false || (worker === undefined && typeof Worker === 'undefined')) {
+    // Only in-thread users pay for the pipeline on their own thread.
+    const { inThreadConnection } = await import('./in-thread.js');
+    return inThreadConnection();
+  }
+  return workerConnection(worker === true || worker === undefined ? undefined : worker);
+}
+
+function absoluteUrl(url: string | URL): string {
+  const base = globalThis.location?.href;
+  return new URL(url, base).href;
+}
+
+class OndeviceModel implements Model {
+  readonly info: ModelInfo;
+  #connection: HostConnection;
+  #id: number;
+  #disposed = false;
+
+  constructor(connection: HostConnection, { id, info }: LoadResult) {
+    this.#connection = connection;
+    this.#id = id;
+    this.info = info;
+  }
+
+  async run(inputs: TensorMap): Promise<TensorMap> {
+    if (this.#disposed) throw disposedError();
+    // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
+    validateInputs(inputs, this.info.inputs);
+    return this.#connection.run(this.#id, inputs);
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      await this.#connection.dispose(this.#id);
+    } finally {
+      this.#connection.release();
+    }
+  }
+}

@@ -1,0 +1,123 @@
+/** @file Validates a parsed `ondevice/1` manifest; every failure is `MANIFEST_INVALID` naming the field. */
+import { OndeviceError } from '../errors.js';
+import type { TensorSpec } from '../types.js';
+import { MANIFEST_FORMAT, RUNTIMES, type Manifest, type ManifestFile, type ManifestVariant, type RuntimeName } from './types.js';
+
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+type Json = Record<string, unknown>;
+
+/**
+ * Checks `value` (the manifest's parsed JSON) and resolves its file paths against `manifestUrl`.
+ * Unknown fields are ignored. File paths must stay on the manifest's origin: the library makes no
+ * request except to the model host the app named.
+ */
+export function parseManifest(value: unknown, manifestUrl: string): Manifest {
+  const where = { url: manifestUrl };
+  const root = object(value, '(root)', where);
+  if (root['format'] !== MANIFEST_FORMAT) {
+    fail('format', `must be "${MANIFEST_FORMAT}", got ${show(root['format'])}`, where);
+  }
+  const runtime = root['runtime'];
+  if (!RUNTIMES.includes(runtime as RuntimeName)) {
+    fail('runtime', `must be one of ${RUNTIMES.map((r) => `"${r}"`).join(', ')}, got ${show(runtime)}`, where);
+  }
+  const version = string(root['version'], 'version', where);
+  if (!SEMVER.test(version)) fail('version', `must be a semantic version such as "1.2.0", got ${show(version)}`, where);
+  return {
+    format: MANIFEST_FORMAT,
+    name: string(root['name'], 'name', where),
+    version,
+    runtime: runtime as RuntimeName,
+    variants: variants(root['variants'], manifestUrl),
+    inputs: tensorSpecs(root['inputs'], 'inputs', where),
+    outputs: tensorSpecs(root['outputs'], 'outputs', where),
+    metadata: root['metadata'] === undefined ? {} : object(root['metadata'], 'metadata', where),
+    revoked: root['revoked'] === undefined ? [] : stringArray(root['revoked'], 'revoked', where),
+  };
+}
+
+function variants(value: unknown, manifestUrl: string): Record<string, ManifestVariant> {
+  const where = { url: manifestUrl };
+  const entries = Object.entries(object(value, 'variants', where));
+  if (entries.length === 0) fail('variants', 'must name at least one variant', where);
+  const result: Record<string, ManifestVariant> = {};
+  for (const [name, raw] of entries) {
+    const field = `variants.${name}`;
+    const variant = object(raw, field, where);
+    const files = array(variant['files'], `${field}.files`, where);
+    if (files.length === 0) fail(`${field}.files`, 'must list at least one file', where);
+    result[name] = {
+      files: files.map((file, i) => manifestFile(file, `${field}.files[${i}]`, manifestUrl)),
+      requires: variant['requires'] === undefined ? [] : stringArray(variant['requires'], `${field}.requires`, where),
+    };
+  }
+  return result;
+}
+
+function manifestFile(value: unknown, field: string, manifestUrl: string): ManifestFile {
+  const where = { url: manifestUrl };
+  const file = object(value, field, where);
+  const path = string(file['path'], `${field}.path`, where);
+  const url = new URL(path, manifestUrl);
+  if (url.origin !== new URL(manifestUrl).origin) {
+    fail(`${field}.path`, `must be a path relative to the manifest, on its host; got ${show(path)}`, where);
+  }
+  const size = file['size'];
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+    fail(`${field}.size`, `must be the file's size in bytes (a non-negative integer), got ${show(size)}`, where);
+  }
+  const sha256 = file['sha256'];
+  if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
+    fail(`${field}.sha256`, `must be 64 lowercase hex digits, got ${show(sha256)}`, where);
+  }
+  return { path, url: url.href, size, sha256 };
+}
+
+function tensorSpecs(value: unknown, field: string, where: Json): TensorSpec[] {
+  return array(value, field, where).map((raw, i) => {
+    const spec = object(raw, `${field}[${i}]`, where);
+    const dims = array(spec['dims'], `${field}[${i}].dims`, where);
+    dims.forEach((d, j) => {
+      const ok = typeof d === 'string' || (typeof d === 'number' && Number.isSafeInteger(d) && d >= 0);
+      if (!ok) fail(`${field}[${i}].dims[${j}]`, `must be a non-negative integer or a name, got ${show(d)}`, where);
+    });
+    return {
+      name: string(spec['name'], `${field}[${i}].name`, where),
+      type: string(spec['type'], `${field}[${i}].type`, where),
+      dims: dims as Array<number | string>,
+    };
+  });
+}
+
+function object(value: unknown, field: string, where: Json): Json {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, `must be an object, got ${show(value)}`, where);
+  return value as Json;
+}
+
+function array(value: unknown, field: string, where: Json): unknown[] {
+  if (!Array.isArray(value)) fail(field, `must be an array, got ${show(value)}`, where);
+  return value;
+}
+
+function string(value: unknown, field: string, where: Json): string {
+  if (typeof value !== 'string' || value.length === 0) fail(field, `must be a non-empty string, got ${show(value)}`, where);
+  return value;
+}
+
+function stringArray(value: unknown, field: string, where: Json): string[] {
+  return array(value, field, where).map((item, i) => string(item, `${field}[${i}]`, where));
+}
+
+function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function fail(field: string, problem: string, where: Json): never {
+  throw new OndeviceError('MANIFEST_INVALID', `Manifest field "${field}" ${problem}. Fix the manifest at ${String(where['url'])}.`, {
+    details: { ...where, field },
+  });
+}

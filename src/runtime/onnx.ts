@@ -1,0 +1,139 @@
+/** @file The onnxruntime-web adapter: loads the smallest ORT build that serves the backend, one session per model. */
+import type * as OrtModule from 'onnxruntime-web';
+import { OndeviceError } from '../errors.js';
+import { BackendSkipped } from '../backend/select.js';
+import { probeWasm, probeWebGpu, wasmThreadCount } from '../backend/detect.js';
+import type { Backend, TensorMap, TensorSpec } from '../types.js';
+import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from './types.js';
+
+type Ort = typeof OrtModule;
+
+/**
+ * onnxruntime-web ships one build per backend family; each carries its own .wasm:
+ * `onnxruntime-web/webgpu` (WebGPU + WASM EPs, ~6.7 MB gzipped) and `onnxruntime-web/wasm`
+ * (~3.7 MB gzipped). A device that runs on WASM never downloads the WebGPU build; once the WebGPU
+ * build is loaded, WASM sessions reuse it rather than fetching a second runtime.
+ * Both use `new URL('ort-*.wasm', import.meta.url)`, so bundlers emit the .wasm on the app's origin.
+ */
+let webGpuOrt: Promise<Ort> | undefined;
+let wasmOrt: Promise<Ort> | undefined;
+
+function ortFor(backend: 'webgpu' | 'wasm'): Promise<Ort> {
+  if (backend === 'webgpu') {
+    webGpuOrt ??= configure(import('onnxruntime-web/webgpu')).catch((error: unknown) => {
+      webGpuOrt = undefined;
+      throw error;
+    });
+    return webGpuOrt;
+  }
+  if (webGpuOrt) return webGpuOrt;
+  wasmOrt ??= configure(import('onnxruntime-web/wasm')).catch((error: unknown) => {
+    wasmOrt = undefined;
+    throw error;
+  });
+  return wasmOrt;
+}
+
+async function configure(module: Promise<Ort>): Promise<Ort> {
+  const ort = await module;
+  ort.env.logLevel = 'error';
+  ort.env.wasm.numThreads = wasmThreadCount();
+  return ort;
+}
+
+/** ORT status codes that say the bytes themselves are not a usable model, whatever the backend. */
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
+
+export const onnxRuntime: RuntimeAdapter = {
+  async create(files, backend) {
+    if (backend !== 'webgpu' && backend !== 'wasm') {
+      const hint = backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'";
+      throw new BackendSkipped('unavailable', hint);
+    }
+    const available = backend === 'webgpu' ? await probeWebGpu() : probeWasm();
+    if (!available.ok) throw new BackendSkipped('unavailable', available.reason);
+    let ort: Ort;
+    try {
+      ort = await ortFor(backend);
+    } catch (error) {
+      throw new BackendSkipped('unavailable', `loading onnxruntime-web for ${backend} failed: ${message(error)}`);
+    }
+    const [model, ...external] = files;
+    if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
+    let session: OrtModule.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model.bytes, {
+        executionProviders: [backend],
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+        ...(external.length > 0 && { externalData: external.map((f) => ({ path: f.path, data: f.bytes })) }),
+      });
+    } catch (error) {
+      const text = message(error);
+      if (MODEL_ERROR.test(text)) {
+        throw new OndeviceError('MODEL_INVALID', `onnxruntime-web cannot load this model: ${text}. Check that the file is a valid ONNX model.`, {
+          details: { backend, runtimeMessage: text },
+          cause: error,
+        });
+      }
+      throw new BackendSkipped('failed', `creating the session failed: ${text}`);
+    }
+    return new OnnxSession(ort, session);
+  },
+};
+
+class OnnxSession implements RuntimeSession {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  #ort: Ort;
+  #session: OrtModule.InferenceSession;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(ort: Ort, session: OrtModule.InferenceSession) {
+    this.#ort = ort;
+    this.#session = session;
+    this.inputs = specs(session.inputNames, session.inputMetadata);
+    this.outputs = specs(session.outputNames, session.outputMetadata);
+  }
+
+  run(inputs: TensorMap): Promise<TensorMap> {
+    // onnxruntime-web does not allow two run() calls on one session at once: queue them.
+    const result = this.#queue.then(() => this.#runNow(inputs));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
+  async #runNow(inputs: TensorMap): Promise<TensorMap> {
+    const feeds: Record<string, OrtModule.Tensor> = {};
+    for (const [name, t] of Object.entries(inputs)) {
+      feeds[name] = new this.#ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims);
+    }
+    let results: OrtModule.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.#session.run(feeds);
+    } catch (error) {
+      throw new OndeviceError('RUN_FAILED', `Inference failed in onnxruntime-web: ${message(error)}`, { cause: error });
+    }
+    const outputs: TensorMap = {};
+    for (const [name, value] of Object.entries(results)) {
+      outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
+    }
+    return outputs;
+  }
+
+  async release(): Promise<void> {
+    await this.#queue;
+    await this.#session.release();
+  }
+}
+
+function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
+  return names.map((name, i) => {
+    const meta = metadata?.[i];
+    return meta?.isTensor ? { name, type: meta.type, dims: [...meta.shape] } : { name, type: 'unknown', dims: [] };
+  });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,24 @@
+/** @file The one small interface every runtime (onnx now, tfjs later) implements. */
+import type { Backend, TensorMap, TensorSpec } from '../types.js';
+
+export interface ModelFileBytes {
+  /** The file's path as the manifest names it (external data is looked up by it). */
+  path: string;
+  bytes: Uint8Array;
+}
+
+export interface RuntimeSession {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  /** Runs one inference; calls on one session are served one at a time, in order. */
+  run(inputs: TensorMap): Promise<TensorMap>;
+  release(): Promise<void>;
+}
+
+export interface RuntimeAdapter {
+  /**
+   * Creates a session on exactly `backend` (no silent fallback inside the runtime). Throws
+   * `BackendSkipped` when the backend is unavailable or cannot create this session.
+   */
+  create(files: readonly ModelFileBytes[], backend: Backend): Promise<RuntimeSession>;
+}

@@ -1,0 +1,155 @@
+/**
+ * @file The page's side of the worker: one connection per Worker, a liveness lock so that a dead
+ * worker is noticed, and every pending call rejected with `WORKER_CRASHED` instead of hanging.
+ */
+import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
+import type { HostConnection } from '../connection.js';
+import { OndeviceError, abortError } from '../errors.js';
+import type { LoadControls, LoadRequest, LoadResult } from '../pipeline/host.js';
+import type { TensorMap } from '../types.js';
+import type { WorkerApi } from './api.js';
+import { installErrorTransfer } from './error-transfer.js';
+import { forTransfer } from './tensors.js';
+
+export class WorkerConnection implements HostConnection {
+  readonly #worker: Worker;
+  readonly #remote: Remote<WorkerApi>;
+  /** We created the worker, so we terminate it when its last model is gone. */
+  readonly #owned: boolean;
+  readonly #ready: Promise<void>;
+  readonly #stopWatching = new AbortController();
+  readonly #onDeath = new Set<(error: OndeviceError) => void>();
+  #started = false;
+  #dead: OndeviceError | undefined;
+  #models = 0;
+
+  constructor(worker: Worker, owned: boolean) {
+    installErrorTransfer();
+    this.#worker = worker;
+    this.#owned = owned;
+    this.#remote = wrap<WorkerApi>(worker);
+    worker.addEventListener('error', this.#onError);
+    const lockName = `ondevice-worker-${randomId()}`;
+    this.#ready = this.#call((api) => api.hello(lockName)).then(() => {
+      this.#started = true;
+      this.#watch(lockName);
+    });
+    this.#ready.catch(() => undefined);
+  }
+
+  get dead(): boolean {
+    return this.#dead !== undefined;
+  }
+
+  retain(): void {
+    this.#models++;
+  }
+
+  release(): void {
+    this.#models = Math.max(0, this.#models - 1);
+    // WASM memory never shrinks; ending the worker is how its memory goes back to the device.
+    if (this.#models === 0 && this.#owned && !this.#dead) this.#end(undefined);
+  }
+
+  async load(request: LoadRequest, { signal, onProgress }: LoadControls): Promise<LoadResult> {
+    await this.#ready;
+    const loadId = randomId();
+    const pending = this.#call((api) => api.load(request, loadId, onProgress && proxy(onProgress)));
+    if (!signal) return pending;
+    return new Promise<LoadResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        reject(abortError(signal));
+        this.#remote.abort(loadId).catch(() => undefined);
+        // If the worker finished before it heard of the abort, free what it loaded.
+        pending.then((result) => this.dispose(result.id), () => undefined).catch(() => undefined);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      pending.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
+  }
+
+  run(id: number, inputs: TensorMap): Promise<TensorMap> {
+    const [tensors, buffers] = forTransfer(inputs);
+    return this.#call((api) => api.run(id, transfer(tensors, buffers)));
+  }
+
+  dispose(id: number): Promise<void> {
+    return this.#dead ? Promise.resolve() : this.#call((api) => api.dispose(id));
+  }
+
+  #call<T>(fn: (api: Remote<WorkerApi>) => Promise<T>): Promise<T> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    return new Promise<T>((resolve, reject) => {
+      this.#onDeath.add(reject);
+      fn(this.#remote)
+        .then(resolve, reject)
+        .finally(() => this.#onDeath.delete(reject));
+    });
+  }
+
+  /** The worker holds a lock named `lockName` while it lives; ours is granted when it dies. */
+  #watch(lockName: string): void {
+    const locks = globalThis.navigator?.locks;
+    if (!locks) return;
+    locks
+      .request(lockName, { signal: this.#stopWatching.signal }, () => {
+        this.#end(crashed('it stopped unexpectedly (crashed, ran out of memory, or was terminated)'));
+      })
+      .catch(() => undefined);
+  }
+
+  #onError = (event: ErrorEvent): void => {
+    // Before the handshake an error means the script failed to load or threw at start. Later
+    // errors are uncaught exceptions the worker survives; its death is seen through the lock.
+    if (!this.#started || !globalThis.navigator?.locks) {
+      this.#end(crashed(`its script failed: ${event.message || 'it could not be loaded (check that the worker file is served with a JavaScript MIME type)'}`));
+    }
+  };
+
+  #end(error: OndeviceError | undefined): void {
+    if (this.#dead) return;
+    this.#dead = error ?? new OndeviceError('DISPOSED', 'The ondevice worker was shut down after its last model was disposed.');
+    this.#stopWatching.abort();
+    this.#worker.removeEventListener('error', this.#onError);
+    for (const reject of this.#onDeath) reject(this.#dead);
+    this.#onDeath.clear();
+    this.#remote[releaseProxy]();
+    if (this.#owned) this.#worker.terminate();
+  }
+}
+
+function crashed(why: string): OndeviceError {
+  return new OndeviceError('WORKER_CRASHED', `The ondevice worker is gone: ${why}. Calls in flight were cancelled; load the model again.`, {
+    details: { reason: why },
+  });
+}
+
+function randomId(): string {
+  return globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
+let shared: WorkerConnection | undefined;
+const appWorkers = new WeakMap<Worker, WorkerConnection>();
+
+/** The connection for a load: the library's own worker (created lazily, shared by all models) or the app's. */
+export function workerConnection(appWorker?: Worker): WorkerConnection {
+  let connection: WorkerConnection;
+  if (appWorker) {
+    connection = appWorkers.get(appWorker) ?? new WorkerConnection(appWorker, false);
+    // A worker that died cannot be revived; only the app can create a new one.
+    if (connection.dead) throw crashed('the Worker passed as option "worker" has ended; pass a new Worker');
+    appWorkers.set(appWorker, connection);
+  } else {
+    if (!shared || shared.dead) shared = new WorkerConnection(createWorker(), true);
+    connection = shared;
+  }
+  connection.retain();
+  return connection;
+}
+
+function createWorker(): Worker {
+  // Keep this expression literal: the app's bundler recognises it and bundles the worker with
+  // onnxruntime-web and its .wasm (our own build keeps it verbatim, see vite.config.ts).
+  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+}

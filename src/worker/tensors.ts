@@ -1,0 +1,21 @@
+/** @file Moves tensors across postMessage by transferring their buffers instead of copying them. */
+import type { TensorMap } from '../types.js';
+
+/**
+ * Returns the tensors to send and the buffers to transfer. A view that covers its whole
+ * ArrayBuffer is sent as is (its buffer moves, the sender's array is detached); a view into a
+ * larger buffer is copied first so unrelated memory is neither sent nor detached.
+ */
+export function forTransfer(tensors: TensorMap): [TensorMap, Transferable[]] {
+  const out: TensorMap = {};
+  const buffers = new Set<ArrayBuffer>();
+  for (const [name, tensor] of Object.entries(tensors)) {
+    let data = tensor.data;
+    const buffer = data.buffer;
+    const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+    if (!whole || buffers.has(buffer as ArrayBuffer)) data = data.slice() as typeof data;
+    buffers.add(data.buffer as ArrayBuffer);
+    out[name] = { ...tensor, data } as TensorMap[string];
+  }
+  return [out, [...buffers]];
+}

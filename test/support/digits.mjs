@@ -1,0 +1,36 @@
+/** @file The digits release and its held-out set, read from `models/digits/` in Node. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const DIR = fileURLToPath(new URL('../../models/digits/', import.meta.url));
+
+export function digitsManifest() {
+  return JSON.parse(readFileSync(`${DIR}release/manifest.json`, 'utf8'));
+}
+
+export function digitsModelPath() {
+  return `${DIR}release/${digitsManifest().variants.fp32.files[0].path}`;
+}
+
+/** @returns {{ images: Float32Array, labels: number[], count: number, dims: number[] }} */
+export function digitsTestSet() {
+  const meta = JSON.parse(readFileSync(`${DIR}test-set.json`, 'utf8'));
+  const raw = readFileSync(`${DIR}${meta.file}`);
+  const images = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return { images, labels: meta.labels, count: meta.dims[0], dims: meta.dims };
+}
+
+/**
+ * Reference logits from onnxruntime-node for the whole held-out set, in one batch.
+ * @returns {Promise<{ logits: number[], dims: number[] }>}
+ */
+export async function referenceLogits() {
+  const ort = (await import('onnxruntime-node')).default;
+  const session = await ort.InferenceSession.create(digitsModelPath());
+  const { images, dims } = digitsTestSet();
+  const out = await session.run({ image: new ort.Tensor('float32', images, dims) });
+  const logits = out.logits;
+  if (!logits) throw new Error('the digits model has no output "logits"');
+  await session.release();
+  return { logits: Array.from(/** @type {Float32Array} */ (logits.data)), dims: [...logits.dims] };
+}

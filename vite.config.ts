@@ -1,0 +1,51 @@
+/**
+ * @file Builds the library: `dist/index.js` (the API) and `dist/worker.js` (the worker entry), ESM,
+ * dependencies external, unminified, with declarations from `tsc -p tsconfig.build.json`.
+ */
+import { defineConfig, type Plugin } from 'vite';
+
+const WORKER_EXPRESSION = "new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })";
+const PLACEHOLDER = '__ONDEVICE_CREATE_WORKER__()';
+
+/**
+ * The app's bundler must see `new Worker(new URL('./worker.js', import.meta.url), …)` in our
+ * output to bundle the worker together with onnxruntime-web and emit its .wasm on the app's
+ * origin. Vite would otherwise bundle the worker into our own build, with every dependency
+ * inlined. So the expression is hidden from Vite's worker plugin and restored after bundling.
+ */
+function keepWorkerExpression(): Plugin {
+  return {
+    name: 'ondevice:keep-worker-expression',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('/src/worker/client.ts')) return null;
+      if (!code.includes(WORKER_EXPRESSION)) this.error(`expected ${WORKER_EXPRESSION} in ${id}`);
+      return { code: code.replace(WORKER_EXPRESSION, PLACEHOLDER), map: null };
+    },
+    renderChunk(code) {
+      return code.includes(PLACEHOLDER) ? { code: code.replace(PLACEHOLDER, WORKER_EXPRESSION), map: null } : null;
+    },
+  };
+}
+
+export default defineConfig({
+  plugins: [keepWorkerExpression()],
+  build: {
+    target: 'es2022',
+    minify: false,
+    sourcemap: true,
+    emptyOutDir: true,
+    lib: {
+      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts' },
+      formats: ['es'],
+    },
+    rolldownOptions: {
+      external: [/^onnxruntime-web(\/|$)/, 'comlink', 'idb-keyval'],
+      output: {
+        // Every chunk sits next to worker.js, so './worker.js' resolves from any of them.
+        entryFileNames: '[name].js',
+        chunkFileNames: '[name]-[hash].js',
+      },
+    },
+  },
+});
