@@ -3,7 +3,9 @@
  * 304, Range) serving `models/`, with CORS, a request log, and routes that answer the way broken
  * hosts do (an SPA's index.html for every path).
  */
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sirv from 'sirv';
 
@@ -11,24 +13,81 @@ const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
 const INDEX_HTML = '<!DOCTYPE html><html><head><title>App</title></head><body><div id="app"></div></body></html>';
 
 /**
+ * The digits manifest with one thing broken, for `/mutated/<kind>/manifest.json`. File paths point
+ * back at the real files, so only the named defect differs.
+ * @type {Record<string, (m: any) => void>}
+ */
+const MUTATIONS = {
+  ok: () => {},
+  'bad-sha256': (m) => { m.variants.fp32.files[0].sha256 = '0'.repeat(64); },
+  'bad-size': (m) => { m.variants.fp32.files[0].size += 1; },
+  'no-version': (m) => { delete m.version; },
+  'bad-format': (m) => { m.format = 'ondevice/0'; },
+  'bad-file-size': (m) => { m.variants.fp32.files[0].size = -1; },
+  'other-origin': (m) => { m.variants.fp32.files[0].path = 'https://cdn.example.com/digits.onnx'; },
+  'missing-file': (m) => { m.variants.fp32.files[0].path = 'nope.onnx'; },
+  'html-file': (m) => { m.variants.fp32.files[0].path = '../../spa/digits.onnx'; },
+  tfjs: (m) => { m.runtime = 'tfjs-layers'; },
+};
+
+/**
  * @param {{ root?: string }} [options]
- * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string, range: string | undefined, status: number }>, close(): Promise<void> }>}
+ * @returns {Promise<{ url: string, requests: Array<{ method: string, path: string, range: string | undefined, status: number, bytes: number, completed: boolean }>, close(): Promise<void> }>}
  */
 export async function startModelServer(options = {}) {
-  const files = sirv(options.root ?? MODELS, { dev: false, etag: true, dotfiles: false, maxAge: 0 });
-  /** @type {Array<{ method: string, path: string, range: string | undefined, status: number }>} */
+  const root = options.root ?? MODELS;
+  const files = sirv(root, { dev: false, etag: true, dotfiles: false, maxAge: 0 });
+  /** @type {Array<{ method: string, path: string, range: string | undefined, status: number, bytes: number, completed: boolean }>} */
   const requests = [];
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Expose-Headers', 'ETag, Content-Length, Content-Range, Accept-Ranges');
-    res.on('finish', () => requests.push({ method: req.method ?? 'GET', path, range: req.headers.range, status: res.statusCode }));
+    let bytes = 0;
+    const write = res.write.bind(res);
+    res.write = /** @type {typeof res.write} */ ((/** @type {any} */ chunk, /** @type {any[]} */ ...rest) => {
+      bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      return write(chunk, ...rest);
+    });
+    const end = res.end.bind(res);
+    res.end = /** @type {typeof res.end} */ ((/** @type {any} */ chunk, /** @type {any[]} */ ...rest) => {
+      if (chunk && typeof chunk !== 'function') bytes += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      return end(chunk, ...rest);
+    });
+    // 'close' fires for finished and for broken-off responses alike; writableFinished tells them apart.
+    res.on('close', () =>
+      requests.push({ method: req.method ?? 'GET', path, range: req.headers.range, status: res.statusCode, bytes, completed: res.writableFinished }),
+    );
     if (req.method === 'OPTIONS') {
       res.setHeader('Access-Control-Allow-Headers', '*');
       res.writeHead(204).end();
     } else if (path === '/__requests') {
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify(requests));
+    } else if (path.startsWith('/mutated/')) {
+      const [, , kind, ...rest] = path.split('/');
+      const mutate = MUTATIONS[kind ?? ''];
+      if (!mutate || rest.join('/') !== 'manifest.json') return void res.writeHead(404).end();
+      const manifest = JSON.parse(readFileSync(join(root, 'digits/release/manifest.json'), 'utf8'));
+      for (const file of manifest.variants.fp32.files) file.path = `../../digits/release/${file.path}`;
+      mutate(manifest);
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify(manifest));
+    } else if (path.startsWith('/slow/')) {
+      // The same file at ~bytesPerSecond, in 1 KiB writes: a slow mobile link.
+      const file = normalize(join(root, path.slice('/slow/'.length)));
+      if (!file.startsWith(root) || !statSync(file, { throwIfNoEntry: false })?.isFile()) return void res.writeHead(404).end();
+      const rate = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('bps') ?? 20_000);
+      res.setHeader('Content-Type', 'application/octet-stream');
+      res.setHeader('Content-Length', statSync(file).size);
+      const stream = createReadStream(file, { highWaterMark: 1024 });
+      stream.on('data', (chunk) => {
+        stream.pause();
+        res.write(chunk);
+        setTimeout(() => stream.resume(), (chunk.length / rate) * 1000);
+      });
+      stream.on('end', () => res.end());
+      res.on('close', () => stream.destroy());
     } else if (path.startsWith('/spa/')) {
       // A single-page-app host: every path answers 200 with index.html.
       res.setHeader('Content-Type', 'text/html; charset=utf-8');

@@ -1,0 +1,84 @@
+/** @file Loading: backend selection that tells the truth, progress events, bare model URLs, abort. */
+import { describe, expect, test } from 'vitest';
+import { loadModel, type LoadProgress } from '../../src/index.js';
+import { digitsManifest, digitsManifestFile, expectOndeviceError, server } from './helpers.js';
+
+describe('backend selection', () => {
+  test("'auto' picks WebGPU when a real adapter exists, with nothing skipped", async () => {
+    const model = await loadModel(digitsManifest);
+    expect(model.info.backend).toBe('webgpu');
+    expect(model.info.fallbacks).toEqual([]);
+    await model.dispose();
+  });
+
+  test('an explicit list is honoured in order and every skipped backend says why', async () => {
+    const model = await loadModel(digitsManifest, { backend: ['webgl', 'cpu', 'wasm', 'webgpu'] });
+    expect(model.info.backend).toBe('wasm');
+    expect(model.info.fallbacks).toEqual([
+      { backend: 'webgl', reason: expect.stringMatching(/WebGL backend is deprecated/) },
+      { backend: 'cpu', reason: expect.stringMatching(/use 'wasm'/) },
+    ]);
+    await model.dispose();
+  });
+
+  test('a list of backends none of which is available is BACKEND_UNAVAILABLE with every reason', async () => {
+    const error = await expectOndeviceError(loadModel(digitsManifest, { backend: ['webgl', 'cpu'] }), 'BACKEND_UNAVAILABLE');
+    expect(error.details['fallbacks']).toHaveLength(2);
+  });
+});
+
+describe.each([true, false])('progress (worker: %s)', (worker) => {
+  test('phases arrive in order, download is monotonic with a constant total, and ready comes before the model', async () => {
+    const events: LoadProgress[] = [];
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker, onProgress: (e) => events.push(e) });
+    const size = (await (await fetch(await digitsManifestFile())).arrayBuffer()).byteLength;
+    const phases = events.map((e) => e.phase).filter((p, i, all) => p !== all[i - 1]);
+    expect(phases).toEqual(['manifest', 'download', 'verify', 'compile', 'ready']);
+    const downloads = events.filter((e) => e.phase === 'download');
+    expect(downloads.every((e) => e.total === size)).toBe(true);
+    const loaded = downloads.map((e) => e.loaded);
+    expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
+    expect(loaded.at(-1)).toBe(size);
+    expect(loaded.filter((n) => n === size)).toHaveLength(1);
+    expect(events.at(-1)).toEqual({ phase: 'ready', backend: 'wasm' });
+    await model.dispose();
+  });
+});
+
+describe.each([true, false])('a bare model URL (worker: %s)', (worker) => {
+  test('loads, named after the file and versioned by its ETag', async () => {
+    const url = await digitsManifestFile();
+    const etag = (await fetch(url, { method: 'HEAD' })).headers.get('etag')!;
+    const model = await loadModel(url, { backend: 'wasm', worker });
+    expect(model.info).toMatchObject({ name: url.split('/').pop()!.replace('.onnx', ''), version: etag.replace(/^W\//, '').replace(/"/g, ''), variant: null, url });
+    expect(model.info.inputs).toEqual([{ name: 'image', type: 'float32', dims: ['batch', 1, 8, 8] }]);
+    expect(model.info.outputs).toEqual([{ name: 'logits', type: 'float32', dims: ['batch', 10] }]);
+    await model.dispose();
+  });
+});
+
+describe.each([true, false])('abort (worker: %s)', (worker) => {
+  test('an already aborted signal rejects at once with ABORTED', async () => {
+    await expectOndeviceError(loadModel(digitsManifest, { worker, signal: AbortSignal.abort() }), 'ABORTED');
+  });
+
+  test('aborting mid-download rejects with ABORTED and stops the transfer', async () => {
+    const file = (await digitsManifestFile()).slice(server.length + 1);
+    const url = `${server}/slow/${file}?bps=50000`;
+    const controller = new AbortController();
+    const load = loadModel(url, {
+      backend: 'wasm',
+      worker,
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.phase === 'download' && e.loaded > 10_000) controller.abort();
+      },
+    });
+    await expectOndeviceError(load, 'ABORTED');
+    await new Promise((r) => setTimeout(r, 300));
+    const log = (await (await fetch(`${server}/__requests`)).json()) as Array<{ path: string; bytes: number; completed: boolean }>;
+    const last = log.filter((r) => r.path === `/slow/${file}`).at(-1)!;
+    expect(last.completed).toBe(false);
+    expect(last.bytes).toBeLessThan(154_818);
+  });
+});

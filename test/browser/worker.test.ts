@@ -1,0 +1,81 @@
+/** @file The worker: 200 concurrent runs, one worker for many models, and a worker that dies. */
+import { describe, expect, inject, test } from 'vitest';
+import { loadModel } from '../../src/index.js';
+import { argmax, digitsManifest, digitsTestSet, expectOndeviceError, maxAbsDiff } from './helpers.js';
+
+const reference = inject('referenceLogits');
+
+function newWorker(): Worker {
+  return new Worker(new URL('../../src/worker/worker.ts', import.meta.url), { type: 'module' });
+}
+
+describe.each([true, false])('200 concurrent runs (worker: %s)', (worker) => {
+  test('every call resolves with its own sample\'s result', async () => {
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker });
+    const { images, count } = await digitsTestSet();
+    const picks = Array.from({ length: 200 }, (_, k) => (k * 7919) % count);
+    const results = await Promise.all(
+      picks.map((i) => model.run({ image: { type: 'float32', data: images.slice(i * 64, i * 64 + 64), dims: [1, 1, 8, 8] } })),
+    );
+    results.forEach((out, k) => {
+      const i = picks[k]!;
+      const want = reference.logits.slice(i * 10, i * 10 + 10);
+      const got = out['logits']!.data as Float32Array;
+      expect(maxAbsDiff(got, want), `call ${k} (sample ${i})`).toBeLessThanOrEqual(1e-4);
+      expect(argmax(got)).toBe(argmax(want));
+    });
+    await model.dispose();
+  });
+});
+
+test('one worker hosts several models, each disposable on its own', async () => {
+  const app = newWorker();
+  const a = await loadModel(digitsManifest, { backend: 'wasm', worker: app });
+  const b = await loadModel(digitsManifest, { backend: 'webgpu', worker: app });
+  expect([a.info.backend, b.info.backend]).toEqual(['wasm', 'webgpu']);
+  const input = () => ({ image: { type: 'float32' as const, data: new Float32Array(64).fill(0.5), dims: [1, 1, 8, 8] } });
+  const [ra, rb] = await Promise.all([a.run(input()), b.run(input())]);
+  expect(maxAbsDiff(ra['logits']!.data as Float32Array, rb['logits']!.data as Float32Array)).toBeLessThanOrEqual(1e-4);
+  await a.dispose();
+  await expectOndeviceError(a.run(input()), 'DISPOSED');
+  expect((await b.run(input()))['logits']!.dims).toEqual([1, 10]);
+  await b.dispose();
+  app.terminate();
+});
+
+describe('a worker that dies', () => {
+  test('pending and later calls reject with WORKER_CRASHED instead of hanging; a new load works', async () => {
+    const app = newWorker();
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker: app });
+    const { images, count } = await digitsTestSet();
+    const pending = Array.from({ length: 50 }, () => model.run({ image: { type: 'float32', data: images.slice(), dims: [count, 1, 8, 8] } }));
+    app.terminate();
+    const settled = await Promise.allSettled(pending);
+    const crashed = settled.filter((s) => s.status === 'rejected');
+    // Some calls may have finished before the worker died; none may hang, and the rest say why.
+    expect(crashed.length).toBeGreaterThan(0);
+    for (const s of crashed) expect((s as PromiseRejectedResult).reason).toMatchObject({ name: 'OndeviceError', code: 'WORKER_CRASHED' });
+    await expectOndeviceError(model.run({ image: { type: 'float32', data: new Float32Array(64), dims: [1, 1, 8, 8] } }), 'WORKER_CRASHED');
+    await model.dispose();
+    await expectOndeviceError(loadModel(digitsManifest, { worker: app }), 'WORKER_CRASHED');
+
+    const again = await loadModel(digitsManifest, { backend: 'wasm', worker: newWorker() });
+    const out = await again.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 1, 8, 8] } });
+    expect(maxAbsDiff(out['logits']!.data as Float32Array, reference.logits.slice(0, 10))).toBeLessThanOrEqual(1e-4);
+    await again.dispose();
+  });
+
+  test('a worker whose script does not load rejects the load with WORKER_CRASHED', async () => {
+    const broken = new Worker('/definitely-not-here.js', { type: 'module' });
+    const error = await expectOndeviceError(loadModel(digitsManifest, { worker: broken }), 'WORKER_CRASHED');
+    expect(error.message).toMatch(/script failed/);
+  });
+
+  test('the library\'s own worker is replaced after its last model is disposed', async () => {
+    const first = await loadModel(digitsManifest, { backend: 'wasm' });
+    await first.dispose();
+    const second = await loadModel(digitsManifest, { backend: 'wasm' });
+    expect((await second.run({ image: { type: 'float32', data: new Float32Array(64), dims: [1, 1, 8, 8] } }))['logits']!.dims).toEqual([1, 10]);
+    await second.dispose();
+  });
+});
