@@ -1,0 +1,142 @@
+/** @file Pure logic: input validation, backend order and walk, error wire form, tensor transfer, progress throttling. */
+import { describe, expect, test } from 'vitest';
+import { BackendSkipped, backendOrder, firstWorkingBackend } from '../../src/backend/select.js';
+import { OndeviceError, errorFromWire, errorToWire, isOndeviceError } from '../../src/errors.js';
+import { createProgressEmitter } from '../../src/pipeline/progress.js';
+import { validateInputs } from '../../src/tensor/validate.js';
+import type { LoadProgress, TensorSpec } from '../../src/types.js';
+import { forTransfer } from '../../src/worker/tensors.js';
+
+const specs: TensorSpec[] = [
+  { name: 'ids', type: 'int64', dims: ['batch', 'seq'] },
+  { name: 'mask', type: 'bool', dims: [] },
+];
+
+describe('validateInputs', () => {
+  test('accepts well-formed inputs, free dims and unknown shapes', () => {
+    expect(() =>
+      validateInputs({ ids: { type: 'int64', data: new BigInt64Array(6), dims: [2, 3] }, mask: { type: 'bool', data: new Uint8Array(5), dims: [5] } }, specs),
+    ).not.toThrow();
+  });
+
+  test('details name the input, what was expected and what came', () => {
+    try {
+      validateInputs({ ids: { type: 'int32', data: new Int32Array(6), dims: [2, 3] }, mask: { type: 'bool', data: new Uint8Array(1), dims: [1] } }, specs);
+      expect.unreachable();
+    } catch (error) {
+      expect(isOndeviceError(error, 'INPUT_INVALID')).toBe(true);
+      expect((error as OndeviceError).details).toEqual({ input: 'ids', expected: 'int64', actual: 'int32' });
+    }
+  });
+
+  test('negative or fractional dims are refused', () => {
+    expect(() => validateInputs({ ids: { type: 'int64', data: new BigInt64Array(0), dims: [-1, 0] }, mask: { type: 'bool', data: new Uint8Array(0), dims: [0] } }, specs)).toThrow(/non-negative integers/);
+  });
+});
+
+describe('backends', () => {
+  test("'auto' is WebGPU then WASM; lists keep their order without duplicates", () => {
+    expect(backendOrder(undefined)).toEqual(['webgpu', 'wasm']);
+    expect(backendOrder('auto')).toEqual(['webgpu', 'wasm']);
+    expect(backendOrder('wasm')).toEqual(['wasm']);
+    expect(backendOrder(['wasm', 'webgpu', 'wasm'])).toEqual(['wasm', 'webgpu']);
+    expect(() => backendOrder([])).toThrow(OndeviceError);
+  });
+
+  test('the walk reports each skipped backend and returns the first that works', async () => {
+    const result = await firstWorkingBackend(['webgpu', 'webgl', 'wasm'], async (b) => {
+      if (b === 'webgpu') throw new BackendSkipped('unavailable', 'no adapter');
+      if (b === 'webgl') throw new BackendSkipped('failed', 'op not supported');
+      return 'session';
+    }, undefined);
+    expect(result).toEqual({ value: 'session', backend: 'wasm', fallbacks: [{ backend: 'webgpu', reason: 'no adapter' }, { backend: 'webgl', reason: 'op not supported' }] });
+  });
+
+  test('nothing available is BACKEND_UNAVAILABLE; available but failing is MODEL_INVALID', async () => {
+    const unavailable = firstWorkingBackend(['webgpu'], async () => {
+      throw new BackendSkipped('unavailable', 'no adapter');
+    }, undefined);
+    await expect(unavailable).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE' });
+    const failing = firstWorkingBackend(['webgpu', 'wasm'], async (b) => {
+      throw new BackendSkipped(b === 'wasm' ? 'failed' : 'unavailable', 'x');
+    }, undefined);
+    await expect(failing).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+  });
+
+  test('other errors stop the walk', async () => {
+    let tried = 0;
+    const walk = firstWorkingBackend(['webgpu', 'wasm'], async () => {
+      tried++;
+      throw new OndeviceError('MODEL_INVALID', 'bad protobuf');
+    }, undefined);
+    await expect(walk).rejects.toThrow('bad protobuf');
+    expect(tried).toBe(1);
+  });
+});
+
+describe('errors across postMessage', () => {
+  test('an OndeviceError keeps code, message, details and cause through structured clone', () => {
+    const original = new OndeviceError('INTEGRITY_MISMATCH', 'bad file', { details: { url: 'u', expected: 'a', actual: 'b' }, cause: new TypeError('inner') });
+    const back = errorFromWire(structuredClone(errorToWire(original)));
+    expect(back).toBeInstanceOf(OndeviceError);
+    expect(back).toMatchObject({ name: 'OndeviceError', code: 'INTEGRITY_MISMATCH', message: 'bad file', details: { url: 'u', expected: 'a', actual: 'b' } });
+    expect((back.cause as Error).message).toBe('inner');
+    expect(back.stack).toBe(original.stack);
+  });
+
+  test('other errors keep their name and message and get no code', () => {
+    const back = errorFromWire(structuredClone(errorToWire(new RangeError('out of range'))));
+    expect(back).toMatchObject({ name: 'RangeError', message: 'out of range' });
+    expect(isOndeviceError(back)).toBe(false);
+  });
+
+  test('isOndeviceError matches errors from another realm by name and code', () => {
+    const foreign = Object.assign(new Error('x'), { name: 'OndeviceError', code: 'ABORTED' });
+    expect(isOndeviceError(foreign)).toBe(true);
+    expect(isOndeviceError(foreign, 'ABORTED')).toBe(true);
+    expect(isOndeviceError(foreign, 'DISPOSED')).toBe(false);
+  });
+});
+
+describe('forTransfer', () => {
+  test('whole buffers move as they are; views into bigger or shared buffers are copied first', () => {
+    const whole = new Float32Array(4);
+    const big = new Float32Array(16);
+    const view = big.subarray(4, 8);
+    const [tensors, buffers] = forTransfer({
+      a: { type: 'float32', data: whole, dims: [4] },
+      b: { type: 'float32', data: view, dims: [4] },
+      c: { type: 'float32', data: whole, dims: [4] },
+    });
+    expect(tensors['a']!.data).toBe(whole);
+    expect(tensors['b']!.data).not.toBe(view);
+    expect(tensors['b']!.data.buffer.byteLength).toBe(16);
+    expect(tensors['c']!.data).not.toBe(whole);
+    expect(buffers).toHaveLength(3);
+    expect(new Set(buffers).size).toBe(3);
+    expect(buffers).not.toContain(big.buffer);
+  });
+});
+
+describe('progress', () => {
+  test('download events are throttled, other phases and the completing event always pass', () => {
+    const seen: LoadProgress[] = [];
+    let t = 0;
+    const progress = createProgressEmitter((e) => seen.push(e), () => t);
+    progress.emit({ phase: 'manifest', url: 'm' });
+    for (let loaded = 10; loaded <= 100; loaded += 10) {
+      progress.emit({ phase: 'download', url: 'f', loaded, total: 100 });
+      t += 20;
+    }
+    progress.emit({ phase: 'verify', url: 'f' });
+    expect(seen.map((e) => (e.phase === 'download' ? e.loaded : e.phase))).toEqual(['manifest', 10, 40, 70, 100, 'verify']);
+  });
+
+  test('a throwing listener does not break the load', async () => {
+    const progress = createProgressEmitter(() => {
+      throw new Error('app bug');
+    });
+    expect(() => progress.emit({ phase: 'ready', backend: 'wasm' })).not.toThrow();
+    await progress.flush();
+  });
+});

@@ -1,0 +1,44 @@
+/** @file Reading bodies: one buffer when the size is known, size mismatches caught, wrong Content-Length survived. */
+import { describe, expect, test } from 'vitest';
+import { readBody } from '../../src/download/fetch-file.js';
+
+function response(chunks: number[][], headers: Record<string, string> = {}): Response {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const c of chunks) controller.enqueue(new Uint8Array(c));
+      controller.close();
+    },
+  });
+  return new Response(stream, { headers });
+}
+
+const base = { url: 'https://h/x.onnx', signal: undefined, onBytes: () => undefined };
+
+describe('readBody', () => {
+  test('joins the chunks and reports growing byte counts', async () => {
+    const counts: number[] = [];
+    const bytes = await readBody(response([[1, 2], [3], [4, 5, 6]]), { ...base, expectedSize: 6, onBytes: (n) => counts.push(n) });
+    expect([...bytes]).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(counts).toEqual([2, 3, 6]);
+  });
+
+  test('more or fewer bytes than the manifest says is INTEGRITY_MISMATCH', async () => {
+    await expect(readBody(response([[1, 2, 3]]), { ...base, expectedSize: 2 })).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH', details: { expectedSize: 2 } });
+    await expect(readBody(response([[1]]), { ...base, expectedSize: 2 })).rejects.toMatchObject({ code: 'INTEGRITY_MISMATCH', details: { expectedSize: 2, actualSize: 1 } });
+  });
+
+  test('a Content-Length that is too small or too large does not lose bytes', async () => {
+    expect([...(await readBody(response([[1, 2], [3, 4]], { 'content-length': '2' }), { ...base, expectedSize: undefined }))]).toEqual([1, 2, 3, 4]);
+    expect([...(await readBody(response([[1, 2]], { 'content-length': '9' }), { ...base, expectedSize: undefined }))]).toEqual([1, 2]);
+  });
+
+  test('a stream that breaks off is DOWNLOAD_FAILED with the bytes received', async () => {
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array([1, 2, 3]));
+        controller.error(new TypeError('network error'));
+      },
+    });
+    await expect(readBody(new Response(stream), { ...base, expectedSize: 10 })).rejects.toMatchObject({ code: 'DOWNLOAD_FAILED', details: { received: 3 } });
+  });
+});
