@@ -15,6 +15,15 @@ export default defineConfig({
         },
       },
       {
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         // onnxruntime-web finds its .wasm next to its own module (import.meta.url); pre-bundling
         // would move the module away from the .wasm.
         optimizeDeps: { exclude: ['onnxruntime-web'] },

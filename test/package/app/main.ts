@@ -1,0 +1,35 @@
+// A consumer app, as a user writes it: no bundler configuration, `ondevice` from the registry tarball.
+import { loadModel, isOndeviceError, type Backend, type ModelInfo } from 'ondevice';
+
+interface Result {
+  info?: ModelInfo;
+  logits?: number[];
+  error?: { code: string; message: string };
+}
+
+declare global {
+  interface Window {
+    result?: Result;
+  }
+}
+
+async function main(): Promise<Result> {
+  const params = new URLSearchParams(location.search);
+  const backend = (params.get('backend') ?? 'auto') as Backend | 'auto';
+  try {
+    const model = await loadModel('/models/digits/manifest.json', { backend });
+    const images = new Float32Array(await (await fetch('/models/digits/test-set.bin')).arrayBuffer());
+    const count = 20;
+    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(0, count * 64), dims: [count, 1, 8, 8] } });
+    const result = { info: model.info, logits: Array.from(logits!.data as Float32Array) };
+    await model.dispose();
+    return result;
+  } catch (error) {
+    if (isOndeviceError(error)) return { error: { code: error.code, message: error.message } };
+    return { error: { code: 'UNEXPECTED', message: String(error) } };
+  }
+}
+
+void main().then((result) => {
+  window.result = result;
+});

@@ -1,0 +1,146 @@
+/**
+ * @file The package as a user gets it: `npm pack`, install the tarball into a fresh Vite app with no
+ * bundler configuration, build it, serve it under a strict CSP, and run the digits model in Chromium
+ * on WebGPU and WASM. Catches broken worker URLs, missing .wasm assets and a wrong `exports` map.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
+import sirv from 'sirv';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium-path.mjs';
+import { referenceLogits } from '../support/digits.mjs';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+// The app's server sends this on every response: no CDN, no eval, no blob: workers.
+const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'";
+const WASM_ONLY = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'];
+
+let work: string;
+let app: string;
+let server: Server;
+let origin: string;
+const requests: string[] = [];
+let reference: { logits: number[] };
+
+function sh(cmd: string, args: string[], cwd: string): string {
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
+}
+
+beforeAll(async () => {
+  reference = await referenceLogits();
+  work = mkdtempSync(join(tmpdir(), 'ondevice-pack-'));
+  sh('npm', ['run', 'build', '--silent'], REPO);
+  const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], REPO).trim().split('\n').pop()!;
+  app = join(work, 'app');
+  cpSync(fileURLToPath(new URL('./app/', import.meta.url)), app, { recursive: true });
+  const viteVersion = (JSON.parse(readFileSync(join(REPO, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'throwaway-app', private: true, type: 'module', dependencies: { ondevice: `file:../${tarball}` }, devDependencies: { vite: viteVersion } }));
+  // The npm cache already holds every dependency after the repo's own install.
+  sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
+  sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
+  const models = join(app, 'dist/models/digits');
+  mkdirSync(models, { recursive: true });
+  cpSync(join(REPO, 'models/digits/release'), models, { recursive: true });
+  cpSync(join(REPO, 'models/digits/test-set.bin'), join(models, 'test-set.bin'));
+
+  const files = sirv(join(app, 'dist'), { dev: false, etag: true });
+  server = createServer((req, res) => {
+    requests.push(new URL(req.url ?? '/', 'http://x').pathname);
+    res.setHeader('Content-Security-Policy', CSP);
+    files(req, res, () => {
+      res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('no port');
+  // localhost: a secure context, which WebGPU and WebCrypto need.
+  origin = `http://localhost:${address.port}`;
+}, 300_000);
+
+afterAll(async () => {
+  await new Promise((resolve) => server?.close(resolve));
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+async function openApp(browser: Browser, query: string) {
+  requests.length = 0;
+  const page = await browser.newPage();
+  const offOrigin: string[] = [];
+  const cspViolations: string[] = [];
+  page.on('request', (r) => {
+    if (!r.url().startsWith(origin)) offOrigin.push(r.url());
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  await page.goto(`${origin}/${query}`);
+  await page.waitForFunction(() => window.result !== undefined, undefined, { timeout: 120_000 });
+  const result = (await page.evaluate(() => window.result))!;
+  await page.close();
+  return { result, offOrigin, cspViolations, requested: [...requests] };
+}
+
+function expectReferenceNumbers(logits: number[] | undefined): void {
+  expect(logits).toHaveLength(200);
+  const diff = Math.max(...logits!.map((v, i) => Math.abs(v - reference.logits[i]!)));
+  expect(diff).toBeLessThanOrEqual(1e-4);
+}
+
+test('the build emits the worker and onnxruntime-web\'s .wasm files as the app\'s own assets', () => {
+  const assets = readdirSync(join(app, 'dist/assets'));
+  expect(assets.some((f) => /^worker-.*\.js$/.test(f))).toBe(true);
+  expect(assets.some((f) => /^ort-wasm-simd-threaded-.*\.wasm$/.test(f) && !f.includes('asyncify'))).toBe(true);
+  expect(assets.some((f) => /^ort-wasm-simd-threaded\.asyncify-.*\.wasm$/.test(f))).toBe(true);
+});
+
+test('the packed types resolve through the exports map', () => {
+  expect(() => sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', app], app)).not.toThrow();
+});
+
+describe('in Chromium with a WebGPU adapter', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS });
+  });
+  afterAll(() => browser?.close());
+
+  test("'auto' runs on WebGPU with onnxruntime-node's numbers, from the app's origin only, under a strict CSP", async () => {
+    const { result, offOrigin, cspViolations, requested } = await openApp(browser, '');
+    expect(result.error).toBeUndefined();
+    expect(result.info).toMatchObject({ backend: 'webgpu', fallbacks: [], name: 'digits', version: '1.0.0', variant: 'fp32' });
+    expectReferenceNumbers(result.logits);
+    expect(offOrigin).toEqual([]);
+    expect(cspViolations).toEqual([]);
+    expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded\.asyncify-.*\.wasm$/)]);
+  });
+
+  test("'wasm' runs on WebAssembly and downloads only the plain WASM build", async () => {
+    const { result, requested } = await openApp(browser, '?backend=wasm');
+    expect(result.error).toBeUndefined();
+    expect(result.info?.backend).toBe('wasm');
+    expectReferenceNumbers(result.logits);
+    expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded-[^.]*\.wasm$/)]);
+  });
+});
+
+describe('in Chromium without WebGPU', () => {
+  test("'auto' falls back to WASM, says why, and never downloads the WebGPU build", async () => {
+    const browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: WASM_ONLY });
+    try {
+      const { result, requested } = await openApp(browser, '');
+      expect(result.error).toBeUndefined();
+      expect(result.info?.backend).toBe('wasm');
+      expect(result.info?.fallbacks).toEqual([{ backend: 'webgpu', reason: expect.stringMatching(/WebGPU/) }]);
+      expectReferenceNumbers(result.logits);
+      expect(requested.some((p) => p.includes('asyncify') || p.includes('jsep'))).toBe(false);
+    } finally {
+      await browser.close();
+    }
+  });
+});
