@@ -20,6 +20,17 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'";
 const WASM_ONLY = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'];
 
+interface AppResult {
+  info?: { backend: string; fallbacks: Array<{ backend: string; reason: string }> };
+  logits?: number[];
+  error?: { code: string; message: string };
+}
+declare global {
+  interface Window {
+    result?: AppResult;
+  }
+}
+
 let work: string;
 let app: string;
 let server: Server;
