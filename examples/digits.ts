@@ -1,0 +1,156 @@
+/**
+ * The digits demo: load the published release through its manifest, turn a drawing into the 8×8
+ * input the model was trained on (scikit-learn's digits: ink is bright, values 0..1), show the result.
+ */
+import { loadModel, type BackendPreference, type LoadProgress, type Model } from 'ondevice';
+
+const MANIFEST = new URL('/digits/release/manifest.json', location.href).href;
+
+const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
+const seen = document.querySelector<HTMLCanvasElement>('#seen')!;
+const digit = document.querySelector<HTMLElement>('#digit')!;
+const confidence = document.querySelector<HTMLElement>('#confidence')!;
+const bars = document.querySelector<HTMLOListElement>('#bars')!;
+const progress = document.querySelector<HTMLProgressElement>('#progress')!;
+const phase = document.querySelector<HTMLElement>('#phase')!;
+const backendInfo = document.querySelector<HTMLElement>('#backend-info')!;
+const backendSelect = document.querySelector<HTMLSelectElement>('#backend')!;
+
+const ink = pad.getContext('2d', { willReadFrequently: true })!;
+let model: Model | undefined;
+let loading: AbortController | undefined;
+
+for (let i = 0; i < 10; i++) bars.insertAdjacentHTML('beforeend', `<li><span>${i}</span><div class="bar" style="width:0"></div></li>`);
+
+function showProgress(event: LoadProgress): void {
+  if (event.phase === 'download') {
+    progress.value = event.total ? event.loaded / event.total : 0;
+    phase.textContent = `downloading ${(event.loaded / 1024).toFixed(0)} KiB${event.total ? ` of ${(event.total / 1024).toFixed(0)} KiB` : ''}`;
+  } else if (event.phase === 'compile') {
+    phase.textContent = `preparing the model for ${event.backend}…`;
+  } else if (event.phase === 'ready') {
+    progress.value = 1;
+    phase.textContent = 'ready — draw a digit';
+  } else {
+    phase.textContent = `${event.phase}…`;
+  }
+}
+
+async function load(backend: BackendPreference): Promise<void> {
+  loading?.abort();
+  loading = new AbortController();
+  const previous = model;
+  model = undefined;
+  await previous?.dispose();
+  progress.value = 0;
+  try {
+    model = await loadModel(MANIFEST, { backend, onProgress: showProgress, signal: loading.signal });
+    const { info } = model;
+    const skipped = info.fallbacks.map((f) => `${f.backend} skipped: ${f.reason}`).join('; ');
+    backendInfo.textContent = `${info.name} ${info.version} (${info.variant}) on ${info.backend}${skipped ? ` — ${skipped}` : ''}`;
+    void predict();
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ABORTED') return;
+    phase.textContent = `could not load: ${(error as Error).message}`;
+  }
+}
+
+/** Crops the ink to its bounding box, centres it in a square with a margin, and averages it to 8×8. */
+function toInput(): Float32Array | undefined {
+  const { width, height } = pad;
+  const pixels = ink.getImageData(0, 0, width, height).data;
+  let [x0, y0, x1, y1] = [width, height, -1, -1];
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (pixels[(y * width + x) * 4]! > 32) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+    }
+  }
+  if (x1 < 0) return undefined;
+  const side = Math.max(x1 - x0, y1 - y0) * 1.25 + 1;
+  const cx = (x0 + x1) / 2;
+  const cy = (y0 + y1) / 2;
+  const small = document.createElement('canvas');
+  small.width = small.height = 8;
+  const ctx = small.getContext('2d', { willReadFrequently: true })!;
+  ctx.imageSmoothingQuality = 'high';
+  ctx.drawImage(pad, cx - side / 2, cy - side / 2, side, side, 0, 0, 8, 8);
+  const data = ctx.getImageData(0, 0, 8, 8).data;
+  const input = new Float32Array(64);
+  for (let i = 0; i < 64; i++) input[i] = Math.min(1, (data[i * 4]! / 255) * 1.6);
+  seen.getContext('2d')!.drawImage(small, 0, 0);
+  return input;
+}
+
+let running = false;
+let stale = false;
+/** One inference at a time; strokes drawn meanwhile are predicted right after, so the last one always is. */
+async function predict(): Promise<void> {
+  if (running) {
+    stale = true;
+    return;
+  }
+  const input = model && toInput();
+  if (!model || !input) return;
+  running = true;
+  try {
+    const { logits } = await model.run({ image: { type: 'float32', data: input, dims: [1, 1, 8, 8] } });
+    show(Array.from(logits!.data as Float32Array));
+  } catch (error) {
+    phase.textContent = `inference failed: ${(error as Error).message}`;
+  } finally {
+    running = false;
+  }
+  if (stale) {
+    stale = false;
+    void predict();
+  }
+}
+
+function show(logits: number[]): void {
+  const max = Math.max(...logits);
+  const exp = logits.map((v) => Math.exp(v - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  const probabilities = exp.map((e) => e / sum);
+  const best = probabilities.indexOf(Math.max(...probabilities));
+  digit.textContent = String(best);
+  confidence.textContent = `${(probabilities[best]! * 100).toFixed(1)}% sure`;
+  bars.querySelectorAll<HTMLElement>('.bar').forEach((bar, i) => (bar.style.width = `${probabilities[i]! * 100}%`));
+}
+
+function clear(): void {
+  ink.fillStyle = '#000';
+  ink.fillRect(0, 0, pad.width, pad.height);
+  seen.getContext('2d')!.clearRect(0, 0, 8, 8);
+  digit.textContent = '?';
+  confidence.textContent = 'draw to predict';
+  bars.querySelectorAll<HTMLElement>('.bar').forEach((bar) => (bar.style.width = '0'));
+}
+
+let last: { x: number; y: number } | undefined;
+pad.addEventListener('pointerdown', (e) => {
+  pad.setPointerCapture(e.pointerId);
+  last = { x: e.offsetX, y: e.offsetY };
+});
+pad.addEventListener('pointermove', (e) => {
+  if (!last) return;
+  ink.strokeStyle = '#fff';
+  ink.lineWidth = 22;
+  ink.lineCap = ink.lineJoin = 'round';
+  ink.beginPath();
+  ink.moveTo(last.x, last.y);
+  ink.lineTo(e.offsetX, e.offsetY);
+  ink.stroke();
+  last = { x: e.offsetX, y: e.offsetY };
+  void predict();
+});
+for (const type of ['pointerup', 'pointercancel'] as const) {
+  pad.addEventListener(type, () => {
+    last = undefined;
+    void predict();
+  });
+}
+document.querySelector('#clear')!.addEventListener('click', clear);
+backendSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
+
+clear();
+void load('auto');
