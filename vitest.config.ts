@@ -24,9 +24,6 @@ export default defineConfig({
         },
       },
       {
-        // onnxruntime-web finds its .wasm next to its own module (import.meta.url); pre-bundling
-        // would move the module away from the .wasm.
-        optimizeDeps: { exclude: ['onnxruntime-web'] },
         test: {
           name: 'browser',
           include: ['test/browser/**/*.test.ts'],

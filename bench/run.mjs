@@ -15,7 +15,6 @@ const server = await createServer({
   configFile: false,
   root: fileURLToPath(new URL('.', import.meta.url)),
   publicDir: fileURLToPath(new URL('../models', import.meta.url)),
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
   server: { host: 'localhost', port: 0 },
   logLevel: 'warn',
 });

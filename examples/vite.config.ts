@@ -10,7 +10,5 @@ export default defineConfig({
     // `import … from 'ondevice'` as in an app, served from this repo's source.
     alias: { ondevice: fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
   },
-  // onnxruntime-web finds its .wasm next to its own module; pre-bundling moves the module away.
-  optimizeDeps: { exclude: ['onnxruntime-web'] },
   server: { host: 'localhost', port: 5173 },
 });

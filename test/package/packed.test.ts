@@ -53,11 +53,12 @@ beforeAll(async () => {
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'throwaway-app', private: true, type: 'module', dependencies: { ondevice: `file:../${tarball}` }, devDependencies: { vite: viteVersion } }));
   // The npm cache already holds every dependency after the repo's own install.
   sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
-  sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
-  const models = join(app, 'dist/models/digits');
+  // The app's own static files: Vite serves public/ in dev and copies it into dist/ on build.
+  const models = join(app, 'public/models/digits');
   mkdirSync(models, { recursive: true });
   cpSync(join(REPO, 'models/digits/release'), models, { recursive: true });
   cpSync(join(REPO, 'models/digits/test-set.bin'), join(models, 'test-set.bin'));
+  sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
 
   const files = sirv(join(app, 'dist'), { dev: false, etag: true });
   server = createServer((req, res) => {
@@ -79,18 +80,18 @@ afterAll(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-async function openApp(browser: Browser, query: string) {
+async function openApp(browser: Browser, query: string, at = origin) {
   requests.length = 0;
   const page = await browser.newPage();
   const offOrigin: string[] = [];
   const cspViolations: string[] = [];
   page.on('request', (r) => {
-    if (!r.url().startsWith(origin)) offOrigin.push(r.url());
+    if (!r.url().startsWith(at)) offOrigin.push(r.url());
   });
   page.on('console', (m) => {
     if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
   });
-  await page.goto(`${origin}/${query}`);
+  await page.goto(`${at}/${query}`);
   await page.waitForFunction(() => window.result !== undefined, undefined, { timeout: 120_000 });
   const result = (await page.evaluate(() => window.result))!;
   await page.close();
@@ -152,6 +153,29 @@ describe('in Chromium without WebGPU', () => {
       expect(requested.some((p) => p.includes('asyncify') || p.includes('jsep'))).toBe(false);
     } finally {
       await browser.close();
+    }
+  });
+});
+
+describe("the app's Vite dev server, with no configuration", () => {
+  test('runs the model from node_modules on WASM and WebGPU', async () => {
+    type Vite = typeof import('vite');
+    const vite = (await import(join(app, 'node_modules/vite/dist/node/index.js'))) as Vite;
+    const dev = await vite.createServer({ root: app, configFile: false, logLevel: 'error', server: { host: 'localhost', port: 0 } });
+    await dev.listen();
+    const browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS });
+    try {
+      const at = dev.resolvedUrls!.local[0]!.replace(/\/$/, '');
+      for (const backend of ['wasm', 'webgpu']) {
+        const { result, offOrigin } = await openApp(browser, `?backend=${backend}`, at);
+        expect(result.error).toBeUndefined();
+        expect(result.info?.backend).toBe(backend);
+        expectReferenceNumbers(result.logits);
+        expect(offOrigin).toEqual([]);
+      }
+    } finally {
+      await browser.close();
+      await dev.close();
     }
   });
 });

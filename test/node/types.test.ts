@@ -1,0 +1,43 @@
+/** @file Type tests for the public API: what an app's editor will see. Checked by `npm run typecheck`. */
+import { describe, expectTypeOf, test } from 'vitest';
+import { OndeviceError, isOndeviceError, loadModel, type LoadOptions, type LoadProgress, type Model, type ModelInfo, type OndeviceErrorCode, type Tensor, type TensorMap } from '../../src/index.js';
+
+describe('public types', () => {
+  test('loadModel takes a URL and options and gives a Model', () => {
+    expectTypeOf(loadModel).parameter(0).toEqualTypeOf<string | URL>();
+    expectTypeOf(loadModel).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
+    expectTypeOf(loadModel).returns.resolves.toEqualTypeOf<Model>();
+    expectTypeOf<Model['run']>().parameters.toEqualTypeOf<[inputs: TensorMap]>();
+    expectTypeOf<Model['run']>().returns.resolves.toEqualTypeOf<TensorMap>();
+    expectTypeOf<ModelInfo['backend']>().toEqualTypeOf<'webgpu' | 'wasm' | 'webgl' | 'cpu'>();
+  });
+
+  test('a tensor ties its type to its array', () => {
+    expectTypeOf<{ type: 'float32'; data: Float32Array; dims: number[] }>().toExtend<Tensor>();
+    expectTypeOf<{ type: 'float32'; data: Int32Array; dims: number[] }>().not.toExtend<Tensor>();
+    expectTypeOf<{ type: 'int64'; data: BigInt64Array; dims: number[] }>().toExtend<Tensor>();
+  });
+
+  test('progress narrows on phase', () => {
+    const seen = (e: LoadProgress) => {
+      if (e.phase === 'download') expectTypeOf(e.total).toEqualTypeOf<number | null>();
+      if (e.phase === 'compile') expectTypeOf(e.backend).toEqualTypeOf<ModelInfo['backend']>();
+    };
+    expectTypeOf(seen).toBeFunction();
+  });
+
+  test('errors carry a code union and guard by type', () => {
+    expectTypeOf<OndeviceError['code']>().toEqualTypeOf<OndeviceErrorCode>();
+    expectTypeOf<'WORKER_CRASHED'>().toExtend<OndeviceErrorCode>();
+    expectTypeOf<'NOPE'>().not.toExtend<OndeviceErrorCode>();
+    const check = (e: unknown) => {
+      if (isOndeviceError(e)) expectTypeOf(e).toEqualTypeOf<OndeviceError>();
+    };
+    expectTypeOf(check).toBeFunction();
+  });
+
+  test('worker accepts a boolean or a Worker, never a string', () => {
+    expectTypeOf<{ worker: 'yes' }>().not.toExtend<LoadOptions>();
+    expectTypeOf<{ worker: Worker }>().toExtend<LoadOptions>();
+  });
+});
