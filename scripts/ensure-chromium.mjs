@@ -9,6 +9,11 @@ import { chromiumPath } from './chromium-path.mjs';
 
 const optional = process.argv.includes('--optional');
 
+if (process.env.CHROME_PATH && !chromiumPath()) {
+  console.error(`ondevice: CHROME_PATH is ${process.env.CHROME_PATH}, which does not exist. Point it at a Chromium executable or unset it.`);
+  process.exit(optional ? 0 : 1);
+}
+
 if (!chromiumPath()) {
   if (optional) process.exit(0);
   const isRoot = process.getuid?.() === 0;

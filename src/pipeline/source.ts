@@ -100,9 +100,9 @@ async function fetchVerifiedFile(file: ManifestFile, total: number, counter: { d
 
 async function fetchBareModel(response: Response, url: string, context: Context): Promise<ModelSource> {
   if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
-  let total: number | null = null;
+  // Content-Length counts encoded bytes: a total only when there is no encoding.
   const length = Number(response.headers.get('content-length') ?? Number.NaN);
-  if (!response.headers.get('content-encoding') && Number.isSafeInteger(length)) total = length;
+  const total = !response.headers.get('content-encoding') && Number.isSafeInteger(length) ? length : null;
   const bytes = await readBody(response, {
     url,
     expectedSize: undefined,
@@ -110,7 +110,7 @@ async function fetchBareModel(response: Response, url: string, context: Context)
     onFirstChunk: (chunk) => {
       if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
     },
-    onBytes: (received) => context.progress.emit({ phase: 'download', url, loaded: received, total: total !== null && received <= total ? total : null }),
+    onBytes: (received) => context.progress.emit({ phase: 'download', url, loaded: received, total }),
   });
   if (bytes.length === 0) throw new OndeviceError('MODEL_INVALID', `${url} answered an empty body where the model should be.`, { details: { url } });
   const path = new URL(url).pathname.split('/').pop() ?? 'model.onnx';

@@ -103,7 +103,8 @@ export class WorkerConnection implements HostConnection {
     // Before the handshake an error means the script failed to load or threw at start. Later
     // errors are uncaught exceptions the worker survives; its death is seen through the lock.
     if (!this.#started || !globalThis.navigator?.locks) {
-      this.#end(crashed(`its script failed: ${event.message || 'it could not be loaded (check that the worker file is served with a JavaScript MIME type)'}`));
+      const what = event.message ? `its script failed: ${event.message}` : 'its script could not be loaded';
+      this.#end(crashed(`${what}. Check that the worker file is served as JavaScript and that a Content-Security-Policy allows worker-src 'self', or pass worker: false`));
     }
   };
 
@@ -141,11 +142,20 @@ export function workerConnection(appWorker?: Worker): WorkerConnection {
     if (connection.dead) throw crashed('the Worker passed as option "worker" has ended; pass a new Worker');
     appWorkers.set(appWorker, connection);
   } else {
-    if (!shared || shared.dead) shared = new WorkerConnection(createWorker(), true);
+    if (!shared || shared.dead) shared = new WorkerConnection(startWorker(), true);
     connection = shared;
   }
   connection.retain();
   return connection;
+}
+
+function startWorker(): Worker {
+  try {
+    return createWorker();
+  } catch (error) {
+    // A Content-Security-Policy without worker-src 'self', or a browser without module workers.
+    throw crashed(`it could not be started (${error instanceof Error ? error.message : String(error)}); allow it with CSP worker-src 'self', or pass worker: false`);
+  }
 }
 
 function createWorker(): Worker {

@@ -63,7 +63,9 @@ beforeAll(async () => {
   const files = sirv(join(app, 'dist'), { dev: false, etag: true });
   server = createServer((req, res) => {
     requests.push(new URL(req.url ?? '/', 'http://x').pathname);
-    res.setHeader('Content-Security-Policy', CSP);
+    // ?csp=no-workers: a page whose policy forbids workers (worker-src 'none').
+    const noWorkers = new URL(req.url ?? '/', 'http://x').searchParams.get('csp') === 'no-workers';
+    res.setHeader('Content-Security-Policy', noWorkers ? CSP.replace("worker-src 'self'", "worker-src 'none'") : CSP);
     files(req, res, () => {
       res.writeHead(404).end();
     });
@@ -138,6 +140,12 @@ describe('in Chromium with a WebGPU adapter', () => {
     expect(result.info?.backend).toBe('wasm');
     expectReferenceNumbers(result.logits);
     expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded-[^.]*\.wasm$/)]);
+  });
+
+  test('a page whose CSP forbids workers gets WORKER_CRASHED saying what to allow, not a hang', async () => {
+    const { result } = await openApp(browser, '?csp=no-workers');
+    expect(result.error?.code).toBe('WORKER_CRASHED');
+    expect(result.error?.message).toMatch(/worker-src 'self'|worker: false/);
   });
 });
 
