@@ -91,7 +91,7 @@ function sizeMismatch(url: string, expected: number, actual: number | string): O
 }
 
 /** `Content-Length` counts encoded bytes; it only sizes the decoded body when there is no encoding. */
-function contentLength(response: Response): number | undefined {
+export function contentLength(response: Response): number | undefined {
   const encoding = response.headers.get('content-encoding');
   if (encoding && encoding !== 'identity') return undefined;
   const value = Number(response.headers.get('content-length') ?? Number.NaN);

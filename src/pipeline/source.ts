@@ -1,6 +1,6 @@
 /** @file From the URL the app named to the model's verified bytes: manifest or bare file, download, verify. */
 import { OndeviceError, throwIfAborted } from '../errors.js';
-import { htmlInsteadOf, isHtml, openUrl, readBody, type Fetch } from '../download/fetch-file.js';
+import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody, type Fetch } from '../download/fetch-file.js';
 import { verifySha256 } from '../download/verify.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest, ManifestFile } from '../manifest/types.js';
@@ -80,17 +80,10 @@ async function fetchManifestFiles(manifest: Manifest, url: string, context: Cont
 
 async function fetchVerifiedFile(file: ManifestFile, total: number, counter: { done: number }, context: Context): Promise<ModelFileBytes> {
   const response = await openUrl(file.url, context.fetch, context.signal);
-  if (isHtml(response, undefined)) throw htmlInsteadOf('model', file.url, response);
   const before = counter.done;
-  const bytes = await readBody(response, {
-    url: file.url,
-    expectedSize: file.size,
-    signal: context.signal,
-    onFirstChunk: (chunk) => {
-      if (isHtml(response, chunk)) throw htmlInsteadOf('model', file.url, response);
-    },
-    onBytes: (received) => context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }),
-  });
+  const bytes = await readModelBody(response, file.url, file.size, context, (received) =>
+    context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }),
+  );
   counter.done = before + bytes.length;
   if (file.size === 0) context.progress.emit({ phase: 'download', url: file.url, loaded: counter.done, total });
   context.progress.emit({ phase: 'verify', url: file.url });
@@ -99,19 +92,10 @@ async function fetchVerifiedFile(file: ManifestFile, total: number, counter: { d
 }
 
 async function fetchBareModel(response: Response, url: string, context: Context): Promise<ModelSource> {
-  if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
-  // Content-Length counts encoded bytes: a total only when there is no encoding.
-  const length = Number(response.headers.get('content-length') ?? Number.NaN);
-  const total = !response.headers.get('content-encoding') && Number.isSafeInteger(length) ? length : null;
-  const bytes = await readBody(response, {
-    url,
-    expectedSize: undefined,
-    signal: context.signal,
-    onFirstChunk: (chunk) => {
-      if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
-    },
-    onBytes: (received) => context.progress.emit({ phase: 'download', url, loaded: received, total }),
-  });
+  const total = contentLength(response) ?? null;
+  const bytes = await readModelBody(response, url, undefined, context, (received) =>
+    context.progress.emit({ phase: 'download', url, loaded: received, total }),
+  );
   if (bytes.length === 0) throw new OndeviceError('MODEL_INVALID', `${url} answered an empty body where the model should be.`, { details: { url } });
   const path = new URL(url).pathname.split('/').pop() ?? 'model.onnx';
   const etag = response.headers.get('etag');
@@ -123,4 +107,18 @@ async function fetchBareModel(response: Response, url: string, context: Context)
     manifest: undefined,
     files: [{ path, bytes }],
   };
+}
+
+/** A model file's body, refused as soon as its headers or first bytes show an HTML page. */
+function readModelBody(response: Response, url: string, expectedSize: number | undefined, context: Context, onBytes: (received: number) => void): Promise<Uint8Array> {
+  if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
+  return readBody(response, {
+    url,
+    expectedSize,
+    signal: context.signal,
+    onBytes,
+    onFirstChunk: (chunk) => {
+      if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
+    },
+  });
 }
