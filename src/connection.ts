@@ -1,10 +1,12 @@
 /** @file How a Model reaches its host: directly in this thread, or through a worker. */
 import type { LoadControls, LoadRequest, LoadResult } from './pipeline/host.js';
-import type { TensorMap } from './types.js';
+import type { ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
 
 export interface HostConnection {
   load(request: LoadRequest, controls: LoadControls): Promise<LoadResult>;
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
+  checkForUpdate(id: number): Promise<UpdateCheckResult>;
+  reload(id: number): Promise<ModelInfo>;
   dispose(id: number): Promise<void>;
   /** The model that held this connection is gone (disposed, or its load failed). */
   release(): void;

@@ -10,6 +10,8 @@ export function inThreadConnection(): HostConnection {
   return {
     load: (request, controls) => h.load(request, controls),
     run: (id, inputs) => h.run(id, inputs),
+    checkForUpdate: (id) => h.checkForUpdate(id),
+    reload: (id) => h.reload(id),
     dispose: (id) => h.dispose(id),
     release: () => undefined,
   };

@@ -1,6 +1,8 @@
 /** @file The public entry: exports only. */
 export { loadModel } from './load-model.js';
 export { OndeviceError, isOndeviceError } from './errors.js';
+export { modelCache } from './cache/model-cache.js';
+export type { CachedModel, CacheUsage, ModelCache } from './cache/model-cache.js';
 export type { OndeviceErrorCode, ErrorDetails } from './errors.js';
 export type {
   Backend,
@@ -16,4 +18,6 @@ export type {
   TensorMap,
   TensorSpec,
   TensorType,
+  UpdateCheckResult,
+  UpdateInfo,
 } from './types.js';

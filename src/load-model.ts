@@ -1,10 +1,11 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './connection.js';
 import { backendOrder } from './backend/select.js';
-import type { LoadResult } from './pipeline/host.js';
-import { disposedError, throwIfAborted } from './errors.js';
+import type { LoadRequest, LoadResult } from './pipeline/host.js';
+import { parseRange } from './update/semver.js';
+import { OndeviceError, disposedError, throwIfAborted } from './errors.js';
 import { validateInputs } from './tensor/validate.js';
-import type { LoadOptions, Model, ModelInfo, TensorMap } from './types.js';
+import type { LoadOptions, Model, ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
 
 /**
@@ -15,12 +16,22 @@ import { workerConnection } from './worker/client.js';
  * const { logits } = await model.run({ image: { type: 'float32', data, dims: [1, 1, 8, 8] } });
  */
 export async function loadModel(url: string | URL, options: LoadOptions = {}): Promise<Model> {
-  const request = { url: absoluteUrl(url), backends: backendOrder(options.backend) };
+  const request: LoadRequest = {
+    url: absoluteUrl(url),
+    backends: backendOrder(options.backend),
+    update: updatePolicy(options.update),
+    version: options.version,
+    maxCacheBytes: options.maxCacheBytes,
+  };
+  // Fails early on a malformed range, before any request.
+  if (request.version !== undefined) parseRange(request.version);
   throwIfAborted(options.signal);
+  // StorageManager.persist() exists only in windows, not in workers: ask from here.
+  if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
   const connection = await connect(options.worker);
   let result: LoadResult;
   try {
-    result = await connection.load(request, { signal: options.signal, onProgress: options.onProgress });
+    result = await connection.load(request, { signal: options.signal, onProgress: options.onProgress, onUpdate: options.onUpdate });
   } catch (error) {
     connection.release();
     throw error;
@@ -37,13 +48,21 @@ async function connect(worker: LoadOptions['worker']): Promise<HostConnection> {
   return workerConnection(worker === true || worker === undefined ? undefined : worker);
 }
 
+function updatePolicy(value: LoadOptions['update']): LoadRequest['update'] {
+  if (value === undefined) return 'background';
+  if (value === 'background' || value === 'blocking' || value === 'never') return value;
+  throw new OndeviceError('INPUT_INVALID', `Option "update" must be 'background', 'blocking' or 'never'; got ${JSON.stringify(value)}.`, {
+    details: { input: 'update', actual: value },
+  });
+}
+
 function absoluteUrl(url: string | URL): string {
   const base = globalThis.location?.href;
   return new URL(url, base).href;
 }
 
 class OndeviceModel implements Model {
-  readonly info: ModelInfo;
+  #info: ModelInfo;
   #connection: HostConnection;
   #id: number;
   #disposed = false;
@@ -51,7 +70,21 @@ class OndeviceModel implements Model {
   constructor(connection: HostConnection, { id, info }: LoadResult) {
     this.#connection = connection;
     this.#id = id;
-    this.info = info;
+    this.#info = info;
+  }
+
+  get info(): ModelInfo {
+    return this.#info;
+  }
+
+  async checkForUpdate(): Promise<UpdateCheckResult> {
+    if (this.#disposed) throw disposedError();
+    return this.#connection.checkForUpdate(this.#id);
+  }
+
+  async reload(): Promise<void> {
+    if (this.#disposed) throw disposedError();
+    this.#info = await this.#connection.reload(this.#id);
   }
 
   async run(inputs: TensorMap): Promise<TensorMap> {

@@ -75,7 +75,8 @@ export interface ModelInfo {
 
 /**
  * Progress of a load, as a discriminated union on `phase`.
- * Phases arrive in order: `manifest` (when a manifest is used), `download`, `verify`, `compile`, `ready`.
+ * Phases arrive in order: `manifest` (when the host is asked), `cache` (files read from the device) and
+ * `download` + `verify` (files fetched), `compile` (once per backend tried), `ready`.
  * `download` events are throttled; `loaded` only grows, `total` stays the same for a load, and an event
  * with `loaded === total` arrives only once every byte is in.
  */
@@ -90,11 +91,38 @@ export type LoadProgress =
       /** Bytes expected over all files: from the manifest, else `Content-Length`; `null` if unknown. */
       total: number | null;
     }
+  | {
+      phase: 'cache';
+      /** The file read from the device's cache. */
+      url: string;
+      /** As for `download`: bytes so far over all files (cached and downloaded), and the total. */
+      loaded: number;
+      total: number;
+    }
   | { phase: 'verify'; url: string }
   | { phase: 'compile'; backend: Backend }
   | { phase: 'ready'; backend: Backend };
 
 export type LoadPhase = LoadProgress['phase'];
+
+/** What `onUpdate` hears: a newer verified version is active in the device's cache. */
+export interface UpdateInfo {
+  /** The version the cache now holds as active; the next `loadModel` (or `reload()`) runs it. */
+  version: string;
+  /** The version this model runs now. */
+  previousVersion: string | null;
+  /** The running version has been revoked by its publisher: reload or load again. */
+  revoked: boolean;
+}
+
+/** The result of `model.checkForUpdate()`. */
+export interface UpdateCheckResult {
+  /** A verified version other than the running one is active in the cache: `reload()` switches to it. */
+  available: boolean;
+  version?: string;
+  /** The running version has been revoked. */
+  revoked: boolean;
+}
 
 export interface LoadOptions {
   /**
@@ -117,6 +145,40 @@ export interface LoadOptions {
    */
   onProgress?: (event: LoadProgress) => void;
   /**
+   * When to ask the model host for a newer version. `'background'` (stale-while-revalidate): a cached
+   * version starts at once with no network on the critical path, then one conditional request
+   * checks for a newer version, which downloads and verifies in the background (`onUpdate` fires;
+   * the running model is never swapped). `'blocking'`: ask first, download if newer, then start;
+   * offline or host errors fall back to the cached version. `'never'`: once cached, no network.
+   * @default 'background'
+   */
+  update?: 'background' | 'blocking' | 'never';
+  /**
+   * The versions the app accepts, as an npm-style semver range. A version outside it is never
+   * activated or run. Applies to manifests (a bare model URL is versioned by its ETag).
+   * @example version: '^1.2.0'
+   */
+  version?: string;
+  /**
+   * Called once a newer version is downloaded, verified and active in the cache (from this tab or
+   * another), or when the running version is revoked. `model.reload()` switches to it.
+   * @example onUpdate: ({ version }) => showToast(`Model ${version} is ready`)
+   */
+  onUpdate?: (info: UpdateInfo) => void;
+  /**
+   * The most bytes the library's cache may hold. Before a download that would not fit (in this
+   * budget or in the browser's quota), least-recently-used other models are evicted; if it still
+   * does not fit, the load fails early with `QUOTA_EXCEEDED`.
+   * @default no limit but the browser's quota
+   */
+  maxCacheBytes?: number;
+  /**
+   * Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`), so the
+   * cached model is not evicted under storage pressure. The browser may say no; loading goes on.
+   * @default false
+   */
+  persist?: boolean;
+  /**
    * Cancels the load, downloads included; the promise rejects with `ABORTED`.
    * @example signal: AbortSignal.timeout(30_000)
    */
@@ -124,12 +186,20 @@ export interface LoadOptions {
 }
 
 export interface Model {
+  /** What runs now; changes only on `reload()`. */
   readonly info: ModelInfo;
   /**
    * Runs the model. In worker mode the inputs' buffers are transferred to the worker (the caller's
    * arrays are detached afterwards; pass `data.slice()` to keep a copy). Outputs arrive by name.
    */
   run(inputs: TensorMap): Promise<TensorMap>;
+  /**
+   * Asks the host now (one conditional request); a newer accepted version is downloaded, verified
+   * and activated in the cache. The running model is not switched: call `reload()` for that.
+   */
+  checkForUpdate(): Promise<UpdateCheckResult>;
+  /** Switches to the cache's active version (no network), on a new session. No-op if it is running. */
+  reload(): Promise<void>;
   /** Releases the session; later `run` calls reject with `DISPOSED`. Safe to call twice. */
   dispose(): Promise<void>;
 }

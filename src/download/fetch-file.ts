@@ -4,10 +4,10 @@ import { OndeviceError, abortError } from '../errors.js';
 export type Fetch = typeof globalThis.fetch;
 
 /** Sends the request; network failures and non-2xx answers become `DOWNLOAD_FAILED` (or `ABORTED`). */
-export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal | undefined): Promise<Response> {
+export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal | undefined, init: RequestInit = {}): Promise<Response> {
   let response: Response;
   try {
-    response = await fetchFn(url, { signal: signal ?? null, credentials: 'same-origin' });
+    response = await fetchFn(url, { ...init, signal: signal ?? null, credentials: 'same-origin' });
   } catch (error) {
     if (signal?.aborted) throw abortError(signal);
     throw new OndeviceError('DOWNLOAD_FAILED', `Could not reach ${url} (${describe(error)}). Check the URL and the network, and that the host allows this origin (CORS).`, {
@@ -15,7 +15,8 @@ export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal |
       cause: error,
     });
   }
-  if (!response.ok) {
+  // 304 answers a conditional request the caller made itself; the caller handles it.
+  if (!response.ok && response.status !== 304) {
     await response.body?.cancel().catch(() => undefined);
     throw new OndeviceError('DOWNLOAD_FAILED', `Downloading ${url} failed with HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}. Check that the file is published at that URL.`, {
       details: { url, status: response.status },

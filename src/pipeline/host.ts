@@ -1,18 +1,22 @@
 /**
- * @file The model host: loads models (source → runtime session on the first backend that works),
- * runs and disposes them by id. The worker exposes one of these; `worker: false` calls one directly.
+ * @file The model host: loads models (cache or host → runtime session on the first backend that
+ * works), runs them, checks for updates and reloads them. The worker exposes one of these;
+ * `worker: false` calls one directly.
  */
 import { abortError, disposedError, throwIfAborted } from '../errors.js';
 import { firstWorkingBackend } from '../backend/select.js';
+import type { Estimate } from '../cache/quota.js';
+import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { onnxRuntime } from '../runtime/onnx.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
-import type { Backend, ModelInfo, TensorMap } from '../types.js';
-import { createProgressEmitter, type ProgressListener } from './progress.js';
-import { fetchModelSource } from './source.js';
+import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
+import { onActivated } from '../update/coordination.js';
+import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from './progress.js';
+import { checkForUpdate, resolveModel, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
-export interface LoadRequest {
+export interface LoadRequest extends UpdateRules {
   /** Absolute URL of a manifest or a model file. */
   url: string;
   /** Backends to try, in order (already normalised). */
@@ -24,14 +28,20 @@ export interface LoadResult {
   info: ModelInfo;
 }
 
+export type UpdateListener = (info: UpdateInfo) => unknown;
+
 export interface LoadControls {
   signal?: AbortSignal | undefined;
   onProgress?: ProgressListener | undefined;
+  onUpdate?: UpdateListener | undefined;
 }
 
 export interface ModelHost {
   load(request: LoadRequest, controls?: LoadControls): Promise<LoadResult>;
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
+  checkForUpdate(id: number): Promise<UpdateCheck>;
+  /** Switches the model to the cache's active version, on a new session; returns the new info. */
+  reload(id: number): Promise<ModelInfo>;
   dispose(id: number): Promise<void>;
   /** How many models are loaded. */
   readonly size: number;
@@ -42,76 +52,141 @@ export interface ModelHostOptions {
   fetch?: Fetch;
   /** @default the onnxruntime-web adapter */
   runtime?: RuntimeAdapter;
+  /** @default IndexedDB through idb-keyval (`undefined` entries run without a cache) */
+  store?: () => CacheStore | undefined;
+  /** @default navigator.storage.estimate */
+  estimate?: Estimate;
+}
+
+interface Loaded {
+  session: RuntimeSession;
+  info: ModelInfo;
+  request: LoadRequest;
+  onUpdate: UpdateListener | undefined;
 }
 
 export function createModelHost(options: ModelHostOptions = {}): ModelHost {
-  const sessions = new Map<number, { session: RuntimeSession; info: ModelInfo }>();
+  const models = new Map<number, Loaded>();
   let nextId = 1;
+  const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
+  const runtime = options.runtime ?? onnxRuntime;
+  const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
 
-  async function load(request: LoadRequest, controls: LoadControls = {}): Promise<LoadResult> {
-    const { signal } = controls;
-    throwIfAborted(signal);
-    const progress = createProgressEmitter(controls.onProgress);
-    const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-    const source = await fetchModelSource(request.url, { fetch: fetchFn, signal, progress });
-    throwIfAborted(signal);
+  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter): ResolveContext => ({
+    fetch: fetchFn,
+    signal,
+    progress,
+    store: store(),
+    estimate: options.estimate,
+    inUse: new Set([...models.values()].map((m) => m.request.url)),
+  });
 
-    const runtime = options.runtime ?? onnxRuntime;
-    const selected = await firstWorkingBackend(
+  /** Tells each model of `url` that runs something else than `version` (the cache's new active one). */
+  const notify = (url: string, version: string, revoked = false): void => {
+    for (const model of models.values()) {
+      if (model.request.url !== url || (model.info.version === version && !revoked)) continue;
+      try {
+        void Promise.resolve(model.onUpdate?.({ version, previousVersion: model.info.version, revoked })).catch(() => undefined);
+      } catch {
+        // The app's listener threw: its bug, not the host's.
+      }
+    }
+  };
+  // Another tab or worker activated a version.
+  onActivated((message) => notify(message.url, message.version));
+
+  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined) {
+    const { value: session, backend, fallbacks } = await firstWorkingBackend(
       request.backends,
-      (backend) => {
-        progress.emit({ phase: 'compile', backend });
-        return runtime.create(source.files, backend);
+      (b) => {
+        progress.emit({ phase: 'compile', backend: b });
+        return runtime.create(resolved.files, b);
       },
       signal,
     );
-    const { value: session, backend, fallbacks } = selected;
     if (signal?.aborted) {
       // Session creation cannot be interrupted inside the runtime; drop the result instead.
       await session.release().catch(() => undefined);
       throw abortError(signal);
     }
     const info: ModelInfo = {
-      name: source.name,
-      version: source.version,
-      variant: source.variant,
+      name: resolved.name,
+      version: resolved.version,
+      variant: resolved.variant,
       runtime: 'onnx',
       backend,
       fallbacks,
-      fromCache: false,
+      fromCache: resolved.fromCache,
       // The model file is the truth about its inputs; the manifest only describes them.
       inputs: session.inputs,
       outputs: session.outputs,
-      metadata: source.manifest?.metadata ?? {},
-      url: source.url,
+      metadata: resolved.manifest?.metadata ?? {},
+      url: resolved.url,
     };
-    const id = nextId++;
-    sessions.set(id, { session, info });
     progress.emit({ phase: 'ready', backend });
-    await progress.flush();
-    return { id, info };
+    return { session, info };
   }
 
-  async function run(id: number, inputs: TensorMap): Promise<TensorMap> {
-    const entry = sessions.get(id);
-    if (!entry) throw disposedError();
-    // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
-    return entry.session.run(inputs);
-  }
-
-  async function dispose(id: number): Promise<void> {
-    const entry = sessions.get(id);
-    if (!entry) return;
-    sessions.delete(id);
-    await entry.session.release();
+  async function backgroundCheck(id: number): Promise<void> {
+    const model = models.get(id);
+    if (!model) return;
+    const result = await checkForUpdate(model.request.url, model.info.version, model.request, context(undefined, createProgressEmitter(undefined))).catch(() => undefined);
+    if (result?.revoked) notify(model.request.url, result.version ?? model.info.version ?? '', true);
+    else if (result?.available && result.version) notify(model.request.url, result.version);
   }
 
   return {
-    load,
-    run,
-    dispose,
+    async load(request, controls = {}) {
+      const { signal } = controls;
+      throwIfAborted(signal);
+      const progress = createProgressEmitter(controls.onProgress);
+      const resolved = await resolveModel(request.url, request, context(signal, progress));
+      throwIfAborted(signal);
+      const { session, info } = await open(resolved, request, progress, signal);
+      const id = nextId++;
+      models.set(id, { session, info, request, onUpdate: controls.onUpdate });
+      await progress.flush();
+      // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path.
+      if (request.update === 'background' && resolved.fromCache) void backgroundCheck(id);
+      return { id, info };
+    },
+
+    async run(id, inputs) {
+      const model = models.get(id);
+      if (!model) throw disposedError();
+      // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
+      return model.session.run(inputs);
+    },
+
+    async checkForUpdate(id) {
+      const model = models.get(id);
+      if (!model) throw disposedError();
+      return checkForUpdate(model.request.url, model.info.version, model.request, context(undefined, createProgressEmitter(undefined)));
+    },
+
+    async reload(id) {
+      const model = models.get(id);
+      if (!model) throw disposedError();
+      const progress = createProgressEmitter(undefined);
+      // The cache's active version, with no network: reload() only switches to what is verified here.
+      const resolved = await resolveModel(model.request.url, { ...model.request, update: 'never' }, context(undefined, progress));
+      if (resolved.version === model.info.version) return model.info;
+      const next = await open(resolved, model.request, progress, undefined);
+      const old = model.session;
+      Object.assign(model, next);
+      await old.release().catch(() => undefined);
+      return model.info;
+    },
+
+    async dispose(id) {
+      const model = models.get(id);
+      if (!model) return;
+      models.delete(id);
+      await model.session.release();
+    },
+
     get size() {
-      return sessions.size;
+      return models.size;
     },
   };
 }

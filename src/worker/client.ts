@@ -6,7 +6,7 @@ import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import type { HostConnection } from '../connection.js';
 import { OndeviceError, abortError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult } from '../pipeline/host.js';
-import type { TensorMap } from '../types.js';
+import type { ModelInfo, TensorMap, UpdateCheckResult } from '../types.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
@@ -51,10 +51,10 @@ export class WorkerConnection implements HostConnection {
     if (this.#models === 0 && this.#owned && !this.#dead) this.#end(undefined);
   }
 
-  async load(request: LoadRequest, { signal, onProgress }: LoadControls): Promise<LoadResult> {
+  async load(request: LoadRequest, { signal, onProgress, onUpdate }: LoadControls): Promise<LoadResult> {
     await this.#ready;
     const loadId = randomId();
-    const pending = this.#call((api) => api.load(request, loadId, onProgress && proxy(onProgress)));
+    const pending = this.#call((api) => api.load(request, loadId, onProgress && proxy(onProgress), onUpdate && proxy(onUpdate)));
     if (!signal) return pending;
     return new Promise<LoadResult>((resolve, reject) => {
       const onAbort = (): void => {
@@ -72,6 +72,14 @@ export class WorkerConnection implements HostConnection {
   run(id: number, inputs: TensorMap): Promise<TensorMap> {
     const [tensors, buffers] = forTransfer(inputs);
     return this.#call((api) => api.run(id, transfer(tensors, buffers)));
+  }
+
+  checkForUpdate(id: number): Promise<UpdateCheckResult> {
+    return this.#call((api) => api.checkForUpdate(id));
+  }
+
+  reload(id: number): Promise<ModelInfo> {
+    return this.#call((api) => api.reload(id));
   }
 
   dispose(id: number): Promise<void> {

@@ -8,6 +8,7 @@ import { forTransfer } from './tensors.js';
 export function serveModelHost(scope: Worker | typeof globalThis = globalThis, host: ModelHost = createModelHost()): void {
   installErrorTransfer();
   const loads = new Map<string, AbortController>();
+  const updateListeners = new Map<number, { [releaseProxy]?: () => void }>();
   const api: WorkerApi = {
     hello: (lockName) =>
       new Promise<void>((resolve) => {
@@ -19,11 +20,16 @@ export function serveModelHost(scope: Worker | typeof globalThis = globalThis, h
           return new Promise<never>(() => {});
         });
       }),
-    async load(request, loadId, onProgress) {
+    async load(request, loadId, onProgress, onUpdate) {
       const controller = new AbortController();
       loads.set(loadId, controller);
       try {
-        return await host.load(request, { signal: controller.signal, onProgress });
+        const result = await host.load(request, { signal: controller.signal, onProgress, onUpdate });
+        if (onUpdate) updateListeners.set(result.id, onUpdate as { [releaseProxy]?: () => void });
+        return result;
+      } catch (error) {
+        (onUpdate as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+        throw error;
       } finally {
         loads.delete(loadId);
         (onProgress as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
@@ -37,7 +43,13 @@ export function serveModelHost(scope: Worker | typeof globalThis = globalThis, h
       const [tensors, buffers] = forTransfer(outputs);
       return transfer(tensors, buffers);
     },
-    dispose: (id) => host.dispose(id),
+    checkForUpdate: (id) => host.checkForUpdate(id),
+    reload: (id) => host.reload(id),
+    async dispose(id) {
+      await host.dispose(id);
+      updateListeners.get(id)?.[releaseProxy]?.();
+      updateListeners.delete(id);
+    },
   };
   expose(api, scope as Worker);
 }

@@ -1,6 +1,6 @@
 /** @file Loading: backend selection that tells the truth, progress events, bare model URLs, abort. */
 import { describe, expect, test } from 'vitest';
-import { loadModel, type LoadProgress } from '../../src/index.js';
+import { loadModel, modelCache, type LoadProgress } from '../../src/index.js';
 import { digitsManifest, digitsManifestFile, expectOndeviceError, server } from './helpers.js';
 
 describe('backend selection', () => {
@@ -29,6 +29,7 @@ describe('backend selection', () => {
 
 describe.each([true, false])('progress (worker: %s)', (worker) => {
   test('phases arrive in order, download is monotonic with a constant total, and ready comes before the model', async () => {
+    await modelCache.clear();
     const events: LoadProgress[] = [];
     const model = await loadModel(digitsManifest, { backend: 'wasm', worker, onProgress: (e) => events.push(e) });
     const size = (await (await fetch(await digitsManifestFile())).arrayBuffer()).byteLength;
@@ -42,6 +43,14 @@ describe.each([true, false])('progress (worker: %s)', (worker) => {
     expect(loaded.filter((n) => n === size)).toHaveLength(1);
     expect(events.at(-1)).toEqual({ phase: 'ready', backend: 'wasm' });
     await model.dispose();
+
+    // Cached: read from the device, no question to the host before it runs.
+    const again: LoadProgress[] = [];
+    const cached = await loadModel(digitsManifest, { backend: 'wasm', worker, onProgress: (e) => again.push(e) });
+    expect(again.map((e) => e.phase)).toEqual(['cache', 'compile', 'ready']);
+    expect(again[0]).toEqual({ phase: 'cache', url: await digitsManifestFile(), loaded: size, total: size });
+    expect(cached.info.fromCache).toBe(true);
+    await cached.dispose();
   });
 });
 

@@ -1,0 +1,88 @@
+/** @file What the cache remembers about models and files, and the pure rules over it: activation and what to keep. */
+
+/** A file of a cached version, content-addressed. */
+export interface FileRef {
+  path: string;
+  sha256: string;
+  size: number;
+}
+
+export interface CachedVersion {
+  version: string;
+  variant: string | null;
+  /** The manifest JSON this version came from (`undefined` for a bare model URL). */
+  manifest: unknown;
+  files: FileRef[];
+  storedAt: number;
+}
+
+/** The HTTP validator of the manifest (or bare model file) last seen. */
+export interface Validator {
+  etag: string | null;
+  lastModified: string | null;
+}
+
+export interface ModelRecord {
+  /** The URL the app named: a manifest, or a bare model file. */
+  url: string;
+  name: string;
+  kind: 'manifest' | 'file';
+  /** Complete, verified versions only: every file is stored and hashed right. */
+  versions: Record<string, CachedVersion>;
+  active: string | null;
+  previous: string | null;
+  validator: Validator;
+  lastChecked: number | null;
+  lastUsed: number;
+  /** Every version any manifest of this model has revoked: never started again. */
+  revoked: string[];
+}
+
+/** A file stored in chunks; written after its chunks, so its presence means they are all there. */
+export interface FileRecord {
+  sha256: string;
+  size: number;
+  chunkSize: number;
+  chunks: number;
+  storedAt: number;
+}
+
+export function emptyRecord(url: string, kind: ModelRecord['kind'], name: string, now: number): ModelRecord {
+  return { url, name, kind, versions: {}, active: null, previous: null, validator: { etag: null, lastModified: null }, lastChecked: null, lastUsed: now, revoked: [] };
+}
+
+/**
+ * Makes `version` the active one; the one it replaces becomes `previous` (kept for rollback);
+ * any other version is dropped from the record (its files are collected if nothing else uses them).
+ */
+export function activate(record: ModelRecord, version: CachedVersion): ModelRecord {
+  const replaced = record.active !== null && record.active !== version.version ? record.active : record.previous;
+  const keep = new Set([version.version, replaced].filter((v): v is string => v !== null && !record.revoked.includes(v)));
+  const versions: Record<string, CachedVersion> = {};
+  for (const [key, value] of Object.entries({ ...record.versions, [version.version]: version })) if (keep.has(key)) versions[key] = value;
+  return { ...record, versions, active: version.version, previous: replaced !== null && keep.has(replaced) ? replaced : null };
+}
+
+/** Adds revoked versions; a revoked active or previous version is dropped, so it can never start. */
+export function revoke(record: ModelRecord, revoked: readonly string[]): ModelRecord {
+  const all = [...new Set([...record.revoked, ...revoked])];
+  if (all.length === record.revoked.length) return record;
+  const versions = Object.fromEntries(Object.entries(record.versions).filter(([v]) => !all.includes(v)));
+  const active = record.active !== null && all.includes(record.active) ? null : record.active;
+  const previous = record.previous !== null && all.includes(record.previous) ? null : record.previous;
+  return { ...record, revoked: all, versions, active, previous };
+}
+
+/** Every file hash that some model's kept version refers to. */
+export function referencedFiles(records: readonly ModelRecord[]): Set<string> {
+  const hashes = new Set<string>();
+  for (const record of records) for (const version of Object.values(record.versions)) for (const file of version.files) hashes.add(file.sha256);
+  return hashes;
+}
+
+/** Bytes a record holds on its own (files shared with other kept models count for each). */
+export function recordBytes(record: ModelRecord): number {
+  const seen = new Map<string, number>();
+  for (const version of Object.values(record.versions)) for (const file of version.files) seen.set(file.sha256, file.size);
+  return [...seen.values()].reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,128 @@
+/**
+ * @file The cache's storage, on idb-keyval custom stores: model and file records in one database,
+ * file bytes in fixed-size chunks in another (a 1 GB model never needs a 1 GB value to store or read).
+ * The same code runs in the worker and in the page: IndexedDB is shared by every context of an origin.
+ */
+import { createStore, del, delMany, entries, get, getMany, keys, set, update, type UseStore } from 'idb-keyval';
+import { OndeviceError } from '../errors.js';
+import type { FileRecord, ModelRecord } from './records.js';
+
+/** Big enough that a 100 MB model is 25 values, small enough that storing one never needs much memory. */
+export const CHUNK_SIZE = 4 * 1024 * 1024;
+
+export interface CacheStore {
+  getModel(url: string): Promise<ModelRecord | undefined>;
+  /** Read-modify-write in one IndexedDB transaction, so tabs never lose each other's updates. */
+  updateModel(url: string, change: (record: ModelRecord | undefined) => ModelRecord | undefined): Promise<void>;
+  deleteModel(url: string): Promise<void>;
+  listModels(): Promise<ModelRecord[]>;
+  getFile(sha256: string): Promise<FileRecord | undefined>;
+  listFiles(): Promise<FileRecord[]>;
+  /** Stores the bytes in chunks, then the file record. On failure the chunks written are removed. */
+  writeFile(sha256: string, bytes: Uint8Array): Promise<FileRecord>;
+  /** The whole file, or `undefined` if a chunk is missing. */
+  readFile(file: FileRecord): Promise<Uint8Array | undefined>;
+  deleteFile(sha256: string): Promise<void>;
+  /** Hashes that have chunks stored (with or without a file record). */
+  chunkOwners(): Promise<Set<string>>;
+}
+
+const MODEL = 'model:';
+const FILE = 'file:';
+
+let defaultStore: CacheStore | undefined;
+
+/** The library's default store, created on first use (importing this module touches no browser API). */
+export function defaultCacheStore(): CacheStore {
+  defaultStore ??= idbCacheStore(createStore('ondevice-meta', 'meta'), createStore('ondevice-chunks', 'chunks'));
+  return defaultStore;
+}
+
+export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
+  const chunkKey = (sha256: string, i: number) => `${sha256}/${i}`;
+  return {
+    getModel: (url) => get<ModelRecord>(MODEL + url, meta),
+    async updateModel(url, change) {
+      let removed = false;
+      await guard(
+        update<ModelRecord | undefined>(
+          MODEL + url,
+          (old) => {
+            const next = change(old);
+            removed = next === undefined;
+            return next;
+          },
+          meta,
+        ),
+      );
+      if (removed) await del(MODEL + url, meta);
+    },
+    deleteModel: (url) => del(MODEL + url, meta),
+    async listModels() {
+      return (await entries<string, ModelRecord>(meta)).filter(([k, v]) => k.startsWith(MODEL) && v !== undefined).map(([, v]) => v);
+    },
+    getFile: (sha256) => get<FileRecord>(FILE + sha256, meta),
+    async listFiles() {
+      return (await entries<string, FileRecord>(meta)).filter(([k]) => k.startsWith(FILE)).map(([, v]) => v);
+    },
+    async writeFile(sha256, bytes) {
+      const count = Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE));
+      try {
+        for (let i = 0; i < count; i++) {
+          // slice(): storing a view would clone its whole underlying buffer.
+          await set(chunkKey(sha256, i), bytes.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE).buffer, chunks);
+        }
+        const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now() };
+        await set(FILE + sha256, record, meta);
+        return record;
+      } catch (error) {
+        await delMany(Array.from({ length: count }, (_, i) => chunkKey(sha256, i)), chunks).catch(() => undefined);
+        throw storageError(error);
+      }
+    },
+    async readFile(file) {
+      const out = new Uint8Array(file.size);
+      // A few chunks per transaction: few round trips, little memory beyond the result.
+      const batch = 4;
+      for (let first = 0; first < file.chunks; first += batch) {
+        const ids = Array.from({ length: Math.min(batch, file.chunks - first) }, (_, k) => chunkKey(file.sha256, first + k));
+        const values = await getMany<ArrayBuffer | undefined>(ids, chunks);
+        for (const [k, value] of values.entries()) {
+          const offset = (first + k) * file.chunkSize;
+          if (!(value instanceof ArrayBuffer) || offset + value.byteLength > file.size) return undefined;
+          out.set(new Uint8Array(value), offset);
+        }
+      }
+      return out;
+    },
+    async deleteFile(sha256) {
+      const record = await get<FileRecord>(FILE + sha256, meta);
+      await del(FILE + sha256, meta);
+      const owned = (await keys<string>(chunks)).filter((k) => k.startsWith(`${sha256}/`));
+      await delMany(record ? [...new Set([...owned, ...Array.from({ length: record.chunks }, (_, i) => chunkKey(sha256, i))])] : owned, chunks);
+    },
+    async chunkOwners() {
+      return new Set((await keys<string>(chunks)).map((k) => k.slice(0, k.indexOf('/'))));
+    },
+  };
+}
+
+async function guard<T>(promise: Promise<T>): Promise<T> {
+  try {
+    return await promise;
+  } catch (error) {
+    throw storageError(error);
+  }
+}
+
+/** Running out of space becomes `QUOTA_EXCEEDED`; other storage failures pass through as they are. */
+export function storageError(error: unknown): unknown {
+  if (error instanceof OndeviceError) return error;
+  const name = error instanceof Error || error instanceof DOMException ? error.name : '';
+  if (name === 'QuotaExceededError') {
+    return new OndeviceError('QUOTA_EXCEEDED', 'The device ran out of storage while caching the model; nothing of it was activated. Free space, or set maxCacheBytes so older models are evicted.', {
+      cause: error,
+    });
+  }
+  return error;
+}

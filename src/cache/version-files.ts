@@ -1,0 +1,114 @@
+/**
+ * @file A version's files: read from the cache when stored and hashing right, downloaded otherwise,
+ * each under its Web Lock so that one context on the device downloads a file once.
+ * Verify before store, store before activate.
+ */
+import { htmlInsteadOf, isHtml, openUrl, readBody, type Fetch } from '../download/fetch-file.js';
+import { sha256Hex, verifySha256 } from '../download/verify.js';
+import { abortError } from '../errors.js';
+import type { ProgressEmitter } from '../pipeline/progress.js';
+import type { ModelFileBytes } from '../runtime/types.js';
+import { withLock } from '../update/coordination.js';
+import type { FileRef } from './records.js';
+import { storageError, type CacheStore } from './store.js';
+
+export interface FilesContext {
+  fetch: Fetch;
+  signal: AbortSignal | undefined;
+  progress: ProgressEmitter;
+  /** `undefined`: no cache here (or it failed); files are downloaded and not stored. */
+  store: CacheStore | undefined;
+  /** Read from the cache only: a file that is not there (or not intact) fails the call. */
+  offline?: boolean;
+}
+
+/** A file the caller asked for offline is not in the cache, or is not intact. */
+export class CacheMiss extends Error {}
+
+export interface WantedFile extends FileRef {
+  url: string;
+}
+
+export interface FetchedFiles {
+  files: ModelFileBytes[];
+  /** Every byte came from the cache. */
+  fromCache: boolean;
+}
+
+/** Reads a stored file and checks it; `undefined` if it is missing, short, or altered. */
+export async function readStoredFile(store: CacheStore, file: FileRef): Promise<Uint8Array | undefined> {
+  const record = await store.getFile(file.sha256);
+  if (!record || record.size !== file.size) return undefined;
+  const bytes = await store.readFile(record);
+  if (!bytes || (await sha256Hex(bytes)) !== file.sha256) {
+    // Altered or half-missing: drop it so that it is downloaded again.
+    await store.deleteFile(file.sha256);
+    return undefined;
+  }
+  return bytes;
+}
+
+/**
+ * Gets every file, holding all their locks (taken in hash order, so contexts cannot deadlock)
+ * until `then` has run, so that a concurrent garbage collection never takes a file being activated.
+ */
+export async function fetchFiles<T>(wanted: readonly WantedFile[], context: FilesContext, then: (fetched: FetchedFiles) => Promise<T>): Promise<T> {
+  const names = [...new Set(wanted.map((f) => `file:${f.sha256}`))].sort();
+  const run = async (): Promise<T> => {
+    const total = wanted.reduce((sum, f) => sum + f.size, 0);
+    let done = 0;
+    let fromCache = true;
+    const files: ModelFileBytes[] = [];
+    for (const file of wanted) {
+      let bytes = context.store ? await readStoredFile(context.store, file).catch(() => undefined) : undefined;
+      if (bytes) {
+        context.progress.emit({ phase: 'cache', url: file.url, loaded: done + bytes.length, total });
+      } else {
+        if (context.offline) throw new CacheMiss(file.sha256);
+        fromCache = false;
+        const before = done;
+        bytes = await download(file, context, (received) => context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }));
+        context.progress.emit({ phase: 'verify', url: file.url });
+        await verifySha256(bytes, file.sha256, file.url);
+        await storeFile(file, bytes, context);
+      }
+      done += bytes.length;
+      files.push({ path: file.path, bytes });
+    }
+    return then({ files, fromCache });
+  };
+  return names.reduceRight<() => Promise<T>>((inner, name) => () => withLock(name, context.signal, inner), run)().catch((error: unknown) => {
+    if (context.signal?.aborted && !(error instanceof CacheMiss)) throw abortError(context.signal);
+    throw error;
+  });
+}
+
+async function download(file: WantedFile, context: FilesContext, onBytes: (received: number) => void): Promise<Uint8Array> {
+  // no-store: the bytes live in IndexedDB; a second copy in the HTTP cache would only cost disk.
+  const response = await openUrl(file.url, context.fetch, context.signal, { cache: 'no-store' });
+  if (isHtml(response, undefined)) throw htmlInsteadOf('model', file.url, response);
+  const bytes = await readBody(response, {
+    url: file.url,
+    expectedSize: file.size,
+    signal: context.signal,
+    onBytes,
+    onFirstChunk: (chunk) => {
+      if (isHtml(response, chunk)) throw htmlInsteadOf('model', file.url, response);
+    },
+  });
+  if (file.size === 0) onBytes(0);
+  return bytes;
+}
+
+/** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */
+export async function storeFile(file: FileRef, bytes: Uint8Array, context: FilesContext): Promise<void> {
+  if (!context.store) return;
+  try {
+    await context.store.writeFile(file.sha256, bytes);
+  } catch (error) {
+    const mapped = storageError(error);
+    if (mapped !== error || (mapped instanceof Error && mapped.name === 'OndeviceError')) throw mapped;
+    // IndexedDB is unusable here (private mode, a broken database): run without a cache.
+    context.store = undefined;
+  }
+}

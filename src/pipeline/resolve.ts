@@ -1,0 +1,267 @@
+/**
+ * @file The update rules: which version a load runs, from the cache or the host, under each policy;
+ * and the update check that downloads, verifies and activates a newer version in the background.
+ */
+import { activate, emptyRecord, revoke, type CachedVersion, type ModelRecord } from '../cache/records.js';
+import { collectGarbage } from '../cache/gc.js';
+import { ensureSpace, type Estimate } from '../cache/quota.js';
+import type { CacheStore } from '../cache/store.js';
+import { CacheMiss, fetchFiles, storeFile, type FetchedFiles, type FilesContext, type WantedFile } from '../cache/version-files.js';
+import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody } from '../download/fetch-file.js';
+import { sha256Hex } from '../download/verify.js';
+import { OndeviceError, isOndeviceError } from '../errors.js';
+import { parseManifest } from '../manifest/parse.js';
+import type { Manifest } from '../manifest/types.js';
+import { announceActivated, withLock } from '../update/coordination.js';
+import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
+import { parseRange, type Range } from '../update/semver.js';
+import { allowed, replaces, usableCached } from '../update/versions.js';
+import type { ModelFileBytes } from '../runtime/types.js';
+
+export type UpdatePolicy = 'background' | 'blocking' | 'never';
+
+export interface UpdateRules {
+  update: UpdatePolicy;
+  /** A semver range the app accepts. */
+  version: string | undefined;
+  maxCacheBytes: number | undefined;
+}
+
+export interface ResolveContext extends FilesContext {
+  estimate?: Estimate | undefined;
+  /** URLs of the models loaded in this context (never evicted to make room). */
+  inUse: ReadonlySet<string>;
+}
+
+export interface Resolved {
+  url: string;
+  name: string;
+  version: string | null;
+  variant: string | null;
+  manifest: Manifest | undefined;
+  files: ModelFileBytes[];
+  fromCache: boolean;
+}
+
+/** The variant to load. Choosing by device (fp16 on WebGPU, int8 on WASM) arrives with quantized variants. */
+export function pickVariant(manifest: Manifest): string {
+  const names = Object.keys(manifest.variants);
+  return names.includes('fp32') ? 'fp32' : (names.find((n) => manifest.variants[n]?.requires.length === 0) ?? names[0]!);
+}
+
+export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
+  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  const record = await readRecord(url, context);
+  const cached = usableCached(record, range);
+  if (cached && rules.update !== 'blocking') {
+    const hit = await fromCache(record!, cached, context);
+    if (hit) return hit;
+  }
+  let answer: HostAnswer;
+  try {
+    answer = await askHost(url, record, context);
+  } catch (error) {
+    // Blocking: offline or a broken host falls back to what the device has.
+    const fallback = cached && isHostFailure(error) ? await fromCache(record!, cached, context) : undefined;
+    if (fallback) return fallback;
+    throw error;
+  }
+  return fromAnswer(url, answer, record, range, rules, context);
+}
+
+export interface UpdateCheck {
+  /** A verified version other than `running` is active in the cache: `reload()` switches to it. */
+  available: boolean;
+  version?: string;
+  /** The running version has been revoked: switch away from it. */
+  revoked: boolean;
+}
+
+/** One conditional request; a newer allowed version is downloaded, verified and activated. */
+export async function checkForUpdate(url: string, running: string | null, rules: UpdateRules, context: ResolveContext): Promise<UpdateCheck> {
+  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  let record = await readRecord(url, context);
+  const answer = await askHost(url, record, context);
+  record = await remember(url, answer, record, context);
+  const target = answer.kind === 'unchanged' ? record.active : answer.version;
+  if (target !== null && allowed(target, record, [], range) && replaces(target, record.active, record, range) && !record.versions[target]) {
+    await download(url, answer, target, rules, context);
+    record = (await readRecord(url, context)) ?? record;
+  }
+  const active = record.active;
+  const revoked = running !== null && record.revoked.includes(running);
+  return active !== null && active !== running ? { available: true, version: active, revoked } : { available: false, revoked };
+}
+
+/** What the host said: the manifest (or bare file) is unchanged, or here it is. */
+type HostAnswer =
+  | { kind: 'unchanged' }
+  | { kind: 'manifest'; fetched: FetchedManifest; version: string }
+  | { kind: 'file'; response: Response; version: string };
+
+async function askHost(url: string, record: ModelRecord | undefined, context: ResolveContext): Promise<HostAnswer> {
+  context.progress.emit({ phase: 'manifest', url });
+  const isManifest = record ? record.kind === 'manifest' : new URL(url).pathname.endsWith('.json');
+  if (isManifest) return manifestAnswer(await fetchManifest(url, context.fetch, context.signal), record);
+  // A bare file, or a URL whose kind one request will tell: ask conditionally, read the body only if needed.
+  const headers: Record<string, string> = {};
+  if (record?.validator.etag) headers['If-None-Match'] = record.validator.etag;
+  const response = await openUrl(url, context.fetch, context.signal, { cache: 'no-store', headers });
+  if (response.status === 304) return { kind: 'unchanged' };
+  if (/\bjson\b/i.test(response.headers.get('content-type') ?? '')) {
+    return manifestAnswer(await readManifest(response, url, context.signal), record);
+  }
+  const etag = response.headers.get('etag');
+  return { kind: 'file', response, version: etag ? etag.replace(/^W\//, '').replace(/"/g, '') : `unversioned-${Date.now()}` };
+}
+
+function manifestAnswer(fetched: FetchedManifest, record: ModelRecord | undefined): HostAnswer {
+  const same = record?.validator.etag && record.validator.etag === fetched.validator.etag && record.active === fetched.manifest.version;
+  return same ? { kind: 'unchanged' } : { kind: 'manifest', fetched, version: fetched.manifest.version };
+}
+
+async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord | undefined, range: Range | undefined, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
+  const known = await remember(url, answer, record, context);
+  const cached = usableCached(known, range);
+  if (answer.kind === 'unchanged') {
+    const hit = cached && (await fromCache(known, cached, context));
+    if (hit) return hit;
+    // The host says nothing changed but our copy is gone: ask again for the whole answer.
+    return fromAnswer(url, await askHost(url, undefined, context), known, range, rules, context);
+  }
+  if (!allowed(answer.version, known, [], range)) {
+    const hit = cached && (await fromCache(known, cached, context));
+    if (hit) return hit;
+    const why = known.revoked.includes(answer.version) ? 'is revoked' : `is outside the accepted range "${rules.version}"`;
+    throw new OndeviceError('VERSION_UNAVAILABLE', `The host's current version ${answer.version} of ${url} ${why}, and the device has no other version it may run.`, {
+      details: { url, version: answer.version, range: rules.version ?? null, revoked: known.revoked },
+    });
+  }
+  const stored = known.versions[answer.version];
+  if (stored) {
+    const hit = await fromCache(known, stored, context);
+    if (hit) return hit;
+  }
+  return download(url, answer, answer.version, rules, context);
+}
+
+/** Downloads (or reuses by hash) every file of the version, verifies, stores, activates, collects. */
+async function download(url: string, answer: HostAnswer, version: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
+  if (answer.kind === 'file') return downloadBareFile(url, answer, context);
+  if (answer.kind !== 'manifest') throw new Error('unreachable');
+  const { manifest, json } = answer.fetched;
+  if (manifest.runtime !== 'onnx') {
+    throw new OndeviceError('BACKEND_UNAVAILABLE', `This version of ondevice runs "onnx" models; the manifest at ${url} is "${manifest.runtime}".`, {
+      details: { url, runtime: manifest.runtime },
+    });
+  }
+  const variant = pickVariant(manifest);
+  const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
+  await makeRoom(url, wanted, rules, context);
+  return fetchFiles(wanted, context, async (fetched) => {
+    await commit(url, { version, variant, manifest: json, files: wanted.map(({ path, sha256, size }) => ({ path, sha256, size })), storedAt: Date.now() }, manifest.name, context);
+    return source(url, manifest.name, version, variant, manifest, fetched);
+  });
+}
+
+async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind: 'file' }>, context: ResolveContext): Promise<Resolved> {
+  const { response, version } = answer;
+  if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
+  const total = contentLength(response) ?? null;
+  const bytes = await readBody(response, {
+    url,
+    expectedSize: undefined,
+    signal: context.signal,
+    onBytes: (received) => context.progress.emit({ phase: 'download', url, loaded: received, total }),
+    onFirstChunk: (chunk) => {
+      if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
+    },
+  });
+  if (bytes.length === 0) throw new OndeviceError('MODEL_INVALID', `${url} answered an empty body where the model should be.`, { details: { url } });
+  const path = new URL(url).pathname.split('/').pop() || 'model.onnx';
+  const name = path.replace(/\.onnx$/i, '') || 'model';
+  const file = { path, url, sha256: await sha256Hex(bytes), size: bytes.length };
+  await withLock(`file:${file.sha256}`, context.signal, async () => {
+    await storeFile(file, bytes, context);
+    await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);
+  });
+  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false };
+}
+
+async function makeRoom(url: string, wanted: readonly WantedFile[], rules: UpdateRules, context: ResolveContext): Promise<void> {
+  const store = context.store;
+  if (!store) return;
+  const missing = await Promise.all(wanted.map(async (f) => ((await store.getFile(f.sha256).catch(() => undefined)) ? 0 : f.size)));
+  const needed = missing.reduce((a, b) => a + b, 0);
+  if (needed > 0) await ensureSpace(store, { needed, url, maxCacheBytes: rules.maxCacheBytes, inUse: context.inUse }, context.estimate);
+}
+
+/** Activation is one IndexedDB transaction: before it, the new version does not exist for anyone. */
+async function commit(url: string, version: CachedVersion, name: string, context: ResolveContext): Promise<void> {
+  const store = context.store;
+  if (!store) return;
+  await store.updateModel(url, (old) => activate({ ...(old ?? emptyRecord(url, version.variant === null ? 'file' : 'manifest', name, Date.now())), name, lastUsed: Date.now() }, version));
+  await collectGarbage(store).catch(() => undefined);
+  announceActivated(url, version.version);
+}
+
+/** Reads a cached version; an altered or missing file drops the version, so the caller downloads again. */
+async function fromCache(record: ModelRecord, version: CachedVersion, context: ResolveContext): Promise<Resolved | undefined> {
+  if (!context.store) return undefined;
+  const base = record.url;
+  const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
+  const fetched = await fetchFiles(wanted, { ...context, offline: true }, async (f) => f).catch((error: unknown) => {
+    if (error instanceof CacheMiss) return undefined;
+    throw error;
+  });
+  if (!fetched) {
+    await context.store.updateModel(record.url, (r) => r && { ...r, versions: Object.fromEntries(Object.entries(r.versions).filter(([v]) => v !== version.version)), active: r.active === version.version ? null : r.active, previous: r.previous === version.version ? null : r.previous });
+    return undefined;
+  }
+  const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
+  void context.store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
+  return source(record.url, record.name, version.version, version.variant, manifest, fetched);
+}
+
+function source(url: string, name: string, version: string, variant: string | null, manifest: Manifest | undefined, fetched: FetchedFiles): Resolved {
+  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache };
+}
+
+/** Records what the host said: validator, check time, and revocations (which drop those versions). */
+async function remember(url: string, answer: HostAnswer, record: ModelRecord | undefined, context: ResolveContext): Promise<ModelRecord> {
+  const now = Date.now();
+  const kind = answer.kind === 'file' ? 'file' : answer.kind === 'manifest' ? 'manifest' : (record?.kind ?? 'manifest');
+  const name = answer.kind === 'manifest' ? answer.fetched.manifest.name : (record?.name ?? url);
+  let next: ModelRecord = { ...(record ?? emptyRecord(url, kind, name, now)), lastChecked: now };
+  if (answer.kind === 'manifest') next = revoke({ ...next, validator: answer.fetched.validator }, answer.fetched.manifest.revoked);
+  if (answer.kind === 'file') next = { ...next, validator: validatorOf(answer.response) };
+  if (!context.store) return next;
+  const store = context.store;
+  try {
+    await store.updateModel(url, (old) => {
+      const base = old ?? next;
+      const merged = { ...base, lastChecked: now, validator: next.validator };
+      return answer.kind === 'manifest' ? revoke(merged, answer.fetched.manifest.revoked) : merged;
+    });
+    await collectGarbage(store).catch(() => undefined);
+    return (await store.getModel(url)) ?? next;
+  } catch {
+    context.store = undefined;
+    return next;
+  }
+}
+
+async function readRecord(url: string, context: ResolveContext): Promise<ModelRecord | undefined> {
+  if (!context.store) return undefined;
+  try {
+    return await context.store.getModel(url);
+  } catch {
+    // IndexedDB is unusable here (private mode, a broken database): run without a cache.
+    context.store = undefined;
+    return undefined;
+  }
+}
+
+function isHostFailure(error: unknown): boolean {
+  return isOndeviceError(error, 'DOWNLOAD_FAILED') || isOndeviceError(error, 'MANIFEST_INVALID');
+}
