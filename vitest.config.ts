@@ -2,6 +2,7 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium-path.mjs';
+import { overrideQuota } from './test/support/commands.js';
 
 export default defineConfig({
   test: {
@@ -38,6 +39,7 @@ export default defineConfig({
             screenshotFailures: false,
             provider: playwright({ launchOptions: { executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS } }),
             instances: [{ browser: 'chromium' }],
+            commands: { overrideQuota },
           },
         },
       },

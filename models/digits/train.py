@@ -5,8 +5,10 @@ Run with Debian's interpreter (it has python3-torch, python3-onnx, python3-sklea
     /usr/bin/python3 models/digits/train.py
 
 Writes, next to this script:
-  release/manifest.json              the `ondevice/1` manifest (one variant: fp32)
+  release/manifest.json              the `ondevice/1` manifest (one variant: fp32), version 1.0.0
   release/digits.fp32.<sha8>.onnx    the model, content-hashed file name
+  next/                              the same for version 1.1.0, trained with another seed: the
+                                     "next release" that the update tests publish
   test-set.bin                       held-out inputs, float32 little-endian, [N, 1, 8, 8]
   test-set.json                      their labels and shape
 
@@ -26,9 +28,8 @@ from sklearn.model_selection import train_test_split
 HERE = os.path.dirname(os.path.abspath(__file__))
 RELEASE = os.path.join(HERE, "release")
 SEED = 0
-VERSION = "1.0.0"
+RELEASES = [("release", "1.0.0", 0), ("next", "1.1.0", 1)]
 
-torch.manual_seed(SEED)
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
 
@@ -58,10 +59,10 @@ def load_split():
     return train_test_split(x, y, test_size=0.2, random_state=SEED, stratify=y)
 
 
-def train(model, x, y, epochs=40, batch=64):
+def train(model, x, y, seed, epochs=40, batch=64):
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(SEED)
+    gen = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for _ in range(epochs):
         order = torch.randperm(len(xt), generator=gen)
@@ -77,35 +78,36 @@ def sha256(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def main():
-    x_train, x_test, y_train, y_test = load_split()
+def release(folder, version, seed, x_train, y_train, x_test, y_test):
+    torch.manual_seed(seed)
     model = DigitsCnn()
-    train(model, x_train, y_train)
+    train(model, x_train, y_train, seed)
     model.eval()
     with torch.no_grad():
         accuracy = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
-    print(f"held-out accuracy: {accuracy:.4f} on {len(y_test)} samples", file=sys.stderr)
+    print(f"{version}: held-out accuracy {accuracy:.4f} on {len(y_test)} samples", file=sys.stderr)
 
-    os.makedirs(RELEASE, exist_ok=True)
-    for name in os.listdir(RELEASE):
-        os.remove(os.path.join(RELEASE, name))
-    tmp = os.path.join(RELEASE, "digits.onnx")
+    out = os.path.join(HERE, folder)
+    os.makedirs(out, exist_ok=True)
+    for name in os.listdir(out):
+        os.remove(os.path.join(out, name))
+    tmp = os.path.join(out, "digits.onnx")
     torch.onnx.export(
         model, torch.zeros(1, 1, 8, 8), tmp, input_names=["image"], output_names=["logits"],
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
     )
     digest = sha256(tmp)
     file_name = f"digits.fp32.{digest[:8]}.onnx"
-    os.rename(tmp, os.path.join(RELEASE, file_name))
+    os.rename(tmp, os.path.join(out, file_name))
 
     manifest = {
         "format": "ondevice/1",
         "name": "digits",
-        "version": VERSION,
+        "version": version,
         "runtime": "onnx",
         "variants": {
             "fp32": {"files": [{
-                "path": file_name, "size": os.path.getsize(os.path.join(RELEASE, file_name)),
+                "path": file_name, "size": os.path.getsize(os.path.join(out, file_name)),
                 "sha256": digest,
             }]},
         },
@@ -113,9 +115,15 @@ def main():
         "outputs": [{"name": "logits", "type": "float32", "dims": ["batch", 10]}],
         "metadata": {"labels": [str(d) for d in range(10)], "heldOutAccuracy": round(accuracy, 4)},
     }
-    with open(os.path.join(RELEASE, "manifest.json"), "w") as f:
+    with open(os.path.join(out, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2)
         f.write("\n")
+
+
+def main():
+    x_train, x_test, y_train, y_test = load_split()
+    for folder, version, seed in RELEASES:
+        release(folder, version, seed, x_train, y_train, x_test, y_test)
 
     x_test.astype("<f4").tofile(os.path.join(HERE, "test-set.bin"))
     with open(os.path.join(HERE, "test-set.json"), "w") as f:

@@ -3,7 +3,7 @@
  * works), runs them, checks for updates and reloads them. The worker exposes one of these;
  * `worker: false` calls one directly.
  */
-import { abortError, disposedError, throwIfAborted } from '../errors.js';
+import { abortError, disposedError, isOndeviceError, throwIfAborted } from '../errors.js';
 import { firstWorkingBackend } from '../backend/select.js';
 import type { Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
@@ -13,7 +13,7 @@ import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
 import { onActivated } from '../update/coordination.js';
 import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from './progress.js';
-import { checkForUpdate, resolveModel, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
+import { checkForUpdate, confirmStarted, resolveModel, rollBack, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
 export interface LoadRequest extends UpdateRules {
@@ -140,15 +140,26 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       const { signal } = controls;
       throwIfAborted(signal);
       const progress = createProgressEmitter(controls.onProgress);
-      const resolved = await resolveModel(request.url, request, context(signal, progress));
+      const ctx = context(signal, progress);
+      let resolved = await resolveModel(request.url, request, ctx);
       throwIfAborted(signal);
-      const { session, info } = await open(resolved, request, progress, signal);
+      let opened: { session: RuntimeSession; info: ModelInfo };
+      try {
+        opened = await open(resolved, request, progress, signal);
+      } catch (error) {
+        // A new version that no backend can start: go back to the one kept for rollback.
+        const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
+        if (!previous) throw error;
+        resolved = previous;
+        opened = await open(resolved, request, progress, signal);
+      }
       const id = nextId++;
-      models.set(id, { session, info, request, onUpdate: controls.onUpdate });
+      models.set(id, { ...opened, request, onUpdate: controls.onUpdate });
       await progress.flush();
+      void confirmStarted(request.url, resolved.version, ctx).catch(() => undefined);
       // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path.
       if (request.update === 'background' && resolved.fromCache) void backgroundCheck(id);
-      return { id, info };
+      return { id, info: opened.info };
     },
 
     async run(id, inputs) {

@@ -265,3 +265,28 @@ async function readRecord(url: string, context: ResolveContext): Promise<ModelRe
 function isHostFailure(error: unknown): boolean {
   return isOndeviceError(error, 'DOWNLOAD_FAILED') || isOndeviceError(error, 'MANIFEST_INVALID');
 }
+
+/**
+ * The active version has started: the previous one, kept for rollback until now, is dropped and its
+ * files collected.
+ */
+export async function confirmStarted(url: string, version: string | null, context: ResolveContext): Promise<void> {
+  const store = context.store;
+  if (!store || version === null) return;
+  await store.updateModel(url, (r) => (r && r.active === version && r.previous !== null && r.versions[version] ? { ...r, previous: null, versions: { [version]: r.versions[version] } } : r));
+  await collectGarbage(store);
+}
+
+/**
+ * The version `failed` could not start on any backend: this device never starts it again (it is
+ * treated as revoked here), and the previous version, if the cache has it, is returned to run.
+ */
+export async function rollBack(url: string, failed: string | null, rules: UpdateRules, context: ResolveContext): Promise<Resolved | undefined> {
+  const store = context.store;
+  if (!store || failed === null) return undefined;
+  await store.updateModel(url, (r) => r && revoke(r, [failed]));
+  const record = await store.getModel(url);
+  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  const previous = usableCached(record, range);
+  return previous && record ? fromCache(record, previous, context) : undefined;
+}

@@ -8,8 +8,10 @@ export function digitsManifest() {
   return JSON.parse(readFileSync(`${DIR}release/manifest.json`, 'utf8'));
 }
 
-export function digitsModelPath() {
-  return `${DIR}release/${digitsManifest().variants.fp32.files[0].path}`;
+/** @param {'release' | 'next'} [release] */
+export function digitsModelPath(release = 'release') {
+  const manifest = JSON.parse(readFileSync(`${DIR}${release}/manifest.json`, 'utf8'));
+  return `${DIR}${release}/${manifest.variants.fp32.files[0].path}`;
 }
 
 /** @returns {{ images: Float32Array, labels: number[], count: number, dims: number[] }} */
@@ -24,9 +26,9 @@ export function digitsTestSet() {
  * Reference logits from onnxruntime-node for the whole held-out set, in one batch.
  * @returns {Promise<{ logits: number[], dims: number[] }>}
  */
-export async function referenceLogits() {
+export async function referenceLogits(/** @type {'release' | 'next'} */ release = 'release') {
   const ort = (await import('onnxruntime-node')).default;
-  const session = await ort.InferenceSession.create(digitsModelPath());
+  const session = await ort.InferenceSession.create(digitsModelPath(release));
   const { images, dims } = digitsTestSet();
   const out = await session.run({ image: new ort.Tensor('float32', images, dims) });
   const logits = out.logits;

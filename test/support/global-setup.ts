@@ -7,6 +7,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     modelServer: string;
     referenceLogits: { logits: number[]; dims: number[] };
+    /** The same for the next release (1.1.0), to tell which version ran. */
+    nextReferenceLogits: { logits: number[]; dims: number[] };
   }
 }
 
@@ -14,5 +16,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const server = await startModelServer();
   project.provide('modelServer', server.url);
   project.provide('referenceLogits', await referenceLogits());
+  project.provide('nextReferenceLogits', await referenceLogits('next'));
   return () => server.close();
 }

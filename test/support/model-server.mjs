@@ -3,7 +3,8 @@
  * 304, Range) serving `models/`, with CORS, a request log, and routes that answer the way broken
  * hosts do (an SPA's index.html for every path).
  */
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,21 @@ const MUTATIONS = {
  */
 export async function startModelServer(options = {}) {
   const root = options.root ?? MODELS;
+  /**
+   * Live hosts for update tests, by id: the manifest a test published, a map of file names to the
+   * file actually served under that name (wrong bytes), and whether the host is down.
+   * @type {Map<string, { manifest?: string, swap: Record<string, string>, down: boolean }>}
+   */
+  const live = new Map();
+  /** Every model file under the root by file name (names are content-hashed, so unique). @type {Map<string, string>} */
+  const byName = new Map();
+  const index = (/** @type {string} */ dir) => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      if (entry.isDirectory()) index(join(dir, entry.name));
+      else byName.set(entry.name, `/${join(dir, entry.name)}`);
+    }
+  };
+  index('.');
   const files = sirv(root, { dev: false, etag: true, dotfiles: false, maxAge: 0 });
   /** @type {Array<{ method: string, path: string, range: string | undefined, status: number, bytes: number, completed: boolean }>} */
   const requests = [];
@@ -60,7 +76,40 @@ export async function startModelServer(options = {}) {
     );
     if (req.method === 'OPTIONS') {
       res.setHeader('Access-Control-Allow-Headers', '*');
+      res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT');
       res.writeHead(204).end();
+    } else if (path.startsWith('/__live/') && req.method === 'PUT') {
+      // PUT /__live/<id>/manifest.json (the JSON), /__live/<id>/swap ({ name: servedName }), /__live/<id>/down (true|false)
+      const [, , id = '', what] = path.split('/');
+      const host = live.get(id) ?? { swap: {}, down: false };
+      live.set(id, host);
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        if (what === 'manifest.json') host.manifest = body;
+        else if (what === 'swap') host.swap = JSON.parse(body);
+        else if (what === 'down') host.down = body === 'true';
+        res.writeHead(204).end();
+      });
+    } else if (path.startsWith('/live/')) {
+      const [, , id = '', ...rest] = path.split('/');
+      const name = rest.join('/');
+      const host = live.get(id);
+      if (host?.down) return void req.socket.destroy();
+      if (name === 'manifest.json' && host?.manifest !== undefined) {
+        const etag = `"${createHash('sha256').update(host.manifest).digest('hex').slice(0, 16)}"`;
+        res.setHeader('ETag', etag);
+        res.setHeader('Cache-Control', 'no-cache');
+        if (req.headers['if-none-match'] === etag) return void res.writeHead(304).end();
+        res.setHeader('Content-Type', 'application/json');
+        return void res.end(host.manifest);
+      }
+      const served = byName.get(host?.swap[name] ?? name);
+      if (!served) return void res.writeHead(404).end();
+      req.url = served;
+      files(req, res, () => {
+        res.writeHead(404).end();
+      });
     } else if (path === '/__requests') {
       res.setHeader('Content-Type', 'application/json');
       res.end(JSON.stringify(requests));
