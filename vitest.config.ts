@@ -2,7 +2,6 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium-path.mjs';
-import { overrideQuota } from './test/support/commands.js';
 
 export default defineConfig({
   test: {
@@ -39,7 +38,6 @@ export default defineConfig({
             screenshotFailures: false,
             provider: playwright({ launchOptions: { executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS } }),
             instances: [{ browser: 'chromium' }],
-            commands: { overrideQuota },
           },
         },
       },

@@ -1,0 +1,91 @@
+/** @file Storage limits: the browser's real quota (set through DevTools), the app's maxCacheBytes, and a write that fails part-way. */
+import { createStore } from 'idb-keyval';
+import { beforeEach, expect, test } from 'vitest';
+import { idbCacheStore, type CacheStore } from '../../src/cache/store.js';
+import { createModelHost } from '../../src/pipeline/host.js';
+import { loadModel, modelCache } from '../../src/index.js';
+import { expectOndeviceError } from './helpers.js';
+import { LiveHost, fileOf, release } from './live.js';
+
+beforeEach(async () => {
+  await modelCache.clear();
+});
+
+const request = (url: string) => ({ url, backends: ['wasm' as const], update: 'blocking' as const, version: undefined, maxCacheBytes: undefined });
+
+test("a model that does not fit the browser's quota fails early with QUOTA_EXCEEDED; nothing is downloaded or stored", async () => {
+  const live = new LiveHost();
+  const v1 = await release('release');
+  await live.publish(v1);
+  const size = v1.variants.fp32.files[0]!.size;
+  // Chromium here ignores DevTools' quota override, so the quota is injected at the host's own seam.
+  const host = createModelHost({ estimate: async () => ({ quota: 1_000_000, usage: 1_000_000 - 50_000 }) });
+  const error = await expectOndeviceError(host.load(request(live.url)), 'QUOTA_EXCEEDED');
+  expect(error.details).toEqual({ needed: size, available: 50_000 });
+  expect(error.message).toMatch(/needs 154818 bytes of storage but only 50000 are available/);
+  expect(await live.count(fileOf(v1))).toBe(0);
+  expect((await modelCache.usage()).bytes).toBe(0);
+  expect((await modelCache.list())[0]).toMatchObject({ activeVersion: null, versions: [] });
+
+  const model = await loadModel(live.url, { backend: 'wasm' });
+  expect(model.info.version).toBe('1.0.0');
+  await model.dispose();
+});
+
+test('maxCacheBytes makes room by evicting the least recently used model', async () => {
+  const [a, b] = [new LiveHost(), new LiveHost()];
+  const [v1, v2] = [await release('release'), await release('next')];
+  await a.publish(v1);
+  await b.publish(v2);
+  await (await loadModel(a.url, { backend: 'wasm' })).dispose();
+  const size = v1.variants.fp32.files[0]!.size;
+  const model = await loadModel(b.url, { backend: 'wasm', maxCacheBytes: size + 1000 });
+  expect(model.info.version).toBe('1.1.0');
+  await model.dispose();
+  expect((await modelCache.list()).map((m) => m.manifestUrl)).toEqual([b.url]);
+  expect((await modelCache.usage()).bytes).toBe(v2.variants.fp32.files[0]!.size);
+
+  const tooSmall = await expectOndeviceError(loadModel(a.url, { backend: 'wasm', maxCacheBytes: size - 1 }), 'QUOTA_EXCEEDED');
+  expect(tooSmall.details).toEqual({ needed: size, available: expect.any(Number) });
+  expect(await a.count(fileOf(v1))).toBe(1);
+});
+
+test('a write that fails for quota part-way leaves the cache consistent and the previous version active', async () => {
+  const real = idbCacheStore(createStore('ondevice-test-meta', 'meta'), createStore('ondevice-test-chunks', 'chunks'));
+  let writes = 0;
+  let failing = false;
+  // The storage interface is ours: this one runs out of space on the second file of a version.
+  const store: CacheStore = {
+    ...real,
+    async writeFile(sha256, bytes) {
+      if (failing && ++writes === 2) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      return real.writeFile(sha256, bytes);
+    },
+  };
+  for (const record of await real.listModels()) await real.deleteModel(record.url);
+  const host = createModelHost({ store: () => store });
+  const live = new LiveHost();
+  const [v1, v2] = [await release('release'), await release('next')];
+  await live.publish(v1);
+  const first = await host.load(request(live.url));
+  await host.dispose(first.id);
+
+  // 1.1.0 has two files; storing the second one fails.
+  const twoFiles = { ...v2, variants: { fp32: { files: [...v2.variants.fp32.files, ...v1.variants.fp32.files.map((f) => ({ ...f, path: `../../digits/release/${f.path}` }))] } } };
+  await store.deleteFile(v1.variants.fp32.files[0]!.sha256);
+  await live.publish(twoFiles as typeof v2);
+  failing = true;
+  await expectOndeviceError(host.load(request(live.url)), 'QUOTA_EXCEEDED');
+
+  const record = await real.getModel(live.url);
+  expect(record?.active).toBe('1.0.0');
+  expect(Object.keys(record?.versions ?? {})).toEqual(['1.0.0']);
+  failing = false;
+  // The 1.0.0 file was deleted above on purpose: the previous version heals from the host and runs.
+  await live.publish(v1);
+  const again = await host.load({ ...request(live.url), update: 'never' });
+  expect(again.info.version).toBe('1.0.0');
+  await host.dispose(again.id);
+  // The file stored before the failure belonged to no kept version: collected.
+  expect((await real.listFiles()).map((f) => f.sha256)).toEqual([v1.variants.fp32.files[0]!.sha256]);
+});
