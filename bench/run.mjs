@@ -1,15 +1,33 @@
 #!/usr/bin/env node
 /**
- * @file `npm run bench`: serves bench/ with Vite, opens it in headless Chromium (WebGPU on
- * SwiftShader), and prints ondevice against onnxruntime-web on the main thread, side by side.
- * Options: --backends=wasm,webgpu
+ * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
+ * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
+ * baseline. Options: --suites=latency,warm --backends=wasm,webgpu --warm-mb=100 --reps=5
  */
+import { cpSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/chromium-path.mjs';
+import { writeSyntheticModel } from '../scripts/synthetic-model.mjs';
+import { startModelServer } from '../test/support/model-server.mjs';
 
-const backends = process.argv.find((a) => a.startsWith('--backends='))?.split('=')[1] ?? 'wasm,webgpu';
+const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const backends = arg('backends', 'wasm,webgpu');
+const suites = arg('suites', 'latency,warm');
+const warmMb = Number(arg('warm-mb', '100'));
+const reps = arg('reps', '5');
+
+// The model host: the digits release and a synthetic model generated here (never committed).
+const hosted = fileURLToPath(new URL('./.out/models/', import.meta.url));
+mkdirSync(hosted, { recursive: true });
+cpSync(fileURLToPath(new URL('../models/digits/release', import.meta.url)), `${hosted}digits/release`, { recursive: true });
+if (suites.includes('warm')) {
+  console.error(`[bench] writing a ${warmMb} MB synthetic model…`);
+  writeSyntheticModel(`${hosted}synthetic`, { mb: warmMb });
+}
+const modelServer = await startModelServer({ root: hosted });
+const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`];
 
 const server = await createServer({
   configFile: false,
@@ -26,21 +44,40 @@ try {
   page.on('console', (m) => {
     if (m.text().startsWith('[bench]')) console.error(m.text());
   });
-  await page.goto(`${url}?backends=${backends}`);
+  const query = new URLSearchParams({ suites, backends, reps });
+  for (const u of warmUrls) query.append('warm', u);
+  await page.goto(`${url}?${query}`);
   await page.waitForFunction(() => window.benchResult !== undefined, undefined, { timeout: 900_000, polling: 500 });
   const result = await page.evaluate(() => window.benchResult);
-  if (!result?.reports) throw new Error(result?.error ?? 'no result');
-  print(result.reports, await page.evaluate(() => navigator.userAgent));
+  if (!result || result.error) throw new Error(result?.error ?? 'no result');
+  const agent = await page.evaluate(() => navigator.userAgent);
+  console.log(`\nondevice bench — ${agent.match(/Chrome\/[\d.]+/)?.[0] ?? agent}, 1 WASM thread, headless, 2 cores\n`);
+  if (result.latency) printLatency(result.latency);
+  if (result.warm) printWarm(result.warm);
 } finally {
   await browser.close();
   await server.close();
+  await modelServer.close();
 }
 
-/** @param {import('./main.ts').BackendReport[]} reports @param {string} agent */
-function print(reports, agent) {
+/** @param {import('./warm.ts').WarmReport[]} reports */
+function printWarm(reports) {
+  console.log(`warm load to first result, WASM (ms, median of ${reports[0]?.direct.count ?? 0} interleaved rounds; goal ≤ 1.15×)`);
+  console.log(`  ${'model'.padEnd(22)} ${'ORT from memory'.padStart(16)} ${'ondevice from IDB'.padStart(18)} ${'ratio'.padStart(7)} ${'raw IDB read'.padStart(13)} ${'IDB MB/s'.padStart(9)}`);
+  for (const r of reports) {
+    const mb = r.bytes / 1024 / 1024;
+    console.log(
+      `  ${`${r.model} (${mb.toFixed(1)} MB)`.padEnd(22)} ${r.direct.median.toFixed(1).padStart(16)} ${r.ondevice.median.toFixed(1).padStart(18)} ${(r.ondevice.median / r.direct.median).toFixed(2).padStart(6)}× ${r.idbRead.median.toFixed(1).padStart(13)} ${(mb / (r.idbRead.median / 1000)).toFixed(0).padStart(9)}`,
+    );
+  }
+  console.log('');
+}
+
+/** @param {import('./latency.ts').BackendReport[]} reports */
+function printLatency(reports) {
   const base = 'onnxruntime-web, main thread';
   const ms = (/** @type {number} */ v) => v.toFixed(3).padStart(9);
-  console.log(`\nondevice bench — digits CNN (fp32, 155 kB), ${agent.match(/Chrome\/[\d.]+/)?.[0] ?? agent}, 1 WASM thread\n`);
+  console.log('run() on the digits CNN (fp32, 155 kB)\n');
   for (const r of reports) {
     const b = r.latency[base];
     const t = r.throughput[base];
@@ -56,5 +93,5 @@ function print(reports, agent) {
     }
     console.log('');
   }
-  console.log('Δmedian and ratio are against onnxruntime-web called directly on the main thread. Goal: worker overhead ≤ 0.3 ms a call.');
+  console.log('Δmedian and ratio are against onnxruntime-web called directly on the main thread. Goal: worker overhead ≤ 0.3 ms a call.\n');
 }

@@ -82,18 +82,26 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     },
     async readFile(file) {
       const out = new Uint8Array(file.size);
-      // A few chunks per transaction: few round trips, little memory beyond the result.
-      const batch = 4;
-      for (let first = 0; first < file.chunks; first += batch) {
+      // Two chunks a transaction, three transactions in flight: the browser process reads the next
+      // chunks while this thread copies the last ones, and memory stays a few chunks above the result.
+      const batch = 2;
+      const window = 3;
+      const starts = Array.from({ length: Math.ceil(file.chunks / batch) }, (_, k) => k * batch);
+      let ok = true;
+      const readBatch = async (first: number) => {
         const ids = Array.from({ length: Math.min(batch, file.chunks - first) }, (_, k) => chunkKey(file.sha256, first + k));
         const values = await getMany<ArrayBuffer | undefined>(ids, chunks);
         for (const [k, value] of values.entries()) {
           const offset = (first + k) * file.chunkSize;
-          if (!(value instanceof ArrayBuffer) || offset + value.byteLength > file.size) return undefined;
-          out.set(new Uint8Array(value), offset);
+          if (!(value instanceof ArrayBuffer) || offset + value.byteLength > file.size) ok = false;
+          else out.set(new Uint8Array(value), offset);
         }
-      }
-      return out;
+      };
+      const workers = Array.from({ length: Math.min(window, starts.length) }, async () => {
+        for (let next = starts.shift(); next !== undefined && ok; next = starts.shift()) await readBatch(next);
+      });
+      await Promise.all(workers);
+      return ok ? out : undefined;
     },
     async deleteFile(sha256) {
       const record = await get<FileRecord>(FILE + sha256, meta);

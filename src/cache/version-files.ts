@@ -35,17 +35,57 @@ export interface FetchedFiles {
   fromCache: boolean;
 }
 
-/** Reads a stored file and checks it; `undefined` if it is missing, short, or altered. */
-export async function readStoredFile(store: CacheStore, file: FileRef): Promise<Uint8Array | undefined> {
+/** Reads a stored file without checking it; `undefined` if it is missing or short. */
+async function readStored(store: CacheStore, file: FileRef): Promise<Uint8Array | undefined> {
   const record = await store.getFile(file.sha256);
   if (!record || record.size !== file.size) return undefined;
-  const bytes = await store.readFile(record);
-  if (!bytes || (await sha256Hex(bytes)) !== file.sha256) {
-    // Altered or half-missing: drop it so that it is downloaded again.
-    await store.deleteFile(file.sha256);
-    return undefined;
+  return store.readFile(record);
+}
+
+/** Hashes stored bytes; an altered file is deleted (so that it is downloaded again) and is a `CacheMiss`. */
+async function checkStored(store: CacheStore, file: FileRef, bytes: Uint8Array): Promise<void> {
+  if ((await sha256Hex(bytes)) === file.sha256) return;
+  await store.deleteFile(file.sha256).catch(() => undefined);
+  throw new CacheMiss(file.sha256);
+}
+
+/** A stored file, checked before it is returned (for the paths that activate what they read). */
+async function readStoredFile(store: CacheStore, file: FileRef): Promise<Uint8Array | undefined> {
+  const bytes = await readStored(store, file);
+  if (!bytes) return undefined;
+  return checkStored(store, file, bytes).then(
+    () => bytes,
+    () => undefined,
+  );
+}
+
+export interface CachedFiles extends FetchedFiles {
+  /**
+   * Settles once every file has hashed right; rejects with `CacheMiss` if one has not. WebCrypto
+   * copies its input and hashes off this thread, so the caller can build the session meanwhile.
+   */
+  verified: Promise<void>;
+}
+
+/** Reads a cached version with no network and no locks (nothing is written); `CacheMiss` if a file is not there. */
+export async function readCachedFiles(wanted: readonly WantedFile[], context: FilesContext): Promise<CachedFiles> {
+  const store = context.store;
+  if (!store) throw new CacheMiss('no cache');
+  const total = wanted.reduce((sum, f) => sum + f.size, 0);
+  let done = 0;
+  const files: ModelFileBytes[] = [];
+  const checks: Array<Promise<void>> = [];
+  for (const file of wanted) {
+    const bytes = await readStored(store, file);
+    if (!bytes) throw new CacheMiss(file.sha256);
+    checks.push(checkStored(store, file, bytes));
+    done += bytes.length;
+    context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
+    files.push({ path: file.path, bytes });
   }
-  return bytes;
+  const verified = Promise.all(checks).then(() => undefined);
+  verified.catch(() => undefined);
+  return { files, fromCache: true, verified };
 }
 
 /**

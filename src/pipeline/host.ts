@@ -3,7 +3,7 @@
  * works), runs them, checks for updates and reloads them. The worker exposes one of these;
  * `worker: false` calls one directly.
  */
-import { abortError, disposedError, isOndeviceError, throwIfAborted } from '../errors.js';
+import { OndeviceError, abortError, disposedError, isOndeviceError, throwIfAborted } from '../errors.js';
 import { firstWorkingBackend } from '../backend/select.js';
 import type { Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
@@ -13,7 +13,7 @@ import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
 import { onActivated } from '../update/coordination.js';
 import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from './progress.js';
-import { checkForUpdate, confirmStarted, resolveModel, rollBack, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
+import { cachedVersion, checkForUpdate, confirmStarted, resolveModel, rollBack, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
 export interface LoadRequest extends UpdateRules {
@@ -123,8 +123,45 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       metadata: resolved.manifest?.metadata ?? {},
       url: resolved.url,
     };
-    progress.emit({ phase: 'ready', backend });
     return { session, info };
+  }
+
+  type Opened = { session: RuntimeSession; info: ModelInfo };
+
+  /** Builds the session while the cached bytes are hashed; `undefined` if they were altered (the session is dropped). */
+  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<Opened | undefined> {
+    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal), resolved.verified]);
+    if (checking.status === 'rejected') {
+      if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
+      return undefined;
+    }
+    if (opening.status === 'rejected') throw opening.reason;
+    return opening.value;
+  }
+
+  /**
+   * Resolves and opens the model: once more if the cached copy turned out altered (now dropped, so the
+   * host is asked), and the rollback version if a new one cannot start on any backend.
+   */
+  async function start(request: LoadRequest, ctx: ResolveContext, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<{ resolved: Resolved; opened: Opened }> {
+    let resolved = await resolveModel(request.url, request, ctx);
+    throwIfAborted(signal);
+    let opened: Opened | undefined;
+    try {
+      opened = await openVerified(resolved, request, progress, signal);
+      if (!opened) {
+        resolved = await resolveModel(request.url, request, ctx);
+        opened = await openVerified(resolved, request, progress, signal);
+      }
+    } catch (error) {
+      const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
+      if (!previous) throw error;
+      resolved = previous;
+      opened = await openVerified(resolved, request, progress, signal);
+    }
+    if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
+    progress.emit({ phase: 'ready', backend: opened.info.backend });
+    return { resolved, opened };
   }
 
   async function backgroundCheck(id: number): Promise<void> {
@@ -141,22 +178,11 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       throwIfAborted(signal);
       const progress = createProgressEmitter(controls.onProgress);
       const ctx = context(signal, progress);
-      let resolved = await resolveModel(request.url, request, ctx);
-      throwIfAborted(signal);
-      let opened: { session: RuntimeSession; info: ModelInfo };
-      try {
-        opened = await open(resolved, request, progress, signal);
-      } catch (error) {
-        // A new version that no backend can start: go back to the one kept for rollback.
-        const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
-        if (!previous) throw error;
-        resolved = previous;
-        opened = await open(resolved, request, progress, signal);
-      }
+      const { resolved, opened } = await start(request, ctx, progress, signal);
       const id = nextId++;
       models.set(id, { ...opened, request, onUpdate: controls.onUpdate });
       await progress.flush();
-      void confirmStarted(request.url, resolved.version, ctx).catch(() => undefined);
+      if (resolved.keepsPrevious) void confirmStarted(request.url, resolved.version, ctx).catch(() => undefined);
       // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path.
       if (request.update === 'background' && resolved.fromCache) void backgroundCheck(id);
       return { id, info: opened.info };
@@ -180,12 +206,14 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       if (!model) throw disposedError();
       const progress = createProgressEmitter(undefined);
       // The cache's active version, with no network: reload() only switches to what is verified here.
-      const resolved = await resolveModel(model.request.url, { ...model.request, update: 'never' }, context(undefined, progress));
-      if (resolved.version === model.info.version) return model.info;
-      const next = await open(resolved, model.request, progress, undefined);
+      const ctx = context(undefined, progress);
+      const rules = { ...model.request, update: 'never' as const };
+      if ((await cachedVersion(model.request.url, rules, ctx)) === model.info.version) return model.info;
+      const { resolved, opened } = await start(rules, ctx, progress, undefined);
       const old = model.session;
-      Object.assign(model, next);
+      Object.assign(model, opened);
       await old.release().catch(() => undefined);
+      if (resolved.keepsPrevious) void confirmStarted(model.request.url, resolved.version, ctx).catch(() => undefined);
       return model.info;
     },
 

@@ -6,7 +6,7 @@ import { activate, emptyRecord, revoke, type CachedVersion, type ModelRecord } f
 import { collectGarbage } from '../cache/gc.js';
 import { ensureSpace, type Estimate } from '../cache/quota.js';
 import type { CacheStore } from '../cache/store.js';
-import { CacheMiss, fetchFiles, storeFile, type FetchedFiles, type FilesContext, type WantedFile } from '../cache/version-files.js';
+import { CacheMiss, fetchFiles, readCachedFiles, storeFile, type FetchedFiles, type FilesContext, type WantedFile } from '../cache/version-files.js';
 import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody } from '../download/fetch-file.js';
 import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
@@ -41,6 +41,13 @@ export interface Resolved {
   manifest: Manifest | undefined;
   files: ModelFileBytes[];
   fromCache: boolean;
+  /**
+   * Settles when the files have hashed right. Cached files are checked while the session is built;
+   * a rejection (`CacheMiss`) means the cached copy was altered: drop the session and resolve again.
+   */
+  verified: Promise<void>;
+  /** The cache may still hold a version kept for rollback (dropped once this one has started). */
+  keepsPrevious: boolean;
 }
 
 /** The variant to load. Choosing by device (fp16 on WebGPU, int8 on WASM) arrives with quantized variants. */
@@ -67,6 +74,12 @@ export async function resolveModel(url: string, rules: UpdateRules, context: Res
     throw error;
   }
   return fromAnswer(url, answer, record, range, rules, context);
+}
+
+/** The version a cache-only load would run now, read from the record alone. */
+export async function cachedVersion(url: string, rules: UpdateRules, context: ResolveContext): Promise<string | undefined> {
+  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  return usableCached(await readRecord(url, context), range)?.version;
 }
 
 export interface UpdateCheck {
@@ -185,7 +198,7 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
     await storeFile(file, bytes, context);
     await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);
   });
-  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false };
+  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true };
 }
 
 async function makeRoom(url: string, wanted: readonly WantedFile[], rules: UpdateRules, context: ResolveContext): Promise<void> {
@@ -205,26 +218,35 @@ async function commit(url: string, version: CachedVersion, name: string, context
   announceActivated(url, version.version);
 }
 
-/** Reads a cached version; an altered or missing file drops the version, so the caller downloads again. */
+/** Reads a cached version; a missing or altered file drops the version, so that the next resolve downloads it. */
 async function fromCache(record: ModelRecord, version: CachedVersion, context: ResolveContext): Promise<Resolved | undefined> {
-  if (!context.store) return undefined;
+  const store = context.store;
+  if (!store) return undefined;
   const base = record.url;
+  const drop = () =>
+    store.updateModel(record.url, (r) => r && { ...r, versions: Object.fromEntries(Object.entries(r.versions).filter(([v]) => v !== version.version)), active: r.active === version.version ? null : r.active, previous: r.previous === version.version ? null : r.previous });
   const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
-  const fetched = await fetchFiles(wanted, { ...context, offline: true }, async (f) => f).catch((error: unknown) => {
-    if (error instanceof CacheMiss) return undefined;
-    throw error;
-  });
-  if (!fetched) {
-    await context.store.updateModel(record.url, (r) => r && { ...r, versions: Object.fromEntries(Object.entries(r.versions).filter(([v]) => v !== version.version)), active: r.active === version.version ? null : r.active, previous: r.previous === version.version ? null : r.previous });
+  let cached;
+  try {
+    cached = await readCachedFiles(wanted, context);
+  } catch (error) {
+    if (!(error instanceof CacheMiss)) throw error;
+    await drop();
     return undefined;
   }
+  const verified = cached.verified.catch(async (error: unknown) => {
+    await drop();
+    throw error;
+  });
+  verified.catch(() => undefined);
   const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
-  void context.store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
-  return source(record.url, record.name, version.version, version.variant, manifest, fetched);
+  void store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
+  return { ...source(record.url, record.name, version.version, version.variant, manifest, cached), verified, keepsPrevious: record.previous !== null };
 }
 
 function source(url: string, name: string, version: string, variant: string | null, manifest: Manifest | undefined, fetched: FetchedFiles): Resolved {
-  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache };
+  // Downloaded files were verified before they were stored or returned.
+  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true };
 }
 
 /** Records what the host said: validator, check time, and revocations (which drop those versions). */

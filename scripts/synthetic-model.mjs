@@ -1,0 +1,125 @@
+#!/usr/bin/env node
+/**
+ * @file Writes a synthetic ONNX model of about N bytes (one MatMul, y = x·W, W seeded pseudo-random)
+ * and its `ondevice/1` manifest, for benchmarks and large-model tests. Nothing is committed: the
+ * file is generated where it is needed. A minimal protobuf encoder streams the weights to disk and
+ * hashes them on the way, so a 300 MB model never sits in memory.
+ *
+ *   node scripts/synthetic-model.mjs <out-dir> --mb 100
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+const enc = new TextEncoder();
+
+/** @param {number | bigint} value */
+function varint(value) {
+  let v = BigInt(value);
+  const out = [];
+  while (v >= 0x80n) {
+    out.push(Number((v & 0x7fn) | 0x80n));
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Uint8Array.from(out);
+}
+
+/** @param {Uint8Array[]} parts */
+function concat(parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+const key = (/** @type {number} */ field, /** @type {number} */ wire) => varint((field << 3) | wire);
+const int = (/** @type {number} */ field, /** @type {number} */ value) => concat([key(field, 0), varint(value)]);
+const bytes = (/** @type {number} */ field, /** @type {Uint8Array} */ value) => concat([key(field, 2), varint(value.length), value]);
+const str = (/** @type {number} */ field, /** @type {string} */ value) => bytes(field, enc.encode(value));
+
+/** ValueInfoProto of a float32 tensor; dims are numbers or names. */
+function valueInfo(/** @type {string} */ name, /** @type {Array<number | string>} */ dims) {
+  const shape = concat(dims.map((d) => bytes(1, typeof d === 'number' ? int(1, d) : str(2, d))));
+  const tensorType = concat([int(1, 1), bytes(2, shape)]);
+  return concat([str(1, name), bytes(2, bytes(1, tensorType))]);
+}
+
+/**
+ * Writes the model and its manifest into `dir`; returns the manifest. Reuses what is there if the
+ * manifest already describes a model of the same shape.
+ * @param {string} dir
+ * @param {{ mb: number, name?: string, version?: string }} options
+ */
+export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.0.0' }) {
+  const n = Math.max(8, Math.round(Math.sqrt((mb * 1024 * 1024) / 4)));
+  const manifestPath = join(dir, 'manifest.json');
+  if (existsSync(manifestPath)) {
+    const old = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    if (old.metadata?.n === n && old.name === name && old.version === version && existsSync(join(dir, old.variants.fp32.files[0].path))) return old;
+  }
+  mkdirSync(dir, { recursive: true });
+  const rawLength = n * n * 4;
+  const tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), key(9, 2), varint(rawLength)]);
+  const initializer = concat([key(5, 2), varint(tensorHead.length + rawLength)]);
+  const node = bytes(1, concat([str(1, 'x'), str(1, 'W'), str(2, 'y'), str(3, 'matmul'), str(4, 'MatMul')]));
+  const tail = concat([bytes(11, valueInfo('x', ['batch', n])), bytes(12, valueInfo('y', ['batch', n]))]);
+  const graphHead = concat([node, str(2, name)]);
+  const graphLength = graphHead.length + initializer.length + tensorHead.length + rawLength + tail.length;
+  const modelHead = concat([int(1, 8), bytes(8, concat([str(1, ''), int(2, 17)])), str(2, 'ondevice synthetic-model'), key(7, 2), varint(graphLength)]);
+
+  const tmp = join(dir, 'model.onnx.tmp');
+  const fd = openSync(tmp, 'w');
+  const hash = createHash('sha256');
+  let size = 0;
+  const write = (/** @type {Uint8Array} */ part) => {
+    writeSync(fd, part);
+    hash.update(part);
+    size += part.length;
+  };
+  for (const part of [modelHead, graphHead, initializer, tensorHead]) write(part);
+  // Weights: small seeded pseudo-random values (xorshift32), written 1 MiB at a time.
+  const block = new Float32Array(256 * 1024);
+  let state = 0x9e3779b9;
+  for (let left = n * n; left > 0; left -= block.length) {
+    const count = Math.min(left, block.length);
+    for (let i = 0; i < count; i++) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      block[i] = ((state >>> 0) / 0xffffffff - 0.5) / n;
+    }
+    write(new Uint8Array(block.buffer, 0, count * 4));
+  }
+  write(tail);
+  closeSync(fd);
+  const sha256 = hash.digest('hex');
+  const path = `${name}.fp32.${sha256.slice(0, 8)}.onnx`;
+  renameSync(tmp, join(dir, path));
+  const manifest = {
+    format: 'ondevice/1',
+    name,
+    version,
+    runtime: 'onnx',
+    variants: { fp32: { files: [{ path, size, sha256 }] } },
+    inputs: [{ name: 'x', type: 'float32', dims: ['batch', n] }],
+    outputs: [{ name: 'y', type: 'float32', dims: ['batch', n] }],
+    metadata: { n, synthetic: true },
+  };
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = process.argv[2];
+  const mb = Number(process.argv[process.argv.indexOf('--mb') + 1] ?? 100);
+  if (!dir) {
+    console.error('usage: node scripts/synthetic-model.mjs <out-dir> --mb 100');
+    process.exit(1);
+  }
+  const manifest = writeSyntheticModel(dir, { mb });
+  console.log(`${join(dir, manifest.variants.fp32.files[0].path)}: ${manifest.variants.fp32.files[0].size} bytes`);
+}
