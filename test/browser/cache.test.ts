@@ -247,3 +247,53 @@ describe('many contexts', () => {
     b.terminate();
   });
 });
+
+describe('a bare model URL', () => {
+  test('is cached, versioned by its ETag, and revalidated with one conditional request', async () => {
+    const host = new LiveHost();
+    const v1 = await release('release');
+    const url = `${host.base}${fileOf(v1)}`;
+    const first = await loadModel(url, { backend: 'wasm' });
+    expect(first.info).toMatchObject({ fromCache: false, variant: null });
+    await first.dispose();
+    const second = await loadModel(url, { backend: 'wasm' });
+    expect(second.info).toMatchObject({ fromCache: true, version: first.info.version });
+    expect(await whichRelease(second)).toBe('1.0.0');
+    const gets = async () => (await host.requests()).filter((r) => r.method === 'GET');
+    await eventually(async () => (await gets()).length === 2, 'the background revalidation');
+    // (Cross-origin, the If-None-Match header also costs a CORS preflight; a manifest's check does not.)
+    expect((await gets()).map((r) => [r.status, r.bytes < 1000])).toEqual([
+      [200, false],
+      [304, true],
+    ]);
+    await second.dispose();
+  });
+});
+
+describe('modelCache', () => {
+  test('lists, removes and measures what the device holds', async () => {
+    const [a, b] = [new LiveHost(), new LiveHost()];
+    const [v1, v2] = [await release('release'), await release('next')];
+    await a.publish(v1);
+    await b.publish(v2);
+    await (await loadModel(a.url, { backend: 'wasm', persist: true })).dispose();
+    await (await loadModel(b.url, { backend: 'wasm' })).dispose();
+    const sizes = [v1, v2].map((m) => m.variants.fp32.files[0]!.size);
+
+    const list = await modelCache.list();
+    expect(list.map((m) => [m.manifestUrl, m.activeVersion, m.bytes]).sort()).toEqual([
+      [a.url, '1.0.0', sizes[0]],
+      [b.url, '1.1.0', sizes[1]],
+    ].sort());
+    expect(list.every((m) => typeof m.lastChecked === 'number')).toBe(true);
+    const usage = await modelCache.usage();
+    expect(usage).toMatchObject({ bytes: sizes[0]! + sizes[1]!, models: 2 });
+    expect(typeof usage.persisted).toBe('boolean');
+
+    await modelCache.remove(a.url);
+    expect((await modelCache.list()).map((m) => m.manifestUrl)).toEqual([b.url]);
+    expect((await modelCache.usage()).bytes).toBe(sizes[1]);
+    await modelCache.clear();
+    expect(await modelCache.usage()).toMatchObject({ bytes: 0, models: 0 });
+  });
+});

@@ -9,6 +9,7 @@ export type ManifestJson = {
 };
 
 export interface Request {
+  method: string;
   path: string;
   status: number;
   bytes: number;

@@ -1,0 +1,73 @@
+/** @file The cache's rules, pure: activation keeps one previous version, revocation drops versions, which version may run and replace. */
+import { describe, expect, test } from 'vitest';
+import { activate, emptyRecord, recordBytes, referencedFiles, revoke, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
+import { parseRange } from '../../src/update/semver.js';
+import { allowed, replaces, usableCached } from '../../src/update/versions.js';
+
+function version(v: string, sha = v.replace(/\./g, '').padEnd(64, 'a')): CachedVersion {
+  return { version: v, variant: 'fp32', manifest: {}, files: [{ path: `${v}.onnx`, sha256: sha, size: 100 }], storedAt: 0 };
+}
+
+const base = (): ModelRecord => emptyRecord('https://h/m/manifest.json', 'manifest', 'm', 0);
+
+describe('activate', () => {
+  test('the replaced version becomes previous; older ones are dropped', () => {
+    let r = activate(base(), version('1.0.0'));
+    expect([r.active, r.previous, Object.keys(r.versions)]).toEqual(['1.0.0', null, ['1.0.0']]);
+    r = activate(r, version('1.1.0'));
+    expect([r.active, r.previous, Object.keys(r.versions).sort()]).toEqual(['1.1.0', '1.0.0', ['1.0.0', '1.1.0']]);
+    r = activate(r, version('1.2.0'));
+    expect([r.active, r.previous, Object.keys(r.versions).sort()]).toEqual(['1.2.0', '1.1.0', ['1.1.0', '1.2.0']]);
+  });
+
+  test('activating the active version again keeps its previous', () => {
+    const r = activate(activate(activate(base(), version('1.0.0')), version('1.1.0')), version('1.1.0'));
+    expect([r.active, r.previous]).toEqual(['1.1.0', '1.0.0']);
+  });
+});
+
+describe('revoke', () => {
+  test('revoked versions leave the record and never come back as active or previous', () => {
+    let r = activate(activate(base(), version('1.0.0')), version('1.1.0'));
+    r = revoke(r, ['1.1.0']);
+    expect([r.active, r.previous, Object.keys(r.versions), r.revoked]).toEqual([null, '1.0.0', ['1.0.0'], ['1.1.0']]);
+    expect(usableCached(r, undefined)?.version).toBe('1.0.0');
+    expect(activate(r, version('1.1.0')).versions['1.1.0']).toBeUndefined();
+  });
+
+  test('revoking nothing new returns the same record', () => {
+    const r = revoke(base(), []);
+    expect(revoke(r, [])).toBe(r);
+  });
+});
+
+describe('which version may run', () => {
+  const r = activate(activate(base(), version('1.0.0')), version('1.1.0'));
+
+  test('a range excludes versions; the previous one is the fallback', () => {
+    expect(allowed('1.1.0', r, [], parseRange('~1.0.0'))).toBe(false);
+    expect(usableCached(r, parseRange('~1.0.0'))?.version).toBe('1.0.0');
+    expect(usableCached(r, parseRange('^2'))).toBeUndefined();
+  });
+
+  test('newer replaces older; a version that may no longer run is replaced by any', () => {
+    expect(replaces('1.2.0', '1.1.0', r, undefined)).toBe(true);
+    expect(replaces('1.0.0', '1.1.0', r, undefined)).toBe(false);
+    expect(replaces('1.0.0', '1.1.0', revoke(r, ['1.1.0']), undefined)).toBe(true);
+    expect(replaces('1.0.0', null, r, undefined)).toBe(true);
+  });
+
+  test('a bare file is versioned by ETag: any new ETag replaces, ranges do not apply', () => {
+    const file = { ...r, kind: 'file' as const };
+    expect(replaces('abc', 'def', file, undefined)).toBe(true);
+    expect(allowed('abc', file, [], parseRange('^1'))).toBe(true);
+  });
+});
+
+test('files are counted once per record and referenced across records', () => {
+  const shared = 'f'.repeat(64);
+  const a = activate(base(), version('1.0.0', shared));
+  const b = activate({ ...base(), url: 'https://h/other.json' }, version('2.0.0', shared));
+  expect(referencedFiles([a, b])).toEqual(new Set([shared]));
+  expect(recordBytes(activate(a, version('1.1.0', shared)))).toBe(100);
+});
