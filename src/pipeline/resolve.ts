@@ -150,6 +150,11 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
       details: { url, version: answer.version, range: rules.version ?? null, revoked: known.revoked },
     });
   }
+  // Only forward: a stale manifest (an old CDN edge) naming an older version does not move the device back.
+  if (cached && cached.version !== answer.version && !replaces(answer.version, cached.version, known, range)) {
+    const hit = await fromCache(known, cached, context);
+    if (hit) return hit;
+  }
   const stored = known.versions[answer.version];
   if (stored) {
     const hit = await fromCache(known, stored, context);

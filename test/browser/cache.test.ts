@@ -216,6 +216,21 @@ describe('revoked versions and ranges', () => {
   });
 });
 
+describe('a stale manifest', () => {
+  test('naming an older version than the cached one does not move the device back', async () => {
+    const host = new LiveHost();
+    const [v1, v2] = [await release('release'), await release('next')];
+    await host.publish(v2);
+    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+    await host.publish(v1);
+    const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
+    expect(model.info.version).toBe('1.1.0');
+    expect(await whichRelease(model)).toBe('1.1.0');
+    expect(await host.count(fileOf(v1))).toBe(0);
+    await model.dispose();
+  });
+});
+
 describe('many contexts', () => {
   test('two workers loading the same model at once fetch each file once in total', async () => {
     const host = new LiveHost();
