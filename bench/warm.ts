@@ -27,6 +27,8 @@ function inputsFor(manifest: ManifestJson): TensorMap {
   return { [input.name]: { type: 'float32', data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims } };
 }
 
+const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
+
 /** Reads every chunk of a stored file straight from IndexedDB, as fast as the API allows. */
 async function rawRead(sha256: string): Promise<number> {
   const db = await new Promise<IDBDatabase>((resolve, reject) => {
@@ -69,6 +71,7 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
       await session.run(feeds);
       samples.direct.push(performance.now() - t0);
       await session.release();
+      await settle();
 
       t0 = performance.now();
       const model = await loadModel(url, { backend: 'wasm' });
@@ -76,6 +79,9 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
       samples.ondevice.push(performance.now() - t0);
       if (!model.info.fromCache) throw new Error('expected a warm load from the cache');
       await model.dispose();
+      // Let the background update check and collection (after the first result) finish, so that
+      // they do not spill into the next contender's measurement.
+      await settle();
 
       samples.idbRead.push(await rawRead(file.sha256));
     }
