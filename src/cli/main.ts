@@ -1,0 +1,134 @@
+/** @file The `ondevice` command: argument parsing, help, and one-line errors. */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { CliError } from './cli-error.js';
+import { encodeModel, readModel } from './onnx-model.js';
+import { writeAtomically } from './manifest-file.js';
+import { publish, revoke } from './publish.js';
+import { quantize, type QuantizeTarget } from './quantize.js';
+import { formatReport, readTestSet, verifyRelease } from './verify.js';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const HELP: Record<string, string> = {
+  '': `ondevice: quantize, verify and publish models for the ondevice loader
+
+usage: ondevice <command> [options]
+
+commands:
+  quantize <in.onnx> --to int8|fp16 -o <out.onnx>   a smaller variant of a model
+  verify <release-dir | manifest.json> --data <test-set.json>
+                                                    run every variant, compare with fp32
+  publish <model-dir> <release-dir> --version X.Y.Z a versioned, content-hashed release
+  revoke <release-dir> <version>                    never run that version again
+
+ondevice <command> --help tells more.`,
+  quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
+
+  --to int8   weight-only, per-channel symmetric int8 for MatMul, Gemm and Conv weights,
+              each followed by DequantizeLinear (needs opset 13+)
+  --to fp16   every float32 weight stored as float16, each followed by a Cast to float32
+  -o, --out   where to write the result
+Inputs and outputs stay float32; the result loads in onnxruntime-web and onnxruntime-node.`,
+  verify: `usage: ondevice verify <release-dir | manifest.json> --data <test-set.json> [thresholds]
+
+Runs every variant with onnxruntime-node and prints size, max abs diff, top-1 agreement with
+fp32 and, when the test set has labels, accuracy. Exits 1 if a variant is below a threshold.
+
+  --data <file>             JSON { "input", "dims": [N, ...], "file": "x.bin", "labels"?: [...] },
+                            file = float32 little-endian, relative to the JSON
+  --min-agreement <0..1>    top-1 agreement with fp32 (default 0.99)
+  --max-accuracy-drop <pt>  accuracy points below fp32 (default 0.5)`,
+  publish: `usage: ondevice publish <model-dir> <release-dir> --version X.Y.Z [--name <name>]
+
+<model-dir> holds one ONNX file per variant, named after it: fp32.onnx, int8.onnx, fp16.onnx
+(a lone model.onnx is fp32), and optionally metadata.json (e.g. { "labels": [...] }).
+
+Writes content-hashed files, manifest.json (last, atomically), manifest.<version>.json, and the
+caching headers (_headers, nginx.conf). Files of earlier versions stay; a published version is
+never overwritten.
+
+  --version X.Y.Z   the new version, above the published one
+  --name <name>     the model's name (default: the model folder's name)`,
+  revoke: `usage: ondevice revoke <release-dir> <version>
+
+Adds <version> to the manifest's "revoked": devices that see it never start that version again.
+Publish a fixed version first, so that devices have something to move to.`,
+};
+
+export async function main(argv: readonly string[], io: Io): Promise<number> {
+  const [command = '', ...rest] = argv;
+  try {
+    if (command === '' || command === '--help' || command === '-h' || command === 'help') {
+      io.out(HELP['']!);
+      return command === '' ? 2 : 0;
+    }
+    if (!(command in HELP)) throw new CliError(`unknown command "${command}"; run ondevice --help`, 2);
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(HELP[command]!);
+      return 0;
+    }
+    await COMMANDS[command]!(rest, io);
+    return 0;
+  } catch (error) {
+    if (error instanceof CliError) {
+      io.err(`ondevice ${command}: ${error.message}`);
+      return error.exitCode;
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      io.err(`ondevice ${command}: ${error.message}; run ondevice ${command} --help`);
+      return 2;
+    }
+    throw error;
+  }
+}
+
+function parse(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>, positionals: number, command: string) {
+  const parsed = parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  if (parsed.positionals.length !== positionals) throw new CliError(`expected ${positionals} argument${positionals === 1 ? '' : 's'}, got ${parsed.positionals.length}; run ondevice ${command} --help`, 2);
+  return parsed;
+}
+
+function number(value: unknown, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new CliError(`${flag} must be a number, got "${String(value)}"`, 2);
+  return n;
+}
+
+const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void>> = {
+  async quantize(args, io) {
+    const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' } }, 1, 'quantize');
+    const to = values['to'];
+    if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16', 2);
+    if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx> is required', 2);
+    const model = await readModel(positionals[0]!);
+    const report = quantize(model, to as QuantizeTarget);
+    const bytes = encodeModel(model);
+    await writeAtomically(values['out'], bytes);
+    io.out(`${values['out']}: ${to}, ${report.tensors.length} weights converted, ${bytes.length} bytes`);
+  },
+  async verify(args, io) {
+    const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');
+    if (typeof values['data'] !== 'string') throw new CliError('--data <test-set.json> is required', 2);
+    const report = await verifyRelease(positionals[0]!, await readTestSet(values['data']), {
+      minAgreement: number(values['min-agreement'], '--min-agreement') ?? 0.99,
+      maxAccuracyDrop: number(values['max-accuracy-drop'], '--max-accuracy-drop') ?? 0.5,
+    });
+    io.out(formatReport(report));
+    if (report.failures.length > 0) throw new CliError(`${report.failures.length} variant check(s) failed`);
+  },
+  async publish(args, io) {
+    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' } }, 2, 'publish');
+    if (typeof values['version'] !== 'string') throw new CliError('--version X.Y.Z is required', 2);
+    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, { version: values['version'], name: values['name'] as string | undefined });
+    io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
+  },
+  async revoke(args, io) {
+    const { positionals } = parse(args, {}, 2, 'revoke');
+    const manifest = await revoke(positionals[0]!, positionals[1]!);
+    io.out(`revoked ${positionals[1]} of ${manifest.name}; revoked now: ${(manifest.revoked ?? []).join(', ')}`);
+  },
+};

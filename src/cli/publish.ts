@@ -1,0 +1,178 @@
+/**
+ * @file `ondevice publish`: a folder of model variants → a release folder any static host can serve:
+ * content-hashed files (immutable), the `ondevice/1` manifest (the only mutable file, written last
+ * and atomically), and the HTTP caching headers for them.
+ */
+import { createHash } from 'node:crypto';
+import { access, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { compareVersionStrings, parseVersion } from '../update/semver.js';
+import { CliError } from './cli-error.js';
+import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
+import { decodeModel, modelSignature } from './onnx-model.js';
+
+export interface PublishOptions {
+  version: string;
+  /** @default the model folder's name */
+  name?: string | undefined;
+}
+
+export interface PublishResult {
+  manifest: ManifestJson;
+  written: string[];
+}
+
+/** Variants the loader knows how to pick; `requires` says what a device needs for each. */
+const REQUIRES: Record<string, string[]> = { fp16: ['shader-f16'] };
+
+/**
+ * The model folder holds one ONNX file per variant, named after it (`fp32.onnx`, `int8.onnx`,
+ * `fp16.onnx`; a lone `model.onnx` is fp32), and optionally `metadata.json` (labels, …).
+ */
+async function readVariants(modelDir: string): Promise<Map<string, Uint8Array>> {
+  let names: string[];
+  try {
+    names = (await readdir(modelDir)).filter((f) => f.endsWith('.onnx')).sort();
+  } catch {
+    throw new CliError(`cannot read the model folder ${modelDir}`);
+  }
+  if (names.length === 0) throw new CliError(`${modelDir} has no .onnx file; put fp32.onnx (and int8.onnx, fp16.onnx from \`ondevice quantize\`) there`);
+  const variants = new Map<string, Uint8Array>();
+  for (const file of names) {
+    const variant = file === 'model.onnx' && names.length === 1 ? 'fp32' : basename(file, '.onnx');
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(variant)) throw new CliError(`${file}: name variant files after the variant, e.g. fp32.onnx, int8.onnx`);
+    const bytes = await readFile(join(modelDir, file));
+    decodeModel(bytes, join(modelDir, file));
+    variants.set(variant, bytes);
+  }
+  return variants;
+}
+
+async function readMetadata(modelDir: string): Promise<Record<string, unknown> | undefined> {
+  const path = join(modelDir, 'metadata.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new CliError(`${path} must be a JSON object`);
+}
+
+async function writable(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    const probe = join(dir, `.ondevice-write-test-${process.pid}`);
+    await writeFile(probe, '');
+    await unlink(probe);
+  } catch (error) {
+    throw new CliError(`the release folder ${dir} is not writable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}); nothing was written`);
+  }
+}
+
+export async function publish(modelDir: string, releaseDir: string, options: PublishOptions): Promise<PublishResult> {
+  if (!parseVersion(options.version)) throw new CliError(`--version must be a semantic version such as 1.2.0, got "${options.version}"`, 2);
+  const name = options.name ?? basename(resolve(modelDir));
+  // Everything is read and checked before anything is written.
+  const variants = await readVariants(modelDir);
+  const metadata = await readMetadata(modelDir);
+  const signatures = [...variants].map(([variant, bytes]) => [variant, modelSignature(decodeModel(bytes, variant))] as const);
+  const [firstVariant, signature] = signatures.find(([v]) => v === 'fp32') ?? signatures[0]!;
+  for (const [variant, other] of signatures) {
+    if (JSON.stringify(other.inputs.map((i) => i.name)) !== JSON.stringify(signature.inputs.map((i) => i.name)) || JSON.stringify(other.outputs.map((o) => o.name)) !== JSON.stringify(signature.outputs.map((o) => o.name))) {
+      throw new CliError(`variant ${variant} has other inputs or outputs than ${firstVariant}; every variant must be the same model`);
+    }
+  }
+  const previous = await readManifestFile(releaseDir).then(
+    (m) => m.manifest,
+    (error: unknown) => {
+      if (error instanceof CliError && /does not exist/.test(error.message)) return undefined;
+      throw error;
+    },
+  );
+  if (previous && previous.name !== name) throw new CliError(`${releaseDir} publishes "${previous.name}", not "${name}"; use --name ${previous.name} or another folder`);
+  if (previous && compareVersionStrings(options.version, previous.version) <= 0) {
+    throw new CliError(
+      options.version === previous.version
+        ? `version ${options.version} is already published in ${releaseDir}; a published version never changes: publish a new version`
+        : `version ${options.version} is older than the published ${previous.version}; versions only move forward`,
+    );
+  }
+  await writable(releaseDir);
+
+  const written: string[] = [];
+  const manifestVariants: ManifestJson['variants'] = {};
+  for (const [variant, bytes] of variants) {
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const path = `${name}.${variant}.${sha256.slice(0, 8)}.onnx`;
+    const target = join(releaseDir, path);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.size !== bytes.length) {
+      await writeAtomically(target, bytes);
+      written.push(path);
+    }
+    manifestVariants[variant] = { files: [{ path, size: bytes.length, sha256 }], ...(REQUIRES[variant] && { requires: REQUIRES[variant] }) };
+  }
+  const manifest: ManifestJson = {
+    format: 'ondevice/1',
+    name,
+    version: options.version,
+    runtime: 'onnx',
+    variants: manifestVariants,
+    inputs: signature.inputs,
+    outputs: signature.outputs,
+    ...(metadata && { metadata }),
+    revoked: previous?.revoked ?? [],
+  };
+  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  // Each version's manifest stays readable (for revoke and rollbacks); files of earlier versions are never deleted.
+  await writeAtomically(join(releaseDir, `manifest.${options.version}.json`), text);
+  await writeHeaders(releaseDir);
+  await writeAtomically(join(releaseDir, 'manifest.json'), text);
+  written.push(`manifest.${options.version}.json`, '_headers', 'nginx.conf', 'manifest.json');
+  return { manifest, written };
+}
+
+/** Caching headers: hashed files forever, the manifest revalidated on every use. */
+async function writeHeaders(releaseDir: string): Promise<void> {
+  await writeAtomically(
+    join(releaseDir, '_headers'),
+    `# Netlify / Cloudflare Pages. Hashed model files never change; the manifest must be revalidated.
+/*.onnx
+  Cache-Control: public, max-age=31536000, immutable
+  Access-Control-Allow-Origin: *
+/manifest.json
+  Cache-Control: no-cache
+  Access-Control-Allow-Origin: *
+`,
+  );
+  await writeAtomically(
+    join(releaseDir, 'nginx.conf'),
+    `# Include in the server block that serves this release folder.
+location ~ \\.onnx$ {
+    add_header Cache-Control "public, max-age=31536000, immutable";
+    add_header Access-Control-Allow-Origin "*";
+}
+location ~ /manifest\\.json$ {
+    add_header Cache-Control "no-cache";
+    add_header Access-Control-Allow-Origin "*";
+    etag on;
+}
+`,
+  );
+}
+
+export async function revoke(releaseDir: string, version: string): Promise<ManifestJson> {
+  const { manifest, path, dir } = await readManifestFile(releaseDir);
+  const known = version === manifest.version || (await access(join(dir, `manifest.${version}.json`)).then(() => true, () => false));
+  if (!known) throw new CliError(`version ${version} was never published in ${releaseDir}; nothing to revoke`);
+  const next: ManifestJson = { ...manifest, revoked: [...new Set([...(manifest.revoked ?? []), version])] };
+  await writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
+  return next;
+}

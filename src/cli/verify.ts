@@ -1,0 +1,145 @@
+/**
+ * @file `ondevice verify`: runs every variant of a release with onnxruntime-node on a test set and
+ * compares it with fp32: size, max abs diff, top-1 agreement, and accuracy when labels are given.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { CliError } from './cli-error.js';
+import { readManifestFile, type ManifestJson } from './manifest-file.js';
+
+export interface TestSet {
+  input: string;
+  dims: number[];
+  data: Float32Array;
+  labels: number[] | undefined;
+}
+
+/** A test set: JSON `{ input, dims, file, labels? }`, with `file` float32 little-endian, relative to the JSON. */
+export async function readTestSet(path: string): Promise<TestSet> {
+  let meta: { input?: unknown; dims?: unknown; file?: unknown; labels?: unknown };
+  try {
+    meta = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new CliError(`cannot read the test set ${path}: ${(error as Error).message}`);
+  }
+  if (typeof meta.input !== 'string' || !Array.isArray(meta.dims) || typeof meta.file !== 'string') {
+    throw new CliError(`${path} must be JSON { "input": name, "dims": [N, ...], "file": "data.bin", "labels"?: [...] }`);
+  }
+  const raw = await readFile(join(dirname(path), meta.file));
+  const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  const dims = meta.dims as number[];
+  if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new CliError(`${meta.file} holds ${data.length} floats, but dims [${dims.join(', ')}] need ${dims.reduce((a, b) => a * b, 1)}`);
+  return { input: meta.input, dims, data, labels: Array.isArray(meta.labels) ? (meta.labels as number[]) : undefined };
+}
+
+export interface VariantRow {
+  variant: string;
+  bytes: number;
+  /** Size as a fraction of the reference variant's. */
+  sizeRatio: number;
+  maxAbsDiff: number;
+  /** Share of samples whose top-1 class equals the reference's. */
+  agreement: number;
+  accuracy: number | undefined;
+}
+
+export interface Thresholds {
+  minAgreement: number;
+  /** In percentage points. */
+  maxAccuracyDrop: number;
+}
+
+export interface VerifyReport {
+  reference: string;
+  rows: VariantRow[];
+  failures: string[];
+}
+
+type OrtNode = typeof import('onnxruntime-node');
+
+async function loadOrt(): Promise<OrtNode> {
+  try {
+    return (await import('onnxruntime-node')) as OrtNode;
+  } catch {
+    throw new CliError('verify runs the models with onnxruntime-node: install it (npm install -D onnxruntime-node).');
+  }
+}
+
+export async function verifyRelease(target: string, testSet: TestSet, thresholds: Thresholds): Promise<VerifyReport> {
+  const { manifest, dir } = await readManifestFile(target);
+  const names = Object.keys(manifest.variants);
+  const reference = names.includes('fp32') ? 'fp32' : names[0]!;
+  const ort = await loadOrt();
+  const outputs = new Map<string, { logits: Float32Array; classes: number; bytes: number }>();
+  for (const variant of names) outputs.set(variant, await runVariant(ort, manifest, dir, variant, testSet));
+  const base = outputs.get(reference)!;
+  const rows: VariantRow[] = names.map((variant) => {
+    const out = outputs.get(variant)!;
+    return {
+      variant,
+      bytes: out.bytes,
+      sizeRatio: out.bytes / base.bytes,
+      maxAbsDiff: out.logits.reduce((m, v, i) => Math.max(m, Math.abs(v - base.logits[i]!)), 0),
+      agreement: agreement(out.logits, base.logits, out.classes),
+      accuracy: testSet.labels ? accuracy(out.logits, testSet.labels, out.classes) : undefined,
+    };
+  });
+  const baseRow = rows.find((r) => r.variant === reference)!;
+  const failures: string[] = [];
+  for (const row of rows) {
+    if (row.agreement < thresholds.minAgreement) failures.push(`${row.variant}: top-1 agreement ${pct(row.agreement)} is below ${pct(thresholds.minAgreement)}`);
+    if (row.accuracy !== undefined && baseRow.accuracy !== undefined && (baseRow.accuracy - row.accuracy) * 100 > thresholds.maxAccuracyDrop + 1e-9) {
+      failures.push(`${row.variant}: accuracy ${pct(row.accuracy)} is more than ${thresholds.maxAccuracyDrop} points below ${reference}'s ${pct(baseRow.accuracy)}`);
+    }
+  }
+  return { reference, rows, failures };
+}
+
+async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) {
+  const files = manifest.variants[variant]!.files;
+  const path = join(dir, files[0]!.path);
+  const bytes = (await Promise.all(files.map(async (f) => (await stat(join(dir, f.path))).size))).reduce((a, b) => a + b, 0);
+  let session: import('onnxruntime-node').InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(path);
+  } catch (error) {
+    throw new CliError(`onnxruntime-node cannot load the ${variant} variant (${path}): ${(error as Error).message}`);
+  }
+  const result = await session.run({ [testSet.input]: new ort.Tensor('float32', testSet.data, testSet.dims) });
+  const first = result[session.outputNames[0]!]!;
+  await session.release();
+  const dims = first.dims.map(Number);
+  return { logits: Float32Array.from(first.data as Float32Array), classes: dims[dims.length - 1] ?? 1, bytes };
+}
+
+function argmax(values: Float32Array, start: number, count: number): number {
+  let best = 0;
+  for (let k = 1; k < count; k++) if (values[start + k]! > values[start + best]!) best = k;
+  return best;
+}
+
+function agreement(a: Float32Array, b: Float32Array, classes: number): number {
+  const n = a.length / classes;
+  let same = 0;
+  for (let i = 0; i < n; i++) if (argmax(a, i * classes, classes) === argmax(b, i * classes, classes)) same++;
+  return same / n;
+}
+
+function accuracy(logits: Float32Array, labels: number[], classes: number): number {
+  let right = 0;
+  labels.forEach((label, i) => {
+    if (argmax(logits, i * classes, classes) === label) right++;
+  });
+  return right / labels.length;
+}
+
+export const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+
+export function formatReport(report: VerifyReport): string {
+  const head = `${'variant'.padEnd(8)} ${'bytes'.padStart(9)} ${'size'.padStart(7)} ${'max |Δ|'.padStart(10)} ${'top-1 agree'.padStart(12)} ${'accuracy'.padStart(9)}`;
+  const lines = report.rows.map((r) =>
+    `${r.variant.padEnd(8)} ${String(r.bytes).padStart(9)} ${pct(r.sizeRatio).padStart(7)} ${r.maxAbsDiff.toExponential(2).padStart(10)} ${pct(r.agreement).padStart(12)} ${(r.accuracy === undefined ? '—' : pct(r.accuracy)).padStart(9)}`,
+  );
+  const verdict = report.failures.length === 0 ? 'ok: every variant is within the thresholds' : report.failures.map((f) => `FAIL ${f}`).join('\n');
+  return [`compared with ${report.reference}`, head, ...lines, verdict].join('\n');
+}
