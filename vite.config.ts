@@ -1,6 +1,7 @@
 /**
- * @file Builds the library: `dist/index.js` (the API) and `dist/worker.js` (the worker entry), ESM,
- * dependencies external, unminified, with declarations from `tsc -p tsconfig.build.json`.
+ * @file Builds the library: `dist/index.js` (the API), `dist/worker.js` (the worker entry) and
+ * `dist/cli.js` (the `ondevice` command, Node), ESM, dependencies external, unminified, with
+ * declarations from `tsc -p tsconfig.build.json`.
  */
 import { defineConfig, type Plugin } from 'vite';
 
@@ -36,12 +37,14 @@ export default defineConfig({
     sourcemap: true,
     emptyOutDir: true,
     lib: {
-      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts' },
+      // cli: the publisher's command (Node); its chunk starts with a shebang.
+      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts', cli: 'src/cli/bin.ts' },
       formats: ['es'],
     },
     rolldownOptions: {
-      external: [/^onnxruntime-web(\/|$)/, 'comlink', 'idb-keyval'],
+      external: [/^onnxruntime-web(\/|$)/, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', /^node:/],
       output: {
+        banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),
         // Every chunk sits next to worker.js, so './worker.js' resolves from any of them.
         entryFileNames: '[name].js',
         chunkFileNames: '[name]-[hash].js',

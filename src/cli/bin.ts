@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /** @file The executable: wiring only. */
 import { main } from './main.js';
 

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /** @file An error the CLI reports as one line, with its exit code (1: failed, 2: bad usage). */
 export class CliError extends Error {
   constructor(

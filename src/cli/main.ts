@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /** @file The `ondevice` command: argument parsing, help, and one-line errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError } from './cli-error.js';

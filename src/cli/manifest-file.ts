@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /** @file The release folder's manifest on disk: read, validate, write atomically. */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';

@@ -1,17 +1,21 @@
+/// <reference types="node" />
 /** @file Reading and writing ONNX models in Node (onnx-proto), with errors that say what is wrong. */
 import { readFile } from 'node:fs/promises';
-import { onnx } from 'onnx-proto';
+import { createRequire } from 'node:module';
+import type { onnx as Onnx } from 'onnx-proto';
 import type { TensorSpec } from '../types.js';
 import { CliError } from './cli-error.js';
 
-export { onnx };
+export type { Onnx };
+// onnx-proto is CommonJS whose exports Node's ESM loader cannot name: load it with require.
+export const onnx = (createRequire(import.meta.url)('onnx-proto') as typeof import('onnx-proto')).onnx;
 
 /** ONNX TensorProto.DataType → the names the manifest uses. */
 const ELEMENT_TYPES: Record<number, string> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64',
 };
 
-export async function readModel(path: string): Promise<onnx.ModelProto> {
+export async function readModel(path: string): Promise<Onnx.ModelProto> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -21,8 +25,8 @@ export async function readModel(path: string): Promise<onnx.ModelProto> {
   return decodeModel(bytes, path);
 }
 
-export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
-  let model: onnx.ModelProto;
+export function decodeModel(bytes: Uint8Array, path: string): Onnx.ModelProto {
+  let model: Onnx.ModelProto;
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
@@ -32,20 +36,20 @@ export function decodeModel(bytes: Uint8Array, path: string): onnx.ModelProto {
   return model;
 }
 
-export function encodeModel(model: onnx.ModelProto): Uint8Array {
+export function encodeModel(model: Onnx.ModelProto): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-export function opsetVersion(model: onnx.ModelProto): number {
+export function opsetVersion(model: Onnx.ModelProto): number {
   const main = model.opsetImport.find((o) => !o.domain || o.domain === 'ai.onnx');
   return Number(main?.version ?? 0);
 }
 
 /** The graph's real inputs (not initializers) and outputs, as manifest tensor specs. */
-export function modelSignature(model: onnx.ModelProto): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+export function modelSignature(model: Onnx.ModelProto): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
   const graph = model.graph!;
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
-  const spec = (v: onnx.IValueInfoProto): TensorSpec => {
+  const spec = (v: Onnx.IValueInfoProto): TensorSpec => {
     const tensor = v.type?.tensorType;
     return {
       name: v.name ?? '',
@@ -57,7 +61,7 @@ export function modelSignature(model: onnx.ModelProto): { inputs: TensorSpec[]; 
 }
 
 /** A float32 initializer's values, from `rawData` (little-endian) or `floatData`. */
-export function floatValues(tensor: onnx.ITensorProto): Float32Array {
+export function floatValues(tensor: Onnx.ITensorProto): Float32Array {
   const raw = tensor.rawData;
   if (raw && raw.length > 0) {
     const copy = new Uint8Array(raw);
@@ -66,6 +70,6 @@ export function floatValues(tensor: onnx.ITensorProto): Float32Array {
   return Float32Array.from(tensor.floatData ?? []);
 }
 
-export function elementCount(tensor: onnx.ITensorProto): number {
+export function elementCount(tensor: Onnx.ITensorProto): number {
   return (tensor.dims ?? []).reduce<number>((n, d) => n * Number(d), 1);
 }

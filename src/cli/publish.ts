@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * @file `ondevice publish`: a folder of model variants → a release folder any static host can serve:
  * content-hashed files (immutable), the `ondevice/1` manifest (the only mutable file, written last

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * @file `ondevice quantize`: pure TypeScript on the ONNX protobuf.
  * - int8: weight-only, per-channel symmetric int8 for the weights of MatMul, Gemm and Conv, each
@@ -8,7 +9,7 @@
  */
 import { CliError } from './cli-error.js';
 import { toFloat16Bits } from './float16.js';
-import { elementCount, floatValues, onnx, opsetVersion } from './onnx-model.js';
+import { elementCount, floatValues, onnx, opsetVersion, type Onnx } from './onnx-model.js';
 
 const FLOAT = 1;
 const INT8 = 3;
@@ -21,13 +22,13 @@ export interface QuantizeReport {
   tensors: string[];
 }
 
-export function quantize(model: onnx.ModelProto, to: QuantizeTarget): QuantizeReport {
+export function quantize(model: Onnx.ModelProto, to: QuantizeTarget): QuantizeReport {
   if (to === 'int8') return quantizeInt8(model);
   return toFp16(model);
 }
 
 /** Which input of an op is its weight, and which axis of that weight holds the output channels. */
-function weightAxis(node: onnx.INodeProto, rank: number): number | undefined {
+function weightAxis(node: Onnx.INodeProto, rank: number): number | undefined {
   switch (node.opType) {
     case 'Conv':
       return 0;
@@ -42,14 +43,14 @@ function weightAxis(node: onnx.INodeProto, rank: number): number | undefined {
   }
 }
 
-function quantizeInt8(model: onnx.ModelProto): QuantizeReport {
+function quantizeInt8(model: Onnx.ModelProto): QuantizeReport {
   const opset = opsetVersion(model);
   if (opset < 13) throw new CliError(`int8 needs opset 13 or newer (per-channel DequantizeLinear); this model is opset ${opset}. Re-export it with a newer opset.`);
   const graph = model.graph!;
   const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
   const done = new Map<string, string>();
-  const added: onnx.INodeProto[] = [];
-  const addedInits: onnx.ITensorProto[] = [];
+  const added: Onnx.INodeProto[] = [];
+  const addedInits: Onnx.ITensorProto[] = [];
   for (const node of graph.node ?? []) {
     const name = node.input?.[1];
     if (!name) continue;
@@ -94,11 +95,11 @@ function perChannel(values: Float32Array, dims: number[], axis: number): { q: In
   return { q, scales };
 }
 
-function toFp16(model: onnx.ModelProto): QuantizeReport {
+function toFp16(model: Onnx.ModelProto): QuantizeReport {
   const graph = model.graph!;
   const done = new Map<string, string>();
-  const added: onnx.INodeProto[] = [];
-  const addedInits: onnx.ITensorProto[] = [];
+  const added: Onnx.INodeProto[] = [];
+  const addedInits: Onnx.ITensorProto[] = [];
   for (const tensor of graph.initializer ?? []) {
     if (tensor.dataType !== FLOAT || elementCount(tensor) === 0) continue;
     const name = tensor.name ?? '';
@@ -121,7 +122,7 @@ function toFp16(model: onnx.ModelProto): QuantizeReport {
 }
 
 /** Drops the replaced initializers (and their graph-input entries) and puts the new nodes first. */
-function rewrite(graph: onnx.IGraphProto, replaced: Map<string, string>, nodes: onnx.INodeProto[], inits: onnx.ITensorProto[]): QuantizeReport {
+function rewrite(graph: Onnx.IGraphProto, replaced: Map<string, string>, nodes: Onnx.INodeProto[], inits: Onnx.ITensorProto[]): QuantizeReport {
   if (replaced.size === 0) throw new CliError('nothing to quantize: the model has no float32 weights of MatMul, Gemm or Conv.');
   // The graph's outputs may name an initializer directly; keep those as they were.
   const outputs = new Set((graph.output ?? []).map((o) => o.name));

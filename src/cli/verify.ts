@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * @file `ondevice verify`: runs every variant of a release with onnxruntime-node on a test set and
  * compares it with fp32: size, max abs diff, top-1 agreement, and accuracy when labels are given.

@@ -117,6 +117,24 @@ test('the packed types resolve through the exports map', () => {
   expect(() => sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', app], app)).not.toThrow();
 });
 
+test('the `ondevice` command runs from the installed package: help, quantize, publish', () => {
+  expect(sh('npx', ['ondevice', '--help'], app)).toMatch(/^ondevice: quantize, verify and publish/);
+  const fp32 = join(app, 'public/models/digits', readdirSync(join(app, 'public/models/digits')).find((f) => f.includes('.fp32.'))!);
+  const dir = join(work, 'cli-model');
+  sh('npx', ['ondevice', 'quantize', fp32, '--to', 'int8', '-o', join(dir, 'int8.onnx')], app);
+  cpSync(fp32, join(dir, 'fp32.onnx'));
+  expect(sh('npx', ['ondevice', 'publish', dir, join(work, 'cli-release'), '--version', '2.0.0', '--name', 'digits'], app)).toMatch(/published digits 2\.0\.0 \(fp32, int8\)/);
+  // verify needs onnxruntime-node, an optional peer the app did not install: a clear message, exit 1.
+  let failure: { status?: number; stderr?: string } = {};
+  try {
+    sh('npx', ['ondevice', 'verify', join(work, 'cli-release'), '--data', join(REPO, 'models/digits/test-set.json')], app);
+  } catch (error) {
+    failure = error as typeof failure;
+  }
+  expect(failure.status).toBe(1);
+  expect(failure.stderr).toMatch(/install it \(npm install -D onnxruntime-node\)/);
+});
+
 describe('in Chromium with a WebGPU adapter', () => {
   let browser: Browser;
   beforeAll(async () => {
