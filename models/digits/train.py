@@ -1,23 +1,25 @@
-"""Train the digits CNN and write the release the tests and the demo load.
+"""Train the digits CNN and publish it with the project's own CLI, as a model publisher would.
 
-Run with Debian's interpreter (it has python3-torch, python3-onnx, python3-sklearn):
+Run with Debian's interpreter (it has python3-torch, python3-onnx, python3-sklearn), after
+building the package (the CLI is dist/cli.js):
 
-    /usr/bin/python3 models/digits/train.py
+    npm run build && /usr/bin/python3 models/digits/train.py
 
 Writes, next to this script:
-  release/manifest.json              the `ondevice/1` manifest (one variant: fp32), version 1.0.0
-  release/digits.fp32.<sha8>.onnx    the model, content-hashed file name
-  next/                              the same for version 1.1.0, trained with another seed: the
-                                     "next release" that the update tests publish
-  test-set.bin                       held-out inputs, float32 little-endian, [N, 1, 8, 8]
-  test-set.json                      their labels and shape
+  release/        version 1.0.0: fp32, int8 and fp16 variants (`ondevice quantize`), published
+                  with `ondevice publish` (content-hashed files, manifest.json, caching headers)
+  next/           version 1.1.0, trained with another seed: the "next release" the update tests
+                  publish on their live host
+  test-set.bin    held-out inputs, float32 little-endian, [N, 1, 8, 8]
+  test-set.json   their labels and shape (the `ondevice verify --data` format)
 
 Everything is seeded and single-threaded, so a rerun on the same torch/onnx versions
 reproduces the files byte for byte.
 """
-import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
 
 import numpy as np
@@ -26,7 +28,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RELEASE = os.path.join(HERE, "release")
+CLI = os.path.join(HERE, "..", "..", "dist", "cli.js")
+WORK = os.path.join(HERE, ".work")
 SEED = 0
 RELEASES = [("release", "1.0.0", 0), ("next", "1.1.0", 1)]
 
@@ -73,9 +76,8 @@ def train(model, x, y, seed, epochs=40, batch=64):
             opt.step()
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def ondevice(*args):
+    subprocess.run(["node", CLI, *args], check=True)
 
 
 def release(folder, version, seed, x_train, y_train, x_test, y_test):
@@ -87,40 +89,28 @@ def release(folder, version, seed, x_train, y_train, x_test, y_test):
         accuracy = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
     print(f"{version}: held-out accuracy {accuracy:.4f} on {len(y_test)} samples", file=sys.stderr)
 
-    out = os.path.join(HERE, folder)
-    os.makedirs(out, exist_ok=True)
-    for name in os.listdir(out):
-        os.remove(os.path.join(out, name))
-    tmp = os.path.join(out, "digits.onnx")
+    # The publisher's model folder: one file per variant, and metadata for the manifest.
+    source = os.path.join(WORK, folder, "digits")
+    os.makedirs(source)
+    fp32 = os.path.join(source, "fp32.onnx")
     torch.onnx.export(
-        model, torch.zeros(1, 1, 8, 8), tmp, input_names=["image"], output_names=["logits"],
+        model, torch.zeros(1, 1, 8, 8), fp32, input_names=["image"], output_names=["logits"],
         dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
     )
-    digest = sha256(tmp)
-    file_name = f"digits.fp32.{digest[:8]}.onnx"
-    os.rename(tmp, os.path.join(out, file_name))
+    with open(os.path.join(source, "metadata.json"), "w") as f:
+        json.dump({"labels": [str(d) for d in range(10)], "heldOutAccuracy": round(accuracy, 4)}, f)
+    for to in ("int8", "fp16"):
+        ondevice("quantize", fp32, "--to", to, "-o", os.path.join(source, f"{to}.onnx"))
 
-    manifest = {
-        "format": "ondevice/1",
-        "name": "digits",
-        "version": version,
-        "runtime": "onnx",
-        "variants": {
-            "fp32": {"files": [{
-                "path": file_name, "size": os.path.getsize(os.path.join(out, file_name)),
-                "sha256": digest,
-            }]},
-        },
-        "inputs": [{"name": "image", "type": "float32", "dims": ["batch", 1, 8, 8]}],
-        "outputs": [{"name": "logits", "type": "float32", "dims": ["batch", 10]}],
-        "metadata": {"labels": [str(d) for d in range(10)], "heldOutAccuracy": round(accuracy, 4)},
-    }
-    with open(os.path.join(out, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2)
-        f.write("\n")
+    out = os.path.join(HERE, folder)
+    shutil.rmtree(out, ignore_errors=True)
+    ondevice("publish", source, out, "--version", version)
 
 
 def main():
+    if not os.path.exists(CLI):
+        sys.exit("build the package first: npm run build (the CLI is dist/cli.js)")
+    shutil.rmtree(WORK, ignore_errors=True)
     x_train, x_test, y_train, y_test = load_split()
     for folder, version, seed in RELEASES:
         release(folder, version, seed, x_train, y_train, x_test, y_test)
@@ -130,6 +120,7 @@ def main():
         json.dump({"input": "image", "dims": list(x_test.shape), "file": "test-set.bin",
                    "labels": [int(v) for v in y_test]}, f)
         f.write("\n")
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 if __name__ == "__main__":
