@@ -69,8 +69,8 @@ async function timeCalls(c: Contender, images: Float32Array, batch: number, call
 async function benchBackend(backend: Backend, bytes: Uint8Array, images: Float32Array, log: (s: string) => void): Promise<BackendReport> {
   const contenders = [
     await direct(backend, bytes),
-    viaOndevice(await loadModel(MANIFEST, { backend, worker: true }), 'ondevice, worker'),
-    viaOndevice(await loadModel(MANIFEST, { backend, worker: false }), 'ondevice, in-thread'),
+    viaOndevice(await loadModel(MANIFEST, { backend, worker: true, variant: 'fp32' }), 'ondevice, worker'),
+    viaOndevice(await loadModel(MANIFEST, { backend, worker: false, variant: 'fp32' }), 'ondevice, in-thread'),
   ];
   const latency: Record<string, number[]> = {};
   const throughput: Record<string, number[]> = {};

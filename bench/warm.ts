@@ -60,7 +60,7 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
     const bytes = new Uint8Array(await (await fetch(new URL(file.path, url))).arrayBuffer());
     const inputs = inputsFor(manifest);
     // Cache the model, and keep a worker alive: both sides then start with the runtime loaded.
-    const keeper: Model = await loadModel(url, { backend: 'wasm' });
+    const keeper: Model = await loadModel(url, { backend: 'wasm', variant: 'fp32' });
     const samples = { direct: [] as number[], ondevice: [] as number[], idbRead: [] as number[] };
     for (let r = 0; r < reps; r++) {
       log(`warm ${manifest.name}: round ${r + 1}/${reps}`);
@@ -74,7 +74,7 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
       await settle();
 
       t0 = performance.now();
-      const model = await loadModel(url, { backend: 'wasm' });
+      const model = await loadModel(url, { backend: 'wasm', variant: 'fp32' });
       await model.run(structuredClone(inputs));
       samples.ondevice.push(performance.now() - t0);
       if (!model.info.fromCache) throw new Error('expected a warm load from the cache');

@@ -20,6 +20,7 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
     url: absoluteUrl(url),
     backends: backendOrder(options.backend),
     update: updatePolicy(options.update),
+    variant: options.variant ?? 'auto',
     version: options.version,
     maxCacheBytes: options.maxCacheBytes,
   };

@@ -45,9 +45,11 @@ export interface TensorSpec {
   dims: ReadonlyArray<number | string>;
 }
 
-/** A backend that was tried, or skipped, before the one that runs, and why. */
+/** A backend (or a variant on a backend) that was tried or skipped before what runs, and why. */
 export interface BackendFallback {
   backend: Backend;
+  /** Set when a variant was passed over on this backend (e.g. fp16 without `shader-f16`). */
+  variant?: string;
   reason: string;
 }
 
@@ -132,6 +134,14 @@ export interface LoadOptions {
    * @example backend: ['webgpu', 'wasm']
    */
   backend?: BackendPreference;
+  /**
+   * Which variant of the manifest to load. `'auto'` chooses with the backend: fp16 on WebGPU when
+   * the adapter has `shader-f16`, int8 on WASM, fp32 otherwise; a variant whose `requires` a backend
+   * lacks is skipped (and reported in `info.fallbacks`). A name is honoured, or the load fails.
+   * @default 'auto'
+   * @example variant: 'fp32'
+   */
+  variant?: string;
   /**
    * Run download, session creation and inference in a dedicated module Worker (`true`), in the
    * caller's thread (`false`), or in a Worker the app created that imports `ondevice/worker`.

@@ -1,10 +1,10 @@
 /** @file What this device offers: a real WebGPU adapter (not just `navigator.gpu`), WebAssembly, threads. */
 
 interface GpuLike {
-  requestAdapter(options?: unknown): Promise<{ features: { has(name: string): boolean } } | null>;
+  requestAdapter(options?: unknown): Promise<{ features: Iterable<string> } | null>;
 }
 
-export type Availability = { ok: true } | { ok: false; reason: string };
+export type Availability = { ok: true; features: ReadonlySet<string> } | { ok: false; reason: string };
 
 let webGpuProbe: Promise<Availability> | undefined;
 
@@ -21,7 +21,7 @@ async function probeWebGpuOnce(): Promise<Availability> {
   try {
     const adapter = await gpu.requestAdapter();
     if (!adapter) return { ok: false, reason: 'no WebGPU adapter: navigator.gpu.requestAdapter() returned null (no usable GPU, or it is blocklisted)' };
-    return { ok: true };
+    return { ok: true, features: new Set(adapter.features) };
   } catch (error) {
     return { ok: false, reason: `requesting a WebGPU adapter failed: ${error instanceof Error ? error.message : String(error)}` };
   }
@@ -29,7 +29,7 @@ async function probeWebGpuOnce(): Promise<Availability> {
 
 export function probeWasm(): Availability {
   return typeof WebAssembly === 'object' && typeof WebAssembly.instantiate === 'function'
-    ? { ok: true }
+    ? { ok: true, features: new Set() }
     : { ok: false, reason: 'this environment has no WebAssembly' };
 }
 
@@ -37,6 +37,15 @@ export function probeWasm(): Availability {
  * WASM threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
  * Asking for threads elsewhere makes onnxruntime-web warn and fall back, so ask only when it works.
  */
+/** What each backend offers here, for choosing a variant. WebGL and CPU do not run ONNX models. */
+export async function probeBackend(backend: string): Promise<Availability> {
+  if (backend === 'webgpu') return probeWebGpu();
+  if (backend === 'wasm') return probeWasm();
+  return backend === 'cpu'
+    ? { ok: false, reason: "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" }
+    : { ok: false, reason: "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'" };
+}
+
 export function wasmThreadCount(): number {
   if (!globalThis.crossOriginIsolated) return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;

@@ -23,9 +23,6 @@ export interface PublishResult {
   written: string[];
 }
 
-/** Variants the loader knows how to pick; `requires` says what a device needs for each. */
-const REQUIRES: Record<string, string[]> = { fp16: ['shader-f16'] };
-
 /**
  * The model folder holds one ONNX file per variant, named after it (`fp32.onnx`, `int8.onnx`,
  * `fp16.onnx`; a lone `model.onnx` is fp32), and optionally `metadata.json` (labels, …).
@@ -118,7 +115,8 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
       await writeAtomically(target, bytes);
       written.push(path);
     }
-    manifestVariants[variant] = { files: [{ path, size: bytes.length, sha256 }], ...(REQUIRES[variant] && { requires: REQUIRES[variant] }) };
+    // No `requires`: quantize's variants compute in float32 and run on every backend.
+    manifestVariants[variant] = { files: [{ path, size: bytes.length, sha256 }] };
   }
   const manifest: ManifestJson = {
     format: 'ondevice/1',

@@ -4,7 +4,9 @@
  * `worker: false` calls one directly.
  */
 import { OndeviceError, abortError, disposedError, isOndeviceError, throwIfAborted } from '../errors.js';
-import { firstWorkingBackend } from '../backend/select.js';
+import { BackendSkipped, firstWorkingBackend } from '../backend/select.js';
+import { probeBackend, type Availability } from '../backend/detect.js';
+import { chooseVariant, unmet } from '../backend/variants.js';
 import type { Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
@@ -65,6 +67,12 @@ interface Loaded {
   onUpdate: UpdateListener | undefined;
 }
 
+type Device = ReadonlyMap<Backend, Availability>;
+
+async function probeDevice(backends: readonly Backend[]): Promise<Device> {
+  return new Map(await Promise.all(backends.map(async (b) => [b, await probeBackend(b)] as const)));
+}
+
 export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   const models = new Map<number, Loaded>();
   let nextId = 1;
@@ -72,7 +80,8 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   const runtime = options.runtime ?? onnxRuntime;
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
 
-  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter): ResolveContext => ({
+  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => ({
+    choose: (manifest) => chooseVariant(manifest.variants, request.backends, request.variant, device),
     fetch: fetchFn,
     signal,
     progress,
@@ -95,10 +104,13 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   // Another tab or worker activated a version.
   onActivated((message) => notify(message.url, message.version));
 
-  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined) {
+  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device) {
     const { value: session, backend, fallbacks } = await firstWorkingBackend(
       request.backends,
-      (b) => {
+      async (b) => {
+        const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
+        const missing = unmet(requires, b, device);
+        if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
         progress.emit({ phase: 'compile', backend: b });
         return runtime.create(resolved.files, b);
       },
@@ -115,7 +127,7 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       variant: resolved.variant,
       runtime: 'onnx',
       backend,
-      fallbacks,
+      fallbacks: [...resolved.variantFallbacks, ...fallbacks],
       fromCache: resolved.fromCache,
       // The model file is the truth about its inputs; the manifest only describes them.
       inputs: session.inputs,
@@ -129,8 +141,8 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   type Opened = { session: RuntimeSession; info: ModelInfo };
 
   /** Builds the session while the cached bytes are hashed; `undefined` if they were altered (the session is dropped). */
-  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<Opened | undefined> {
-    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal), resolved.verified]);
+  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened | undefined> {
+    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal, device), resolved.verified]);
     if (checking.status === 'rejected') {
       if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
       return undefined;
@@ -143,31 +155,34 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
    * Resolves and opens the model: once more if the cached copy turned out altered (now dropped, so the
    * host is asked), and the rollback version if a new one cannot start on any backend.
    */
-  async function start(request: LoadRequest, ctx: ResolveContext, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<{ resolved: Resolved; opened: Opened }> {
+  async function start(request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<{ resolved: Resolved; opened: Opened; ctx: ResolveContext }> {
+    const device = await probeDevice(request.backends);
+    const ctx = context(signal, progress, request, device);
     let resolved = await resolveModel(request.url, request, ctx);
     throwIfAborted(signal);
     let opened: Opened | undefined;
     try {
-      opened = await openVerified(resolved, request, progress, signal);
+      opened = await openVerified(resolved, request, progress, signal, device);
       if (!opened) {
         resolved = await resolveModel(request.url, request, ctx);
-        opened = await openVerified(resolved, request, progress, signal);
+        opened = await openVerified(resolved, request, progress, signal, device);
       }
     } catch (error) {
       const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
       if (!previous) throw error;
       resolved = previous;
-      opened = await openVerified(resolved, request, progress, signal);
+      opened = await openVerified(resolved, request, progress, signal, device);
     }
     if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
     progress.emit({ phase: 'ready', backend: opened.info.backend });
-    return { resolved, opened };
+    return { resolved, opened, ctx };
   }
 
   async function backgroundCheck(id: number): Promise<void> {
     const model = models.get(id);
     if (!model) return;
-    const result = await checkForUpdate(model.request.url, model.info.version, model.request, context(undefined, createProgressEmitter(undefined))).catch(() => undefined);
+    const ctx = context(undefined, createProgressEmitter(undefined), model.request, await probeDevice(model.request.backends));
+    const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx).catch(() => undefined);
     if (result?.revoked) notify(model.request.url, result.version ?? model.info.version ?? '', true);
     else if (result?.available && result.version) notify(model.request.url, result.version);
   }
@@ -177,8 +192,7 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       const { signal } = controls;
       throwIfAborted(signal);
       const progress = createProgressEmitter(controls.onProgress);
-      const ctx = context(signal, progress);
-      const { resolved, opened } = await start(request, ctx, progress, signal);
+      const { resolved, opened, ctx } = await start(request, progress, signal);
       const id = nextId++;
       models.set(id, { ...opened, request, onUpdate: controls.onUpdate });
       await progress.flush();
@@ -198,7 +212,8 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
     async checkForUpdate(id) {
       const model = models.get(id);
       if (!model) throw disposedError();
-      return checkForUpdate(model.request.url, model.info.version, model.request, context(undefined, createProgressEmitter(undefined)));
+      const ctx = context(undefined, createProgressEmitter(undefined), model.request, await probeDevice(model.request.backends));
+      return checkForUpdate(model.request.url, model.info.version, model.request, ctx);
     },
 
     async reload(id) {
@@ -206,10 +221,10 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       if (!model) throw disposedError();
       const progress = createProgressEmitter(undefined);
       // The cache's active version, with no network: reload() only switches to what is verified here.
-      const ctx = context(undefined, progress);
       const rules = { ...model.request, update: 'never' as const };
-      if ((await cachedVersion(model.request.url, rules, ctx)) === model.info.version) return model.info;
-      const { resolved, opened } = await start(rules, ctx, progress, undefined);
+      const peek = context(undefined, progress, rules, await probeDevice(rules.backends));
+      if ((await cachedVersion(model.request.url, rules, peek)) === model.info.version) return model.info;
+      const { resolved, opened, ctx } = await start(rules, progress, undefined);
       const old = model.session;
       Object.assign(model, opened);
       await old.release().catch(() => undefined);

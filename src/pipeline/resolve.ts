@@ -12,6 +12,8 @@ import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
+import type { VariantChoice } from '../backend/variants.js';
+import type { BackendFallback } from '../types.js';
 import { announceActivated, withLock } from '../update/coordination.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
 import { parseRange, type Range } from '../update/semver.js';
@@ -22,12 +24,16 @@ export type UpdatePolicy = 'background' | 'blocking' | 'never';
 
 export interface UpdateRules {
   update: UpdatePolicy;
+  /** `'auto'` or a variant name; see `chooseVariant`. */
+  variant: string;
   /** A semver range the app accepts. */
   version: string | undefined;
   maxCacheBytes: number | undefined;
 }
 
 export interface ResolveContext extends FilesContext {
+  /** The variant this device should load from a manifest (chosen with the backend). */
+  choose: (manifest: Manifest) => VariantChoice;
   estimate?: Estimate | undefined;
   /** URLs of the models loaded in this context (never evicted to make room). */
   inUse: ReadonlySet<string>;
@@ -48,12 +54,8 @@ export interface Resolved {
   verified: Promise<void>;
   /** The cache may still hold a version kept for rollback (dropped once this one has started). */
   keepsPrevious: boolean;
-}
-
-/** The variant to load. Choosing by device (fp16 on WebGPU, int8 on WASM) arrives with quantized variants. */
-export function pickVariant(manifest: Manifest): string {
-  const names = Object.keys(manifest.variants);
-  return names.includes('fp32') ? 'fp32' : (names.find((n) => manifest.variants[n]?.requires.length === 0) ?? names[0]!);
+  /** Variants passed over on the way to `variant`, for `info.fallbacks`. */
+  variantFallbacks: BackendFallback[];
 }
 
 export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
@@ -68,8 +70,8 @@ export async function resolveModel(url: string, rules: UpdateRules, context: Res
   try {
     answer = await askHost(url, record, context);
   } catch (error) {
-    // Blocking: offline or a broken host falls back to what the device has.
-    const fallback = cached && isHostFailure(error) ? await fromCache(record!, cached, context) : undefined;
+    // Blocking: offline or a broken host falls back to what the device has, whatever its variant.
+    const fallback = cached && isHostFailure(error) ? await fromCache(record!, cached, context, true) : undefined;
     if (fallback) return fallback;
     throw error;
   }
@@ -173,12 +175,12 @@ async function download(url: string, answer: HostAnswer, version: string, rules:
       details: { url, runtime: manifest.runtime },
     });
   }
-  const variant = pickVariant(manifest);
+  const { variant, fallbacks } = context.choose(manifest);
   const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
   await makeRoom(url, wanted, rules, context);
   return fetchFiles(wanted, context, async (fetched) => {
     await commit(url, { version, variant, manifest: json, files: wanted.map(({ path, sha256, size }) => ({ path, sha256, size })), storedAt: Date.now() }, manifest.name, context);
-    return source(url, manifest.name, version, variant, manifest, fetched);
+    return { ...source(url, manifest.name, version, variant, manifest, fetched), variantFallbacks: fallbacks };
   });
 }
 
@@ -203,7 +205,7 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
     await storeFile(file, bytes, context);
     await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);
   });
-  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true };
+  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [] };
 }
 
 async function makeRoom(url: string, wanted: readonly WantedFile[], rules: UpdateRules, context: ResolveContext): Promise<void> {
@@ -224,10 +226,14 @@ async function commit(url: string, version: CachedVersion, name: string, context
 }
 
 /** Reads a cached version; a missing or altered file drops the version, so that the next resolve downloads it. */
-async function fromCache(record: ModelRecord, version: CachedVersion, context: ResolveContext): Promise<Resolved | undefined> {
+async function fromCache(record: ModelRecord, version: CachedVersion, context: ResolveContext, anyVariant = false): Promise<Resolved | undefined> {
   const store = context.store;
   if (!store) return undefined;
   const base = record.url;
+  const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
+  const choice = manifest ? context.choose(manifest) : { variant: version.variant, fallbacks: [] };
+  // The device wants another variant of this version now (another backend, or the app asked): a miss.
+  if (!anyVariant && choice.variant !== version.variant) return undefined;
   const drop = () =>
     store.updateModel(record.url, (r) => r && { ...r, versions: Object.fromEntries(Object.entries(r.versions).filter(([v]) => v !== version.version)), active: r.active === version.version ? null : r.active, previous: r.previous === version.version ? null : r.previous });
   const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
@@ -244,14 +250,14 @@ async function fromCache(record: ModelRecord, version: CachedVersion, context: R
     throw error;
   });
   verified.catch(() => undefined);
-  const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
   void store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
-  return { ...source(record.url, record.name, version.version, version.variant, manifest, cached), verified, keepsPrevious: record.previous !== null };
+  const fallbacks = choice.variant === version.variant ? choice.fallbacks : [];
+  return { ...source(record.url, record.name, version.version, version.variant, manifest, cached), verified, keepsPrevious: record.previous !== null, variantFallbacks: fallbacks };
 }
 
 function source(url: string, name: string, version: string, variant: string | null, manifest: Manifest | undefined, fetched: FetchedFiles): Resolved {
   // Downloaded files were verified before they were stored or returned.
-  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true };
+  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [] };
 }
 
 /** Records what the host said: validator, check time, and revocations (which drop those versions). */

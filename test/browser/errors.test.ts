@@ -23,7 +23,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
   }
 
   beforeAll(async () => {
-    model = await loadModel(digitsManifest, { backend: 'wasm', worker });
+    model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32' });
   });
   afterAll(async () => {
     await model.dispose();
@@ -74,7 +74,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
   test.each(badHosts)('%s: a clear error with its code; the worker still serves', async (_, path, code, message) => {
     // Files are cached by hash: with the digits file cached, a manifest naming its hash needs no download.
     await modelCache.clear();
-    const error = await expectOndeviceError(loadModel(`${server}${path}`, { backend: 'wasm', worker }), code as OndeviceError['code']);
+    const error = await expectOndeviceError(loadModel(`${server}${path}`, { backend: 'wasm', worker, variant: 'fp32' }), code as OndeviceError['code']);
     expect(error.message).toMatch(message);
     await stillServes();
   });
@@ -89,7 +89,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
   });
 
   test('run after dispose is DISPOSED, dispose twice is fine, and other models keep serving', async () => {
-    const other = await loadModel(digitsManifest, { backend: 'wasm', worker });
+    const other = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32' });
     await other.dispose();
     await other.dispose();
     await expectOndeviceError(other.run({ image: image() }), 'DISPOSED');

@@ -4,15 +4,16 @@ import { loadModel, modelCache, type LoadProgress } from '../../src/index.js';
 import { digitsManifest, digitsManifestFile, expectOndeviceError, server } from './helpers.js';
 
 describe('backend selection', () => {
-  test("'auto' picks WebGPU when a real adapter exists, with nothing skipped", async () => {
+  test("'auto' picks WebGPU when a real adapter exists; without shader-f16 it skips fp16 for fp32 and says so", async () => {
     const model = await loadModel(digitsManifest);
-    expect(model.info.backend).toBe('webgpu');
-    expect(model.info.fallbacks).toEqual([]);
+    expect(model.info).toMatchObject({ backend: 'webgpu', variant: 'fp32' });
+    // SwiftShader's adapter has no shader-f16.
+    expect(model.info.fallbacks).toEqual([{ backend: 'webgpu', variant: 'fp16', reason: 'fp16 is chosen on webgpu only where it has shader-f16; this adapter has not' }]);
     await model.dispose();
   });
 
   test('an explicit list is honoured in order and every skipped backend says why', async () => {
-    const model = await loadModel(digitsManifest, { backend: ['webgl', 'cpu', 'wasm', 'webgpu'] });
+    const model = await loadModel(digitsManifest, { backend: ['webgl', 'cpu', 'wasm', 'webgpu'], variant: 'fp32' });
     expect(model.info.backend).toBe('wasm');
     expect(model.info.fallbacks).toEqual([
       { backend: 'webgl', reason: expect.stringMatching(/WebGL backend is deprecated/) },
@@ -31,7 +32,7 @@ describe.each([true, false])('progress (worker: %s)', (worker) => {
   test('phases arrive in order, download is monotonic with a constant total, and ready comes before the model', async () => {
     await modelCache.clear();
     const events: LoadProgress[] = [];
-    const model = await loadModel(digitsManifest, { backend: 'wasm', worker, onProgress: (e) => events.push(e) });
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32', onProgress: (e) => events.push(e) });
     const size = (await (await fetch(await digitsManifestFile())).arrayBuffer()).byteLength;
     const phases = events.map((e) => e.phase).filter((p, i, all) => p !== all[i - 1]);
     expect(phases).toEqual(['manifest', 'download', 'verify', 'compile', 'ready']);
@@ -46,7 +47,7 @@ describe.each([true, false])('progress (worker: %s)', (worker) => {
 
     // Cached: read from the device, no question to the host before it runs.
     const again: LoadProgress[] = [];
-    const cached = await loadModel(digitsManifest, { backend: 'wasm', worker, onProgress: (e) => again.push(e) });
+    const cached = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32', onProgress: (e) => again.push(e) });
     expect(again.map((e) => e.phase)).toEqual(['cache', 'compile', 'ready']);
     expect(again[0]).toEqual({ phase: 'cache', url: await digitsManifestFile(), loaded: size, total: size });
     expect(cached.info.fromCache).toBe(true);

@@ -11,7 +11,7 @@ beforeEach(async () => {
   await modelCache.clear();
 });
 
-const request = (url: string) => ({ url, backends: ['wasm' as const], update: 'blocking' as const, version: undefined, maxCacheBytes: undefined });
+const request = (url: string) => ({ url, backends: ['wasm' as const], update: 'blocking' as const, variant: 'fp32', version: undefined, maxCacheBytes: undefined });
 
 test("a model that does not fit the browser's quota fails early with QUOTA_EXCEEDED; nothing is downloaded or stored", async () => {
   const live = new LiveHost();

@@ -11,7 +11,7 @@ function newWorker(): Worker {
 
 describe.each([true, false])('200 concurrent runs (worker: %s)', (worker) => {
   test('every call resolves with its own sample\'s result', async () => {
-    const model = await loadModel(digitsManifest, { backend: 'wasm', worker });
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32' });
     const { images, count } = await digitsTestSet();
     const picks = Array.from({ length: 200 }, (_, k) => (k * 7919) % count);
     const results = await Promise.all(
@@ -30,8 +30,8 @@ describe.each([true, false])('200 concurrent runs (worker: %s)', (worker) => {
 
 test('one worker hosts several models, each disposable on its own', async () => {
   const app = newWorker();
-  const a = await loadModel(digitsManifest, { backend: 'wasm', worker: app });
-  const b = await loadModel(digitsManifest, { backend: 'webgpu', worker: app });
+  const a = await loadModel(digitsManifest, { backend: 'wasm', worker: app, variant: 'fp32' });
+  const b = await loadModel(digitsManifest, { backend: 'webgpu', worker: app, variant: 'fp32' });
   expect([a.info.backend, b.info.backend]).toEqual(['wasm', 'webgpu']);
   const input = () => ({ image: { type: 'float32' as const, data: new Float32Array(64).fill(0.5), dims: [1, 1, 8, 8] } });
   const [ra, rb] = await Promise.all([a.run(input()), b.run(input())]);
@@ -46,7 +46,7 @@ test('one worker hosts several models, each disposable on its own', async () => 
 describe('a worker that dies', () => {
   test('pending and later calls reject with WORKER_CRASHED instead of hanging; a new load works', async () => {
     const app = newWorker();
-    const model = await loadModel(digitsManifest, { backend: 'wasm', worker: app });
+    const model = await loadModel(digitsManifest, { backend: 'wasm', worker: app, variant: 'fp32' });
     const { images, count } = await digitsTestSet();
     const pending = Array.from({ length: 50 }, () => model.run({ image: { type: 'float32', data: images.slice(), dims: [count, 1, 8, 8] } }));
     app.terminate();
@@ -59,7 +59,7 @@ describe('a worker that dies', () => {
     await model.dispose();
     await expectOndeviceError(loadModel(digitsManifest, { worker: app }), 'WORKER_CRASHED');
 
-    const again = await loadModel(digitsManifest, { backend: 'wasm', worker: newWorker() });
+    const again = await loadModel(digitsManifest, { backend: 'wasm', worker: newWorker(), variant: 'fp32' });
     const out = await again.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 1, 8, 8] } });
     expect(maxAbsDiff(out['logits']!.data as Float32Array, reference.logits.slice(0, 10))).toBeLessThanOrEqual(1e-4);
     await again.dispose();

@@ -21,7 +21,7 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-sr
 const WASM_ONLY = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'];
 
 interface AppResult {
-  info?: { backend: string; fallbacks: Array<{ backend: string; reason: string }> };
+  info?: { backend: string; variant: string; fallbacks: Array<{ backend: string; variant?: string; reason: string }> };
   logits?: number[];
   error?: { code: string; message: string };
 }
@@ -36,14 +36,14 @@ let app: string;
 let server: Server;
 let origin: string;
 const requests: string[] = [];
-let reference: { logits: number[] };
+let references: Record<string, { logits: number[] }>;
 
 function sh(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
 }
 
 beforeAll(async () => {
-  reference = await referenceLogits();
+  references = { fp32: await referenceLogits('release', 'fp32'), int8: await referenceLogits('release', 'int8') };
   work = mkdtempSync(join(tmpdir(), 'ondevice-pack-'));
   sh('npm', ['run', 'build', '--silent'], REPO);
   const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], REPO).trim().split('\n').pop()!;
@@ -100,8 +100,11 @@ async function openApp(browser: Browser, query: string, at = origin) {
   return { result, offOrigin, cspViolations, requested: [...requests] };
 }
 
-function expectReferenceNumbers(logits: number[] | undefined): void {
+/** onnxruntime-node's numbers for the variant that ran. */
+function expectReferenceNumbers(result: AppResult): void {
+  const { logits } = result;
   expect(logits).toHaveLength(200);
+  const reference = references[result.info!.variant]!;
   const diff = Math.max(...logits!.map((v, i) => Math.abs(v - reference.logits[i]!)));
   expect(diff).toBeLessThanOrEqual(1e-4);
 }
@@ -145,18 +148,19 @@ describe('in Chromium with a WebGPU adapter', () => {
   test("'auto' runs on WebGPU with onnxruntime-node's numbers, from the app's origin only, under a strict CSP", async () => {
     const { result, offOrigin, cspViolations, requested } = await openApp(browser, '');
     expect(result.error).toBeUndefined();
-    expect(result.info).toMatchObject({ backend: 'webgpu', fallbacks: [], name: 'digits', version: '1.0.0', variant: 'fp32' });
-    expectReferenceNumbers(result.logits);
+    // SwiftShader has no shader-f16, so fp32 rather than fp16, and the report says why.
+    expect(result.info).toMatchObject({ backend: 'webgpu', fallbacks: [{ backend: 'webgpu', variant: 'fp16', reason: expect.stringMatching(/shader-f16/) }], name: 'digits', version: '1.0.0', variant: 'fp32' });
+    expectReferenceNumbers(result);
     expect(offOrigin).toEqual([]);
     expect(cspViolations).toEqual([]);
     expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded\.asyncify-.*\.wasm$/)]);
   });
 
-  test("'wasm' runs on WebAssembly and downloads only the plain WASM build", async () => {
+  test("'wasm' runs int8 on WebAssembly and downloads only the plain WASM build", async () => {
     const { result, requested } = await openApp(browser, '?backend=wasm');
     expect(result.error).toBeUndefined();
-    expect(result.info?.backend).toBe('wasm');
-    expectReferenceNumbers(result.logits);
+    expect(result.info).toMatchObject({ backend: 'wasm', variant: 'int8' });
+    expectReferenceNumbers(result);
     expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded-[^.]*\.wasm$/)]);
   });
 
@@ -173,9 +177,9 @@ describe('in Chromium without WebGPU', () => {
     try {
       const { result, requested } = await openApp(browser, '');
       expect(result.error).toBeUndefined();
-      expect(result.info?.backend).toBe('wasm');
+      expect(result.info).toMatchObject({ backend: 'wasm', variant: 'int8' });
       expect(result.info?.fallbacks).toEqual([{ backend: 'webgpu', reason: expect.stringMatching(/WebGPU/) }]);
-      expectReferenceNumbers(result.logits);
+      expectReferenceNumbers(result);
       expect(requested.some((p) => p.includes('asyncify') || p.includes('jsep'))).toBe(false);
     } finally {
       await browser.close();
@@ -196,7 +200,7 @@ describe("the app's Vite dev server, with no configuration", () => {
         const { result, offOrigin } = await openApp(browser, `?backend=${backend}`, at);
         expect(result.error).toBeUndefined();
         expect(result.info?.backend).toBe(backend);
-        expectReferenceNumbers(result.logits);
+        expectReferenceNumbers(result);
         expect(offOrigin).toEqual([]);
       }
     } finally {

@@ -8,10 +8,10 @@ export function digitsManifest() {
   return JSON.parse(readFileSync(`${DIR}release/manifest.json`, 'utf8'));
 }
 
-/** @param {'release' | 'next'} [release] */
-export function digitsModelPath(release = 'release') {
+/** @param {'release' | 'next'} [release] @param {string} [variant] */
+export function digitsModelPath(release = 'release', variant = 'fp32') {
   const manifest = JSON.parse(readFileSync(`${DIR}${release}/manifest.json`, 'utf8'));
-  return `${DIR}${release}/${manifest.variants.fp32.files[0].path}`;
+  return `${DIR}${release}/${manifest.variants[variant].files[0].path}`;
 }
 
 /** @returns {{ images: Float32Array, labels: number[], count: number, dims: number[] }} */
@@ -26,9 +26,9 @@ export function digitsTestSet() {
  * Reference logits from onnxruntime-node for the whole held-out set, in one batch.
  * @returns {Promise<{ logits: number[], dims: number[] }>}
  */
-export async function referenceLogits(/** @type {'release' | 'next'} */ release = 'release') {
+export async function referenceLogits(/** @type {'release' | 'next'} */ release = 'release', variant = 'fp32') {
   const ort = (await import('onnxruntime-node')).default;
-  const session = await ort.InferenceSession.create(digitsModelPath(release));
+  const session = await ort.InferenceSession.create(digitsModelPath(release, variant));
   const { images, dims } = digitsTestSet();
   const out = await session.run({ image: new ort.Tensor('float32', images, dims) });
   const logits = out.logits;

@@ -1,6 +1,6 @@
 /** @file Starts the model server and computes onnxruntime-node's reference outputs once per run. */
 import type { TestProject } from 'vitest/node';
-import { referenceLogits } from './digits.mjs';
+import { digitsManifest, referenceLogits } from './digits.mjs';
 import { startModelServer } from './model-server.mjs';
 
 declare module 'vitest' {
@@ -9,6 +9,8 @@ declare module 'vitest' {
     referenceLogits: { logits: number[]; dims: number[] };
     /** The same for the next release (1.1.0), to tell which version ran. */
     nextReferenceLogits: { logits: number[]; dims: number[] };
+    /** onnxruntime-node's logits for each variant file of the 1.0.0 release. */
+    variantReferences: Record<string, { logits: number[]; dims: number[] }>;
   }
 }
 
@@ -17,5 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('modelServer', server.url);
   project.provide('referenceLogits', await referenceLogits());
   project.provide('nextReferenceLogits', await referenceLogits('next'));
+  const variants = Object.keys(digitsManifest().variants);
+  project.provide('variantReferences', Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)]))));
   return () => server.close();
 }

@@ -118,6 +118,8 @@ export async function startModelServer(options = {}) {
       const mutate = MUTATIONS[kind ?? ''];
       if (!mutate || rest.join('/') !== 'manifest.json') return void res.writeHead(404).end();
       const manifest = JSON.parse(readFileSync(join(root, 'digits/release/manifest.json'), 'utf8'));
+      // Only fp32: each mutation breaks that variant.
+      manifest.variants = { fp32: manifest.variants.fp32 };
       for (const file of manifest.variants.fp32.files) file.path = `../../digits/release/${file.path}`;
       mutate(manifest);
       res.setHeader('Content-Type', 'application/json');

@@ -1,0 +1,63 @@
+/**
+ * @file Which variant of a manifest to load, chosen together with the backend: fp16 on WebGPU when the
+ * adapter has `shader-f16`, int8 on WASM, fp32 otherwise. A variant whose `requires` the backend
+ * cannot meet is skipped, and the report says so. (Preferring fp16 is a choice about speed, made
+ * only where half floats are fast; `requires` is the manifest's hard condition to run at all.)
+ */
+import { OndeviceError } from '../errors.js';
+import type { Backend, BackendFallback } from '../types.js';
+import type { Availability } from './detect.js';
+
+/** Preference per backend; variants not named here come after, in manifest order. */
+const PREFERENCE: Partial<Record<Backend, readonly string[]>> = {
+  webgpu: ['fp16', 'fp32', 'int8'],
+  wasm: ['int8', 'fp32', 'fp16'],
+};
+
+/** Preferred only where the device has the feature that makes them worth it. */
+const PREFERRED_WITH: Partial<Record<Backend, Record<string, string>>> = { webgpu: { fp16: 'shader-f16' } };
+
+export interface VariantChoice {
+  variant: string;
+  /** Backends and variants passed over before the choice, each with the reason. */
+  fallbacks: BackendFallback[];
+}
+
+export type Offered = Readonly<Record<string, { requires: readonly string[] }>>;
+
+/** Requirements `backend` does not meet here. */
+export function unmet(requires: readonly string[], backend: Backend, device: ReadonlyMap<Backend, Availability>): string[] {
+  const here = device.get(backend);
+  const features = here?.ok ? here.features : new Set<string>();
+  return requires.filter((r) => !features.has(r));
+}
+
+export function chooseVariant(offered: Offered, backends: readonly Backend[], requested: string, device: ReadonlyMap<Backend, Availability>): VariantChoice {
+  const names = Object.keys(offered);
+  if (requested !== 'auto') {
+    if (!names.includes(requested)) {
+      throw new OndeviceError('INPUT_INVALID', `Option "variant" is "${requested}", which the manifest does not offer; it offers ${names.map((n) => `"${n}"`).join(', ')}.`, {
+        details: { input: 'variant', expected: names, actual: requested },
+      });
+    }
+    return { variant: requested, fallbacks: [] };
+  }
+  const fallbacks: BackendFallback[] = [];
+  for (const backend of backends) {
+    const here = device.get(backend);
+    if (!here?.ok) continue; // the backend walk reports it
+    const order = [...(PREFERENCE[backend] ?? []).filter((v) => names.includes(v)), ...names.filter((v) => !PREFERENCE[backend]?.includes(v))];
+    for (const variant of order) {
+      const wants = PREFERRED_WITH[backend]?.[variant];
+      if (wants && unmet([wants], backend, device).length > 0 && order.some((v) => v !== variant && unmet(offered[v]!.requires, backend, device).length === 0)) {
+        fallbacks.push({ backend, variant, reason: `${variant} is chosen on ${backend} only where it has ${wants}; this adapter has not` });
+        continue;
+      }
+      const missing = unmet(offered[variant]!.requires, backend, device);
+      if (missing.length === 0) return { variant, fallbacks };
+      fallbacks.push({ backend, variant, reason: `variant ${variant} needs ${missing.join(', ')}, which ${backend} here does not offer` });
+    }
+  }
+  // Nothing fits any available backend: the first variant without requirements, for the walk to try.
+  return { variant: names.find((n) => offered[n]!.requires.length === 0) ?? names[0]!, fallbacks };
+}
