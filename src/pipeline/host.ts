@@ -197,8 +197,9 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       models.set(id, { ...opened, request, onUpdate: controls.onUpdate });
       await progress.flush();
       if (resolved.keepsPrevious) void confirmStarted(request.url, resolved.version, ctx).catch(() => undefined);
-      // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path.
-      if (request.update === 'background' && resolved.fromCache) void backgroundCheck(id);
+      // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path
+      // (unless this load already asked it).
+      if (request.update === 'background' && !resolved.asked) void backgroundCheck(id);
       return { id, info: opened.info };
     },
 

@@ -56,6 +56,8 @@ export interface Resolved {
   keepsPrevious: boolean;
   /** Variants passed over on the way to `variant`, for `info.fallbacks`. */
   variantFallbacks: BackendFallback[];
+  /** This load asked the host (so no background check is needed after it). */
+  asked: boolean;
 }
 
 export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
@@ -72,10 +74,10 @@ export async function resolveModel(url: string, rules: UpdateRules, context: Res
   } catch (error) {
     // Blocking: offline or a broken host falls back to what the device has, whatever its variant.
     const fallback = cached && isHostFailure(error) ? await fromCache(record!, cached, context, true) : undefined;
-    if (fallback) return fallback;
+    if (fallback) return { ...fallback, asked: true };
     throw error;
   }
-  return fromAnswer(url, answer, record, range, rules, context);
+  return { ...(await fromAnswer(url, answer, record, range, rules, context)), asked: true };
 }
 
 /** The version a cache-only load would run now, read from the record alone. */
@@ -205,7 +207,7 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
     await storeFile(file, bytes, context);
     await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);
   });
-  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [] };
+  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [], asked: true };
 }
 
 async function makeRoom(url: string, wanted: readonly WantedFile[], rules: UpdateRules, context: ResolveContext): Promise<void> {
@@ -257,7 +259,7 @@ async function fromCache(record: ModelRecord, version: CachedVersion, context: R
 
 function source(url: string, name: string, version: string, variant: string | null, manifest: Manifest | undefined, fetched: FetchedFiles): Resolved {
   // Downloaded files were verified before they were stored or returned.
-  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [] };
+  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [], asked: false };
 }
 
 /** Records what the host said: validator, check time, and revocations (which drop those versions). */

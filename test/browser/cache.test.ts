@@ -83,6 +83,21 @@ describe.each([true, false])('cache (worker: %s)', (worker) => {
   });
 });
 
+test('a load that asked the host makes no second, background request, even when its files were cached by hash', async () => {
+  const [a, b] = [new LiveHost(), new LiveHost()];
+  const v1 = await release('release');
+  await a.publish(v1);
+  await b.publish(v1);
+  await (await loadModel(a.url, { backend: 'wasm' })).dispose();
+  const model = await loadModel(b.url, { backend: 'wasm' });
+  expect(model.info.fromCache).toBe(true);
+  // A background check starts right after the load resolves; give it ample time to show up.
+  await new Promise((r) => setTimeout(r, 500));
+  expect(await b.count('manifest.json')).toBe(1);
+  expect(await b.count(fileOf(v1))).toBe(0);
+  await model.dispose();
+});
+
 describe('integrity', () => {
   test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, the old version still loads', async () => {
     const host = new LiveHost();
