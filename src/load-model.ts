@@ -23,6 +23,7 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
     variant: options.variant ?? 'auto',
     version: options.version,
     maxCacheBytes: options.maxCacheBytes,
+    retry: options.retry,
   };
   // Fails early on a malformed range, before any request.
   if (request.version !== undefined) parseRange(request.version);

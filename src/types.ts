@@ -189,6 +189,14 @@ export interface LoadOptions {
    */
   persist?: boolean;
   /**
+   * How downloads retry. Network errors, 5xx, 429 (after its Retry-After) and stalls are retried
+   * with exponential backoff and jitter, resuming with `Range` where the server allows; other 4xx
+   * are not retried.
+   * @default { retries: 5, baseDelayMs: 500, maxDelayMs: 10_000, stallTimeoutMs: 15_000 }
+   * @example retry: { retries: 2, stallTimeoutMs: 5_000 }
+   */
+  retry?: { retries?: number; baseDelayMs?: number; maxDelayMs?: number; stallTimeoutMs?: number };
+  /**
    * Cancels the load, downloads included; the promise rejects with `ABORTED`.
    * @example signal: AbortSignal.timeout(30_000)
    */

@@ -3,6 +3,8 @@ import { heldLocks } from '../update/coordination.js';
 import { referencedFiles } from './records.js';
 import type { CacheStore } from './store.js';
 
+const PARTIAL_LIFETIME_MS = 24 * 60 * 60 * 1000;
+
 export async function collectGarbage(store: CacheStore): Promise<number> {
   const keep = referencedFiles(await store.listModels());
   const busy = await heldLocks();
@@ -12,9 +14,13 @@ export async function collectGarbage(store: CacheStore): Promise<number> {
     await store.deleteFile(file.sha256);
     freed += file.size;
   }
-  // Chunks without a file record: a write that was interrupted (tab closed, quota).
+  // Chunks without a file record: a write that was interrupted (tab closed, quota), or what an
+  // interrupted download received, kept a day so that the next load can resume it.
   for (const sha256 of await store.chunkOwners()) {
     if (keep.has(sha256) || busy.has(`file:${sha256}`) || (await store.getFile(sha256))) continue;
+    const partial = await store.loadPartial(sha256).catch(() => undefined);
+    if (partial && Date.now() - partial.savedAt < PARTIAL_LIFETIME_MS) continue;
+    await store.deletePartial(sha256);
     await store.deleteFile(sha256);
   }
   return freed;

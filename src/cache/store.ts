@@ -25,10 +25,23 @@ export interface CacheStore {
   deleteFile(sha256: string): Promise<void>;
   /** Hashes that have chunks stored (with or without a file record). */
   chunkOwners(): Promise<Set<string>>;
+  /** Keeps what an interrupted download received, for a later `Range` request. */
+  savePartial(sha256: string, partial: { bytes: Uint8Array; validator: string | null }): Promise<void>;
+  loadPartial(sha256: string): Promise<{ bytes: Uint8Array; validator: string | null; savedAt: number } | undefined>;
+  /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
+  deletePartial(sha256: string): Promise<void>;
 }
 
 const MODEL = 'model:';
 const FILE = 'file:';
+const PARTIAL = 'partial:';
+
+interface PartialRecord {
+  received: number;
+  chunkSize: number;
+  validator: string | null;
+  savedAt: number;
+}
 
 let defaultStore: CacheStore | undefined;
 
@@ -112,6 +125,24 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     async chunkOwners() {
       return new Set((await keys<string>(chunks)).map((k) => k.slice(0, k.indexOf('/'))));
     },
+    async savePartial(sha256, { bytes, validator }) {
+      const count = Math.ceil(bytes.length / CHUNK_SIZE);
+      for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), bytes.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE).buffer, chunks);
+      await set(PARTIAL + sha256, { received: bytes.length, chunkSize: CHUNK_SIZE, validator, savedAt: Date.now() } satisfies PartialRecord, meta);
+    },
+    async loadPartial(sha256) {
+      const record = await get<PartialRecord>(PARTIAL + sha256, meta);
+      if (!record) return undefined;
+      const count = Math.ceil(record.received / record.chunkSize);
+      const values = await getMany<ArrayBuffer | undefined>(Array.from({ length: count }, (_, i) => chunkKey(sha256, i)), chunks);
+      const bytes = new Uint8Array(record.received);
+      for (const [i, value] of values.entries()) {
+        if (!(value instanceof ArrayBuffer)) return undefined;
+        bytes.set(new Uint8Array(value).subarray(0, record.received - i * record.chunkSize), i * record.chunkSize);
+      }
+      return { bytes, validator: record.validator, savedAt: record.savedAt };
+    },
+    deletePartial: (sha256) => del(PARTIAL + sha256, meta),
   };
 }
 

@@ -3,7 +3,8 @@
  * each under its Web Lock so that one context on the device downloads a file once.
  * Verify before store, store before activate.
  */
-import { htmlInsteadOf, isHtml, openUrl, readBody, type Fetch } from '../download/fetch-file.js';
+import type { Fetch } from '../download/fetch-file.js';
+import { DEFAULT_RETRY, downloadResumable, type RetryOptions } from '../download/resumable.js';
 import { sha256Hex, verifySha256 } from '../download/verify.js';
 import { abortError } from '../errors.js';
 import type { ProgressEmitter } from '../pipeline/progress.js';
@@ -20,6 +21,8 @@ export interface FilesContext {
   store: CacheStore | undefined;
   /** Read from the cache only: a file that is not there (or not intact) fails the call. */
   offline?: boolean;
+  /** @default DEFAULT_RETRY */
+  retry?: RetryOptions | undefined;
 }
 
 /** A file the caller asked for offline is not in the cache, or is not intact. */
@@ -107,9 +110,7 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
         if (context.offline) throw new CacheMiss(file.sha256);
         fromCache = false;
         const before = done;
-        bytes = await download(file, context, (received) => context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }));
-        context.progress.emit({ phase: 'verify', url: file.url });
-        await verifySha256(bytes, file.sha256, file.url);
+        bytes = await downloadVerified(file, context, (received) => context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }));
         await storeFile(file, bytes, context);
       }
       done += bytes.length;
@@ -123,20 +124,35 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
   });
 }
 
-async function download(file: WantedFile, context: FilesContext, onBytes: (received: number) => void): Promise<Uint8Array> {
-  // no-store: the bytes live in IndexedDB; a second copy in the HTTP cache would only cost disk.
-  const response = await openUrl(file.url, context.fetch, context.signal, { cache: 'no-store' });
-  if (isHtml(response, undefined)) throw htmlInsteadOf('model', file.url, response);
-  const bytes = await readBody(response, {
-    url: file.url,
-    expectedSize: file.size,
-    signal: context.signal,
-    onBytes,
-    onFirstChunk: (chunk) => {
-      if (isHtml(response, chunk)) throw htmlInsteadOf('model', file.url, response);
-    },
-  });
-  if (file.size === 0) onBytes(0);
+/**
+ * Downloads a file (resuming what an interrupted download left, retrying what breaks) and checks its
+ * SHA-256. A resumed file that hashes wrong is downloaded once more from its first byte: the kept
+ * prefix may have been the wrong one.
+ */
+async function downloadVerified(file: WantedFile, context: FilesContext, onBytes: (received: number) => void): Promise<Uint8Array> {
+  const store = context.store;
+  const resume = store ? await store.loadPartial(file.sha256).catch(() => undefined) : undefined;
+  const job = (from: typeof resume) =>
+    downloadResumable({
+      url: file.url,
+      size: file.size,
+      fetch: context.fetch,
+      signal: context.signal,
+      retry: context.retry ?? DEFAULT_RETRY,
+      onBytes,
+      resume: from,
+      onInterrupted: async (partial) => {
+        await store?.savePartial(file.sha256, partial);
+      },
+    });
+  let bytes = await job(resume);
+  context.progress.emit({ phase: 'verify', url: file.url });
+  if (resume && (await sha256Hex(bytes)) !== file.sha256) {
+    await store?.deletePartial(file.sha256).catch(() => undefined);
+    bytes = await job(undefined);
+  }
+  await verifySha256(bytes, file.sha256, file.url);
+  await store?.deletePartial(file.sha256).catch(() => undefined);
   return bytes;
 }
 

@@ -18,8 +18,9 @@ export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal |
   // 304 answers a conditional request the caller made itself; the caller handles it.
   if (!response.ok && response.status !== 304) {
     await response.body?.cancel().catch(() => undefined);
+    const retryAfter = response.headers.get('retry-after');
     throw new OndeviceError('DOWNLOAD_FAILED', `Downloading ${url} failed with HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}. Check that the file is published at that URL.`, {
-      details: { url, status: response.status },
+      details: { url, status: response.status, ...(retryAfter !== null && { retryAfter }) },
     });
   }
   return response;

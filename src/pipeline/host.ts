@@ -10,6 +10,7 @@ import { chooseVariant, unmet } from '../backend/variants.js';
 import type { Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
+import { DEFAULT_RETRY } from '../download/resumable.js';
 import { onnxRuntime } from '../runtime/onnx.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
@@ -82,6 +83,7 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
 
   const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => ({
     choose: (manifest) => chooseVariant(manifest.variants, request.backends, request.variant, device),
+    retry: { ...DEFAULT_RETRY, ...request.retry },
     fetch: fetchFn,
     signal,
     progress,

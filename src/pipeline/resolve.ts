@@ -13,6 +13,7 @@ import { OndeviceError, isOndeviceError } from '../errors.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import type { VariantChoice } from '../backend/variants.js';
+import type { RetryOptions } from '../download/resumable.js';
 import type { BackendFallback } from '../types.js';
 import { announceActivated, withLock } from '../update/coordination.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
@@ -29,6 +30,8 @@ export interface UpdateRules {
   /** A semver range the app accepts. */
   version: string | undefined;
   maxCacheBytes: number | undefined;
+  /** Overrides of the download retry defaults. */
+  retry?: Partial<RetryOptions> | undefined;
 }
 
 export interface ResolveContext extends FilesContext {

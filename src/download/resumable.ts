@@ -1,0 +1,190 @@
+/**
+ * @file Downloads that survive real networks: retries with exponential backoff and jitter on
+ * network errors, 5xx, 429 (honouring Retry-After) and stalls; resumption with `Range` guarded by
+ * `If-Range`, so bytes of two different files are never spliced (and the SHA-256 check would catch
+ * it if a server ignored If-Range); and the received prefix handed back on abort or failure, so that
+ * a later load resumes instead of starting over.
+ */
+import { OndeviceError, abortError, isOndeviceError } from '../errors.js';
+import { contentLength, htmlInsteadOf, isHtml, openUrl, type Fetch } from './fetch-file.js';
+
+export interface RetryOptions {
+  /** Attempts after the first. @default 5 */
+  retries: number;
+  /** First backoff; doubles each time, with jitter. @default 500 */
+  baseDelayMs: number;
+  /** @default 10_000 */
+  maxDelayMs: number;
+  /** A response that delivers no byte for this long is a stall, retried like a network error. @default 15_000 */
+  stallTimeoutMs: number;
+}
+
+export const DEFAULT_RETRY: RetryOptions = { retries: 5, baseDelayMs: 500, maxDelayMs: 10_000, stallTimeoutMs: 15_000 };
+
+/** What was received of a file before an interruption, and the validator that makes resuming safe. */
+export interface Partial {
+  bytes: Uint8Array;
+  validator: string | null;
+}
+
+export interface ResumableDownload {
+  url: string;
+  size: number;
+  fetch: Fetch;
+  signal: AbortSignal | undefined;
+  retry: RetryOptions;
+  /** Bytes received so far (including a resumed prefix). */
+  onBytes: (received: number) => void;
+  /** A prefix saved by an earlier, interrupted download. */
+  resume?: Partial | undefined;
+  /** Called with what was received when the download stops short (abort, or out of retries). */
+  onInterrupted?: (partial: Partial) => Promise<void>;
+}
+
+/** A body that ended early or went quiet: resumable. */
+class BrokenOff extends Error {}
+
+export async function downloadResumable(job: ResumableDownload): Promise<Uint8Array> {
+  const buffer = new Uint8Array(job.size);
+  let received = 0;
+  let validator: string | null = null;
+  if (job.resume && job.resume.bytes.length <= job.size && job.resume.validator) {
+    buffer.set(job.resume.bytes);
+    received = job.resume.bytes.length;
+    validator = job.resume.validator;
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      received = await attemptOnce(job, buffer, received, validator, (v) => (validator = v));
+      if (received !== job.size) throw sizeMismatch(job.url, job.size, received);
+      return buffer;
+    } catch (error) {
+      const retryable = error instanceof BrokenOff || isRetryableStatus(error);
+      if (job.signal?.aborted || !retryable || attempt >= job.retry.retries) {
+        if (received > 0 && received < job.size) await job.onInterrupted?.({ bytes: buffer.slice(0, received), validator }).catch(() => undefined);
+        if (job.signal?.aborted) throw abortError(job.signal);
+        if (error instanceof BrokenOff) {
+          throw new OndeviceError('DOWNLOAD_FAILED', `The download of ${job.url} kept breaking off (${error.message}); ${received} of ${job.size} bytes are kept for the next try.`, {
+            details: { url: job.url, received, attempts: attempt + 1 },
+          });
+        }
+        throw error;
+      }
+      await sleep(delayFor(error, attempt, job.retry), job.signal);
+    }
+  }
+}
+
+/** One request: resumes at `received` when a validator allows it; returns the new count. */
+async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, received: number, validator: string | null, setValidator: (v: string | null) => void): Promise<number> {
+  const headers: Record<string, string> = {};
+  if (received > 0 && validator) {
+    headers['Range'] = `bytes=${received}-`;
+    headers['If-Range'] = validator;
+  } else received = 0;
+  const response = await openUrl(job.url, job.fetch, job.signal, { cache: 'no-store', headers });
+  if (response.status === 206) {
+    const start = Number(/^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1] ?? Number.NaN);
+    if (start !== received) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new BrokenOff(`the server resumed at byte ${start}, not ${received}`);
+    }
+  } else {
+    // 200: the server sent the whole file (no Range support, or the file changed): start over.
+    received = 0;
+  }
+  setValidator(strongValidator(response));
+  if (received === 0 && isHtml(response, undefined)) throw htmlInsteadOf('model', job.url, response);
+  const reader = response.body?.getReader();
+  if (!reader) return received;
+  const start = received;
+  let first = received === 0;
+  try {
+    for (;;) {
+      const { done, value } = await readWithin(reader, job.retry.stallTimeoutMs, job.signal);
+      if (done) break;
+      if (first) {
+        first = false;
+        if (isHtml(response, value)) throw htmlInsteadOf('model', job.url, response);
+      }
+      if (received + value.length > buffer.length) throw sizeMismatch(job.url, job.size, `more than ${job.size}`);
+      buffer.set(value, received);
+      received += value.length;
+      job.onBytes(received);
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    if (error instanceof OndeviceError || error instanceof BrokenOff) throw error;
+    if (job.signal?.aborted) throw abortError(job.signal);
+    throw new BrokenOff(error instanceof Error ? error.message : String(error));
+  }
+  if (received < job.size) {
+    // A body that ended cleanly with all it announced is a smaller file, not a broken connection.
+    if (contentLength(response) === received - start) throw sizeMismatch(job.url, job.size, received);
+    throw new BrokenOff(`the body ended after ${received} of ${job.size} bytes`);
+  }
+  return received;
+}
+
+/** If-Range needs a strong validator: a strong ETag, else Last-Modified (weak ETags are not allowed). */
+function strongValidator(response: Response): string | null {
+  const etag = response.headers.get('etag');
+  if (etag && !etag.startsWith('W/')) return etag;
+  return response.headers.get('last-modified') ?? etag;
+}
+
+async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number, signal: AbortSignal | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BrokenOff(`no byte arrived for ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } finally {
+    clearTimeout(timer);
+    if (signal?.aborted) await reader.cancel().catch(() => undefined);
+  }
+}
+
+function isRetryableStatus(error: unknown): boolean {
+  if (!isOndeviceError(error, 'DOWNLOAD_FAILED')) return false;
+  const status = error.details['status'];
+  // No status: the network failed before an answer.
+  return typeof status !== 'number' || status >= 500 || status === 429 || status === 408;
+}
+
+function delayFor(error: unknown, attempt: number, retry: RetryOptions): number {
+  const retryAfter = isOndeviceError(error) ? retryAfterMs(error.details['retryAfter']) : undefined;
+  if (retryAfter !== undefined) return Math.min(retryAfter, 60_000);
+  const backoff = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+  // Full jitter on the upper half: devices that failed together do not retry together.
+  return backoff / 2 + Math.random() * (backoff / 2);
+}
+
+function retryAfterMs(value: unknown): number | undefined {
+  if (typeof value !== 'string' || value === '') return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value) * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function sizeMismatch(url: string, expected: number, actual: number | string): OndeviceError {
+  return new OndeviceError('INTEGRITY_MISMATCH', `${url} has ${actual} bytes where the manifest says ${expected}. The host serves a different file than the manifest describes: republish the release.`, {
+    details: { url, expectedSize: expected, actualSize: actual },
+  });
+}
