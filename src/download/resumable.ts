@@ -44,61 +44,67 @@ export interface ResumableDownload {
 /** A body that ended early or went quiet: resumable. */
 class BrokenOff extends Error {}
 
+/** Where a download stands across its attempts. */
+interface Progress {
+  received: number;
+  validator: string | null;
+}
+
 export async function downloadResumable(job: ResumableDownload): Promise<Uint8Array> {
   const buffer = new Uint8Array(job.size);
-  let received = 0;
-  let validator: string | null = null;
+  const state: Progress = { received: 0, validator: null };
   if (job.resume && job.resume.bytes.length <= job.size && job.resume.validator) {
     buffer.set(job.resume.bytes);
-    received = job.resume.bytes.length;
-    validator = job.resume.validator;
+    state.received = job.resume.bytes.length;
+    state.validator = job.resume.validator;
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      received = await attemptOnce(job, buffer, received, validator, (v) => (validator = v));
-      if (received !== job.size) throw sizeMismatch(job.url, job.size, received);
+      await attemptOnce(job, buffer, state);
+      if (state.received !== job.size) throw sizeMismatch(job.url, job.size, state.received);
       return buffer;
     } catch (error) {
       const retryable = error instanceof BrokenOff || isRetryableStatus(error);
       if (job.signal?.aborted || !retryable || attempt >= job.retry.retries) {
+        const { received, validator } = state;
         if (received > 0 && received < job.size) await job.onInterrupted?.({ bytes: buffer.slice(0, received), validator }).catch(() => undefined);
         if (job.signal?.aborted) throw abortError(job.signal);
-        if (error instanceof BrokenOff) {
-          throw new OndeviceError('DOWNLOAD_FAILED', `The download of ${job.url} kept breaking off (${error.message}); ${received} of ${job.size} bytes are kept for the next try.`, {
-            details: { url: job.url, received, attempts: attempt + 1 },
-          });
-        }
-        throw error;
+        if (!retryable) throw error;
+        const why = error instanceof Error ? error.message : String(error);
+        throw new OndeviceError('DOWNLOAD_FAILED', `The download of ${job.url} failed ${attempt + 1} times (last: ${why}); ${received} of ${job.size} bytes are kept for the next try.`, {
+          details: { url: job.url, received, attempts: attempt + 1, ...(isOndeviceError(error) && error.details) },
+          cause: error,
+        });
       }
       await sleep(delayFor(error, attempt, job.retry), job.signal);
     }
   }
 }
 
-/** One request: resumes at `received` when a validator allows it; returns the new count. */
-async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, received: number, validator: string | null, setValidator: (v: string | null) => void): Promise<number> {
+/** One request: resumes at `state.received` when a validator allows it, and advances `state`. */
+async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Progress): Promise<void> {
   const headers: Record<string, string> = {};
-  if (received > 0 && validator) {
-    headers['Range'] = `bytes=${received}-`;
-    headers['If-Range'] = validator;
-  } else received = 0;
+  if (state.received > 0 && state.validator) {
+    headers['Range'] = `bytes=${state.received}-`;
+    headers['If-Range'] = state.validator;
+  } else state.received = 0;
   const response = await openUrl(job.url, job.fetch, job.signal, { cache: 'no-store', headers });
   if (response.status === 206) {
     const start = Number(/^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1] ?? Number.NaN);
-    if (start !== received) {
+    if (start !== state.received) {
       await response.body?.cancel().catch(() => undefined);
-      throw new BrokenOff(`the server resumed at byte ${start}, not ${received}`);
+      throw new BrokenOff(`the server resumed at byte ${start}, not ${state.received}`);
     }
   } else {
     // 200: the server sent the whole file (no Range support, or the file changed): start over.
-    received = 0;
+    state.received = 0;
   }
-  setValidator(strongValidator(response));
-  if (received === 0 && isHtml(response, undefined)) throw htmlInsteadOf('model', job.url, response);
+  state.validator = strongValidator(response);
+  if (state.received === 0 && isHtml(response, undefined)) throw htmlInsteadOf('model', job.url, response);
   const reader = response.body?.getReader();
-  if (!reader) return received;
-  const start = received;
-  let first = received === 0;
+  if (!reader) return;
+  const start = state.received;
+  let first = state.received === 0;
   try {
     for (;;) {
       const { done, value } = await readWithin(reader, job.retry.stallTimeoutMs, job.signal);
@@ -107,23 +113,26 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, received:
         first = false;
         if (isHtml(response, value)) throw htmlInsteadOf('model', job.url, response);
       }
-      if (received + value.length > buffer.length) throw sizeMismatch(job.url, job.size, `more than ${job.size}`);
-      buffer.set(value, received);
-      received += value.length;
-      job.onBytes(received);
+      if (state.received + value.length > buffer.length) throw sizeMismatch(job.url, job.size, `more than ${job.size}`);
+      buffer.set(value, state.received);
+      state.received += value.length;
+      job.onBytes(state.received);
     }
   } catch (error) {
     await reader.cancel().catch(() => undefined);
-    if (error instanceof OndeviceError || error instanceof BrokenOff) throw error;
+    if (error instanceof OndeviceError) throw error;
+    // Every byte is in and only the end of the stream failed (a Content-Length too large): done;
+    // the SHA-256 check decides whether they are the right bytes.
+    if (state.received === job.size && !job.signal?.aborted) return;
+    if (error instanceof BrokenOff) throw error;
     if (job.signal?.aborted) throw abortError(job.signal);
     throw new BrokenOff(error instanceof Error ? error.message : String(error));
   }
-  if (received < job.size) {
+  if (state.received < job.size) {
     // A body that ended cleanly with all it announced is a smaller file, not a broken connection.
-    if (contentLength(response) === received - start) throw sizeMismatch(job.url, job.size, received);
-    throw new BrokenOff(`the body ended after ${received} of ${job.size} bytes`);
+    if (contentLength(response) === state.received - start) throw sizeMismatch(job.url, job.size, state.received);
+    throw new BrokenOff(`the body ended after ${state.received} of ${job.size} bytes`);
   }
-  return received;
 }
 
 /** If-Range needs a strong validator: a strong ETag, else Last-Modified (weak ETags are not allowed). */

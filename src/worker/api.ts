@@ -21,4 +21,6 @@ export interface WorkerApi {
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
   reload(id: number): Promise<ModelInfo>;
   dispose(id: number): Promise<void>;
+  /** Resolves once no load is in flight (an aborted one may still be saving what it received). */
+  drain(): Promise<void>;
 }

@@ -47,8 +47,15 @@ export class WorkerConnection implements HostConnection {
 
   release(): void {
     this.#models = Math.max(0, this.#models - 1);
-    // WASM memory never shrinks; ending the worker is how its memory goes back to the device.
-    if (this.#models === 0 && this.#owned && !this.#dead) this.#end(undefined);
+    if (this.#models > 0 || !this.#owned || this.#dead) return;
+    // WASM memory never shrinks; ending the worker is how its memory goes back to the device. But
+    // first let loads in flight finish (an aborted one is saving what it received for a resume),
+    // and keep the worker if a model arrived meanwhile.
+    this.#call((api) => api.drain())
+      .catch(() => undefined)
+      .then(() => {
+        if (this.#models === 0 && !this.#dead) this.#end(undefined);
+      });
   }
 
   async load(request: LoadRequest, { signal, onProgress, onUpdate }: LoadControls): Promise<LoadResult> {

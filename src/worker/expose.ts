@@ -8,6 +8,7 @@ import { forTransfer } from './tensors.js';
 export function serveModelHost(scope: Worker | typeof globalThis = globalThis, host: ModelHost = createModelHost()): void {
   installErrorTransfer();
   const loads = new Map<string, AbortController>();
+  const inflight = new Set<Promise<unknown>>();
   const updateListeners = new Map<number, { [releaseProxy]?: () => void }>();
   const api: WorkerApi = {
     hello: (lockName) =>
@@ -23,8 +24,11 @@ export function serveModelHost(scope: Worker | typeof globalThis = globalThis, h
     async load(request, loadId, onProgress, onUpdate) {
       const controller = new AbortController();
       loads.set(loadId, controller);
+      const loading = host.load(request, { signal: controller.signal, onProgress, onUpdate });
+      inflight.add(loading);
+      void loading.catch(() => undefined).finally(() => inflight.delete(loading));
       try {
-        const result = await host.load(request, { signal: controller.signal, onProgress, onUpdate });
+        const result = await loading;
         if (onUpdate) updateListeners.set(result.id, onUpdate as { [releaseProxy]?: () => void });
         return result;
       } catch (error) {
@@ -42,6 +46,9 @@ export function serveModelHost(scope: Worker | typeof globalThis = globalThis, h
       const outputs = await host.run(id, inputs);
       const [tensors, buffers] = forTransfer(outputs);
       return transfer(tensors, buffers);
+    },
+    async drain() {
+      while (inflight.size > 0) await Promise.allSettled([...inflight]);
     },
     checkForUpdate: (id) => host.checkForUpdate(id),
     reload: (id) => host.reload(id),

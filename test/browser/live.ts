@@ -30,8 +30,14 @@ export function fileOf(manifest: ManifestJson): string {
 
 export class LiveHost {
   readonly id = `h${Date.now().toString(36)}${count++}`;
-  readonly base = `${server}/live/${this.id}/`;
-  readonly url = `${this.base}manifest.json`;
+  readonly base: string;
+  readonly url: string;
+
+  /** @param via the origin the app loads from: the model server itself, or the fault proxy in front of it. */
+  constructor(via: string = server) {
+    this.base = `${via}/live/${this.id}/`;
+    this.url = `${this.base}manifest.json`;
+  }
 
   async publish(manifest: ManifestJson): Promise<void> {
     await fetch(`${server}/__live/${this.id}/manifest.json`, { method: 'PUT', body: JSON.stringify(manifest) });

@@ -90,9 +90,18 @@ export async function startFaultProxy(upstream) {
         if (rule?.fault === 'corrupt') chunk = Buffer.from(chunk.map((b, i) => (sent + i) % 997 === 0 ? b ^ 0xff : b));
         sent += chunk.length;
         if (rule?.fault === 'throttle') {
+          // A trickle: 4 KiB at a time, at `bps`.
           up.pause();
-          res.write(chunk);
-          setTimeout(() => up.resume(), (chunk.length / (rule.bps ?? 50_000)) * 1000);
+          const bps = rule.bps ?? 50_000;
+          let at = 0;
+          const next = () => {
+            if (res.destroyed) return void up.destroy();
+            if (at >= chunk.length) return void up.resume();
+            res.write(chunk.subarray(at, at + 4096));
+            at += 4096;
+            setTimeout(next, (4096 / bps) * 1000);
+          };
+          next();
         } else res.write(chunk);
       });
       up.on('end', () => {
