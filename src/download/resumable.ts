@@ -53,7 +53,8 @@ interface Progress {
 export async function downloadResumable(job: ResumableDownload): Promise<Uint8Array> {
   const buffer = new Uint8Array(job.size);
   const state: Progress = { received: 0, validator: null };
-  if (job.resume && job.resume.bytes.length <= job.size && job.resume.validator) {
+  // A prefix as long as the file is no prefix: it says nothing about what is missing.
+  if (job.resume && job.resume.bytes.length < job.size && job.resume.validator) {
     buffer.set(job.resume.bytes);
     state.received = job.resume.bytes.length;
     state.validator = job.resume.validator;
@@ -64,10 +65,18 @@ export async function downloadResumable(job: ResumableDownload): Promise<Uint8Ar
       if (state.received !== job.size) throw sizeMismatch(job.url, job.size, state.received);
       return buffer;
     } catch (error) {
+      if (isOndeviceError(error, 'DOWNLOAD_FAILED') && error.details['status'] === 416 && state.received > 0) {
+        // The server cannot serve the rest from where we were: start the file over.
+        state.received = 0;
+        state.validator = null;
+        continue;
+      }
       const retryable = error instanceof BrokenOff || isRetryableStatus(error);
       if (job.signal?.aborted || !retryable || attempt >= job.retry.retries) {
         const { received, validator } = state;
-        if (received > 0 && received < job.size) await job.onInterrupted?.({ bytes: buffer.slice(0, received), validator }).catch(() => undefined);
+        // Only an interruption leaves a prefix worth resuming; a wrong file (size, HTML) does not.
+        const interrupted = job.signal?.aborted || retryable;
+        if (interrupted && received > 0 && received < job.size) await job.onInterrupted?.({ bytes: buffer.slice(0, received), validator }).catch(() => undefined);
         if (job.signal?.aborted) throw abortError(job.signal);
         if (!retryable) throw error;
         const why = error instanceof Error ? error.message : String(error);

@@ -154,6 +154,23 @@ describe('fails clearly, with the cache consistent', () => {
   });
 });
 
+test('a wrong-size file leaves nothing to resume: the right manifest then downloads the file whole', async () => {
+  const { live, v1, file } = await host();
+  const wrong = structuredClone(v1);
+  wrong.variants.fp32.files[0]!.size += 1;
+  await live.publish(wrong);
+  await expectOndeviceError(loadModel(live.url, { backend: 'wasm', retry: fast }), 'INTEGRITY_MISMATCH');
+  await live.publish({ ...v1, version: '1.0.1' });
+  const model = await loadModel(live.url, { backend: 'wasm', retry: fast });
+  await expectV1(model);
+  await model.dispose();
+  const requests = await seen(file);
+  expect(requests.map((r) => [r.status, r.range ?? null])).toEqual([
+    [200, null],
+    [200, null],
+  ]);
+});
+
 test('abort during the download, then a new load resumes with Range and completes with correct outputs', async () => {
   const { live, file, size } = await host();
   await faults([{ match: file, fault: 'throttle', bps: 60_000 }]);
