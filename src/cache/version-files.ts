@@ -5,7 +5,7 @@
  */
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY, downloadResumable, type RetryOptions } from '../download/resumable.js';
-import { sha256Hex, verifySha256 } from '../download/verify.js';
+import { integrityError, sha256Hex } from '../download/verify.js';
 import { abortError } from '../errors.js';
 import type { ProgressEmitter } from '../pipeline/progress.js';
 import type { ModelFileBytes } from '../runtime/types.js';
@@ -19,8 +19,6 @@ export interface FilesContext {
   progress: ProgressEmitter;
   /** `undefined`: no cache here (or it failed); files are downloaded and not stored. */
   store: CacheStore | undefined;
-  /** Read from the cache only: a file that is not there (or not intact) fails the call. */
-  offline?: boolean;
   /** @default DEFAULT_RETRY */
   retry?: RetryOptions | undefined;
 }
@@ -95,31 +93,59 @@ export async function readCachedFiles(wanted: readonly WantedFile[], context: Fi
  * Gets every file, holding all their locks (taken in hash order, so contexts cannot deadlock)
  * until `then` has run, so that a concurrent garbage collection never takes a file being activated.
  */
+/** Files of one version downloaded at once (external data, TF.js shards): a small limit. */
+const PARALLEL_FILES = 3;
+
+async function inParallel<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      await task(items[index]!, index);
+    }
+  });
+  await Promise.all(lanes);
+}
+
 export async function fetchFiles<T>(wanted: readonly WantedFile[], context: FilesContext, then: (fetched: FetchedFiles) => Promise<T>): Promise<T> {
   const names = [...new Set(wanted.map((f) => `file:${f.sha256}`))].sort();
   const run = async (): Promise<T> => {
     const total = wanted.reduce((sum, f) => sum + f.size, 0);
-    let done = 0;
+    const received = wanted.map(() => 0);
+    const loaded = () => received.reduce((a, b) => a + b, 0);
     let fromCache = true;
     const files: ModelFileBytes[] = [];
-    for (const file of wanted) {
-      let bytes = context.store ? await readStoredFile(context.store, file).catch(() => undefined) : undefined;
-      if (bytes) {
-        context.progress.emit({ phase: 'cache', url: file.url, loaded: done + bytes.length, total });
-      } else {
-        if (context.offline) throw new CacheMiss(file.sha256);
-        fromCache = false;
-        const before = done;
-        bytes = await downloadVerified(file, context, (received) => context.progress.emit({ phase: 'download', url: file.url, loaded: before + received, total }));
-        await storeFile(file, bytes, context);
-      }
-      done += bytes.length;
-      files.push({ path: file.path, bytes });
+    // One failure stops the other downloads (each keeps what it received, for a resume).
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(context.signal?.reason);
+    context.signal?.addEventListener('abort', onAbort, { once: true });
+    const inner = { ...context, signal: stop.signal };
+    try {
+      await inParallel(wanted, PARALLEL_FILES, async (file, i) => {
+        let bytes = context.store ? await readStoredFile(context.store, file).catch(() => undefined) : undefined;
+        if (bytes) {
+          received[i] = bytes.length;
+          context.progress.emit({ phase: 'cache', url: file.url, loaded: loaded(), total });
+        } else {
+          fromCache = false;
+          bytes = await downloadVerified(file, inner, (n) => {
+            received[i] = n;
+            context.progress.emit({ phase: 'download', url: file.url, loaded: loaded(), total });
+          });
+          await storeFile(file, bytes, context);
+        }
+        files[i] = { path: file.path, bytes };
+      }).catch((error: unknown) => {
+        stop.abort(error);
+        throw error;
+      });
+    } finally {
+      context.signal?.removeEventListener('abort', onAbort);
     }
     return then({ files, fromCache });
   };
   return names.reduceRight<() => Promise<T>>((inner, name) => () => withLock(name, context.signal, inner), run)().catch((error: unknown) => {
-    if (context.signal?.aborted && !(error instanceof CacheMiss)) throw abortError(context.signal);
+    if (context.signal?.aborted) throw abortError(context.signal);
     throw error;
   });
 }
@@ -145,15 +171,16 @@ async function downloadVerified(file: WantedFile, context: FilesContext, onBytes
         await store?.savePartial(file.sha256, partial);
       },
     });
-  let bytes = await job(resume);
+  let got = await job(resume);
+  // Hashed while downloading: verifying is a comparison.
   context.progress.emit({ phase: 'verify', url: file.url });
-  if (resume && (await sha256Hex(bytes)) !== file.sha256) {
+  if (resume && got.sha256 !== file.sha256) {
     await store?.deletePartial(file.sha256).catch(() => undefined);
-    bytes = await job(undefined);
+    got = await job(undefined);
   }
-  await verifySha256(bytes, file.sha256, file.url);
+  if (got.sha256 !== file.sha256) throw integrityError(file.url, file.sha256, got.sha256);
   await store?.deletePartial(file.sha256).catch(() => undefined);
-  return bytes;
+  return got.bytes;
 }
 
 /** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */

@@ -3,9 +3,11 @@
  * network errors, 5xx, 429 (honouring Retry-After) and stalls; resumption with `Range` guarded by
  * `If-Range`, so bytes of two different files are never spliced (and the SHA-256 check would catch
  * it if a server ignored If-Range); and the received prefix handed back on abort or failure, so that
- * a later load resumes instead of starting over.
+ * a later load resumes instead of starting over. The bytes are hashed as they arrive (hash-wasm,
+ * incremental SHA-256), so a large file is never held twice to be hashed after the download.
  */
 import { OndeviceError, abortError, isOndeviceError } from '../errors.js';
+import { createSHA256, type IHasher } from 'hash-wasm';
 import { contentLength, htmlInsteadOf, isHtml, openUrl, type Fetch } from './fetch-file.js';
 
 export interface RetryOptions {
@@ -44,18 +46,27 @@ export interface ResumableDownload {
 /** A body that ended early or went quiet: resumable. */
 class BrokenOff extends Error {}
 
-/** Where a download stands across its attempts. */
+/** Where a download stands across its attempts; the hash always covers bytes [0, received). */
 interface Progress {
   received: number;
   validator: string | null;
+  hasher: IHasher;
 }
 
-export async function downloadResumable(job: ResumableDownload): Promise<Uint8Array> {
+export interface Downloaded {
+  bytes: Uint8Array;
+  /** SHA-256 of `bytes`, lowercase hex. */
+  sha256: string;
+}
+
+export async function downloadResumable(job: ResumableDownload): Promise<Downloaded> {
   const buffer = new Uint8Array(job.size);
-  const state: Progress = { received: 0, validator: null };
+  const state: Progress = { received: 0, validator: null, hasher: await createSHA256() };
+  state.hasher.init();
   // A prefix as long as the file is no prefix: it says nothing about what is missing.
   if (job.resume && job.resume.bytes.length < job.size && job.resume.validator) {
     buffer.set(job.resume.bytes);
+    state.hasher.update(job.resume.bytes);
     state.received = job.resume.bytes.length;
     state.validator = job.resume.validator;
   }
@@ -63,11 +74,11 @@ export async function downloadResumable(job: ResumableDownload): Promise<Uint8Ar
     try {
       await attemptOnce(job, buffer, state);
       if (state.received !== job.size) throw sizeMismatch(job.url, job.size, state.received);
-      return buffer;
+      return { bytes: buffer, sha256: state.hasher.digest('hex') };
     } catch (error) {
       if (isOndeviceError(error, 'DOWNLOAD_FAILED') && error.details['status'] === 416 && state.received > 0) {
         // The server cannot serve the rest from where we were: start the file over.
-        state.received = 0;
+        restart(state);
         state.validator = null;
         continue;
       }
@@ -96,7 +107,7 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
   if (state.received > 0 && state.validator) {
     headers['Range'] = `bytes=${state.received}-`;
     headers['If-Range'] = state.validator;
-  } else state.received = 0;
+  } else restart(state);
   const response = await openUrl(job.url, job.fetch, job.signal, { cache: 'no-store', headers });
   if (response.status === 206) {
     const start = Number(/^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1] ?? Number.NaN);
@@ -106,7 +117,7 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
     }
   } else {
     // 200: the server sent the whole file (no Range support, or the file changed): start over.
-    state.received = 0;
+    restart(state);
   }
   state.validator = strongValidator(response);
   if (state.received === 0 && isHtml(response, undefined)) throw htmlInsteadOf('model', job.url, response);
@@ -124,6 +135,7 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
       }
       if (state.received + value.length > buffer.length) throw sizeMismatch(job.url, job.size, `more than ${job.size}`);
       buffer.set(value, state.received);
+      state.hasher.update(value);
       state.received += value.length;
       job.onBytes(state.received);
     }
@@ -142,6 +154,11 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
     if (contentLength(response) === state.received - start) throw sizeMismatch(job.url, job.size, state.received);
     throw new BrokenOff(`the body ended after ${state.received} of ${job.size} bytes`);
   }
+}
+
+function restart(state: Progress): void {
+  state.received = 0;
+  state.hasher.init();
 }
 
 /** If-Range needs a strong validator: a strong ETag, else Last-Modified (weak ETags are not allowed). */

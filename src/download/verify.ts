@@ -12,12 +12,9 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** Throws `INTEGRITY_MISMATCH` (with url, expected, actual) unless `bytes` hash to `expected`. */
-export async function verifySha256(bytes: Uint8Array, expected: string, url: string): Promise<void> {
-  const actual = await sha256Hex(bytes);
-  if (actual !== expected) {
-    throw new OndeviceError('INTEGRITY_MISMATCH', `${url} does not match its manifest: SHA-256 ${actual}, expected ${expected}. The file on the host is corrupt or from another release; nothing of it was used.`, {
-      details: { url, expected, actual },
-    });
-  }
+/** `INTEGRITY_MISMATCH` with url, expected and actual hashes. */
+export function integrityError(url: string, expected: string, actual: string): OndeviceError {
+  return new OndeviceError('INTEGRITY_MISMATCH', `${url} does not match its manifest: SHA-256 ${actual}, expected ${expected}. The file on the host is corrupt or from another release; nothing of it was used.`, {
+    details: { url, expected, actual },
+  });
 }
