@@ -5,7 +5,7 @@
  * file is generated where it is needed. A minimal protobuf encoder streams the weights to disk and
  * hashes them on the way, so a 300 MB model never sits in memory.
  *
- *   node scripts/synthetic-model.mjs <out-dir> --mb 100
+ *   node scripts/synthetic-model.mjs <out-dir> --mb 100 [--external]
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
@@ -51,37 +51,83 @@ function valueInfo(/** @type {string} */ name, /** @type {Array<number | string>
 /**
  * Writes the model and its manifest into `dir`; returns the manifest. Reuses what is there if the
  * manifest already describes a model of the same shape.
+ * With `external`, the weights go to a separate `.data` file (ONNX external data), named by its hash,
+ * and the variant lists both files: the model first, then its data.
  * @param {string} dir
- * @param {{ mb: number, name?: string, version?: string }} options
+ * @param {{ mb: number, name?: string, version?: string, external?: boolean }} options
  */
-export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.0.0' }) {
+export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.0.0', external = false }) {
   const n = Math.max(8, Math.round(Math.sqrt((mb * 1024 * 1024) / 4)));
   const manifestPath = join(dir, 'manifest.json');
   if (existsSync(manifestPath)) {
     const old = JSON.parse(readFileSync(manifestPath, 'utf8'));
-    if (old.metadata?.n === n && old.name === name && old.version === version && existsSync(join(dir, old.variants.fp32.files[0].path))) return old;
+    const files = old.variants?.fp32?.files ?? [];
+    if (old.metadata?.n === n && old.metadata?.external === external && old.name === name && old.version === version && files.every((/** @type {{ path: string }} */ f) => existsSync(join(dir, f.path)))) return old;
   }
   mkdirSync(dir, { recursive: true });
   const rawLength = n * n * 4;
-  const tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), key(9, 2), varint(rawLength)]);
-  const initializer = concat([key(5, 2), varint(tensorHead.length + rawLength)]);
+  /** @type {Array<{ path: string, size: number, sha256: string }>} */
+  const files = [];
+  let tensorHead;
+  let weightsInModel = true;
+  if (external) {
+    const data = streamFile(dir, 'data', (write) => writeWeights(n, write));
+    const dataPath = `${name}.fp32.${data.sha256.slice(0, 8)}.data`;
+    renameSync(data.tmp, join(dir, dataPath));
+    files.push({ path: dataPath, size: data.size, sha256: data.sha256 });
+    const entry = (/** @type {string} */ k, /** @type {string} */ v) => bytes(13, concat([str(1, k), str(2, v)]));
+    // data_location = EXTERNAL (1); external_data: location, offset, length.
+    tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), entry('location', dataPath), entry('offset', '0'), entry('length', String(rawLength)), int(14, 1)]);
+    weightsInModel = false;
+  } else {
+    tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), key(9, 2), varint(rawLength)]);
+  }
+  const bodyLength = tensorHead.length + (weightsInModel ? rawLength : 0);
+  const initializer = concat([key(5, 2), varint(bodyLength)]);
   const node = bytes(1, concat([str(1, 'x'), str(1, 'W'), str(2, 'y'), str(3, 'matmul'), str(4, 'MatMul')]));
   const tail = concat([bytes(11, valueInfo('x', ['batch', n])), bytes(12, valueInfo('y', ['batch', n]))]);
   const graphHead = concat([node, str(2, name)]);
-  const graphLength = graphHead.length + initializer.length + tensorHead.length + rawLength + tail.length;
+  const graphLength = graphHead.length + initializer.length + bodyLength + tail.length;
   const modelHead = concat([int(1, 8), bytes(8, concat([str(1, ''), int(2, 17)])), str(2, 'ondevice synthetic-model'), key(7, 2), varint(graphLength)]);
+  const model = streamFile(dir, 'onnx', (write) => {
+    for (const part of [modelHead, graphHead, initializer, tensorHead]) write(part);
+    if (weightsInModel) writeWeights(n, write);
+    write(tail);
+  });
+  const path = `${name}.fp32.${model.sha256.slice(0, 8)}.onnx`;
+  renameSync(model.tmp, join(dir, path));
+  files.unshift({ path, size: model.size, sha256: model.sha256 });
+  const manifest = {
+    format: 'ondevice/1',
+    name,
+    version,
+    runtime: 'onnx',
+    variants: { fp32: { files } },
+    inputs: [{ name: 'x', type: 'float32', dims: ['batch', n] }],
+    outputs: [{ name: 'y', type: 'float32', dims: ['batch', n] }],
+    metadata: { n, external, synthetic: true },
+  };
+  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}
 
-  const tmp = join(dir, 'model.onnx.tmp');
+/** Writes a file through `fill`, hashing it on the way. */
+function streamFile(/** @type {string} */ dir, /** @type {string} */ ext, /** @type {(write: (part: Uint8Array) => void) => void} */ fill) {
+  const tmp = join(dir, `.${ext}.tmp`);
   const fd = openSync(tmp, 'w');
   const hash = createHash('sha256');
   let size = 0;
-  const write = (/** @type {Uint8Array} */ part) => {
+  fill((part) => {
     writeSync(fd, part);
     hash.update(part);
     size += part.length;
-  };
-  for (const part of [modelHead, graphHead, initializer, tensorHead]) write(part);
-  // Weights: small seeded pseudo-random values (xorshift32), written 1 MiB at a time.
+  });
+  closeSync(fd);
+  return { tmp, size, sha256: hash.digest('hex') };
+}
+
+/** n×n small seeded pseudo-random float32 weights (xorshift32), 1 MiB at a time. */
+function writeWeights(/** @type {number} */ n, /** @type {(part: Uint8Array) => void} */ write) {
   const block = new Float32Array(256 * 1024);
   let state = 0x9e3779b9;
   for (let left = n * n; left > 0; left -= block.length) {
@@ -94,23 +140,6 @@ export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.
     }
     write(new Uint8Array(block.buffer, 0, count * 4));
   }
-  write(tail);
-  closeSync(fd);
-  const sha256 = hash.digest('hex');
-  const path = `${name}.fp32.${sha256.slice(0, 8)}.onnx`;
-  renameSync(tmp, join(dir, path));
-  const manifest = {
-    format: 'ondevice/1',
-    name,
-    version,
-    runtime: 'onnx',
-    variants: { fp32: { files: [{ path, size, sha256 }] } },
-    inputs: [{ name: 'x', type: 'float32', dims: ['batch', n] }],
-    outputs: [{ name: 'y', type: 'float32', dims: ['batch', n] }],
-    metadata: { n, synthetic: true },
-  };
-  writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -120,6 +149,6 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('usage: node scripts/synthetic-model.mjs <out-dir> --mb 100');
     process.exit(1);
   }
-  const manifest = writeSyntheticModel(dir, { mb });
-  console.log(`${join(dir, manifest.variants.fp32.files[0].path)}: ${manifest.variants.fp32.files[0].size} bytes`);
+  const manifest = writeSyntheticModel(dir, { mb, external: process.argv.includes('--external') });
+  for (const f of manifest.variants.fp32.files) console.log(`${join(dir, f.path)}: ${f.size} bytes`);
 }

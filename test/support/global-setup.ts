@@ -1,5 +1,7 @@
 /** @file Starts the model server and computes onnxruntime-node's reference outputs once per run. */
+import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
@@ -14,10 +16,26 @@ declare module 'vitest' {
     nextReferenceLogits: { logits: number[]; dims: number[] };
     /** onnxruntime-node's logits for each variant file of the 1.0.0 release. */
     variantReferences: Record<string, { logits: number[]; dims: number[] }>;
+    /** The generated ~300 MB model (ONNX external data): its path on the server, size, and y[0..16) for x = ones. */
+    largeModel: { path: string; n: number; bytes: number; head: number[] };
   }
 }
 
+/** Generated at test time, never committed; reused while its manifest matches. */
+async function largeModel() {
+  const dir = fileURLToPath(new URL('../../models/generated/large/', import.meta.url));
+  const manifest = writeSyntheticModel(dir, { mb: 300, external: true, name: 'large' });
+  const n = manifest.metadata.n;
+  const ort = (await import('onnxruntime-node')).default;
+  const session = await ort.InferenceSession.create(`${dir}${manifest.variants.fp32.files[0]!.path}`);
+  const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n).fill(1), [1, n]) });
+  await session.release();
+  const bytes = manifest.variants.fp32.files.reduce((sum: number, f: { size: number }) => sum + f.size, 0);
+  return { path: '/generated/large/manifest.json', n, bytes, head: Array.from((out['y']!.data as Float32Array).slice(0, 16)) };
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  if (project.name.startsWith('browser')) project.provide('largeModel', await largeModel());
   const server = await startModelServer();
   project.provide('modelServer', server.url);
   const proxy = await startFaultProxy(server.url);
