@@ -79,8 +79,8 @@ export interface ModelInfo {
  * Progress of a load, as a discriminated union on `phase`.
  * Phases arrive in order: `manifest` (when the host is asked), `cache` (files read from the device) and
  * `download` + `verify` (files fetched), `compile` (once per backend tried), `ready`.
- * `download` events are throttled; `loaded` only grows, `total` stays the same for a load, and an event
- * with `loaded === total` arrives only once every byte is in.
+ * `download` events are throttled; `loaded` only grows, `total` stays the same for a load, and the
+ * event with `loaded === total` arrives only once every byte is verified and stored (so after `verify`).
  */
 export type LoadProgress =
   | { phase: 'manifest'; url: string }

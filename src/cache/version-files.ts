@@ -112,7 +112,12 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
   const run = async (): Promise<T> => {
     const total = wanted.reduce((sum, f) => sum + f.size, 0);
     const received = wanted.map(() => 0);
-    const loaded = () => received.reduce((a, b) => a + b, 0);
+    let stored = 0;
+    // 100 % is announced once every byte is stored, not when the last one arrives.
+    const loaded = () => {
+      const sum = received.reduce((a, b) => a + b, 0);
+      return stored < wanted.length && sum >= total ? Math.max(0, total - 1) : sum;
+    };
     let fromCache = true;
     const files: ModelFileBytes[] = [];
     // One failure stops the other downloads (each keeps what it received, for a resume).
@@ -125,6 +130,7 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
         let bytes = context.store ? await readStoredFile(context.store, file).catch(() => undefined) : undefined;
         if (bytes) {
           received[i] = bytes.length;
+          stored++;
           context.progress.emit({ phase: 'cache', url: file.url, loaded: loaded(), total });
         } else {
           fromCache = false;
@@ -133,6 +139,8 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
             context.progress.emit({ phase: 'download', url: file.url, loaded: loaded(), total });
           });
           await storeFile(file, bytes, context);
+          stored++;
+          if (stored === wanted.length) context.progress.emit({ phase: 'download', url: file.url, loaded: total, total });
         }
         files[i] = { path: file.path, bytes };
       }).catch((error: unknown) => {
