@@ -5,11 +5,15 @@
  */
 import type { Backend } from '../src/index.js';
 import { latencySuite, type BackendReport } from './latency.js';
+import { hashSuite, type HashReport } from './hash.js';
+import { memorySuite, type MemoryMarks } from './memory.js';
 import { warmSuite, type WarmReport } from './warm.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
   warm?: WarmReport[];
+  memory?: MemoryMarks;
+  hash?: HashReport;
   error?: string;
 }
 
@@ -26,6 +30,8 @@ async function main(): Promise<BenchResult> {
   const result: BenchResult = {};
   if (suites.includes('latency')) result.latency = await latencySuite((params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   if (suites.includes('warm')) result.warm = await warmSuite(params.getAll('warm'), Number(params.get('reps') ?? 5), log);
+  if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, log);
+  if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   return result;
 }
 

@@ -2,9 +2,10 @@
 /**
  * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,warm --backends=wasm,webgpu --warm-mb=100 --reps=5
+ * baseline. Options: --suites=latency,warm,memory,hash --backends=wasm,webgpu --warm-mb=100 --memory-mb=200 --reps=5
  */
-import { cpSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createServer } from 'vite';
@@ -14,7 +15,8 @@ import { startModelServer } from '../test/support/model-server.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,warm');
+const suites = arg('suites', 'latency,warm,memory,hash');
+const memoryMb = Number(arg('memory-mb', '200'));
 const warmMb = Number(arg('warm-mb', '100'));
 const reps = arg('reps', '5');
 
@@ -25,6 +27,10 @@ cpSync(fileURLToPath(new URL('../models/digits/release', import.meta.url)), `${h
 if (suites.includes('warm')) {
   console.error(`[bench] writing a ${warmMb} MB synthetic model…`);
   writeSyntheticModel(`${hosted}synthetic`, { mb: warmMb });
+}
+if (suites.includes('memory')) {
+  console.error(`[bench] writing a ${memoryMb} MB synthetic model…`);
+  writeSyntheticModel(`${hosted}memory`, { mb: memoryMb, name: 'memory' });
 }
 const modelServer = await startModelServer({ root: hosted });
 const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`];
@@ -46,18 +52,79 @@ try {
   });
   const query = new URLSearchParams({ suites, backends, reps });
   for (const u of warmUrls) query.append('warm', u);
+  query.set('memory', `${modelServer.url}/memory/manifest.json`);
   await page.goto(`${url}?${query}`);
+  const sampler = sampleRenderers(browser);
   await page.waitForFunction(() => window.benchResult !== undefined, undefined, { timeout: 900_000, polling: 500 });
+  const samples = sampler.stop();
   const result = await page.evaluate(() => window.benchResult);
   if (!result || result.error) throw new Error(result?.error ?? 'no result');
   const agent = await page.evaluate(() => navigator.userAgent);
   console.log(`\nondevice bench — ${agent.match(/Chrome\/[\d.]+/)?.[0] ?? agent}, 1 WASM thread, headless, 2 cores\n`);
   if (result.latency) printLatency(result.latency);
   if (result.warm) printWarm(result.warm);
+  if (result.memory) printMemory(result.memory, samples);
+  if (result.hash) printHash(result.hash);
 } finally {
   await browser.close();
   await server.close();
   await modelServer.close();
+}
+
+/**
+ * Samples the resident memory of every renderer process of the browser every 20 ms (Linux /proc).
+ * Dedicated workers live in their page's renderer process.
+ * @param {import('playwright-core').Browser} browser
+ */
+function sampleRenderers(browser) {
+  /** @type {Array<{ t: number, rss: number }>} */
+  const samples = [];
+  const root = /** @type {{ process?: () => { pid?: number } }} */ (/** @type {unknown} */ (browser)).process?.()?.pid;
+  const renderers = () => {
+    try {
+      const out = execFileSync('ps', ['-eo', 'pid,ppid,args', '--no-headers'], { encoding: 'utf8' });
+      return out.split('\n').filter((l) => l.includes('--type=renderer')).map((l) => Number(l.trim().split(/\s+/)[0]));
+    } catch {
+      return [];
+    }
+  };
+  let pids = renderers();
+  let ticks = 0;
+  const timer = setInterval(() => {
+    if (ticks++ % 50 === 0) pids = renderers();
+    let rss = 0;
+    for (const pid of pids) {
+      try {
+        rss += Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+      } catch {
+        // the process ended
+      }
+    }
+    samples.push({ t: Date.now(), rss });
+  }, 20);
+  void root;
+  return { stop: () => (clearInterval(timer), samples) };
+}
+
+/** @param {import('./memory.ts').MemoryMarks} marks @param {Array<{ t: number, rss: number }>} samples */
+function printMemory(marks, samples) {
+  const before = samples.filter((s) => s.t < marks.start);
+  const baseline = before.slice(-10).reduce((min, s) => Math.min(min, s.rss), Number.POSITIVE_INFINITY);
+  const peak = (/** @type {number} */ from, /** @type {number} */ to) => samples.filter((s) => s.t >= from && s.t <= to).reduce((max, s) => Math.max(max, s.rss), 0) - baseline;
+  const mb = (/** @type {number} */ b) => `${(b / 1024 / 1024).toFixed(0)} MB`;
+  const cached = peak(marks.start, marks.cached);
+  const total = peak(marks.start, marks.ready + 500);
+  console.log(`memory of the renderer process (worker included; VmRSS every 20 ms, above a baseline of ${mb(baseline)}), ${mb(marks.bytes)} model, WASM`);
+  console.log(`  download + verify + cache (until the first compile event): peak +${mb(cached)} = ${(cached / marks.bytes).toFixed(2)}× the model (goal ≤ 1.5×)`);
+  console.log(`  until the session is ready (onnxruntime-web copies the model into its heap): peak +${mb(total)} = ${(total / marks.bytes).toFixed(2)}×\n`);
+}
+
+/** @param {import('./hash.ts').HashReport} r */
+function printHash(r) {
+  const rate = (/** @type {number} */ ms) => `${(r.mb / (ms / 1000)).toFixed(0)} MB/s`;
+  console.log(`SHA-256 of ${r.mb} MB in the worker-less page (median of ${r.reps}):`);
+  console.log(`  hash-wasm, incremental (1 MiB updates): ${r.hashWasm.toFixed(0)} ms, ${rate(r.hashWasm)}  ← used while downloading`);
+  console.log(`  WebCrypto, one shot (needs the whole file): ${r.webCrypto.toFixed(0)} ms, ${rate(r.webCrypto)}  ← used on warm loads, beside session creation\n`);
 }
 
 /** @param {import('./warm.ts').WarmReport[]} reports */

@@ -80,11 +80,9 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     },
     async writeFile(sha256, bytes) {
       const count = Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE));
+      const scratch = chunkWriter(bytes.length);
       try {
-        for (let i = 0; i < count; i++) {
-          // slice(): storing a view would clone its whole underlying buffer.
-          await set(chunkKey(sha256, i), bytes.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE).buffer, chunks);
-        }
+        for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
         const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now() };
         await set(FILE + sha256, record, meta);
         return record;
@@ -127,7 +125,8 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     },
     async savePartial(sha256, { bytes, validator }) {
       const count = Math.ceil(bytes.length / CHUNK_SIZE);
-      for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), bytes.slice(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE).buffer, chunks);
+      const scratch = chunkWriter(bytes.length);
+      for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
       await set(PARTIAL + sha256, { received: bytes.length, chunkSize: CHUNK_SIZE, validator, savedAt: Date.now() } satisfies PartialRecord, meta);
     },
     async loadPartial(sha256) {
@@ -143,6 +142,21 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
       return { bytes, validator: record.validator, savedAt: record.savedAt };
     },
     deletePartial: (sha256) => del(PARTIAL + sha256, meta),
+  };
+}
+
+/**
+ * The value to store for one chunk. Storing a view would clone its whole underlying buffer, and a
+ * fresh slice per chunk leaves a model's worth of garbage behind; IndexedDB clones the value inside
+ * `put()`, which idb-keyval has called by the time `set()` resolves, so one scratch buffer serves
+ * every full chunk (only a short last chunk gets its own).
+ */
+function chunkWriter(size: number): (part: Uint8Array) => ArrayBuffer {
+  const scratch = new Uint8Array(Math.min(CHUNK_SIZE, size));
+  return (part) => {
+    if (part.length !== scratch.length) return part.slice().buffer;
+    scratch.set(part);
+    return scratch.buffer;
   };
 }
 

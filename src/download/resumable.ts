@@ -121,14 +121,14 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
   }
   state.validator = strongValidator(response);
   if (state.received === 0 && isHtml(response, undefined)) throw htmlInsteadOf('model', job.url, response);
-  const reader = response.body?.getReader();
-  if (!reader) return;
+  if (!response.body) return;
+  const reader = bodyReader(response.body);
   const start = state.received;
   let first = state.received === 0;
   try {
     for (;;) {
       const { done, value } = await readWithin(reader, job.retry.stallTimeoutMs, job.signal);
-      if (done) break;
+      if (done || !value) break;
       if (first) {
         first = false;
         if (isHtml(response, value)) throw htmlInsteadOf('model', job.url, response);
@@ -168,7 +168,36 @@ function strongValidator(response: Response): string | null {
   return response.headers.get('last-modified') ?? etag;
 }
 
-async function readWithin(reader: ReadableStreamDefaultReader<Uint8Array>, ms: number, signal: AbortSignal | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {
+interface ChunkReader {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>;
+  cancel(): Promise<void>;
+}
+
+/**
+ * Reads the body into one reused 1 MiB buffer (BYOB) where the browser allows it: the default reader
+ * allocates a new array per network chunk, a model's worth of garbage by the end of a download. The
+ * caller copies each chunk out before the next read.
+ */
+function bodyReader(body: ReadableStream<Uint8Array>): ChunkReader {
+  let byob: ReadableStreamBYOBReader;
+  try {
+    byob = body.getReader({ mode: 'byob' });
+  } catch {
+    return body.getReader();
+  }
+  let scratch = new Uint8Array(1 << 20);
+  return {
+    async read() {
+      const result = await byob.read(scratch);
+      // The buffer came back transferred: keep using it.
+      if (result.value) scratch = new Uint8Array(result.value.buffer);
+      return result.done ? { done: true, value: undefined } : { done: false, value: result.value! };
+    },
+    cancel: () => byob.cancel(),
+  };
+}
+
+async function readWithin(reader: ChunkReader, ms: number, signal: AbortSignal | undefined): Promise<ReadableStreamReadResult<Uint8Array>> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const stalled = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new BrokenOff(`no byte arrived for ${ms} ms`)), ms);
