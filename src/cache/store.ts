@@ -18,14 +18,20 @@ export interface CacheStore {
   listModels(): Promise<ModelRecord[]>;
   getFile(sha256: string): Promise<FileRecord | undefined>;
   listFiles(): Promise<FileRecord[]>;
-  /** Stores the bytes in chunks, then the file record. On failure the chunks written are removed. */
-  writeFile(sha256: string, bytes: Uint8Array): Promise<FileRecord>;
+  /**
+   * Stores the bytes in chunks, then the file record. On failure the chunks written are removed.
+   * The first `savedBytes` (whole chunks only) are already stored, by download checkpoints.
+   */
+  writeFile(sha256: string, bytes: Uint8Array, savedBytes?: number): Promise<FileRecord>;
   /** The whole file, or `undefined` if a chunk is missing. */
   readFile(file: FileRecord): Promise<Uint8Array | undefined>;
   deleteFile(sha256: string): Promise<void>;
   /** Hashes that have chunks stored (with or without a file record). */
   chunkOwners(): Promise<Set<string>>;
-  /** Keeps what an interrupted download received, for a later `Range` request. */
+  /**
+   * Keeps what an interrupted download received, for a later `Range` request. Chunks already saved
+   * for the same prefix are not written again.
+   */
   savePartial(sha256: string, partial: { bytes: Uint8Array; validator: string | null }): Promise<void>;
   loadPartial(sha256: string): Promise<{ bytes: Uint8Array; validator: string | null; savedAt: number } | undefined>;
   /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
@@ -78,11 +84,12 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     async listFiles() {
       return (await entries<string, FileRecord>(meta)).filter(([k]) => k.startsWith(FILE)).map(([, v]) => v);
     },
-    async writeFile(sha256, bytes) {
+    async writeFile(sha256, bytes, savedBytes = 0) {
       const count = Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE));
       const scratch = chunkWriter(bytes.length);
+      const from = Math.min(count, Math.floor(savedBytes / CHUNK_SIZE));
       try {
-        for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
+        for (let i = from; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
         const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now() };
         await set(FILE + sha256, record, meta);
         return record;
@@ -125,8 +132,11 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     },
     async savePartial(sha256, { bytes, validator }) {
       const count = Math.ceil(bytes.length / CHUNK_SIZE);
+      const previous = await get<PartialRecord>(PARTIAL + sha256, meta);
+      // Whole chunks of an earlier checkpoint with the same validator are already there.
+      const from = previous && previous.validator === validator ? Math.floor(Math.min(previous.received, bytes.length) / CHUNK_SIZE) : 0;
       const scratch = chunkWriter(bytes.length);
-      for (let i = 0; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
+      for (let i = from; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
       await set(PARTIAL + sha256, { received: bytes.length, chunkSize: CHUNK_SIZE, validator, savedAt: Date.now() } satisfies PartialRecord, meta);
     },
     async loadPartial(sha256) {

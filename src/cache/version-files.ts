@@ -4,14 +4,14 @@
  * Verify before store, store before activate.
  */
 import type { Fetch } from '../download/fetch-file.js';
-import { DEFAULT_RETRY, downloadResumable, type RetryOptions } from '../download/resumable.js';
+import { DEFAULT_RETRY, downloadResumable, type Downloaded, type RetryOptions } from '../download/resumable.js';
 import { integrityError, sha256Hex } from '../download/verify.js';
 import { abortError } from '../errors.js';
 import type { ProgressEmitter } from '../pipeline/progress.js';
 import type { ModelFileBytes } from '../runtime/types.js';
 import { withLock } from '../update/coordination.js';
 import type { FileRef } from './records.js';
-import { storageError, type CacheStore } from './store.js';
+import { CHUNK_SIZE, storageError, type CacheStore } from './store.js';
 
 export interface FilesContext {
   fetch: Fetch;
@@ -134,11 +134,12 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
           context.progress.emit({ phase: 'cache', url: file.url, loaded: loaded(), total });
         } else {
           fromCache = false;
-          bytes = await downloadVerified(file, inner, (n) => {
+          const got = await downloadVerified(file, inner, (n) => {
             received[i] = n;
             context.progress.emit({ phase: 'download', url: file.url, loaded: loaded(), total });
           });
-          await storeFile(file, bytes, context);
+          bytes = got.bytes;
+          await storeFile(file, bytes, context, got.checkpointed);
           stored++;
           if (stored === wanted.length) context.progress.emit({ phase: 'download', url: file.url, loaded: total, total });
         }
@@ -163,7 +164,7 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
  * SHA-256. A resumed file that hashes wrong is downloaded once more from its first byte: the kept
  * prefix may have been the wrong one.
  */
-async function downloadVerified(file: WantedFile, context: FilesContext, onBytes: (received: number) => void): Promise<Uint8Array> {
+async function downloadVerified(file: WantedFile, context: FilesContext, onBytes: (received: number) => void): Promise<Downloaded> {
   const store = context.store;
   const resume = store ? await store.loadPartial(file.sha256).catch(() => undefined) : undefined;
   const job = (from: typeof resume) =>
@@ -178,6 +179,11 @@ async function downloadVerified(file: WantedFile, context: FilesContext, onBytes
       onInterrupted: async (partial) => {
         await store?.savePartial(file.sha256, partial);
       },
+      // A closed tab runs no code: what has arrived is saved as it arrives, a chunk at a time.
+      onCheckpoint: async (partial) => {
+        await store?.savePartial(file.sha256, partial);
+      },
+      checkpointBytes: CHUNK_SIZE,
     });
   let got = await job(resume);
   // Hashed while downloading: verifying is a comparison.
@@ -187,15 +193,15 @@ async function downloadVerified(file: WantedFile, context: FilesContext, onBytes
     got = await job(undefined);
   }
   if (got.sha256 !== file.sha256) throw integrityError(file.url, file.sha256, got.sha256);
-  await store?.deletePartial(file.sha256).catch(() => undefined);
-  return got.bytes;
+  return got;
 }
 
 /** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */
-export async function storeFile(file: FileRef, bytes: Uint8Array, context: FilesContext): Promise<void> {
+export async function storeFile(file: FileRef, bytes: Uint8Array, context: FilesContext, savedBytes = 0): Promise<void> {
   if (!context.store) return;
   try {
-    await context.store.writeFile(file.sha256, bytes);
+    await context.store.writeFile(file.sha256, bytes, savedBytes);
+    await context.store.deletePartial(file.sha256).catch(() => undefined);
   } catch (error) {
     const mapped = storageError(error);
     if (mapped !== error || (mapped instanceof Error && mapped.name === 'OndeviceError')) throw mapped;

@@ -41,6 +41,12 @@ export interface ResumableDownload {
   resume?: Partial | undefined;
   /** Called with what was received when the download stops short (abort, or out of retries). */
   onInterrupted?: (partial: Partial) => Promise<void>;
+  /**
+   * Called each time another `checkpointBytes` have arrived, with everything received so far: a
+   * closed tab or a killed worker then still leaves a prefix to resume from.
+   */
+  onCheckpoint?: (partial: Partial) => Promise<void>;
+  checkpointBytes?: number;
 }
 
 /** A body that ended early or went quiet: resumable. */
@@ -51,30 +57,35 @@ interface Progress {
   received: number;
   validator: string | null;
   hasher: IHasher;
+  /** Bytes [0, checkpointed) are saved (by a checkpoint or the resumed prefix) and belong to this download. */
+  checkpointed: number;
 }
 
 export interface Downloaded {
   bytes: Uint8Array;
   /** SHA-256 of `bytes`, lowercase hex. */
   sha256: string;
+  /** How many leading bytes are already saved (so need not be stored again). */
+  checkpointed: number;
 }
 
 export async function downloadResumable(job: ResumableDownload): Promise<Downloaded> {
   const buffer = new Uint8Array(job.size);
-  const state: Progress = { received: 0, validator: null, hasher: await createSHA256() };
+  const state: Progress = { received: 0, validator: null, hasher: await createSHA256(), checkpointed: 0 };
   state.hasher.init();
   // A prefix as long as the file is no prefix: it says nothing about what is missing.
   if (job.resume && job.resume.bytes.length < job.size && job.resume.validator) {
     buffer.set(job.resume.bytes);
     state.hasher.update(job.resume.bytes);
     state.received = job.resume.bytes.length;
+    state.checkpointed = job.resume.bytes.length;
     state.validator = job.resume.validator;
   }
   for (let attempt = 0; ; attempt++) {
     try {
       await attemptOnce(job, buffer, state);
       if (state.received !== job.size) throw sizeMismatch(job.url, job.size, state.received);
-      return { bytes: buffer, sha256: state.hasher.digest('hex') };
+      return { bytes: buffer, sha256: state.hasher.digest('hex'), checkpointed: state.checkpointed };
     } catch (error) {
       if (isOndeviceError(error, 'DOWNLOAD_FAILED') && error.details['status'] === 416 && state.received > 0) {
         // The server cannot serve the rest from where we were: start the file over.
@@ -136,8 +147,18 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
       if (state.received + value.length > buffer.length) throw sizeMismatch(job.url, job.size, `more than ${job.size}`);
       buffer.set(value, state.received);
       state.hasher.update(value);
+      const before = state.received;
       state.received += value.length;
       job.onBytes(state.received);
+      const every = job.checkpointBytes ?? 0;
+      if (job.onCheckpoint && every > 0 && Math.floor(state.received / every) > Math.floor(before / every) && state.received < job.size) {
+        const upTo = Math.floor(state.received / every) * every;
+        const saved = await job.onCheckpoint({ bytes: buffer.subarray(0, upTo), validator: state.validator }).then(
+          () => true,
+          () => false,
+        );
+        if (saved) state.checkpointed = upTo;
+      }
     }
   } catch (error) {
     await reader.cancel().catch(() => undefined);
@@ -158,6 +179,7 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
 
 function restart(state: Progress): void {
   state.received = 0;
+  state.checkpointed = 0;
   state.hasher.init();
 }
 

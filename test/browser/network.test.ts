@@ -209,3 +209,46 @@ test('a slow link: progress is monotonic, its total constant, and it reaches the
   expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
   expect(loaded.filter((n) => n === size)).toHaveLength(1);
 });
+
+test('no Content-Length (a chunked body): the manifest gives the total, constant, reached once', async () => {
+  const { live, file, size } = await host();
+  await faults([{ match: file, fault: 'no-length' }]);
+  const events: LoadProgress[] = [];
+  const model = await loadModel(live.url, { backend: 'wasm', onProgress: (e) => events.push(e) });
+  await expectV1(model);
+  await model.dispose();
+  const downloads = events.filter((e): e is Extract<LoadProgress, { phase: 'download' }> => e.phase === 'download');
+  expect(new Set(downloads.map((e) => e.total))).toEqual(new Set([size]));
+  expect(downloads.filter((e) => e.loaded === size)).toHaveLength(1);
+  expect((await seen(file))[0]).toMatchObject({ fault: 'no-length', status: 200 });
+});
+
+test('a worker killed mid-download (as a closed tab is) leaves saved chunks; the next load resumes from them', async () => {
+  const large = inject('largeModel');
+  const url = `${proxy}${large.path}`;
+  const data = ((await (await fetch(url)).json()) as { variants: { fp32: { files: Array<{ path: string }> } } }).variants.fp32.files[1]!.path;
+  await faults([{ match: data, fault: 'stall', after: 9 * 1024 * 1024 }]);
+  const worker = new Worker(new URL('../../src/worker/worker.ts', import.meta.url), { type: 'module' });
+  let loaded = 0;
+  const dying = loadModel(url, { backend: 'wasm', worker, retry: { stallTimeoutMs: 60_000 }, onProgress: (e) => void (e.phase === 'download' && (loaded = e.loaded)) });
+  dying.catch(() => undefined);
+  while (loaded === 0) await new Promise((r) => setTimeout(r, 50));
+  // On loopback the first 9 MiB arrive at once and the stream then stalls (progress events are
+  // throttled, so they cannot tell exactly when): give the checkpoints their writes, then kill the
+  // worker: no code of it runs again.
+  await new Promise((r) => setTimeout(r, 3000));
+  worker.terminate();
+  await expectOndeviceError(dying, 'WORKER_CRASHED');
+
+  const model = await loadModel(url, { backend: 'wasm' });
+  const y = (await model.run({ x: { type: 'float32', data: new Float32Array(large.n).fill(1), dims: [1, large.n] } }))['y']!.data as Float32Array;
+  expect(maxAbsDiff(y.slice(0, 16), large.head)).toBeLessThanOrEqual(1e-4);
+  await model.dispose();
+  const requests = await seen(data);
+  expect(requests).toHaveLength(2);
+  const from = Number(/^bytes=(\d+)-$/.exec(requests[1]!.range ?? '')?.[1]);
+  // Whole 4 MiB chunks were saved as they arrived: 8 MiB of the 9 that came.
+  expect(from).toBe(8 * 1024 * 1024);
+  expect(requests[1]!.status).toBe(206);
+  await modelCache.clear();
+}, 120_000);

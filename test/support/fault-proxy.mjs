@@ -6,7 +6,8 @@
  * Faults: `cut` (end the body after `after` bytes), `reset` (destroy the socket after `after` bytes),
  * `stall` (send `after` bytes, then nothing), `status` (answer `status`, with `retryAfter` seconds),
  * `html` (200 text/html), `corrupt` (flip bytes, keep the length), `length` (a wrong Content-Length),
- * `throttle` (`bps` bytes a second), `no-range` (ignore Range and If-Range: answer 200 in full).
+ * `throttle` (`bps` bytes a second), `no-range` (ignore Range and If-Range: answer 200 in full),
+ * `no-length` (no Content-Length: a chunked body).
  */
 import { createServer, request as httpRequest } from 'node:http';
 
@@ -72,19 +73,28 @@ export async function startFaultProxy(upstream) {
       seen.status = up.statusCode ?? 0;
       const out = { ...up.headers, 'access-control-allow-origin': '*', 'access-control-expose-headers': 'ETag, Content-Length, Content-Range, Accept-Ranges, Retry-After' };
       if (rule?.fault === 'length' && out['content-length']) out['content-length'] = String(Number(out['content-length']) + 1000);
+      if (rule?.fault === 'no-length') delete out['content-length'];
       if (rule?.fault === 'no-range') delete out['accept-ranges'];
       res.writeHead(up.statusCode ?? 502, out);
       let sent = 0;
+      let stalled = false;
       const after = rule?.after ?? 0;
       up.on('data', (/** @type {Buffer} */ chunk) => {
+        if (stalled) return;
         if (rule && ['cut', 'reset', 'stall'].includes(rule.fault) && sent + chunk.length > after) {
           const head = chunk.subarray(0, Math.max(0, after - sent));
           if (head.length) res.write(head);
           sent = after;
+          if (rule.fault === 'stall') {
+            // Keep both connections open and send nothing more, until the client gives up.
+            stalled = true;
+            up.pause();
+            res.on('close', () => up.destroy());
+            return;
+          }
           up.destroy();
           if (rule.fault === 'cut') res.end();
-          else if (rule.fault === 'reset') res.destroy();
-          // stall: keep the connection open and send nothing more
+          else res.destroy();
           return;
         }
         if (rule?.fault === 'corrupt') chunk = Buffer.from(chunk.map((b, i) => (sent + i) % 997 === 0 ? b ^ 0xff : b));
@@ -108,7 +118,9 @@ export async function startFaultProxy(upstream) {
         if (!res.writableEnded && !res.destroyed) res.end();
       });
     });
-    upstreamReq.on('error', () => res.destroy());
+    upstreamReq.on('error', () => {
+      if (!res.writableEnded) res.destroy();
+    });
     req.pipe(upstreamReq);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(undefined)));
