@@ -92,6 +92,9 @@ export type LoadProgress =
       loaded: number;
       /** Bytes expected over all files: from the manifest, else `Content-Length`; `null` if unknown. */
       total: number | null;
+      /** Bytes of this file so far, and its size (`null` if unknown). */
+      fileLoaded: number;
+      fileTotal: number | null;
     }
   | {
       phase: 'cache';

@@ -136,12 +136,12 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
           fromCache = false;
           const got = await downloadVerified(file, inner, (n) => {
             received[i] = n;
-            context.progress.emit({ phase: 'download', url: file.url, loaded: loaded(), total });
+            context.progress.emit({ phase: 'download', url: file.url, loaded: loaded(), total, fileLoaded: n, fileTotal: file.size });
           });
           bytes = got.bytes;
           await storeFile(file, bytes, context, got.checkpointed);
           stored++;
-          if (stored === wanted.length) context.progress.emit({ phase: 'download', url: file.url, loaded: total, total });
+          if (stored === wanted.length) context.progress.emit({ phase: 'download', url: file.url, loaded: total, total, fileLoaded: file.size, fileTotal: file.size });
         }
         files[i] = { path: file.path, bytes };
       }).catch((error: unknown) => {

@@ -47,6 +47,8 @@ export interface ResumableDownload {
    */
   onCheckpoint?: (partial: Partial) => Promise<void>;
   checkpointBytes?: number;
+  /** A response already opened for this file (its first attempt), e.g. by a conditional request. */
+  first?: Response | undefined;
 }
 
 /** A body that ended early or went quiet: resumable. */
@@ -119,7 +121,9 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
     headers['Range'] = `bytes=${state.received}-`;
     headers['If-Range'] = state.validator;
   } else restart(state);
-  const response = await openUrl(job.url, job.fetch, job.signal, { cache: 'no-store', headers });
+  const opened = job.first;
+  job.first = undefined;
+  const response = opened && state.received === 0 ? opened : await openUrl(job.url, job.fetch, job.signal, { cache: 'no-store', headers });
   if (response.status === 206) {
     const start = Number(/^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '')?.[1] ?? Number.NaN);
     if (start !== state.received) {

@@ -13,7 +13,7 @@ import { OndeviceError, isOndeviceError } from '../errors.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import type { VariantChoice } from '../backend/variants.js';
-import type { RetryOptions } from '../download/resumable.js';
+import { DEFAULT_RETRY, downloadResumable, type RetryOptions } from '../download/resumable.js';
 import type { BackendFallback } from '../types.js';
 import { announceActivated, withLock } from '../update/coordination.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
@@ -193,19 +193,30 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
   const { response, version } = answer;
   if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
   const total = contentLength(response) ?? null;
-  const bytes = await readBody(response, {
-    url,
-    expectedSize: undefined,
-    signal: context.signal,
-    onBytes: (received) => context.progress.emit({ phase: 'download', url, loaded: received, total }),
-    onFirstChunk: (chunk) => {
-      if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
-    },
-  });
+  const onBytes = (received: number) => context.progress.emit({ phase: 'download', url, loaded: received, total, fileLoaded: received, fileTotal: total });
+  let bytes: Uint8Array;
+  let sha256: string;
+  if (total !== null && total > 0) {
+    // The size is known: retried and resumed like a manifest's files, hashed as it arrives.
+    const got = await downloadResumable({ url, size: total, fetch: context.fetch, signal: context.signal, retry: context.retry ?? DEFAULT_RETRY, onBytes, first: response });
+    ({ bytes, sha256 } = got);
+  } else {
+    // No Content-Length (a compressed or chunked answer): one request, read as it comes.
+    bytes = await readBody(response, {
+      url,
+      expectedSize: undefined,
+      signal: context.signal,
+      onBytes,
+      onFirstChunk: (chunk) => {
+        if (isHtml(response, chunk)) throw htmlInsteadOf('model', url, response);
+      },
+    });
+    sha256 = await sha256Hex(bytes);
+  }
   if (bytes.length === 0) throw new OndeviceError('MODEL_INVALID', `${url} answered an empty body where the model should be.`, { details: { url } });
   const path = new URL(url).pathname.split('/').pop() || 'model.onnx';
   const name = path.replace(/\.onnx$/i, '') || 'model';
-  const file = { path, url, sha256: await sha256Hex(bytes), size: bytes.length };
+  const file = { path, url, sha256, size: bytes.length };
   await withLock(`file:${file.sha256}`, context.signal, async () => {
     await storeFile(file, bytes, context);
     await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);

@@ -208,6 +208,19 @@ test('a slow link: progress is monotonic, its total constant, and it reaches the
   const loaded = downloads.map((e) => e.loaded);
   expect(loaded).toEqual([...loaded].sort((a, b) => a - b));
   expect(loaded.filter((n) => n === size)).toHaveLength(1);
+  // One file: its own count runs with the total's (which holds back 100 % until the bytes are stored).
+  expect(downloads.every((e) => e.fileTotal === size && e.fileLoaded >= e.loaded && e.fileLoaded <= size)).toBe(true);
+  expect(downloads.at(-1)?.fileLoaded).toBe(size);
+});
+
+test('a bare model URL is retried and resumed too', async () => {
+  const { live, file } = await host();
+  await faults([{ match: file, fault: 'cut', after: 50_000 }]);
+  const model = await loadModel(`${live.base}${file}`, { backend: 'wasm', retry: fast });
+  await expectV1(model);
+  await model.dispose();
+  const requests = await seen(file);
+  expect(requests[1]).toMatchObject({ range: expect.stringMatching(/^bytes=\d+-$/), status: 206 });
 });
 
 test('no Content-Length (a chunked body): the manifest gives the total, constant, reached once', async () => {

@@ -125,7 +125,7 @@ describe('progress', () => {
     const progress = createProgressEmitter((e) => seen.push(e), () => t);
     progress.emit({ phase: 'manifest', url: 'm' });
     for (let loaded = 10; loaded <= 100; loaded += 10) {
-      progress.emit({ phase: 'download', url: 'f', loaded, total: 100 });
+      progress.emit({ phase: 'download', url: 'f', loaded, total: 100, fileLoaded: loaded, fileTotal: 100 });
       t += 20;
     }
     progress.emit({ phase: 'verify', url: 'f' });
