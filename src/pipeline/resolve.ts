@@ -4,64 +4,22 @@
  */
 import { activate, emptyRecord, revoke, type CachedVersion, type ModelRecord } from '../cache/records.js';
 import { collectGarbage } from '../cache/gc.js';
-import { ensureSpace, type Estimate } from '../cache/quota.js';
-import type { CacheStore } from '../cache/store.js';
-import { CacheMiss, fetchFiles, readCachedFiles, storeFile, type FetchedFiles, type FilesContext, type WantedFile } from '../cache/version-files.js';
+import { ensureSpace } from '../cache/quota.js';
+import { fetchFiles, storeFile, type WantedFile } from '../cache/version-files.js';
 import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody } from '../download/fetch-file.js';
+import { DEFAULT_RETRY, downloadResumable } from '../download/resumable.js';
 import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
-import { parseManifest } from '../manifest/parse.js';
-import type { Manifest } from '../manifest/types.js';
-import type { VariantChoice } from '../backend/variants.js';
-import { DEFAULT_RETRY, downloadResumable, type RetryOptions } from '../download/resumable.js';
-import type { BackendFallback } from '../types.js';
 import { announceActivated, withLock } from '../update/coordination.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
 import { parseRange, type Range } from '../update/semver.js';
 import { allowed, replaces, usableCached } from '../update/versions.js';
-import type { ModelFileBytes } from '../runtime/types.js';
+import { fromCache, readRecord, source } from './cached.js';
+import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
 
-export type UpdatePolicy = 'background' | 'blocking' | 'never';
+export { cachedVersion, confirmStarted, rollBack } from './cached.js';
+export type { Resolved, ResolveContext, UpdatePolicy, UpdateRules } from './resolve-types.js';
 
-export interface UpdateRules {
-  update: UpdatePolicy;
-  /** `'auto'` or a variant name; see `chooseVariant`. */
-  variant: string;
-  /** A semver range the app accepts. */
-  version: string | undefined;
-  maxCacheBytes: number | undefined;
-  /** Overrides of the download retry defaults. */
-  retry?: Partial<RetryOptions> | undefined;
-}
-
-export interface ResolveContext extends FilesContext {
-  /** The variant this device should load from a manifest (chosen with the backend). */
-  choose: (manifest: Manifest) => VariantChoice;
-  estimate?: Estimate | undefined;
-  /** URLs of the models loaded in this context (never evicted to make room). */
-  inUse: ReadonlySet<string>;
-}
-
-export interface Resolved {
-  url: string;
-  name: string;
-  version: string | null;
-  variant: string | null;
-  manifest: Manifest | undefined;
-  files: ModelFileBytes[];
-  fromCache: boolean;
-  /**
-   * Settles when the files have hashed right. Cached files are checked while the session is built;
-   * a rejection (`CacheMiss`) means the cached copy was altered: drop the session and resolve again.
-   */
-  verified: Promise<void>;
-  /** The cache may still hold a version kept for rollback (dropped once this one has started). */
-  keepsPrevious: boolean;
-  /** Variants passed over on the way to `variant`, for `info.fallbacks`. */
-  variantFallbacks: BackendFallback[];
-  /** This load asked the host (so no background check is needed after it). */
-  asked: boolean;
-}
 
 export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
   const range = rules.version === undefined ? undefined : parseRange(rules.version);
@@ -81,12 +39,6 @@ export async function resolveModel(url: string, rules: UpdateRules, context: Res
     throw error;
   }
   return { ...(await fromAnswer(url, answer, record, range, rules, context)), asked: true };
-}
-
-/** The version a cache-only load would run now, read from the record alone. */
-export async function cachedVersion(url: string, rules: UpdateRules, context: ResolveContext): Promise<string | undefined> {
-  const range = rules.version === undefined ? undefined : parseRange(rules.version);
-  return usableCached(await readRecord(url, context), range)?.version;
 }
 
 export interface UpdateCheck {
@@ -241,41 +193,6 @@ async function commit(url: string, version: CachedVersion, name: string, context
   announceActivated(url, version.version);
 }
 
-/** Reads a cached version; a missing or altered file drops the version, so that the next resolve downloads it. */
-async function fromCache(record: ModelRecord, version: CachedVersion, context: ResolveContext, anyVariant = false): Promise<Resolved | undefined> {
-  const store = context.store;
-  if (!store) return undefined;
-  const base = record.url;
-  const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
-  const choice = manifest ? context.choose(manifest) : { variant: version.variant, fallbacks: [] };
-  // The device wants another variant of this version now (another backend, or the app asked): a miss.
-  if (!anyVariant && choice.variant !== version.variant) return undefined;
-  const drop = () =>
-    store.updateModel(record.url, (r) => r && { ...r, versions: Object.fromEntries(Object.entries(r.versions).filter(([v]) => v !== version.version)), active: r.active === version.version ? null : r.active, previous: r.previous === version.version ? null : r.previous });
-  const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
-  let cached;
-  try {
-    cached = await readCachedFiles(wanted, context);
-  } catch (error) {
-    if (!(error instanceof CacheMiss)) throw error;
-    await drop();
-    return undefined;
-  }
-  const verified = cached.verified.catch(async (error: unknown) => {
-    await drop();
-    throw error;
-  });
-  verified.catch(() => undefined);
-  void store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
-  const fallbacks = choice.variant === version.variant ? choice.fallbacks : [];
-  return { ...source(record.url, record.name, version.version, version.variant, manifest, cached), verified, keepsPrevious: record.previous !== null, variantFallbacks: fallbacks };
-}
-
-function source(url: string, name: string, version: string, variant: string | null, manifest: Manifest | undefined, fetched: FetchedFiles): Resolved {
-  // Downloaded files were verified before they were stored or returned.
-  return { url, name, version, variant, manifest, files: fetched.files, fromCache: fetched.fromCache, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [], asked: false };
-}
-
 /** Records what the host said: validator, check time, and revocations (which drop those versions). */
 async function remember(url: string, answer: HostAnswer, record: ModelRecord | undefined, context: ResolveContext): Promise<ModelRecord> {
   const now = Date.now();
@@ -300,42 +217,7 @@ async function remember(url: string, answer: HostAnswer, record: ModelRecord | u
   }
 }
 
-async function readRecord(url: string, context: ResolveContext): Promise<ModelRecord | undefined> {
-  if (!context.store) return undefined;
-  try {
-    return await context.store.getModel(url);
-  } catch {
-    // IndexedDB is unusable here (private mode, a broken database): run without a cache.
-    context.store = undefined;
-    return undefined;
-  }
-}
-
 function isHostFailure(error: unknown): boolean {
   return isOndeviceError(error, 'DOWNLOAD_FAILED') || isOndeviceError(error, 'MANIFEST_INVALID');
 }
 
-/**
- * The active version has started: the previous one, kept for rollback until now, is dropped and its
- * files collected.
- */
-export async function confirmStarted(url: string, version: string | null, context: ResolveContext): Promise<void> {
-  const store = context.store;
-  if (!store || version === null) return;
-  await store.updateModel(url, (r) => (r && r.active === version && r.previous !== null && r.versions[version] ? { ...r, previous: null, versions: { [version]: r.versions[version] } } : r));
-  await collectGarbage(store);
-}
-
-/**
- * The version `failed` could not start on any backend: this device never starts it again (it is
- * treated as revoked here), and the previous version, if the cache has it, is returned to run.
- */
-export async function rollBack(url: string, failed: string | null, rules: UpdateRules, context: ResolveContext): Promise<Resolved | undefined> {
-  const store = context.store;
-  if (!store || failed === null) return undefined;
-  await store.updateModel(url, (r) => r && revoke(r, [failed]));
-  const record = await store.getModel(url);
-  const range = rules.version === undefined ? undefined : parseRange(rules.version);
-  const previous = usableCached(record, range);
-  return previous && record ? fromCache(record, previous, context) : undefined;
-}
