@@ -18,8 +18,8 @@ export async function collectGarbage(store: CacheStore): Promise<number> {
   // interrupted download received, kept a day so that the next load can resume it.
   for (const sha256 of await store.chunkOwners()) {
     if (keep.has(sha256) || busy.has(`file:${sha256}`) || (await store.getFile(sha256))) continue;
-    const partial = await store.loadPartial(sha256).catch(() => undefined);
-    if (partial && Date.now() - partial.savedAt < PARTIAL_LIFETIME_MS) continue;
+    const savedAt = await store.partialSavedAt(sha256).catch(() => undefined);
+    if (savedAt !== undefined && Date.now() - savedAt < PARTIAL_LIFETIME_MS) continue;
     await store.deletePartial(sha256);
     await store.deleteFile(sha256);
   }

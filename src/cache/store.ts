@@ -34,6 +34,8 @@ export interface CacheStore {
    */
   savePartial(sha256: string, partial: { bytes: Uint8Array; validator: string | null }): Promise<void>;
   loadPartial(sha256: string): Promise<{ bytes: Uint8Array; validator: string | null; savedAt: number } | undefined>;
+  /** When a partial was last saved (`undefined` if there is none), without reading its bytes. */
+  partialSavedAt(sha256: string): Promise<number | undefined>;
   /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
   deletePartial(sha256: string): Promise<void>;
 }
@@ -151,6 +153,7 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
       }
       return { bytes, validator: record.validator, savedAt: record.savedAt };
     },
+    partialSavedAt: async (sha256) => (await get<PartialRecord>(PARTIAL + sha256, meta))?.savedAt,
     deletePartial: (sha256) => del(PARTIAL + sha256, meta),
   };
 }

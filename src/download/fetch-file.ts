@@ -1,4 +1,4 @@
-/** @file HTTP for model files: one request, clear errors for bad answers, the body streamed into one buffer. */
+/** @file HTTP for model files: one request, clear errors for bad answers, a body of unknown size read whole. */
 import { OndeviceError, abortError } from '../errors.js';
 
 export type Fetch = typeof globalThis.fetch;
@@ -43,8 +43,6 @@ export function htmlInsteadOf(what: 'model' | 'manifest', url: string, response:
 
 export interface ReadBodyOptions {
   url: string;
-  /** The size the manifest promises; more or fewer bytes is an `INTEGRITY_MISMATCH`. */
-  expectedSize: number | undefined;
   signal: AbortSignal | undefined;
   onBytes: (received: number) => void;
   /** Inspects the first chunk before anything else is read (e.g. to refuse an HTML page). */
@@ -52,44 +50,40 @@ export interface ReadBodyOptions {
 }
 
 /**
- * Reads the body into a single `Uint8Array`. With a known size it fills one preallocated buffer,
- * so the bytes are held once, not as chunks plus a joined copy.
+ * Reads a body of unknown size (no Content-Length) into one `Uint8Array`. Files of known size go
+ * through `downloadResumable`, which fills a preallocated buffer and can resume.
  */
 export async function readBody(response: Response, options: ReadBodyOptions): Promise<Uint8Array> {
-  const { url, expectedSize, signal } = options;
-  const sizeHint = expectedSize ?? contentLength(response);
-  const sink = sizeHint === undefined ? new GrowingSink() : new FixedSink(sizeHint, expectedSize !== undefined);
+  const { url, signal } = options;
   const reader = response.body?.getReader();
   if (!reader) return new Uint8Array(0);
-  let first = true;
+  const chunks: Uint8Array[] = [];
+  let length = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (first) {
-        first = false;
-        options.onFirstChunk?.(value);
-      }
-      if (!sink.push(value)) throw sizeMismatch(url, expectedSize ?? 0, `more than ${expectedSize ?? 0}`);
-      options.onBytes(sink.length);
+      if (chunks.length === 0) options.onFirstChunk?.(value);
+      chunks.push(value);
+      length += value.length;
+      options.onBytes(length);
     }
   } catch (error) {
     await reader.cancel().catch(() => undefined);
     if (error instanceof OndeviceError) throw error;
     if (signal?.aborted) throw abortError(signal);
-    throw new OndeviceError('DOWNLOAD_FAILED', `The download of ${url} broke off after ${sink.length} bytes (${describe(error)}). Try again.`, {
-      details: { url, received: sink.length },
+    throw new OndeviceError('DOWNLOAD_FAILED', `The download of ${url} broke off after ${length} bytes (${describe(error)}). Try again.`, {
+      details: { url, received: length },
       cause: error,
     });
   }
-  if (expectedSize !== undefined && sink.length !== expectedSize) throw sizeMismatch(url, expectedSize, sink.length);
-  return sink.bytes();
-}
-
-function sizeMismatch(url: string, expected: number, actual: number | string): OndeviceError {
-  return new OndeviceError('INTEGRITY_MISMATCH', `${url} has ${actual} bytes where the manifest says ${expected}. The host serves a different file than the manifest describes: republish the release.`, {
-    details: { url, expectedSize: expected, actualSize: actual },
-  });
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
 }
 
 /** `Content-Length` counts encoded bytes; it only sizes the decoded body when there is no encoding. */
@@ -98,71 +92,6 @@ export function contentLength(response: Response): number | undefined {
   if (encoding && encoding !== 'identity') return undefined;
   const value = Number(response.headers.get('content-length') ?? Number.NaN);
   return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
-}
-
-interface Sink {
-  readonly length: number;
-  push(chunk: Uint8Array): boolean;
-  bytes(): Uint8Array;
-}
-
-class FixedSink implements Sink {
-  length = 0;
-  #buffer: Uint8Array;
-  #strict: boolean;
-  #overflow: GrowingSink | undefined;
-
-  constructor(size: number, strict: boolean) {
-    this.#buffer = new Uint8Array(size);
-    this.#strict = strict;
-  }
-
-  push(chunk: Uint8Array): boolean {
-    if (this.#overflow) return this.#pushOverflow(chunk);
-    if (this.length + chunk.length > this.#buffer.length) {
-      if (this.#strict) return false;
-      // A wrong Content-Length: fall back to growing, keeping what we have.
-      this.#overflow = new GrowingSink();
-      this.#overflow.push(this.#buffer.subarray(0, this.length));
-      return this.#pushOverflow(chunk);
-    }
-    this.#buffer.set(chunk, this.length);
-    this.length += chunk.length;
-    return true;
-  }
-
-  #pushOverflow(chunk: Uint8Array): boolean {
-    this.#overflow!.push(chunk);
-    this.length = this.#overflow!.length;
-    return true;
-  }
-
-  bytes(): Uint8Array {
-    if (this.#overflow) return this.#overflow.bytes();
-    return this.length === this.#buffer.length ? this.#buffer : this.#buffer.slice(0, this.length);
-  }
-}
-
-class GrowingSink implements Sink {
-  length = 0;
-  #chunks: Uint8Array[] = [];
-
-  push(chunk: Uint8Array): boolean {
-    this.#chunks.push(chunk);
-    this.length += chunk.length;
-    return true;
-  }
-
-  bytes(): Uint8Array {
-    const out = new Uint8Array(this.length);
-    let offset = 0;
-    for (const chunk of this.#chunks) {
-      out.set(chunk, offset);
-      offset += chunk.length;
-    }
-    this.#chunks = [];
-    return out;
-  }
 }
 
 function describe(error: unknown): string {

@@ -156,7 +156,6 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
     // No Content-Length (a compressed or chunked answer): one request, read as it comes.
     bytes = await readBody(response, {
       url,
-      expectedSize: undefined,
       signal: context.signal,
       onBytes,
       onFirstChunk: (chunk) => {

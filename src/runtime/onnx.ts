@@ -2,7 +2,7 @@
 import type * as OrtModule from 'onnxruntime-web';
 import { OndeviceError } from '../errors.js';
 import { BackendSkipped } from '../backend/select.js';
-import { probeWasm, probeWebGpu, wasmThreadCount } from '../backend/detect.js';
+import { probeBackend, wasmThreadCount } from '../backend/detect.js';
 import type { Backend, TensorMap, TensorSpec } from '../types.js';
 import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from './types.js';
 
@@ -46,15 +46,12 @@ const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
 
 export const onnxRuntime: RuntimeAdapter = {
   async create(files, backend) {
-    if (backend !== 'webgpu' && backend !== 'wasm') {
-      const hint = backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'";
-      throw new BackendSkipped('unavailable', hint);
-    }
-    const available = backend === 'webgpu' ? await probeWebGpu() : probeWasm();
+    // probeBackend owns what each backend needs here (and that ONNX runs only on webgpu and wasm).
+    const available = await probeBackend(backend);
     if (!available.ok) throw new BackendSkipped('unavailable', available.reason);
     let ort: Ort;
     try {
-      ort = await ortFor(backend);
+      ort = await ortFor(backend as 'webgpu' | 'wasm');
     } catch (error) {
       throw new BackendSkipped('unavailable', `loading onnxruntime-web for ${backend} failed: ${message(error)}`);
     }
