@@ -3,6 +3,7 @@
  * `dist/cli.js` (the `ondevice` command, Node), ESM, dependencies external, unminified, with
  * declarations from `tsc -p tsconfig.build.json`.
  */
+import { readFileSync } from 'node:fs';
 import { defineConfig, type Plugin } from 'vite';
 
 const WORKER_EXPRESSION = "new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })";
@@ -29,8 +30,44 @@ function keepWorkerExpression(): Plugin {
   };
 }
 
+const WASM_DIR = 'node_modules/@tensorflow/tfjs-backend-wasm/dist/';
+const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
+
+/**
+ * TF.js's WASM backend finds its .wasm through `new URL('./wasm/<file>', import.meta.url)` literals
+ * (src/runtime/tfjs/wasm-files.ts). In library mode Vite would inline those files as base64; we want
+ * the *app's* bundler to emit them on its origin, so the literals are kept verbatim and the files
+ * copied to dist/wasm/, next to every chunk.
+ */
+function keepTfjsWasmUrls(): Plugin {
+  const marker = (i: number) => `__ONDEVICE_TFJS_WASM_${i}__`;
+  const expression = (file: string) => `new URL('./wasm/${file}', import.meta.url)`;
+  return {
+    name: 'ondevice:keep-tfjs-wasm-urls',
+    enforce: 'pre',
+    transform(code, id) {
+      if (!id.endsWith('/src/runtime/tfjs/wasm-files.ts')) return null;
+      let out = code;
+      WASM_FILES.forEach((file, i) => {
+        if (!out.includes(expression(file))) this.error(`expected ${expression(file)} in ${id}`);
+        out = out.replace(expression(file), `${marker(i)}()`);
+      });
+      return { code: out, map: null };
+    },
+    renderChunk(code) {
+      if (!code.includes(marker(0))) return null;
+      let out = code;
+      WASM_FILES.forEach((file, i) => (out = out.replace(`${marker(i)}()`, expression(file))));
+      return { code: out, map: null };
+    },
+    generateBundle() {
+      for (const file of WASM_FILES) this.emitFile({ type: 'asset', fileName: `wasm/${file}`, source: readFileSync(`${WASM_DIR}${file}`) });
+    },
+  };
+}
+
 export default defineConfig({
-  plugins: [keepWorkerExpression()],
+  plugins: [keepWorkerExpression(), keepTfjsWasmUrls()],
   build: {
     target: 'es2022',
     minify: false,
@@ -42,7 +79,7 @@ export default defineConfig({
       formats: ['es'],
     },
     rolldownOptions: {
-      external: [/^onnxruntime-web(\/|$)/, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', /^node:/],
+      external: [/^onnxruntime-web(\/|$)/, /^@tensorflow\//, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', /^node:/],
       output: {
         banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),
         // Every chunk sits next to worker.js, so './worker.js' resolves from any of them.

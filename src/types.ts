@@ -60,7 +60,7 @@ export interface ModelInfo {
   version: string | null;
   /** The manifest variant that was loaded (`null` for a bare model URL). */
   variant: string | null;
-  runtime: 'onnx';
+  runtime: 'onnx' | 'tfjs-layers' | 'tfjs-graph';
   /** The backend that runs the model. */
   backend: Backend;
   /** Backends tried or skipped before `backend`, in order, each with the reason. */

@@ -33,19 +33,43 @@ export function probeWasm(): Availability {
     : { ok: false, reason: 'this environment has no WebAssembly' };
 }
 
+let webGlProbe: Availability | undefined;
+
+/** A WebGL context can be made here (a worker needs OffscreenCanvas); features: `webgl2`. */
+export function probeWebGl(): Availability {
+  webGlProbe ??= probeWebGlOnce();
+  return webGlProbe;
+}
+
+function probeWebGlOnce(): Availability {
+  let canvas: OffscreenCanvas | HTMLCanvasElement | undefined;
+  if (typeof OffscreenCanvas === 'function') canvas = new OffscreenCanvas(1, 1);
+  else canvas = globalThis.document?.createElement('canvas');
+  if (!canvas) return { ok: false, reason: 'WebGL needs a canvas, and this context has neither OffscreenCanvas nor a document' };
+  try {
+    const gl2 = canvas.getContext('webgl2') as WebGL2RenderingContext | null;
+    const gl = gl2 ?? (canvas.getContext('webgl') as WebGLRenderingContext | null);
+    if (!gl) return { ok: false, reason: 'no WebGL context could be created (no usable GPU, or WebGL is disabled or blocklisted)' };
+    // Browsers cap live contexts; give this one back at once.
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return { ok: true, features: new Set(gl2 ? ['webgl2'] : []) };
+  } catch (error) {
+    return { ok: false, reason: `creating a WebGL context failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
+/** What each backend offers on this device, whatever the runtime (each runtime says which backends it runs on). */
+export async function probeBackend(backend: string): Promise<Availability> {
+  if (backend === 'webgpu') return probeWebGpu();
+  if (backend === 'wasm') return probeWasm();
+  if (backend === 'webgl') return probeWebGl();
+  return { ok: true, features: new Set() };
+}
+
 /**
  * WASM threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
  * Asking for threads elsewhere makes onnxruntime-web warn and fall back, so ask only when it works.
  */
-/** What each backend offers here, for choosing a variant. WebGL and CPU do not run ONNX models. */
-export async function probeBackend(backend: string): Promise<Availability> {
-  if (backend === 'webgpu') return probeWebGpu();
-  if (backend === 'wasm') return probeWasm();
-  return backend === 'cpu'
-    ? { ok: false, reason: "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" }
-    : { ok: false, reason: "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'" };
-}
-
 export function wasmThreadCount(): number {
   if (!globalThis.crossOriginIsolated) return 1;
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1;

@@ -4,11 +4,12 @@ import type { Backend, BackendFallback, BackendPreference } from '../types.js';
 
 export const BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'webgl', 'cpu'];
 
-/** `'auto'` for ONNX: WebGPU first (when a real adapter exists), then WebAssembly. */
-export const AUTO_ORDER: readonly Backend[] = ['webgpu', 'wasm'];
-
-export function backendOrder(preference: BackendPreference | undefined): Backend[] {
-  if (preference === undefined || preference === 'auto') return [...AUTO_ORDER];
+/**
+ * The backends to try, in order; `'auto'` stays `'auto'` until the runtime is known (ONNX: WebGPU, WASM;
+ * TF.js: WebGPU, WebGL, WASM, CPU; see each adapter's `backends`).
+ */
+export function backendOrder(preference: BackendPreference | undefined): Backend[] | 'auto' {
+  if (preference === undefined || preference === 'auto') return 'auto';
   const list = typeof preference === 'string' ? [preference] : [...preference];
   const unknown = list.filter((b) => !BACKENDS.includes(b));
   if (list.length === 0 || unknown.length > 0) {

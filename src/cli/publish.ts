@@ -11,6 +11,7 @@ import { compareVersionStrings, parseVersion } from '../update/semver.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
 import { decodeModel, modelSignature } from './onnx-model.js';
+import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.js';
 
 export interface PublishOptions {
   version: string;
@@ -22,6 +23,9 @@ export interface PublishResult {
   manifest: ManifestJson;
   written: string[];
 }
+
+/** A variant's files as published: content-hashed names, model.json first for TF.js. */
+type Release = { runtime: 'onnx' | 'tfjs-layers' | 'tfjs-graph'; variants: Map<string, { suffix: string; bytes: Uint8Array }[]>; signature: { inputs: unknown[]; outputs: unknown[] } };
 
 /**
  * The model folder holds one ONNX file per variant, named after it (`fp32.onnx`, `int8.onnx`,
@@ -78,15 +82,9 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
   if (!parseVersion(options.version)) throw new CliError(`--version must be a semantic version such as 1.2.0, got "${options.version}"`, 2);
   const name = options.name ?? basename(resolve(modelDir));
   // Everything is read and checked before anything is written.
-  const variants = await readVariants(modelDir);
+  const tfjs = await readTfjsVariants(modelDir);
+  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir);
   const metadata = await readMetadata(modelDir);
-  const signatures = [...variants].map(([variant, bytes]) => [variant, modelSignature(decodeModel(bytes, variant))] as const);
-  const [firstVariant, signature] = signatures.find(([v]) => v === 'fp32') ?? signatures[0]!;
-  for (const [variant, other] of signatures) {
-    if (JSON.stringify(other.inputs.map((i) => i.name)) !== JSON.stringify(signature.inputs.map((i) => i.name)) || JSON.stringify(other.outputs.map((o) => o.name)) !== JSON.stringify(signature.outputs.map((o) => o.name))) {
-      throw new CliError(`variant ${variant} has other inputs or outputs than ${firstVariant}; every variant must be the same model`);
-    }
-  }
   const previous = await readManifestFile(releaseDir).then(
     (m) => m.manifest,
     (error: unknown) => {
@@ -106,47 +104,97 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
 
   const written: string[] = [];
   const manifestVariants: ManifestJson['variants'] = {};
-  for (const [variant, bytes] of variants) {
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
-    const path = `${name}.${variant}.${sha256.slice(0, 8)}.onnx`;
-    const target = join(releaseDir, path);
-    const existing = await stat(target).catch(() => undefined);
-    if (existing?.size !== bytes.length) {
-      await writeAtomically(target, bytes);
-      written.push(path);
+  for (const [variant, files] of release.variants) {
+    const listed = [];
+    for (const { suffix, bytes } of files) {
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const path = hashedName(name, variant, sha256, suffix);
+      const target = join(releaseDir, path);
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.size !== bytes.length) {
+        await writeAtomically(target, bytes);
+        written.push(path);
+      }
+      listed.push({ path, size: bytes.length, sha256 });
     }
     // No `requires`: quantize's variants compute in float32 and run on every backend.
-    manifestVariants[variant] = { files: [{ path, size: bytes.length, sha256 }] };
+    manifestVariants[variant] = { files: listed };
   }
   const manifest: ManifestJson = {
     format: 'ondevice/1',
     name,
     version: options.version,
-    runtime: 'onnx',
+    runtime: release.runtime,
     variants: manifestVariants,
-    inputs: signature.inputs,
-    outputs: signature.outputs,
+    inputs: release.signature.inputs,
+    outputs: release.signature.outputs,
     ...(metadata && { metadata }),
     revoked: previous?.revoked ?? [],
   };
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   // Each version's manifest stays readable (for revoke and rollbacks); files of earlier versions are never deleted.
   await writeAtomically(join(releaseDir, `manifest.${options.version}.json`), text);
-  await writeHeaders(releaseDir);
+  await writeHeaders(releaseDir, await hashedJsonFiles(releaseDir));
   await writeAtomically(join(releaseDir, 'manifest.json'), text);
   written.push(`manifest.${options.version}.json`, '_headers', 'nginx.conf', 'manifest.json');
   return { manifest, written };
 }
 
+function hashedName(name: string, variant: string, sha256: string, suffix: string): string {
+  return `${name}.${variant}.${sha256.slice(0, 8)}${suffix}`;
+}
+
+async function onnxRelease(modelDir: string): Promise<Release> {
+  const variants = await readVariants(modelDir);
+  const signatures = [...variants].map(([variant, bytes]) => [variant, modelSignature(decodeModel(bytes, variant))] as const);
+  const [firstVariant, signature] = signatures.find(([v]) => v === 'fp32') ?? signatures[0]!;
+  for (const [variant, other] of signatures) {
+    if (JSON.stringify(other.inputs.map((i) => i.name)) !== JSON.stringify(signature.inputs.map((i) => i.name)) || JSON.stringify(other.outputs.map((o) => o.name)) !== JSON.stringify(signature.outputs.map((o) => o.name))) {
+      throw new CliError(`variant ${variant} has other inputs or outputs than ${firstVariant}; every variant must be the same model`);
+    }
+  }
+  return { runtime: 'onnx', variants: new Map([...variants].map(([v, bytes]) => [v, [{ suffix: '.onnx', bytes }]])), signature };
+}
+
+/**
+ * TF.js: each shard gets a content-hashed name, model.json is rewritten to name them and then hashed
+ * itself, and the variant lists model.json first. Every variant must be of one format and signature.
+ */
+async function tfjsRelease(variants: Map<string, TfjsVariant>, name: string): Promise<Release> {
+  const formats = new Set([...variants.values()].map((v) => v.format));
+  if (formats.size > 1) throw new CliError('every variant must be the same kind of TF.js model (all layers models or all graph models)');
+  const signatures = new Map<string, { inputs: unknown[]; outputs: unknown[] }>();
+  for (const [variant, model] of variants) signatures.set(variant, await tfjsSignature(model, variant));
+  const first = variants.has('fp32') ? 'fp32' : [...variants.keys()][0]!;
+  const signature = signatures.get(first)!;
+  for (const [variant, other] of signatures) {
+    if (JSON.stringify(other) !== JSON.stringify(signature)) throw new CliError(`variant ${variant} has other inputs or outputs than ${first}; every variant must be the same model`);
+  }
+  const published = new Map<string, { suffix: string; bytes: Uint8Array }[]>();
+  for (const [variant, model] of variants) {
+    const shards = model.shards.map((s) => ({ suffix: '.bin', bytes: s.bytes, path: hashedName(name, variant, createHash('sha256').update(s.bytes).digest('hex'), '.bin') }));
+    const renamed = new Map(model.shards.map((s, i) => [s.path, shards[i]!.path]));
+    const groups = model.json['weightsManifest'] as { paths: string[] }[];
+    const json = { ...model.json, weightsManifest: groups.map((g) => ({ ...g, paths: g.paths.map((p) => renamed.get(p)!) })) };
+    published.set(variant, [{ suffix: '.json', bytes: new TextEncoder().encode(JSON.stringify(json)) }, ...shards]);
+  }
+  return { runtime: formats.has('layers-model') ? 'tfjs-layers' : 'tfjs-graph', variants: published, signature };
+}
+
+/** The content-hashed model.json files of every version in the folder (they need their own header lines). */
+async function hashedJsonFiles(releaseDir: string): Promise<string[]> {
+  return (await readdir(releaseDir)).filter((f) => /\.[0-9a-f]{8}\.json$/.test(f)).sort();
+}
+
 /** Caching headers: hashed files forever, the manifest revalidated on every use. */
-async function writeHeaders(releaseDir: string): Promise<void> {
+async function writeHeaders(releaseDir: string, hashedJson: readonly string[]): Promise<void> {
+  const immutable = '  Cache-Control: public, max-age=31536000, immutable\n  Access-Control-Allow-Origin: *\n';
   await writeAtomically(
     join(releaseDir, '_headers'),
     `# Netlify / Cloudflare Pages. Hashed model files never change; the manifest must be revalidated.
 /*.onnx
-  Cache-Control: public, max-age=31536000, immutable
-  Access-Control-Allow-Origin: *
-/manifest.json
+${immutable}/*.bin
+${immutable}${hashedJson.map((f) => `/${f}\n${immutable}`).join('')}/manifest.json
   Cache-Control: no-cache
   Access-Control-Allow-Origin: *
 `,
@@ -154,7 +202,7 @@ async function writeHeaders(releaseDir: string): Promise<void> {
   await writeAtomically(
     join(releaseDir, 'nginx.conf'),
     `# Include in the server block that serves this release folder.
-location ~ \\.onnx$ {
+location ~ \\.([0-9a-f]{8}\\.json|onnx|bin)$ {
     add_header Cache-Control "public, max-age=31536000, immutable";
     add_header Access-Control-Allow-Origin "*";
 }

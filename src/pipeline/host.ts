@@ -12,6 +12,8 @@ import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY } from '../download/resumable.js';
 import { onnxRuntime } from '../runtime/onnx.js';
+import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
+import type { RuntimeName } from '../manifest/types.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
 import { onActivated } from '../update/coordination.js';
@@ -22,8 +24,8 @@ import { cachedVersion, checkForUpdate, confirmStarted, resolveModel, rollBack, 
 export interface LoadRequest extends UpdateRules {
   /** Absolute URL of a manifest or a model file. */
   url: string;
-  /** Backends to try, in order (already normalised). */
-  backends: Backend[];
+  /** Backends to try, in order (already normalised), or `'auto'`: the runtime's own order. */
+  backends: Backend[] | 'auto';
 }
 
 export interface LoadResult {
@@ -53,8 +55,8 @@ export interface ModelHost {
 export interface ModelHostOptions {
   /** @default globalThis.fetch */
   fetch?: Fetch;
-  /** @default the onnxruntime-web adapter */
-  runtime?: RuntimeAdapter;
+  /** @default onnxruntime-web for `onnx`, TF.js for `tfjs-layers` and `tfjs-graph` */
+  runtimes?: Partial<Record<RuntimeName, RuntimeAdapter>>;
   /** @default IndexedDB through idb-keyval (`undefined` entries run without a cache) */
   store?: () => CacheStore | undefined;
   /** @default navigator.storage.estimate */
@@ -70,19 +72,42 @@ interface Loaded {
 
 type Device = ReadonlyMap<Backend, Availability>;
 
-async function probeDevice(backends: readonly Backend[]): Promise<Device> {
-  return new Map(await Promise.all(backends.map(async (b) => [b, await probeBackend(b)] as const)));
+const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+/** Asked before the manifest says which runtime runs the model; each probe is made once per context. */
+async function probeDevice(backends: readonly Backend[] | 'auto'): Promise<Device> {
+  const asked = backends === 'auto' ? ALL_BACKENDS : backends;
+  return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
+}
+
+/** The adapters are small; each loads its runtime with dynamic import() only when a model needs it. */
+const DEFAULT_RUNTIMES: Record<RuntimeName, RuntimeAdapter> = {
+  onnx: onnxRuntime,
+  'tfjs-layers': tfjsRuntime('layers'),
+  'tfjs-graph': tfjsRuntime('graph'),
+};
+
+function runtimeOf(resolved: { manifest?: { runtime: RuntimeName } | undefined }): RuntimeName {
+  // A bare model URL is an ONNX file.
+  return resolved.manifest?.runtime ?? 'onnx';
+}
+
+function orderFor(adapter: RuntimeAdapter, backends: readonly Backend[] | 'auto'): readonly Backend[] {
+  return backends === 'auto' ? adapter.backends : backends;
 }
 
 export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   const models = new Map<number, Loaded>();
   let nextId = 1;
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const runtime = options.runtime ?? onnxRuntime;
+  const runtimes = { ...DEFAULT_RUNTIMES, ...options.runtimes };
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
 
   const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => ({
-    choose: (manifest) => chooseVariant(manifest.variants, request.backends, request.variant, device),
+    choose: (manifest) => {
+      const adapter = runtimes[manifest.runtime];
+      return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
+    },
     retry: { ...DEFAULT_RETRY, ...request.retry },
     fetch: fetchFn,
     signal,
@@ -107,14 +132,17 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   onActivated((message) => notify(message.url, message.version));
 
   async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device) {
+    const runtime = runtimeOf(resolved);
+    const adapter = runtimes[runtime];
     const { value: session, backend, fallbacks } = await firstWorkingBackend(
-      request.backends,
+      orderFor(adapter, request.backends),
       async (b) => {
+        if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
         const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
         const missing = unmet(requires, b, device);
         if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
         progress.emit({ phase: 'compile', backend: b });
-        return runtime.create(resolved.files, b);
+        return adapter.create(resolved.files, b);
       },
       signal,
     );
@@ -127,7 +155,7 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
       name: resolved.name,
       version: resolved.version,
       variant: resolved.variant,
-      runtime: 'onnx',
+      runtime,
       backend,
       fallbacks: [...resolved.variantFallbacks, ...fallbacks],
       fromCache: resolved.fromCache,

@@ -127,11 +127,6 @@ async function download(url: string, answer: HostAnswer, version: string, rules:
   if (answer.kind === 'file') return downloadBareFile(url, answer, context);
   if (answer.kind !== 'manifest') throw new Error('unreachable');
   const { manifest, json } = answer.fetched;
-  if (manifest.runtime !== 'onnx') {
-    throw new OndeviceError('BACKEND_UNAVAILABLE', `This version of ondevice runs "onnx" models; the manifest at ${url} is "${manifest.runtime}".`, {
-      details: { url, runtime: manifest.runtime },
-    });
-  }
   const { variant, fallbacks } = context.choose(manifest);
   const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
   await makeRoom(url, wanted, rules, context);

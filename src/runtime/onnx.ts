@@ -45,13 +45,16 @@ async function configure(module: Promise<Ort>): Promise<Ort> {
 const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
 
 export const onnxRuntime: RuntimeAdapter = {
+  backends: ['webgpu', 'wasm'],
+  unsupported: (backend) =>
+    backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'",
   async create(files, backend) {
-    // probeBackend owns what each backend needs here (and that ONNX runs only on webgpu and wasm).
+    if (backend !== 'webgpu' && backend !== 'wasm') throw new BackendSkipped('unavailable', this.unsupported(backend));
     const available = await probeBackend(backend);
     if (!available.ok) throw new BackendSkipped('unavailable', available.reason);
     let ort: Ort;
     try {
-      ort = await ortFor(backend as 'webgpu' | 'wasm');
+      ort = await ortFor(backend);
     } catch (error) {
       throw new BackendSkipped('unavailable', `loading onnxruntime-web for ${backend} failed: ${message(error)}`);
     }

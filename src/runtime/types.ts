@@ -1,4 +1,4 @@
-/** @file The one small interface every runtime (onnx now, tfjs later) implements. */
+/** @file The one small interface every runtime (onnxruntime-web, TF.js) implements. */
 import type { Backend, TensorMap, TensorSpec } from '../types.js';
 
 export interface ModelFileBytes {
@@ -16,6 +16,10 @@ export interface RuntimeSession {
 }
 
 export interface RuntimeAdapter {
+  /** The backends this runtime runs on, in the order `'auto'` tries them. */
+  readonly backends: readonly Backend[];
+  /** Why this runtime does not run on `backend`, one it does not list (for `info.fallbacks`). */
+  unsupported(backend: Backend): string;
   /**
    * Creates a session on exactly `backend` (no silent fallback inside the runtime). Throws
    * `BackendSkipped` when the backend is unavailable or cannot create this session.

@@ -1,0 +1,85 @@
+/// <reference types="node" />
+/**
+ * @file TF.js models in a publisher's model folder: `model.json` and its shards (one fp32 variant), or
+ * one sub-folder per variant (`fp32/model.json`, …). Each is loaded and run once with TF.js itself
+ * (the library's own adapter, on TF.js's CPU backend) before anything is published, and gives the
+ * manifest its inputs and outputs.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isOndeviceError } from '../errors.js';
+import { parseModelJson, readArtifacts, type TfjsFormat } from '../runtime/tfjs/artifacts.js';
+import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
+import { tfCore } from '../runtime/tfjs/engine.js';
+import type { TensorSpec } from '../types.js';
+import { CliError } from './cli-error.js';
+
+export interface TfjsVariant {
+  format: TfjsFormat;
+  /** model.json as read (its shard paths are rewritten at publish). */
+  json: Record<string, unknown>;
+  /** The shards in model.json's order, with the paths it names. */
+  shards: { path: string; bytes: Uint8Array }[];
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(() => true, () => false);
+}
+
+/** The TF.js variants of `modelDir`, or `undefined` when it holds no model.json (an ONNX folder). */
+export async function readTfjsVariants(modelDir: string): Promise<Map<string, TfjsVariant> | undefined> {
+  const dirs = new Map<string, string>();
+  if (await exists(join(modelDir, 'model.json'))) dirs.set('fp32', modelDir);
+  else {
+    const entries = await readdir(modelDir, { withFileTypes: true }).catch(() => []);
+    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (await exists(join(modelDir, entry.name, 'model.json'))) dirs.set(entry.name, join(modelDir, entry.name));
+    }
+  }
+  if (dirs.size === 0) return undefined;
+  const variants = new Map<string, TfjsVariant>();
+  for (const [variant, dir] of dirs) {
+    if (!/^[a-z0-9][a-z0-9_-]*$/.test(variant)) throw new CliError(`${dir}: name variant folders after the variant, e.g. fp32/`);
+    variants.set(variant, await readVariant(dir));
+  }
+  return variants;
+}
+
+async function readVariant(dir: string): Promise<TfjsVariant> {
+  const path = join(dir, 'model.json');
+  try {
+    const bytes = await readFile(path);
+    const { json, format, groups } = parseModelJson(bytes, path);
+    const names = groups.flatMap((g) => g.paths);
+    const shards = await Promise.all(
+      names.map(async (name) => {
+        const bytes = await readFile(join(dir, name)).catch(() => {
+          throw new CliError(`${path} names the weight shard ${name}, which is not in ${dir}`);
+        });
+        return { path: name, bytes: new Uint8Array(bytes) };
+      }),
+    );
+    // Checks that the shards add up to what model.json describes.
+    readArtifacts([{ path: 'model.json', bytes }, ...shards], format);
+    return { format, json, shards };
+  } catch (error) {
+    if (isOndeviceError(error)) throw new CliError(error.message);
+    throw error;
+  }
+}
+
+/** Loads the variant with TF.js (CPU backend) and runs it once: its inputs and outputs, or a clear error. */
+export async function tfjsSignature(variant: TfjsVariant, label: string): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const tf = await tfCore();
+  // PROD mode: no "install tfjs-node" banner in a command's output.
+  tf.enableProdMode();
+  const files = [{ path: 'model.json', bytes: new TextEncoder().encode(JSON.stringify(variant.json)) }, ...variant.shards];
+  try {
+    const session = await tfjsRuntime(variant.format === 'layers-model' ? 'layers' : 'graph').create(files, 'cpu');
+    const signature = { inputs: [...session.inputs], outputs: [...session.outputs] };
+    await session.release();
+    return signature;
+  } catch (error) {
+    throw new CliError(`TF.js cannot load the ${label} variant: ${(error as Error).message}`);
+  }
+}
