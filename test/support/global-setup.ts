@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
+import { tfjsReferenceLogits } from './digits-tfjs.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 
@@ -18,6 +19,8 @@ declare module 'vitest' {
     variantReferences: Record<string, { logits: number[]; dims: number[] }>;
     /** The generated ~300 MB model (ONNX external data): its path on the server, size, and y[0..16) for x = ones. */
     largeModel: { path: string; n: number; bytes: number; head: number[] };
+    /** TF.js's own CPU logits in Node for the TF.js digits releases (models/digits-tfjs). */
+    tfjsReferences: Record<'layers' | 'layers-next' | 'graph', { logits: number[]; dims: number[] }>;
   }
 }
 
@@ -44,6 +47,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('nextReferenceLogits', await referenceLogits('next'));
   const variants = Object.keys(digitsManifest().variants);
   project.provide('variantReferences', Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)]))));
+  project.provide('tfjsReferences', {
+    layers: await tfjsReferenceLogits('layers'),
+    'layers-next': await tfjsReferenceLogits('layers-next'),
+    graph: await tfjsReferenceLogits('graph'),
+  });
   return async () => {
     await proxy.close();
     await server.close();

@@ -31,10 +31,21 @@ function specsOf(loaded: TfjsModel): { inputs: TensorSpec[]; outputs: TensorSpec
     };
   }
   const { model } = loaded;
+  // Graph outputs rarely carry a shape of their own; the model's signature, when it has one, does.
+  const signed = (model.modelSignature as { outputs?: Record<string, SignatureTensor> } | undefined)?.outputs ?? {};
+  const signedShape = (name: string) => {
+    const entry = signed[name] ?? Object.values(signed).find((t) => t.name === `${name}:0`);
+    return entry?.tensorShape?.dim?.map((d) => Number(d.size ?? -1));
+  };
   return {
     inputs: model.inputs.map((t) => spec(t.name, t.dtype, t.shape)),
-    outputs: model.outputs.map((t) => spec(t.name, t.dtype, t.shape)),
+    outputs: model.outputs.map((t) => spec(t.name, t.dtype, t.shape ?? signedShape(t.name))),
   };
+}
+
+interface SignatureTensor {
+  name?: string;
+  tensorShape?: { dim?: { size?: string | number }[] };
 }
 
 export class TfjsSession implements RuntimeSession {
