@@ -3,23 +3,12 @@
  * counted: zero model bytes on a revisit, background updates, integrity, offline, revocation, ranges,
  * many contexts at once.
  */
-import { beforeEach, describe, expect, inject, test } from 'vitest';
-import { loadModel, modelCache, type Model, type UpdateInfo } from '../../src/index.js';
-import { digitsTestSet, expectOndeviceError, maxAbsDiff } from './helpers.js';
-import { LiveHost, eventually, fileOf, release } from './live.js';
+import { beforeEach, describe, expect, test } from 'vitest';
+import { loadModel, modelCache, type UpdateInfo } from '../../src/index.js';
+import { expectOndeviceError } from './helpers.js';
+import { LiveHost, bytesOf, eventually, fileOf, onnxDigits, release, tfjsDigits } from './live.js';
 
-const v1Reference = inject('referenceLogits');
-const v2Reference = inject('nextReferenceLogits');
-
-/** Which release a model runs, told by its numbers on the first ten test images. */
-async function whichRelease(model: Model): Promise<'1.0.0' | '1.1.0' | 'neither'> {
-  const { images } = await digitsTestSet();
-  const out = await model.run({ image: { type: 'float32', data: images.slice(0, 640), dims: [10, 1, 8, 8] } });
-  const logits = out['logits']!.data as Float32Array;
-  if (maxAbsDiff(logits, v1Reference.logits.slice(0, 100)) <= 1e-4) return '1.0.0';
-  if (maxAbsDiff(logits, v2Reference.logits.slice(0, 100)) <= 1e-4) return '1.1.0';
-  return 'neither';
-}
+const whichRelease = onnxDigits.whichRelease;
 
 function newWorker(): Worker {
   return new Worker(new URL('../../src/worker/worker.ts', import.meta.url), { type: 'module' });
@@ -27,114 +16,6 @@ function newWorker(): Worker {
 
 beforeEach(async () => {
   await modelCache.clear();
-});
-
-describe.each([true, false])('cache (worker: %s)', (worker) => {
-  test('first load downloads each file once; a revisit downloads no model bytes and asks once, cheaply', async () => {
-    const host = new LiveHost();
-    const v1 = await release('release');
-    await host.publish(v1);
-    const first = await loadModel(host.url, { backend: 'wasm', worker });
-    expect(first.info).toMatchObject({ version: '1.0.0', fromCache: false });
-    await first.dispose();
-    expect(await host.count(fileOf(v1))).toBe(1);
-    expect(await host.count('manifest.json')).toBe(1);
-
-    const second = await loadModel(host.url, { backend: 'wasm', worker });
-    expect(second.info).toMatchObject({ version: '1.0.0', fromCache: true });
-    expect(await whichRelease(second)).toBe('1.0.0');
-    // The background check: one conditional request, answered 304.
-    await eventually(async () => (await host.count('manifest.json')) === 2, 'the background check');
-    const manifests = (await host.requests()).filter((r) => r.path.endsWith('/manifest.json'));
-    expect(manifests.map((r) => r.status)).toEqual([200, 304]);
-    expect(await host.count(fileOf(v1))).toBe(1);
-    await second.dispose();
-  });
-
-  test('publishing 1.1.0: a background load starts 1.0.0 at once, onUpdate fires, reload and the next load run 1.1.0, and 1.0.0 is collected', async () => {
-    const host = new LiveHost();
-    const [v1, v2] = [await release('release'), await release('next')];
-    await host.publish(v1);
-    await (await loadModel(host.url, { backend: 'wasm', worker })).dispose();
-    await host.publish(v2);
-
-    const updates: UpdateInfo[] = [];
-    const model = await loadModel(host.url, { backend: 'wasm', worker, onUpdate: (u) => updates.push(u) });
-    expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
-    await eventually(() => updates.length > 0, 'onUpdate');
-    expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
-    // Never swapped under the app.
-    expect(model.info.version).toBe('1.0.0');
-    expect(await whichRelease(model)).toBe('1.0.0');
-    await model.reload();
-    expect(model.info.version).toBe('1.1.0');
-    expect(await whichRelease(model)).toBe('1.1.0');
-    await model.dispose();
-
-    const next = await loadModel(host.url, { backend: 'wasm', worker });
-    expect(next.info).toMatchObject({ version: '1.1.0', fromCache: true });
-    expect(await whichRelease(next)).toBe('1.1.0');
-    expect(await host.count(fileOf(v2))).toBe(1);
-    const size = v2.variants.fp32.files[0]!.size;
-    await eventually(async () => (await modelCache.usage()).bytes === size, "1.0.0's file to be collected");
-    const [entry] = await modelCache.list();
-    expect(entry).toMatchObject({ name: 'digits', manifestUrl: host.url, versions: ['1.1.0'], activeVersion: '1.1.0', bytes: size });
-    await next.dispose();
-  });
-});
-
-test('a load that asked the host makes no second, background request, even when its files were cached by hash', async () => {
-  const [a, b] = [new LiveHost(), new LiveHost()];
-  const v1 = await release('release');
-  await a.publish(v1);
-  await b.publish(v1);
-  await (await loadModel(a.url, { backend: 'wasm' })).dispose();
-  const model = await loadModel(b.url, { backend: 'wasm' });
-  expect(model.info.fromCache).toBe(true);
-  // A background check starts right after the load resolves; give it ample time to show up.
-  await new Promise((r) => setTimeout(r, 500));
-  expect(await b.count('manifest.json')).toBe(1);
-  expect(await b.count(fileOf(v1))).toBe(0);
-  await model.dispose();
-});
-
-describe('integrity', () => {
-  test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, the old version still loads', async () => {
-    const host = new LiveHost();
-    const [v1, v2] = [await release('release'), await release('next')];
-    await host.publish(v1);
-    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-    await host.publish(v2);
-    await host.swap({ [fileOf(v2)]: fileOf(v1) });
-
-    const model = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-    const error = await expectOndeviceError(model.checkForUpdate(), 'INTEGRITY_MISMATCH');
-    expect(error.details).toMatchObject({ url: `${host.base}${fileOf(v2)}`, expected: v2.variants.fp32.files[0]!.sha256, actual: v1.variants.fp32.files[0]!.sha256 });
-    await model.dispose();
-    expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
-    const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' }).catch((e: unknown) => e);
-    expect(again).toMatchObject({ code: 'INTEGRITY_MISMATCH' });
-    const old = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-    expect(await whichRelease(old)).toBe('1.0.0');
-    await old.dispose();
-  });
-
-  test('a chunk altered in IndexedDB is detected and healed by downloading the file again', async () => {
-    const host = new LiveHost();
-    const v1 = await release('release');
-    await host.publish(v1);
-    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-    await alterChunk(`${v1.variants.fp32.files[0]!.sha256}/0`);
-
-    const model = await loadModel(host.url, { backend: 'wasm' });
-    expect(model.info.fromCache).toBe(false);
-    expect(await whichRelease(model)).toBe('1.0.0');
-    expect(await host.count(fileOf(v1))).toBe(2);
-    await model.dispose();
-    const healed = await loadModel(host.url, { backend: 'wasm' });
-    expect(healed.info.fromCache).toBe(true);
-    await healed.dispose();
-  });
 });
 
 /** Flips the first bytes of a stored chunk, as disk corruption or a meddling extension would. */
@@ -159,122 +40,235 @@ async function alterChunk(key: string): Promise<void> {
   db.close();
 }
 
-describe('offline', () => {
-  test.each(['background', 'blocking'] as const)('a cached model loads under %s with the host down', async (update) => {
-    const host = new LiveHost();
-    await host.publish(await release('release'));
-    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-    await host.down(true);
-    const model = await loadModel(host.url, { backend: 'wasm', update });
-    expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
-    expect(await whichRelease(model)).toBe('1.0.0');
+/** The versioned cache's rules hold whatever the runtime: each test runs for the ONNX and the TF.js model. */
+describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
+  describe.each([true, false])('cache (worker: %s)', (worker) => {
+    test('first load downloads each file once; a revisit downloads no model bytes and asks once, cheaply', async () => {
+      const host = new LiveHost();
+      const v1 = await subject.release('release');
+      await host.publish(v1);
+      const first = await loadModel(host.url, { backend: 'wasm', worker });
+      expect(first.info).toMatchObject({ version: '1.0.0', fromCache: false });
+      await first.dispose();
+      expect(await host.count(fileOf(v1))).toBe(1);
+      expect(await host.count('manifest.json')).toBe(1);
+
+      const second = await loadModel(host.url, { backend: 'wasm', worker });
+      expect(second.info).toMatchObject({ version: '1.0.0', fromCache: true });
+      expect(await subject.whichRelease(second)).toBe('1.0.0');
+      // The background check: one conditional request, answered 304.
+      await eventually(async () => (await host.count('manifest.json')) === 2, 'the background check');
+      const manifests = (await host.requests()).filter((r) => r.path.endsWith('/manifest.json'));
+      expect(manifests.map((r) => r.status)).toEqual([200, 304]);
+      expect(await host.count(fileOf(v1))).toBe(1);
+      await second.dispose();
+    });
+
+    test('publishing 1.1.0: a background load starts 1.0.0 at once, onUpdate fires, reload and the next load run 1.1.0, and 1.0.0 is collected', async () => {
+      const host = new LiveHost();
+      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+      await host.publish(v1);
+      await (await loadModel(host.url, { backend: 'wasm', worker })).dispose();
+      await host.publish(v2);
+
+      const updates: UpdateInfo[] = [];
+      const model = await loadModel(host.url, { backend: 'wasm', worker, onUpdate: (u) => updates.push(u) });
+      expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
+      await eventually(() => updates.length > 0, 'onUpdate');
+      expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
+      // Never swapped under the app.
+      expect(model.info.version).toBe('1.0.0');
+      expect(await subject.whichRelease(model)).toBe('1.0.0');
+      await model.reload();
+      expect(model.info.version).toBe('1.1.0');
+      expect(await subject.whichRelease(model)).toBe('1.1.0');
+      await model.dispose();
+
+      const next = await loadModel(host.url, { backend: 'wasm', worker });
+      expect(next.info).toMatchObject({ version: '1.1.0', fromCache: true });
+      expect(await subject.whichRelease(next)).toBe('1.1.0');
+      expect(await host.count(fileOf(v2))).toBe(1);
+      const size = bytesOf(v2);
+      await eventually(async () => (await modelCache.usage()).bytes === size, "1.0.0's file to be collected");
+      const [entry] = await modelCache.list();
+      expect(entry).toMatchObject({ name: subject.name, manifestUrl: host.url, versions: ['1.1.0'], activeVersion: '1.1.0', bytes: size });
+      await next.dispose();
+    });
+  });
+
+  test('a load that asked the host makes no second, background request, even when its files were cached by hash', async () => {
+    const [a, b] = [new LiveHost(), new LiveHost()];
+    const v1 = await subject.release('release');
+    await a.publish(v1);
+    await b.publish(v1);
+    await (await loadModel(a.url, { backend: 'wasm' })).dispose();
+    const model = await loadModel(b.url, { backend: 'wasm' });
+    expect(model.info.fromCache).toBe(true);
+    // A background check starts right after the load resolves; give it ample time to show up.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await b.count('manifest.json')).toBe(1);
+    expect(await b.count(fileOf(v1))).toBe(0);
     await model.dispose();
   });
 
-  test('with nothing cached and the host down, a clear error', async () => {
-    const host = new LiveHost();
-    await host.publish(await release('release'));
-    await host.down(true);
-    const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'DOWNLOAD_FAILED');
-    expect(error.message).toMatch(/Could not reach .*manifest\.json/);
-  });
-});
+  describe('integrity', () => {
+    test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, the old version still loads', async () => {
+      const host = new LiveHost();
+      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+      await host.publish(v1);
+      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+      await host.publish(v2);
+      // The last file: same size in both releases, so only its hash tells them apart.
+      const [wrong, served] = [v2.variants.fp32.files.at(-1)!, v1.variants.fp32.files.at(-1)!];
+      await host.swap({ [wrong.path]: served.path });
 
-describe('revoked versions and ranges', () => {
-  test('a revoked version is not run from the cache, even offline', async () => {
-    const host = new LiveHost();
-    const [v1, v2] = [await release('release'), await release('next')];
-    await host.publish(v1);
-    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-    await host.publish({ ...v2, revoked: ['1.0.0'] });
+      const model = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+      const error = await expectOndeviceError(model.checkForUpdate(), 'INTEGRITY_MISMATCH');
+      expect(error.details).toMatchObject({ url: `${host.base}${wrong.path}`, expected: wrong.sha256, actual: served.sha256 });
+      await model.dispose();
+      expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
+      const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' }).catch((e: unknown) => e);
+      expect(again).toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+      const old = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+      expect(await subject.whichRelease(old)).toBe('1.0.0');
+      await old.dispose();
+    });
 
-    const updates: UpdateInfo[] = [];
-    const model = await loadModel(host.url, { backend: 'wasm', onUpdate: (u) => updates.push(u) });
-    // Background: the cached start comes first; the check then says the running version is revoked.
-    expect(model.info.version).toBe('1.0.0');
-    await eventually(() => updates.length > 0, 'onUpdate');
-    expect(updates[0]).toEqual({ version: '1.1.0', previousVersion: '1.0.0', revoked: true });
-    await model.dispose();
+    test('a chunk altered in IndexedDB is detected and healed by downloading the file again', async () => {
+      const host = new LiveHost();
+      const v1 = await subject.release('release');
+      await host.publish(v1);
+      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+      await alterChunk(`${v1.variants.fp32.files[0]!.sha256}/0`);
 
-    await host.down(true);
-    const offline = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-    expect(offline.info.version).toBe('1.1.0');
-    expect(await whichRelease(offline)).toBe('1.1.0');
-    await offline.dispose();
-    expect((await modelCache.list())[0]?.versions).toEqual(['1.1.0']);
-  });
-
-  test('a host whose only version is revoked, with nothing else cached: VERSION_UNAVAILABLE', async () => {
-    const host = new LiveHost();
-    await host.publish({ ...(await release('release')), revoked: ['1.0.0'] });
-    await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'VERSION_UNAVAILABLE');
-    expect(await modelCache.list()).toEqual([expect.objectContaining({ activeVersion: null, versions: [] })]);
-  });
-
-  test('a version outside the range is never activated; the cached one in range keeps running', async () => {
-    const host = new LiveHost();
-    const [v1, v2] = [await release('release'), await release('next')];
-    await host.publish(v2);
-    const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm', version: '~1.0.0' }), 'VERSION_UNAVAILABLE');
-    expect(error.message).toMatch(/1\.1\.0 .* is outside the accepted range "~1\.0\.0"/);
-    expect(await host.count(fileOf(v2))).toBe(0);
-
-    await host.publish(v1);
-    await (await loadModel(host.url, { backend: 'wasm', version: '~1.0.0' })).dispose();
-    await host.publish(v2);
-    const model = await loadModel(host.url, { backend: 'wasm', version: '~1.0.0', update: 'blocking' });
-    expect(model.info.version).toBe('1.0.0');
-    expect(await model.checkForUpdate()).toEqual({ available: false, revoked: false });
-    expect(await host.count(fileOf(v2))).toBe(0);
-    await model.dispose();
-    await expectOndeviceError(loadModel(host.url, { version: 'not a range' }), 'INPUT_INVALID');
-  });
-});
-
-describe('a stale manifest', () => {
-  test('naming an older version than the cached one does not move the device back', async () => {
-    const host = new LiveHost();
-    const [v1, v2] = [await release('release'), await release('next')];
-    await host.publish(v2);
-    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-    await host.publish(v1);
-    const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
-    expect(model.info.version).toBe('1.1.0');
-    expect(await whichRelease(model)).toBe('1.1.0');
-    expect(await host.count(fileOf(v1))).toBe(0);
-    await model.dispose();
-  });
-});
-
-describe('many contexts', () => {
-  test('two workers loading the same model at once fetch each file once in total', async () => {
-    const host = new LiveHost();
-    const v1 = await release('release');
-    await host.publish(v1);
-    const [a, b] = [newWorker(), newWorker()];
-    const models = await Promise.all([loadModel(host.url, { backend: 'wasm', worker: a }), loadModel(host.url, { backend: 'wasm', worker: b })]);
-    expect(await host.count(fileOf(v1))).toBe(1);
-    expect(models.map((m) => m.info.fromCache).sort()).toEqual([false, true]);
-    for (const m of models) expect(await whichRelease(m)).toBe('1.0.0');
-    await Promise.all(models.map((m) => m.dispose()));
-    a.terminate();
-    b.terminate();
+      const model = await loadModel(host.url, { backend: 'wasm' });
+      expect(model.info.fromCache).toBe(false);
+      expect(await subject.whichRelease(model)).toBe('1.0.0');
+      expect(await host.count(fileOf(v1))).toBe(2);
+      await model.dispose();
+      const healed = await loadModel(host.url, { backend: 'wasm' });
+      expect(healed.info.fromCache).toBe(true);
+      await healed.dispose();
+    });
   });
 
-  test('an update activated in one context is heard in another', async () => {
-    const host = new LiveHost();
-    await host.publish(await release('release'));
-    const [a, b] = [newWorker(), newWorker()];
-    const updates: UpdateInfo[] = [];
-    const listening = await loadModel(host.url, { backend: 'wasm', worker: a, update: 'never', onUpdate: (u) => updates.push(u) });
-    const checking = await loadModel(host.url, { backend: 'wasm', worker: b, update: 'never' });
-    await host.publish(await release('next'));
-    expect(await checking.checkForUpdate()).toEqual({ available: true, version: '1.1.0', revoked: false });
-    await eventually(() => updates.length > 0, 'the other context to hear of it');
-    expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
-    await Promise.all([listening.dispose(), checking.dispose()]);
-    a.terminate();
-    b.terminate();
+  describe('offline', () => {
+    test.each(['background', 'blocking'] as const)('a cached model loads under %s with the host down', async (update) => {
+      const host = new LiveHost();
+      await host.publish(await subject.release('release'));
+      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+      await host.down(true);
+      const model = await loadModel(host.url, { backend: 'wasm', update });
+      expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
+      expect(await subject.whichRelease(model)).toBe('1.0.0');
+      await model.dispose();
+    });
+
+    test('with nothing cached and the host down, a clear error', async () => {
+      const host = new LiveHost();
+      await host.publish(await subject.release('release'));
+      await host.down(true);
+      const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'DOWNLOAD_FAILED');
+      expect(error.message).toMatch(/Could not reach .*manifest\.json/);
+    });
+  });
+
+  describe('revoked versions and ranges', () => {
+    test('a revoked version is not run from the cache, even offline', async () => {
+      const host = new LiveHost();
+      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+      await host.publish(v1);
+      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+      await host.publish({ ...v2, revoked: ['1.0.0'] });
+
+      const updates: UpdateInfo[] = [];
+      const model = await loadModel(host.url, { backend: 'wasm', onUpdate: (u) => updates.push(u) });
+      // Background: the cached start comes first; the check then says the running version is revoked.
+      expect(model.info.version).toBe('1.0.0');
+      await eventually(() => updates.length > 0, 'onUpdate');
+      expect(updates[0]).toEqual({ version: '1.1.0', previousVersion: '1.0.0', revoked: true });
+      await model.dispose();
+
+      await host.down(true);
+      const offline = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+      expect(offline.info.version).toBe('1.1.0');
+      expect(await subject.whichRelease(offline)).toBe('1.1.0');
+      await offline.dispose();
+      expect((await modelCache.list())[0]?.versions).toEqual(['1.1.0']);
+    });
+
+    test('a host whose only version is revoked, with nothing else cached: VERSION_UNAVAILABLE', async () => {
+      const host = new LiveHost();
+      await host.publish({ ...(await subject.release('release')), revoked: ['1.0.0'] });
+      await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'VERSION_UNAVAILABLE');
+      expect(await modelCache.list()).toEqual([expect.objectContaining({ activeVersion: null, versions: [] })]);
+    });
+
+    test('a version outside the range is never activated; the cached one in range keeps running', async () => {
+      const host = new LiveHost();
+      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+      await host.publish(v2);
+      const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm', version: '~1.0.0' }), 'VERSION_UNAVAILABLE');
+      expect(error.message).toMatch(/1\.1\.0 .* is outside the accepted range "~1\.0\.0"/);
+      expect(await host.count(fileOf(v2))).toBe(0);
+
+      await host.publish(v1);
+      await (await loadModel(host.url, { backend: 'wasm', version: '~1.0.0' })).dispose();
+      await host.publish(v2);
+      const model = await loadModel(host.url, { backend: 'wasm', version: '~1.0.0', update: 'blocking' });
+      expect(model.info.version).toBe('1.0.0');
+      expect(await model.checkForUpdate()).toEqual({ available: false, revoked: false });
+      expect(await host.count(fileOf(v2))).toBe(0);
+      await model.dispose();
+      await expectOndeviceError(loadModel(host.url, { version: 'not a range' }), 'INPUT_INVALID');
+    });
+  });
+
+  describe('a stale manifest', () => {
+    test('naming an older version than the cached one does not move the device back', async () => {
+      const host = new LiveHost();
+      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+      await host.publish(v2);
+      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+      await host.publish(v1);
+      const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
+      expect(model.info.version).toBe('1.1.0');
+      expect(await subject.whichRelease(model)).toBe('1.1.0');
+      expect(await host.count(fileOf(v1))).toBe(0);
+      await model.dispose();
+    });
+  });
+
+  describe('many contexts', () => {
+    test('two workers loading the same model at once fetch each file once in total', async () => {
+      const host = new LiveHost();
+      const v1 = await subject.release('release');
+      await host.publish(v1);
+      const [a, b] = [newWorker(), newWorker()];
+      const models = await Promise.all([loadModel(host.url, { backend: 'wasm', worker: a }), loadModel(host.url, { backend: 'wasm', worker: b })]);
+      expect(await host.count(fileOf(v1))).toBe(1);
+      expect(models.map((m) => m.info.fromCache).sort()).toEqual([false, true]);
+      for (const m of models) expect(await subject.whichRelease(m)).toBe('1.0.0');
+      await Promise.all(models.map((m) => m.dispose()));
+      a.terminate();
+      b.terminate();
+    });
+
+    test('an update activated in one context is heard in another', async () => {
+      const host = new LiveHost();
+      await host.publish(await subject.release('release'));
+      const [a, b] = [newWorker(), newWorker()];
+      const updates: UpdateInfo[] = [];
+      const listening = await loadModel(host.url, { backend: 'wasm', worker: a, update: 'never', onUpdate: (u) => updates.push(u) });
+      const checking = await loadModel(host.url, { backend: 'wasm', worker: b, update: 'never' });
+      await host.publish(await subject.release('next'));
+      expect(await checking.checkForUpdate()).toEqual({ available: true, version: '1.1.0', revoked: false });
+      await eventually(() => updates.length > 0, 'the other context to hear of it');
+      expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
+      await Promise.all([listening.dispose(), checking.dispose()]);
+      a.terminate();
+      b.terminate();
+    });
   });
 });
 

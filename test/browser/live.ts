@@ -1,5 +1,7 @@
 /** @file A live model host for update tests: publish a manifest, swap a file's bytes, take the host down; count its requests. */
-import { server } from './helpers.js';
+import { inject } from 'vitest';
+import type { Model } from '../../src/index.js';
+import { digitsTestSet, maxAbsDiff, server } from './helpers.js';
 
 export type ManifestJson = {
   version: string;
@@ -20,13 +22,59 @@ let count = 0;
 
 /** The published manifest with its fp32 variant only: the cache tests tell releases apart by fp32 numbers. */
 export async function release(which: 'release' | 'next'): Promise<ManifestJson> {
-  const manifest = (await (await fetch(`${server}/digits/${which}/manifest.json`)).json()) as ManifestJson;
-  return { ...manifest, variants: { fp32: manifest.variants.fp32 } };
+  return onnxDigits.release(which);
 }
 
+/** The variant's first file (for a TF.js model, its model.json). */
 export function fileOf(manifest: ManifestJson): string {
   return manifest.variants.fp32.files[0]!.path;
 }
+
+/** Bytes of the fp32 variant, all files. */
+export function bytesOf(manifest: ManifestJson): number {
+  return manifest.variants.fp32.files.reduce((n, f) => n + f.size, 0);
+}
+
+/** A model with two published releases (1.0.0 and 1.1.0), for the tests that run for every runtime. */
+export interface Subject {
+  label: string;
+  /** The manifest's `name`. */
+  name: string;
+  release(which: 'release' | 'next'): Promise<ManifestJson>;
+  /** Which release a model runs, told by its numbers on the first ten test images. */
+  whichRelease(model: Model): Promise<'1.0.0' | '1.1.0' | 'neither'>;
+}
+
+function subject(label: string, name: string, folders: Record<'release' | 'next', string>, dims: number[], references: Record<'1.0.0' | '1.1.0', number[]>): Subject {
+  return {
+    label,
+    name,
+    async release(which) {
+      const manifest = (await (await fetch(`${server}/${folders[which]}/manifest.json`)).json()) as ManifestJson;
+      return { ...manifest, variants: { fp32: manifest.variants.fp32 } };
+    },
+    async whichRelease(model) {
+      const { images } = await digitsTestSet();
+      const out = await model.run({ image: { type: 'float32', data: images.slice(0, 640), dims: [10, ...dims] } });
+      const logits = out['logits']!.data as Float32Array;
+      if (maxAbsDiff(logits, references['1.0.0'].slice(0, 100)) <= 1e-4) return '1.0.0';
+      if (maxAbsDiff(logits, references['1.1.0'].slice(0, 100)) <= 1e-4) return '1.1.0';
+      return 'neither';
+    },
+  };
+}
+
+/** The ONNX digits CNN (models/digits), against onnxruntime-node. */
+export const onnxDigits = subject('onnx', 'digits', { release: 'digits/release', next: 'digits/next' }, [1, 8, 8], {
+  '1.0.0': inject('referenceLogits').logits,
+  '1.1.0': inject('nextReferenceLogits').logits,
+});
+
+/** The TF.js layers digits CNN (models/digits-tfjs), against TF.js's CPU result in Node. */
+export const tfjsDigits = subject('tfjs-layers', 'digits-layers', { release: 'digits-tfjs/layers', next: 'digits-tfjs/layers-next' }, [8, 8, 1], {
+  '1.0.0': inject('tfjsReferences').layers.logits,
+  '1.1.0': inject('tfjsReferences')['layers-next'].logits,
+});
 
 export class LiveHost {
   readonly id = `h${Date.now().toString(36)}${count++}`;
