@@ -1,16 +1,16 @@
 /**
- * @file Builds the library: `dist/index.js` (the API), `dist/worker.js` (the worker entry) and
+ * @file Builds the library: `dist/index.js` (the API), `dist/worker-onnx.js` and `dist/worker-tfjs.js` (the library's workers), `dist/worker.js` (every runtime, for apps' own workers) and
  * `dist/cli.js` (the `ondevice` command, Node), ESM, dependencies external, unminified, with
  * declarations from `tsc -p tsconfig.build.json`.
  */
 import { readFileSync } from 'node:fs';
 import { defineConfig, type Plugin } from 'vite';
 
-const WORKER_EXPRESSION = "new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })";
-const PLACEHOLDER = '__ONDEVICE_CREATE_WORKER__()';
+const WORKER_EXPRESSIONS = ['resolve', 'tfjs', 'onnx'].map((family) => `new Worker(new URL('./worker-${family}.js', import.meta.url), { type: 'module' })`);
+const placeholder = (i: number) => `__ONDEVICE_CREATE_WORKER_${i}__()`;
 
 /**
- * The app's bundler must see `new Worker(new URL('./worker.js', import.meta.url), …)` in our
+ * The app's bundler must see `new Worker(new URL('./worker-onnx.js', import.meta.url), …)` in our
  * output to bundle the worker together with onnxruntime-web and emit its .wasm on the app's
  * origin. Vite would otherwise bundle the worker into our own build, with every dependency
  * inlined. So the expression is hidden from Vite's worker plugin and restored after bundling.
@@ -21,11 +21,18 @@ function keepWorkerExpression(): Plugin {
     enforce: 'pre',
     transform(code, id) {
       if (!id.endsWith('/src/worker/client.ts')) return null;
-      if (!code.includes(WORKER_EXPRESSION)) this.error(`expected ${WORKER_EXPRESSION} in ${id}`);
-      return { code: code.replace(WORKER_EXPRESSION, PLACEHOLDER), map: null };
+      let out = code;
+      WORKER_EXPRESSIONS.forEach((expression, i) => {
+        if (!out.includes(expression)) this.error(`expected ${expression} in ${id}`);
+        out = out.replace(expression, placeholder(i));
+      });
+      return { code: out, map: null };
     },
     renderChunk(code) {
-      return code.includes(PLACEHOLDER) ? { code: code.replace(PLACEHOLDER, WORKER_EXPRESSION), map: null } : null;
+      if (!code.includes(placeholder(0))) return null;
+      let out = code;
+      WORKER_EXPRESSIONS.forEach((expression, i) => (out = out.replace(placeholder(i), expression)));
+      return { code: out, map: null };
     },
   };
 }
@@ -75,14 +82,16 @@ export default defineConfig({
     emptyOutDir: true,
     lib: {
       // cli: the publisher's command (Node); its chunk starts with a shebang.
-      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts', cli: 'src/cli/bin.ts' },
+      // worker-onnx / worker-tfjs: the library's own workers, one per runtime family; worker-resolve: one with
+      // no runtime, for a model's first load; worker: every runtime (for apps' own workers).
+      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts', 'worker-onnx': 'src/worker/worker-onnx.ts', 'worker-tfjs': 'src/worker/worker-tfjs.ts', 'worker-resolve': 'src/worker/worker-resolve.ts', cli: 'src/cli/bin.ts' },
       formats: ['es'],
     },
     rolldownOptions: {
       external: [/^onnxruntime-web(\/|$)/, /^@tensorflow\//, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', /^node:/],
       output: {
         banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),
-        // Every chunk sits next to worker.js, so './worker.js' resolves from any of them.
+        // Every chunk sits next to the worker files, so './worker-*.js' resolves from any of them.
         entryFileNames: '[name].js',
         chunkFileNames: '[name]-[hash].js',
       },

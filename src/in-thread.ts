@@ -1,11 +1,12 @@
 /** @file `worker: false`: the same model host, called in the caller's thread. */
 import type { HostConnection } from './connection.js';
 import { createModelHost, type ModelHost } from './pipeline/host.js';
+import { allRuntimes } from './runtime/all.js';
 
 let host: ModelHost | undefined;
 
 export function inThreadConnection(): HostConnection {
-  host ??= createModelHost();
+  host ??= createModelHost({ runtimes: allRuntimes });
   const h = host;
   return {
     load: (request, controls) => h.load(request, controls),

@@ -1,15 +1,18 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './connection.js';
 import { backendOrder } from './backend/select.js';
-import type { LoadRequest, LoadResult } from './pipeline/host.js';
+import type { Handoff, LoadRequest, LoadResult } from './pipeline/host.js';
+import type { RuntimeName } from './manifest/types.js';
+import { familyHint, rememberFamily } from './runtime/family-hint.js';
+import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
 import { parseRange } from './update/semver.js';
-import { OndeviceError, disposedError, throwIfAborted } from './errors.js';
+import { OndeviceError, disposedError, isOndeviceError, throwIfAborted } from './errors.js';
 import { validateInputs } from './tensor/validate.js';
 import type { LoadOptions, Model, ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
 
 /**
- * Loads a model from a manifest URL (`ondevice/1`) or a bare `.onnx` URL and returns it ready to run.
+ * Loads a model from a manifest URL (`ondevice/1`, ONNX or TF.js) or a bare `.onnx` URL and returns it ready to run.
  *
  * @example
  * const model = await loadModel('/models/digits/manifest.json', { onProgress: console.log });
@@ -30,24 +33,41 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
   throwIfAborted(options.signal);
   // StorageManager.persist() exists only in windows, not in workers: ask from here.
   if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
-  const connection = await connect(options.worker);
+  const controls = { signal: options.signal, onProgress: options.onProgress, onUpdate: options.onUpdate };
+  let connection = await connect(options.worker, () => familyHint(request.url));
   let result: LoadResult;
   try {
-    result = await connection.load(request, { signal: options.signal, onProgress: options.onProgress, onUpdate: options.onUpdate });
+    result = await connection.load(request, controls);
   } catch (error) {
     connection.release();
-    throw error;
+    const elsewhere = runtimeElsewhere(error);
+    if (!elsewhere) throw error;
+    // The model's runtime lives in the library's other worker: load it there, with the manifest in hand.
+    connection = await connect(options.worker, () => familyOf(elsewhere.runtime));
+    try {
+      result = await connection.load({ ...request, handoff: elsewhere.handoff }, controls);
+    } catch (again) {
+      connection.release();
+      throw again;
+    }
   }
+  rememberFamily(request.url, result.info.runtime);
   return new OndeviceModel(connection, result);
 }
 
-async function connect(worker: LoadOptions['worker']): Promise<HostConnection> {
+function runtimeElsewhere(error: unknown): { runtime: RuntimeName; handoff: Handoff | undefined } | undefined {
+  if (!isOndeviceError(error, 'BACKEND_UNAVAILABLE') || error.details['elsewhere'] !== true) return undefined;
+  return { runtime: error.details['runtime'] as RuntimeName, handoff: error.details['handoff'] as Handoff | undefined };
+}
+
+async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamily | 'resolve' | Promise<RuntimeFamily | 'resolve'>): Promise<HostConnection> {
   if (worker === false || (worker === undefined && typeof Worker === 'undefined')) {
     // Only in-thread users pay for the pipeline on their own thread.
     const { inThreadConnection } = await import('./in-thread.js');
     return inThreadConnection();
   }
-  return workerConnection(worker === true || worker === undefined ? undefined : worker);
+  if (worker instanceof Worker) return workerConnection(worker, 'resolve');
+  return workerConnection(undefined, await family());
 }
 
 function updatePolicy(value: LoadOptions['update']): LoadRequest['update'] {

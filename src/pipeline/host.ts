@@ -11,9 +11,8 @@ import type { Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY } from '../download/resumable.js';
-import { onnxRuntime } from '../runtime/onnx.js';
-import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
 import type { RuntimeName } from '../manifest/types.js';
+import type { Validator } from '../cache/records.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
 import { onActivated } from '../update/coordination.js';
@@ -26,6 +25,13 @@ export interface LoadRequest extends UpdateRules {
   url: string;
   /** Backends to try, in order (already normalised), or `'auto'`: the runtime's own order. */
   backends: Backend[] | 'auto';
+  /** The manifest another worker just fetched for this load (see `runtimeElsewhere`): used instead of asking again. */
+  handoff?: Handoff | undefined;
+}
+
+export interface Handoff {
+  json: unknown;
+  validator: Validator;
 }
 
 export interface LoadResult {
@@ -55,8 +61,11 @@ export interface ModelHost {
 export interface ModelHostOptions {
   /** @default globalThis.fetch */
   fetch?: Fetch;
-  /** @default onnxruntime-web for `onnx`, TF.js for `tfjs-layers` and `tfjs-graph` */
-  runtimes?: Partial<Record<RuntimeName, RuntimeAdapter>>;
+  /**
+   * The runtimes this host runs. Each worker bundle holds only its own (an app's bundler may inline a
+   * worker's dynamic imports, so a worker that imported every adapter would carry every runtime).
+   */
+  runtimes: Partial<Record<RuntimeName, RuntimeAdapter>>;
   /** @default IndexedDB through idb-keyval (`undefined` entries run without a cache) */
   store?: () => CacheStore | undefined;
   /** @default navigator.storage.estimate */
@@ -80,12 +89,16 @@ async function probeDevice(backends: readonly Backend[] | 'auto'): Promise<Devic
   return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
 }
 
-/** The adapters are small; each loads its runtime with dynamic import() only when a model needs it. */
-const DEFAULT_RUNTIMES: Record<RuntimeName, RuntimeAdapter> = {
-  onnx: onnxRuntime,
-  'tfjs-layers': tfjsRuntime('layers'),
-  'tfjs-graph': tfjsRuntime('graph'),
-};
+/**
+ * The model needs a runtime this host does not have: the library's client loads it again in the worker
+ * that has it, handing over the manifest this load already fetched, so the host is not asked twice.
+ */
+function runtimeElsewhere(runtime: RuntimeName, ctx: ResolveContext): OndeviceError {
+  const fetched = ctx.fetched;
+  return new OndeviceError('BACKEND_UNAVAILABLE', `This worker does not run "${runtime}" models; load them with ondevice's own worker or the "ondevice/worker" entry.`, {
+    details: { runtime, elsewhere: true, ...(fetched && { handoff: { json: fetched.json, validator: fetched.validator } }) },
+  });
+}
 
 function runtimeOf(resolved: { manifest?: { runtime: RuntimeName } | undefined }): RuntimeName {
   // A bare model URL is an ONNX file.
@@ -96,16 +109,19 @@ function orderFor(adapter: RuntimeAdapter, backends: readonly Backend[] | 'auto'
   return backends === 'auto' ? adapter.backends : backends;
 }
 
-export function createModelHost(options: ModelHostOptions = {}): ModelHost {
+export function createModelHost(options: ModelHostOptions): ModelHost {
   const models = new Map<number, Loaded>();
   let nextId = 1;
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const runtimes = { ...DEFAULT_RUNTIMES, ...options.runtimes };
+  const runtimes = options.runtimes;
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
 
-  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => ({
+  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => {
+    const ctx: ResolveContext = {
     choose: (manifest) => {
       const adapter = runtimes[manifest.runtime];
+      // Before any file is downloaded: the worker that has the runtime downloads them.
+      if (!adapter) throw runtimeElsewhere(manifest.runtime, ctx);
       return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
     },
     retry: { ...DEFAULT_RETRY, ...request.retry },
@@ -115,7 +131,10 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
     store: store(),
     estimate: options.estimate,
     inUse: new Set([...models.values()].map((m) => m.request.url)),
-  });
+    handoff: request.handoff,
+    };
+    return ctx;
+  };
 
   /** Tells each model of `url` that runs something else than `version` (the cache's new active one). */
   const notify = (url: string, version: string, revoked = false): void => {
@@ -131,9 +150,10 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   // Another tab or worker activated a version.
   onActivated((message) => notify(message.url, message.version));
 
-  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device) {
+  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device, ctx: ResolveContext) {
     const runtime = runtimeOf(resolved);
     const adapter = runtimes[runtime];
+    if (!adapter) throw runtimeElsewhere(runtime, ctx);
     const { value: session, backend, fallbacks } = await firstWorkingBackend(
       orderFor(adapter, request.backends),
       async (b) => {
@@ -171,8 +191,8 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
   type Opened = { session: RuntimeSession; info: ModelInfo };
 
   /** Builds the session while the cached bytes are hashed; `undefined` if they were altered (the session is dropped). */
-  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened | undefined> {
-    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal, device), resolved.verified]);
+  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device, ctx: ResolveContext): Promise<Opened | undefined> {
+    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal, device, ctx), resolved.verified]);
     if (checking.status === 'rejected') {
       if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
       return undefined;
@@ -192,16 +212,16 @@ export function createModelHost(options: ModelHostOptions = {}): ModelHost {
     throwIfAborted(signal);
     let opened: Opened | undefined;
     try {
-      opened = await openVerified(resolved, request, progress, signal, device);
+      opened = await openVerified(resolved, request, progress, signal, device, ctx);
       if (!opened) {
         resolved = await resolveModel(request.url, request, ctx);
-        opened = await openVerified(resolved, request, progress, signal, device);
+        opened = await openVerified(resolved, request, progress, signal, device, ctx);
       }
     } catch (error) {
       const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
       if (!previous) throw error;
       resolved = previous;
-      opened = await openVerified(resolved, request, progress, signal, device);
+      opened = await openVerified(resolved, request, progress, signal, device, ctx);
     }
     if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
     progress.emit({ phase: 'ready', backend: opened.info.backend });

@@ -4,6 +4,8 @@ import type { FilesContext } from '../cache/version-files.js';
 import type { VariantChoice } from '../backend/variants.js';
 import type { RetryOptions } from '../download/resumable.js';
 import type { Manifest } from '../manifest/types.js';
+import type { Validator } from '../cache/records.js';
+import type { FetchedManifest } from '../update/fetch-manifest.js';
 import type { ModelFileBytes } from '../runtime/types.js';
 import type { BackendFallback } from '../types.js';
 
@@ -26,6 +28,10 @@ export interface ResolveContext extends FilesContext {
   estimate?: Estimate | undefined;
   /** URLs of the models loaded in this context (never evicted to make room). */
   inUse: ReadonlySet<string>;
+  /** A manifest fetched by another worker for this load: the first question to the host is answered by it. */
+  handoff?: { json: unknown; validator: Validator } | undefined;
+  /** The manifest this load fetched, if it did (set by the resolver). */
+  fetched?: FetchedManifest | undefined;
 }
 
 export interface Resolved {

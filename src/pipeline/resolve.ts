@@ -13,6 +13,7 @@ import { OndeviceError, isOndeviceError } from '../errors.js';
 import { announceActivated, withLock } from '../update/coordination.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
 import { parseRange, type Range } from '../update/semver.js';
+import { parseManifest } from '../manifest/parse.js';
 import { allowed, replaces, usableCached } from '../update/versions.js';
 import { fromCache, readRecord, source } from './cached.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
@@ -73,18 +74,28 @@ type HostAnswer =
 
 async function askHost(url: string, record: ModelRecord | undefined, context: ResolveContext): Promise<HostAnswer> {
   context.progress.emit({ phase: 'manifest', url });
+  const handoff = context.handoff;
+  if (handoff) {
+    context.handoff = undefined;
+    return fetched({ manifest: parseManifest(handoff.json, url), ...handoff }, record, context);
+  }
   const isManifest = record ? record.kind === 'manifest' : new URL(url).pathname.endsWith('.json');
-  if (isManifest) return manifestAnswer(await fetchManifest(url, context.fetch, context.signal), record);
+  if (isManifest) return fetched(await fetchManifest(url, context.fetch, context.signal), record, context);
   // A bare file, or a URL whose kind one request will tell: ask conditionally, read the body only if needed.
   const headers: Record<string, string> = {};
   if (record?.validator.etag) headers['If-None-Match'] = record.validator.etag;
   const response = await openUrl(url, context.fetch, context.signal, { cache: 'no-store', headers });
   if (response.status === 304) return { kind: 'unchanged' };
   if (/\bjson\b/i.test(response.headers.get('content-type') ?? '')) {
-    return manifestAnswer(await readManifest(response, url, context.signal), record);
+    return fetched(await readManifest(response, url, context.signal), record, context);
   }
   const etag = response.headers.get('etag');
   return { kind: 'file', response, version: etag ? etag.replace(/^W\//, '').replace(/"/g, '') : `unversioned-${Date.now()}` };
+}
+
+function fetched(manifest: FetchedManifest, record: ModelRecord | undefined, context: ResolveContext): HostAnswer {
+  context.fetched = manifest;
+  return manifestAnswer(manifest, record);
 }
 
 function manifestAnswer(fetched: FetchedManifest, record: ModelRecord | undefined): HostAnswer {

@@ -6,6 +6,7 @@ import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import type { HostConnection } from '../connection.js';
 import { OndeviceError, abortError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult } from '../pipeline/host.js';
+import type { RuntimeFamily } from '../runtime/runtimes.js';
 import type { ModelInfo, TensorMap, UpdateCheckResult } from '../types.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
@@ -145,11 +146,14 @@ function randomId(): string {
   return globalThis.crypto?.randomUUID?.() ?? `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
-let shared: WorkerConnection | undefined;
+const shared = new Map<RuntimeFamily | 'resolve', WorkerConnection>();
 const appWorkers = new WeakMap<Worker, WorkerConnection>();
 
-/** The connection for a load: the library's own worker (created lazily, shared by all models) or the app's. */
-export function workerConnection(appWorker?: Worker): WorkerConnection {
+/**
+ * The connection for a load: the app's worker, or the library's own worker for the runtime family
+ * (created lazily, shared by all models of that family).
+ */
+export function workerConnection(appWorker: Worker | undefined, family: RuntimeFamily | 'resolve'): WorkerConnection {
   let connection: WorkerConnection;
   if (appWorker) {
     connection = appWorkers.get(appWorker) ?? new WorkerConnection(appWorker, false);
@@ -157,24 +161,32 @@ export function workerConnection(appWorker?: Worker): WorkerConnection {
     if (connection.dead) throw crashed('the Worker passed as option "worker" has ended; pass a new Worker');
     appWorkers.set(appWorker, connection);
   } else {
-    if (!shared || shared.dead) shared = new WorkerConnection(startWorker(), true);
-    connection = shared;
+    let own = shared.get(family);
+    if (!own || own.dead) {
+      own = new WorkerConnection(startWorker(family), true);
+      shared.set(family, own);
+    }
+    connection = own;
   }
   connection.retain();
   return connection;
 }
 
-function startWorker(): Worker {
+function startWorker(family: RuntimeFamily | 'resolve'): Worker {
   try {
-    return createWorker();
+    return createWorker(family);
   } catch (error) {
     // A Content-Security-Policy without worker-src 'self', or a browser without module workers.
     throw crashed(`it could not be started (${error instanceof Error ? error.message : String(error)}); allow it with CSP worker-src 'self', or pass worker: false`);
   }
 }
 
-function createWorker(): Worker {
-  // Keep this expression literal: the app's bundler recognises it and bundles the worker with
-  // onnxruntime-web and its .wasm (our own build keeps it verbatim, see vite.config.ts).
-  return new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+function createWorker(family: RuntimeFamily | 'resolve'): Worker {
+  // Keep these expressions literal: the app's bundler recognises them and bundles each worker with its
+  // runtime and that runtime's .wasm (our own build keeps them verbatim, see vite.config.ts). One
+  // worker per runtime family, because bundlers may inline a worker's dynamic imports; and one with no
+  // runtime for a model whose runtime is not known yet (see runtime/family-hint.ts).
+  if (family === 'resolve') return new Worker(new URL('./worker-resolve.js', import.meta.url), { type: 'module' });
+  if (family === 'tfjs') return new Worker(new URL('./worker-tfjs.js', import.meta.url), { type: 'module' });
+  return new Worker(new URL('./worker-onnx.js', import.meta.url), { type: 'module' });
 }

@@ -1,11 +1,11 @@
 /** @file Serves a model host over comlink from inside a worker. */
 import { expose, releaseProxy, transfer } from 'comlink';
-import { createModelHost, type ModelHost } from '../pipeline/host.js';
+import type { ModelHost } from '../pipeline/host.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
 
-export function serveModelHost(scope: Worker | typeof globalThis = globalThis, host: ModelHost = createModelHost()): void {
+export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHost): void {
   installErrorTransfer();
   const loads = new Map<string, AbortController>();
   const inflight = new Set<Promise<unknown>>();

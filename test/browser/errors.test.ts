@@ -68,7 +68,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
     ['a manifest whose file 404s', '/mutated/missing-file/manifest.json', 'DOWNLOAD_FAILED', /nope\.onnx failed with HTTP 404/],
     ['a file whose bytes do not hash right', '/mutated/bad-sha256/manifest.json', 'INTEGRITY_MISMATCH', /does not match its manifest: SHA-256 [0-9a-f]{64}, expected 0{64}/],
     ['a file shorter than the manifest says', '/mutated/bad-size/manifest.json', 'INTEGRITY_MISMATCH', /has 154818 bytes where the manifest says 154819/],
-    ['a runtime this version does not run', '/mutated/tfjs/manifest.json', 'BACKEND_UNAVAILABLE', /runs "onnx" models/],
+    ['an ONNX file under runtime "tfjs-layers"', '/mutated/tfjs/manifest.json', 'MODEL_INVALID', /digits\.fp32\.[0-9a-f]{8}\.onnx is not a usable TF\.js model: it is not JSON/],
   ];
 
   test.each(badHosts)('%s: a clear error with its code; the worker still serves', async (_, path, code, message) => {

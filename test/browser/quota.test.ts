@@ -6,6 +6,7 @@ import { createModelHost } from '../../src/pipeline/host.js';
 import { loadModel, modelCache } from '../../src/index.js';
 import { expectOndeviceError } from './helpers.js';
 import { LiveHost, fileOf, release } from './live.js';
+import { allRuntimes } from '../../src/runtime/all.js';
 
 beforeEach(async () => {
   await modelCache.clear();
@@ -19,7 +20,7 @@ test("a model that does not fit the browser's quota fails early with QUOTA_EXCEE
   await live.publish(v1);
   const size = v1.variants.fp32.files[0]!.size;
   // Chromium here ignores DevTools' quota override, so the quota is injected at the host's own seam.
-  const host = createModelHost({ estimate: async () => ({ quota: 1_000_000, usage: 1_000_000 - 50_000 }) });
+  const host = createModelHost({ runtimes: allRuntimes, estimate: async () => ({ quota: 1_000_000, usage: 1_000_000 - 50_000 }) });
   const error = await expectOndeviceError(host.load(request(live.url)), 'QUOTA_EXCEEDED');
   expect(error.details).toEqual({ needed: size, available: 50_000 });
   expect(error.message).toMatch(/needs 154818 bytes of storage but only 50000 are available/);
@@ -63,7 +64,7 @@ test('a write that fails for quota part-way leaves the cache consistent and the 
     },
   };
   for (const record of await real.listModels()) await real.deleteModel(record.url);
-  const host = createModelHost({ store: () => store });
+  const host = createModelHost({ runtimes: allRuntimes, store: () => store });
   const live = new LiveHost();
   const [v1, v2] = [await release('release'), await release('next')];
   await live.publish(v1);

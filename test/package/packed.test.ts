@@ -14,6 +14,7 @@ import sirv from 'sirv';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHROMIUM_ARGS, chromiumPath } from '../../scripts/chromium-path.mjs';
 import { referenceLogits } from '../support/digits.mjs';
+import { tfjsReferenceLogits } from '../support/digits-tfjs.mjs';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 // The app's server sends this on every response: no CDN, no eval, no blob: workers.
@@ -21,7 +22,7 @@ const CSP = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-sr
 const WASM_ONLY = ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-gpu'];
 
 interface AppResult {
-  info?: { backend: string; variant: string; fallbacks: Array<{ backend: string; variant?: string; reason: string }> };
+  info?: { backend: string; variant: string; runtime: string; fallbacks: Array<{ backend: string; variant?: string; reason: string }> };
   logits?: number[];
   error?: { code: string; message: string };
 }
@@ -37,13 +38,15 @@ let server: Server;
 let origin: string;
 const requests: string[] = [];
 let references: Record<string, { logits: number[] }>;
+/** The app's built JS chunks holding TF.js (tfjs-core) and onnxruntime-web. */
+const chunks = { tfjs: [] as string[], ort: [] as string[] };
 
 function sh(cmd: string, args: string[], cwd: string): string {
   return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false' } });
 }
 
 beforeAll(async () => {
-  references = { fp32: await referenceLogits('release', 'fp32'), int8: await referenceLogits('release', 'int8') };
+  references = { fp32: await referenceLogits('release', 'fp32'), int8: await referenceLogits('release', 'int8'), tfjs: await tfjsReferenceLogits('layers') };
   work = mkdtempSync(join(tmpdir(), 'ondevice-pack-'));
   sh('npm', ['run', 'build', '--silent'], REPO);
   const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], REPO).trim().split('\n').pop()!;
@@ -58,7 +61,14 @@ beforeAll(async () => {
   mkdirSync(models, { recursive: true });
   cpSync(join(REPO, 'models/digits/release'), models, { recursive: true });
   cpSync(join(REPO, 'models/digits/test-set.bin'), join(models, 'test-set.bin'));
+  cpSync(join(REPO, 'models/digits-tfjs/layers'), join(app, 'public/models/digits-layers'), { recursive: true });
   sh('npx', ['vite', 'build', '--logLevel', 'warn'], app);
+  // Tell the runtimes' chunks apart by what only each contains.
+  for (const f of readdirSync(join(app, 'dist/assets')).filter((f) => f.endsWith('.js'))) {
+    const code = readFileSync(join(app, 'dist/assets', f), 'utf8');
+    if (code.includes('tfjsflags')) chunks.tfjs.push(`/assets/${f}`);
+    if (code.includes('onnxruntime-web')) chunks.ort.push(`/assets/${f}`);
+  }
 
   const files = sirv(join(app, 'dist'), { dev: false, etag: true });
   server = createServer((req, res) => {
@@ -104,7 +114,7 @@ async function openApp(browser: Browser, query: string, at = origin) {
 function expectReferenceNumbers(result: AppResult): void {
   const { logits } = result;
   expect(logits).toHaveLength(200);
-  const reference = references[result.info!.variant]!;
+  const reference = references[result.info!.runtime === 'onnx' ? result.info!.variant : 'tfjs']!;
   const diff = Math.max(...logits!.map((v, i) => Math.abs(v - reference.logits[i]!)));
   expect(diff).toBeLessThanOrEqual(1e-4);
 }
@@ -114,6 +124,17 @@ test('the build emits the worker and onnxruntime-web\'s .wasm files as the app\'
   expect(assets.some((f) => /^worker-.*\.js$/.test(f))).toBe(true);
   expect(assets.some((f) => /^ort-wasm-simd-threaded-.*\.wasm$/.test(f) && !f.includes('asyncify'))).toBe(true);
   expect(assets.some((f) => /^ort-wasm-simd-threaded\.asyncify-.*\.wasm$/.test(f))).toBe(true);
+});
+
+test("the build emits TF.js's .wasm files as the app's own assets, and keeps TF.js and onnxruntime-web in chunks of their own", () => {
+  const assets = readdirSync(join(app, 'dist/assets'));
+  for (const name of ['tfjs-backend-wasm', 'tfjs-backend-wasm-simd', 'tfjs-backend-wasm-threaded-simd']) {
+    expect(assets.some((f) => new RegExp(`^${name}-[\\w-]{8}\\.wasm$`).test(f)), name).toBe(true);
+  }
+  expect(chunks.tfjs.length).toBeGreaterThan(0);
+  expect(chunks.ort.length).toBeGreaterThan(0);
+  // No chunk holds both: an app pays for a runtime only when a model needs it.
+  expect(chunks.tfjs.filter((c) => chunks.ort.includes(c))).toEqual([]);
 });
 
 test('the packed types resolve through the exports map', () => {
@@ -154,6 +175,21 @@ describe('in Chromium with a WebGPU adapter', () => {
     expect(offOrigin).toEqual([]);
     expect(cspViolations).toEqual([]);
     expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded\.asyncify-.*\.wasm$/)]);
+    // An ONNX model downloads no TF.js.
+    expect(requested.filter((p) => chunks.tfjs.includes(p))).toEqual([]);
+  });
+
+  test.each(['auto', 'webgl', 'wasm'])("a TF.js model on %s: TF.js's numbers, only its own chunks and .wasm, no onnxruntime-web", async (backend) => {
+    const { result, offOrigin, cspViolations, requested } = await openApp(browser, `?model=tfjs&backend=${backend}`);
+    expect(result.error).toBeUndefined();
+    expect(result.info).toMatchObject({ runtime: 'tfjs-layers', backend: backend === 'auto' ? 'webgpu' : backend, fallbacks: [] });
+    expectReferenceNumbers(result);
+    expect(offOrigin).toEqual([]);
+    expect(cspViolations).toEqual([]);
+    expect(requested.filter((p) => chunks.tfjs.includes(p)).length).toBeGreaterThan(0);
+    expect(requested.filter((p) => chunks.ort.includes(p) || p.includes('ort-wasm'))).toEqual([]);
+    const wasm = requested.filter((p) => p.endsWith('.wasm'));
+    expect(wasm).toEqual(backend === 'wasm' ? [expect.stringMatching(/\/assets\/tfjs-backend-wasm-simd-[\w-]{8}\.wasm$/)] : []);
   });
 
   test("'wasm' runs int8 on WebAssembly and downloads only the plain WASM build", async () => {
@@ -162,6 +198,7 @@ describe('in Chromium with a WebGPU adapter', () => {
     expect(result.info).toMatchObject({ backend: 'wasm', variant: 'int8' });
     expectReferenceNumbers(result);
     expect(requested.filter((p) => p.endsWith('.wasm'))).toEqual([expect.stringMatching(/\/assets\/ort-wasm-simd-threaded-[^.]*\.wasm$/)]);
+    expect(requested.filter((p) => chunks.tfjs.includes(p))).toEqual([]);
   });
 
   test('a page whose CSP forbids workers gets WORKER_CRASHED saying what to allow, not a hang', async () => {
@@ -187,19 +224,38 @@ describe('in Chromium without WebGPU', () => {
   });
 });
 
-describe("the app's Vite dev server, with no configuration", () => {
-  test('runs the model from node_modules on WASM and WebGPU', async () => {
+/**
+ * TF.js's packages import CommonJS (seedrandom, long, emscripten glue), which Vite's dev server converts
+ * only for dependencies it pre-bundles, and it does not look inside a dependency's workers for them.
+ * So a dev server running TF.js models lists them (README, "TF.js models"); built apps need nothing.
+ */
+const TFJS_DEV_DEPS = [
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-layers',
+  '@tensorflow/tfjs-converter',
+  '@tensorflow/tfjs-backend-cpu',
+  '@tensorflow/tfjs-backend-webgl',
+  '@tensorflow/tfjs-backend-webgpu',
+  '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js',
+];
+
+describe("the app's Vite dev server", () => {
+  test.each<[string, string[], string[]]>([
+    ['with no configuration, the ONNX model on WASM and WebGPU', [], ['backend=wasm', 'backend=webgpu']],
+    ["with TF.js in optimizeDeps.include, the TF.js model on WASM and WebGL", TFJS_DEV_DEPS, ['model=tfjs&backend=wasm', 'model=tfjs&backend=webgl']],
+  ])('%s, from node_modules', async (_, include, queries) => {
     type Vite = typeof import('vite');
     const vite = (await import(join(app, 'node_modules/vite/dist/node/index.js'))) as Vite;
-    const dev = await vite.createServer({ root: app, configFile: false, logLevel: 'error', server: { host: 'localhost', port: 0 } });
+    rmSync(join(app, 'node_modules/.vite'), { recursive: true, force: true });
+    const dev = await vite.createServer({ root: app, configFile: false, logLevel: 'error', server: { host: 'localhost', port: 0 }, ...(include.length > 0 && { optimizeDeps: { include } }) });
     await dev.listen();
     const browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS });
     try {
       const at = dev.resolvedUrls!.local[0]!.replace(/\/$/, '');
-      for (const backend of ['wasm', 'webgpu']) {
-        const { result, offOrigin } = await openApp(browser, `?backend=${backend}`, at);
-        expect(result.error).toBeUndefined();
-        expect(result.info?.backend).toBe(backend);
+      for (const query of queries) {
+        const { result, offOrigin } = await openApp(browser, `?${query}`, at);
+        expect(result.error, `${query}: ${JSON.stringify(result.error)}`).toBeUndefined();
+        expect(result.info?.backend).toBe(query.split('backend=')[1]);
         expectReferenceNumbers(result);
         expect(offOrigin).toEqual([]);
       }

@@ -5,6 +5,7 @@
  * backend that was active when they were made, and running it elsewhere would copy them over).
  */
 import type * as Tf from '@tensorflow/tfjs-core';
+import type * as TfWasm from '@tensorflow/tfjs-backend-wasm';
 import { BackendSkipped } from '../../backend/select.js';
 import type { Backend } from '../../types.js';
 import { wasmFiles } from './wasm-files.js';
@@ -37,7 +38,9 @@ async function importBackend(backend: Backend): Promise<void> {
       await import('@tensorflow/tfjs-backend-webgl');
       return;
     case 'wasm': {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      // The flat ESM build: the package's `module` entry imports emscripten's CommonJS glue, which an
+      // app's dev server may serve unconverted inside a worker ("module is not defined").
+      const wasm: typeof TfWasm = await import('@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js');
       // The .wasm files come from the app's own origin (bundlers emit them, see wasm-files.ts), never a CDN.
       wasm.setWasmPaths(wasmFiles());
       return;

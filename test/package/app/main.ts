@@ -16,11 +16,14 @@ declare global {
 async function main(): Promise<Result> {
   const params = new URLSearchParams(location.search);
   const backend = (params.get('backend') ?? 'auto') as Backend | 'auto';
+  // ?model=tfjs: the TF.js layers model (NHWC input) instead of the ONNX one.
+  const tfjs = params.get('model') === 'tfjs';
   try {
-    const model = await loadModel('/models/digits/manifest.json', { backend });
+    const model = await loadModel(tfjs ? '/models/digits-layers/manifest.json' : '/models/digits/manifest.json', { backend });
     const images = new Float32Array(await (await fetch('/models/digits/test-set.bin')).arrayBuffer());
     const count = 20;
-    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(0, count * 64), dims: [count, 1, 8, 8] } });
+    const dims = tfjs ? [count, 8, 8, 1] : [count, 1, 8, 8];
+    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(0, count * 64), dims } });
     const result = { info: model.info, logits: Array.from(logits!.data as Float32Array) };
     await model.dispose();
     return result;
