@@ -6,7 +6,7 @@ import { stats, type Stats } from './stats.js';
 const MANIFEST = new URL('/digits/release/manifest.json', location.href).href;
 
 
-interface Contender {
+export interface Contender {
   name: string;
   run(batch: Float32Array, n: number): Promise<void>;
   close(): Promise<void>;
@@ -14,6 +14,9 @@ interface Contender {
 
 export interface BackendReport {
   backend: Backend;
+  /** What was run, and the contender the others are compared with. */
+  model: string;
+  baseline: string;
   latency: Record<string, Stats>;
   throughput: Record<string, Stats>;
   batch: number;
@@ -34,11 +37,11 @@ async function direct(backend: Backend, bytes: Uint8Array): Promise<Contender> {
   };
 }
 
-function viaOndevice(model: Model, name: string): Contender {
+export function viaOndevice(model: Model, name: string, dims: (n: number) => number[] = (n) => [n, 1, 8, 8]): Contender {
   return {
     name,
     async run(data, n) {
-      await model.run({ image: { type: 'float32', data, dims: [n, 1, 8, 8] } });
+      await model.run({ image: { type: 'float32', data, dims: dims(n) } });
     },
     close: () => model.dispose(),
   };
@@ -72,11 +75,17 @@ async function benchBackend(backend: Backend, bytes: Uint8Array, images: Float32
     viaOndevice(await loadModel(MANIFEST, { backend, worker: true, variant: 'fp32' }), 'ondevice, worker'),
     viaOndevice(await loadModel(MANIFEST, { backend, worker: false, variant: 'fp32' }), 'ondevice, in-thread'),
   ];
+  return measure(backend, 'the ONNX digits CNN (fp32, 155 kB)', contenders, images, log);
+}
+
+/** Interleaved rounds of every contender (the first is the baseline): latency at batch 1, throughput at batch 360. */
+export async function measure(backend: Backend, model: string, contenders: Contender[], images: Float32Array, log: (s: string) => void): Promise<BackendReport> {
   const latency: Record<string, number[]> = {};
   const throughput: Record<string, number[]> = {};
   const batch = 360;
-  const rounds = backend === 'webgpu' ? 4 : 6;
-  const calls = backend === 'webgpu' ? 100 : 400;
+  const slow = backend === 'webgpu' || backend === 'webgl';
+  const rounds = slow ? 4 : 6;
+  const calls = slow ? 100 : 400;
   for (const c of contenders) {
     await timeCalls(c, images, 1, 30); // warm-up: shader compilation, allocator, JIT
     await timeCalls(c, images, batch, 3, 1);
@@ -92,7 +101,7 @@ async function benchBackend(backend: Backend, bytes: Uint8Array, images: Float32
   }
   for (const c of contenders) await c.close();
   const map = (o: Record<string, number[]>) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, stats(v)]));
-  return { backend, latency: map(latency), throughput: map(throughput), batch };
+  return { backend, model, baseline: contenders[0]!.name, latency: map(latency), throughput: map(throughput), batch };
 }
 
 export async function latencySuite(backends: Backend[], log: (s: string) => void): Promise<BackendReport[]> {

@@ -1,16 +1,19 @@
 /**
  * The benchmark page. Suites run in this order, each side by side with its baseline:
- * `latency` (run() through ondevice vs onnxruntime-web on the main thread) and `warm` (a load from
+ * `latency` (run() through ondevice vs onnxruntime-web on the main thread), `tfjs` (the same for the
+ * TF.js layers model vs TF.js on the main thread, per backend), and `warm` (a load from
  * IndexedDB vs a session from bytes in memory). Parameters come in the query string.
  */
 import type { Backend } from '../src/index.js';
 import { latencySuite, type BackendReport } from './latency.js';
+import { tfjsLatencySuite } from './tfjs.js';
 import { hashSuite, type HashReport } from './hash.js';
 import { memorySuite, type MemoryMarks } from './memory.js';
 import { warmSuite, type WarmReport } from './warm.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
+  tfjs?: BackendReport[];
   warm?: WarmReport[];
   memory?: MemoryMarks;
   hash?: HashReport;
@@ -29,6 +32,7 @@ async function main(): Promise<BenchResult> {
   const log = (s: string) => console.log(`[bench] ${s}`);
   const result: BenchResult = {};
   if (suites.includes('latency')) result.latency = await latencySuite((params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
+  if (suites.includes('tfjs')) result.tfjs = await tfjsLatencySuite((params.get('tfjsBackends') ?? 'webgpu,webgl,wasm,cpu').split(',') as Backend[], log);
   if (suites.includes('warm')) result.warm = await warmSuite(params.getAll('warm'), Number(params.get('reps') ?? 5), log);
   if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, log);
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);

@@ -2,7 +2,8 @@
 /**
  * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,warm,memory,hash --backends=wasm,webgpu --warm-mb=100 --memory-mb=200 --reps=5
+ * baseline. Options: --suites=latency,tfjs,warm,memory,hash --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * --warm-mb=100 --memory-mb=200 --reps=5
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync } from 'node:fs';
@@ -15,7 +16,8 @@ import { startModelServer } from '../test/support/model-server.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,warm,memory,hash');
+const suites = arg('suites', 'latency,tfjs,warm,memory,hash');
+const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const warmMb = Number(arg('warm-mb', '100'));
 const reps = arg('reps', '5');
@@ -24,6 +26,7 @@ const reps = arg('reps', '5');
 const hosted = fileURLToPath(new URL('./.out/models/', import.meta.url));
 mkdirSync(hosted, { recursive: true });
 cpSync(fileURLToPath(new URL('../models/digits/release', import.meta.url)), `${hosted}digits/release`, { recursive: true });
+cpSync(fileURLToPath(new URL('../models/digits-tfjs/layers', import.meta.url)), `${hosted}digits-tfjs/layers`, { recursive: true });
 if (suites.includes('warm')) {
   console.error(`[bench] writing a ${warmMb} MB synthetic model…`);
   writeSyntheticModel(`${hosted}synthetic`, { mb: warmMb });
@@ -50,7 +53,7 @@ try {
   page.on('console', (m) => {
     if (m.text().startsWith('[bench]')) console.error(m.text());
   });
-  const query = new URLSearchParams({ suites, backends, reps });
+  const query = new URLSearchParams({ suites, backends, tfjsBackends, reps });
   for (const u of warmUrls) query.append('warm', u);
   query.set('memory', `${modelServer.url}/memory/manifest.json`);
   await page.goto(`${url}?${query}`);
@@ -62,6 +65,7 @@ try {
   const agent = await page.evaluate(() => navigator.userAgent);
   console.log(`\nondevice bench — ${agent.match(/Chrome\/[\d.]+/)?.[0] ?? agent}, 1 WASM thread, headless, 2 cores\n`);
   if (result.latency) printLatency(result.latency);
+  if (result.tfjs) printLatency(result.tfjs);
   if (result.warm) printWarm(result.warm);
   if (result.memory) printMemory(result.memory, samples);
   if (result.hash) printHash(result.hash);
@@ -142,12 +146,11 @@ function printWarm(reports) {
 
 /** @param {import('./latency.ts').BackendReport[]} reports */
 function printLatency(reports) {
-  const base = 'onnxruntime-web, main thread';
   const ms = (/** @type {number} */ v) => v.toFixed(3).padStart(9);
-  console.log('run() on the digits CNN (fp32, 155 kB)\n');
+  console.log(`run() on ${reports[0]?.model}\n`);
   for (const r of reports) {
-    const b = r.latency[base];
-    const t = r.throughput[base];
+    const b = r.latency[r.baseline];
+    const t = r.throughput[r.baseline];
     if (!b || !t) throw new Error(`no baseline for ${r.backend}`);
     console.log(`${r.backend}: run() latency, batch 1 (ms per call; ${b.count} blocks of 20 sequential calls each, interleaved rounds; median and p95 of block means)`);
     console.log(`  ${'contender'.padEnd(30)} ${'median'.padStart(9)} ${'p95'.padStart(9)} ${'Δmedian'.padStart(9)} ${'ratio'.padStart(7)}`);
@@ -160,5 +163,5 @@ function printLatency(reports) {
     }
     console.log('');
   }
-  console.log('Δmedian and ratio are against onnxruntime-web called directly on the main thread. Goal: worker overhead ≤ 0.3 ms a call.\n');
+  console.log(`Δmedian and ratio are against ${reports[0]?.baseline} (called directly). Goal: worker overhead ≤ 0.3 ms a call.\n`);
 }
