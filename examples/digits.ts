@@ -4,7 +4,11 @@
  */
 import { loadModel, type BackendPreference, type LoadProgress, type Model } from 'ondevice';
 
-const MANIFEST = new URL('/digits/release/manifest.json', location.href).href;
+/** The same digits task published twice: as ONNX (PyTorch export) and as a TF.js layers model (NHWC input). */
+const MODELS = {
+  onnx: { manifest: new URL('/digits/release/manifest.json', location.href).href, dims: [1, 1, 8, 8] },
+  tfjs: { manifest: new URL('/digits-tfjs/layers/manifest.json', location.href).href, dims: [1, 8, 8, 1] },
+};
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
 const seen = document.querySelector<HTMLCanvasElement>('#seen')!;
@@ -15,6 +19,8 @@ const progress = document.querySelector<HTMLProgressElement>('#progress')!;
 const phase = document.querySelector<HTMLElement>('#phase')!;
 const backendInfo = document.querySelector<HTMLElement>('#backend-info')!;
 const backendSelect = document.querySelector<HTMLSelectElement>('#backend')!;
+const modelSelect = document.querySelector<HTMLSelectElement>('#model')!;
+const chosen = () => MODELS[modelSelect.value as keyof typeof MODELS];
 
 const ink = pad.getContext('2d', { willReadFrequently: true })!;
 let model: Model | undefined;
@@ -44,10 +50,10 @@ async function load(backend: BackendPreference): Promise<void> {
   await previous?.dispose();
   progress.value = 0;
   try {
-    model = await loadModel(MANIFEST, { backend, onProgress: showProgress, signal: loading.signal });
+    model = await loadModel(chosen().manifest, { backend, onProgress: showProgress, signal: loading.signal });
     const { info } = model;
     const skipped = info.fallbacks.map((f) => `${f.backend} skipped: ${f.reason}`).join('; ');
-    backendInfo.textContent = `${info.name} ${info.version} (${info.variant}) on ${info.backend}${skipped ? ` — ${skipped}` : ''}`;
+    backendInfo.textContent = `${info.name} ${info.version} (${info.runtime}, ${info.variant}) on ${info.backend}${skipped ? ` — ${skipped}` : ''}`;
     void predict();
   } catch (error) {
     if ((error as { code?: string }).code === 'ABORTED') return;
@@ -93,7 +99,7 @@ async function predict(): Promise<void> {
   if (!model || !input) return;
   running = true;
   try {
-    const { logits } = await model.run({ image: { type: 'float32', data: input, dims: [1, 1, 8, 8] } });
+    const { logits } = await model.run({ image: { type: 'float32', data: input, dims: chosen().dims } });
     show(Array.from(logits!.data as Float32Array));
   } catch (error) {
     phase.textContent = `inference failed: ${(error as Error).message}`;
@@ -151,6 +157,7 @@ for (const type of ['pointerup', 'pointercancel'] as const) {
 }
 document.querySelector('#clear')!.addEventListener('click', clear);
 backendSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
+modelSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
 
 clear();
 void load('auto');
