@@ -35,8 +35,9 @@ ondevice <command> --help tells more.`,
 Inputs and outputs stay float32; the result loads in onnxruntime-web and onnxruntime-node.`,
   verify: `usage: ondevice verify <release-dir | manifest.json> --data <test-set.json> [thresholds]
 
-Runs every variant with onnxruntime-node and prints size, max abs diff, top-1 agreement with
-fp32 and, when the test set has labels, accuracy. Exits 1 if a variant is below a threshold.
+Runs every variant (ONNX with onnxruntime-node, TF.js with TF.js's CPU backend) and prints size,
+max abs diff, top-1 agreement with fp32 and, when the test set has labels, accuracy. Exits 1 if a
+variant is below a threshold.
 
   --data <file>             JSON { "input", "dims": [N, ...], "file": "x.bin", "labels"?: [...] },
                             file = float32 little-endian, relative to the JSON
@@ -46,6 +47,9 @@ fp32 and, when the test set has labels, accuracy. Exits 1 if a variant is below 
 
 <model-dir> holds one ONNX file per variant, named after it: fp32.onnx, int8.onnx, fp16.onnx
 (a lone model.onnx is fp32), and optionally metadata.json (e.g. { "labels": [...] }).
+For a TF.js model it holds model.json and its weight shards (one fp32 variant), or one folder
+per variant (fp32/model.json, ...); each is loaded and run once with TF.js before publishing,
+its shards get content-hashed names and model.json is rewritten to name them.
 
 Writes content-hashed files, manifest.json (last, atomically), manifest.<version>.json, and the
 caching headers (_headers, nginx.conf). Files of earlier versions stay; a published version is

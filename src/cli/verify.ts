@@ -1,10 +1,14 @@
 /// <reference types="node" />
 /**
- * @file `ondevice verify`: runs every variant of a release with onnxruntime-node on a test set and
- * compares it with fp32: size, max abs diff, top-1 agreement, and accuracy when labels are given.
+ * @file `ondevice verify`: runs every variant of a release on a test set (ONNX with onnxruntime-node,
+ * TF.js with TF.js's CPU backend through the library's own adapter) and compares it with fp32: size,
+ * max abs diff, top-1 agreement, and accuracy when labels are given.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
+import { tfCore } from '../runtime/tfjs/engine.js';
+import type { RuntimeSession } from '../runtime/types.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, type ManifestJson } from './manifest-file.js';
 
@@ -26,7 +30,10 @@ export async function readTestSet(path: string): Promise<TestSet> {
   if (typeof meta.input !== 'string' || !Array.isArray(meta.dims) || typeof meta.file !== 'string') {
     throw new CliError(`${path} must be JSON { "input": name, "dims": [N, ...], "file": "data.bin", "labels"?: [...] }`);
   }
-  const raw = await readFile(join(dirname(path), meta.file));
+  const file = resolve(dirname(path), meta.file);
+  const raw = await readFile(file).catch((error: NodeJS.ErrnoException) => {
+    throw new CliError(`cannot read the test set's data ${file} (${error.code ?? error.message})`);
+  });
   const data = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   const dims = meta.dims as number[];
   if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new CliError(`${meta.file} holds ${data.length} floats, but dims [${dims.join(', ')}] need ${dims.reduce((a, b) => a * b, 1)}`);
@@ -70,9 +77,9 @@ export async function verifyRelease(target: string, testSet: TestSet, thresholds
   const { manifest, dir } = await readManifestFile(target);
   const names = Object.keys(manifest.variants);
   const reference = names.includes('fp32') ? 'fp32' : names[0]!;
-  const ort = await loadOrt();
+  const run = manifest.runtime === 'onnx' ? onnxRunner(await loadOrt()) : tfjsRunner(manifest.runtime === 'tfjs-layers' ? 'layers' : 'graph');
   const outputs = new Map<string, { logits: Float32Array; classes: number; bytes: number }>();
-  for (const variant of names) outputs.set(variant, await runVariant(ort, manifest, dir, variant, testSet));
+  for (const variant of names) outputs.set(variant, await run(manifest, dir, variant, testSet));
   const base = outputs.get(reference)!;
   const rows: VariantRow[] = names.map((variant) => {
     const out = outputs.get(variant)!;
@@ -95,6 +102,32 @@ export async function verifyRelease(target: string, testSet: TestSet, thresholds
   }
   return { reference, rows, failures };
 }
+
+type Runner = (manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) => Promise<{ logits: Float32Array; classes: number; bytes: number }>;
+
+/** TF.js variants load exactly as in the browser (model.json first, then the shards), on TF.js's CPU backend. */
+function tfjsRunner(kind: 'layers' | 'graph'): Runner {
+  return async (manifest, dir, variant, testSet) => {
+    const listed = manifest.variants[variant]!.files;
+    const files = await Promise.all(listed.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await readFile(join(dir, f.path))) })));
+    (await tfCore()).enableProdMode();
+    let session: RuntimeSession;
+    try {
+      session = await tfjsRuntime(kind).create(files, 'cpu');
+    } catch (error) {
+      throw new CliError(`TF.js cannot load the ${variant} variant: ${(error as Error).message}`);
+    }
+    try {
+      const result = await session.run({ [testSet.input]: { type: 'float32', data: testSet.data.slice(), dims: testSet.dims } });
+      const first = result[session.outputs[0]!.name]!;
+      return { logits: Float32Array.from(first.data as Float32Array), classes: first.dims[first.dims.length - 1] ?? 1, bytes: files.reduce((n, f) => n + f.bytes.length, 0) };
+    } finally {
+      await session.release();
+    }
+  };
+}
+
+const onnxRunner = (ort: OrtNode): Runner => (manifest, dir, variant, testSet) => runVariant(ort, manifest, dir, variant, testSet);
 
 async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) {
   const files = manifest.variants[variant]!.files;

@@ -1,0 +1,111 @@
+/**
+ * @file The publisher's CLI on TF.js models: publish (content-hashed shards, model.json rewritten to name
+ * them and listed first), verify on TF.js's CPU backend, and bad folders, each a clear error that
+ * writes nothing.
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { main } from '../../src/cli/main.js';
+
+const MODELS = fileURLToPath(new URL('../../models/digits-tfjs/', import.meta.url));
+const TEST_SET = `${MODELS}test-set.json`;
+
+async function cli(...argv: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+type Manifest = { runtime: string; inputs: unknown; outputs: unknown; variants: { fp32: { files: Array<{ path: string; size: number; sha256: string }> } } };
+const manifestOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as Manifest;
+
+let work: string;
+
+/** A publisher's folder made from a committed release: its model.json as model.json, its shards as they are named. */
+function sourceFrom(release: string, into: string): string {
+  const dir = join(work, into);
+  mkdirSync(dir, { recursive: true });
+  const [json, ...shards] = manifestOf(join(MODELS, release)).variants.fp32.files;
+  copyFileSync(join(MODELS, release, json!.path), join(dir, 'model.json'));
+  for (const s of shards) copyFileSync(join(MODELS, release, s.path), join(dir, s.path));
+  return dir;
+}
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'ondevice-cli-tfjs-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('publish and verify a TF.js model', () => {
+  test.each([
+    ['layers', 'digits-layers', 'tfjs-layers'],
+    ['graph', 'digits-graph', 'tfjs-graph'],
+  ])('the %s model: the same release, byte for byte, as the committed one', async (release, name, runtime) => {
+    const out = join(work, `out-${release}`);
+    const published = await cli('publish', sourceFrom(release, `src-${release}`), out, '--version', '1.0.0', '--name', name);
+    expect(published.code, published.err).toBe(0);
+    const manifest = manifestOf(out);
+    const committed = manifestOf(join(MODELS, release));
+    expect(manifest.runtime).toBe(runtime);
+    expect(manifest.variants).toEqual(committed.variants);
+    expect(manifest.inputs).toEqual(committed.inputs);
+    expect(manifest.outputs).toEqual(committed.outputs);
+    // model.json first, naming the hashed shards that follow it.
+    const [json, ...shards] = manifest.variants.fp32.files;
+    expect(json!.path).toMatch(new RegExp(`^${name}\\.fp32\\.[0-9a-f]{8}\\.json$`));
+    const model = JSON.parse(readFileSync(join(out, json!.path), 'utf8')) as { weightsManifest: Array<{ paths: string[] }> };
+    expect(model.weightsManifest.flatMap((g) => g.paths)).toEqual(shards.map((s) => s.path));
+    expect(readFileSync(join(out, '_headers'), 'utf8')).toContain(`/${json!.path}\n  Cache-Control: public, max-age=31536000, immutable`);
+  });
+
+  test('verify runs the layers release on TF.js and reports its accuracy', async () => {
+    const result = await cli('verify', join(MODELS, 'layers'), '--data', TEST_SET);
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toMatch(/fp32 +20912 +100\.00% +0\.00e\+0 +100\.00% +96\.11%/);
+  });
+});
+
+describe('bad TF.js folders: a clear error, nothing written', () => {
+  function expectNothingWritten(release: string): void {
+    expect(existsSync(release) ? readdirSync(release) : []).toEqual([]);
+  }
+
+  test('a missing shard', async () => {
+    const dir = sourceFrom('layers', 'missing-shard');
+    const shard = readdirSync(dir).find((f) => f.endsWith('.bin'))!;
+    rmSync(join(dir, shard));
+    const result = await cli('publish', dir, join(work, 'never-1'), '--version', '1.0.0');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(new RegExp(`names the weight shard ${shard.replace(/\./g, '\\.')}, which is not in`));
+    expectNothingWritten(join(work, 'never-1'));
+  });
+
+  test('a truncated shard', async () => {
+    const dir = sourceFrom('layers', 'short-shard');
+    const shard = readdirSync(dir).find((f) => f.endsWith('.bin'))!;
+    writeFileSync(join(dir, shard), readFileSync(join(dir, shard)).subarray(0, 100));
+    const result = await cli('publish', dir, join(work, 'never-2'), '--version', '1.0.0');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/weight shards hold 9176 bytes but its weightsManifest describes 18152/);
+    expectNothingWritten(join(work, 'never-2'));
+  });
+
+  test('a model.json that is not JSON, and one TF.js cannot build', async () => {
+    const broken = sourceFrom('layers', 'not-json');
+    writeFileSync(join(broken, 'model.json'), '{ "modelTopology": ');
+    expect((await cli('publish', broken, join(work, 'never-3'), '--version', '1.0.0')).err).toMatch(/model\.json is not a usable TF\.js model: it is not JSON/);
+    const unknown = sourceFrom('layers', 'unknown-layer');
+    const json = JSON.parse(readFileSync(join(unknown, 'model.json'), 'utf8')) as { modelTopology: { config: { layers: Array<{ class_name: string }> } } };
+    json.modelTopology.config.layers[1]!.class_name = 'NoSuchLayer';
+    writeFileSync(join(unknown, 'model.json'), JSON.stringify(json));
+    const result = await cli('publish', unknown, join(work, 'never-4'), '--version', '1.0.0');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/TF\.js cannot load the fp32 variant: .*NoSuchLayer/);
+    expectNothingWritten(join(work, 'never-3'));
+    expectNothingWritten(join(work, 'never-4'));
+  });
+});
