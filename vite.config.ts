@@ -1,28 +1,27 @@
 /**
- * @file Builds the library: `dist/index.js` (the API), `dist/worker-onnx.js` and `dist/worker-tfjs.js` (the library's workers), `dist/worker.js` (every runtime, for apps' own workers) and
- * `dist/cli.js` (the `ondevice` command, Node), ESM, dependencies external, unminified, with
- * declarations from `tsc -p tsconfig.build.json`.
+ * @file Builds the library: `dist/index.js` (the API), `dist/worker-{onnx,tfjs,resolve}.js` (the
+ * library's workers), `dist/worker.js` (every runtime, for apps' own workers), `dist/wasm/` (TF.js's
+ * .wasm) and `dist/cli.js` (the `ondevice` command, Node), ESM, dependencies external, unminified,
+ * with declarations from `tsc -p tsconfig.build.json`.
  */
 import { readFileSync } from 'node:fs';
 import { defineConfig, type Plugin } from 'vite';
 
-const WORKER_EXPRESSIONS = ['resolve', 'tfjs', 'onnx'].map((family) => `new Worker(new URL('./worker-${family}.js', import.meta.url), { type: 'module' })`);
-const placeholder = (i: number) => `__ONDEVICE_CREATE_WORKER_${i}__()`;
-
 /**
- * The app's bundler must see `new Worker(new URL('./worker-onnx.js', import.meta.url), …)` in our
- * output to bundle the worker together with onnxruntime-web and emit its .wasm on the app's
- * origin. Vite would otherwise bundle the worker into our own build, with every dependency
- * inlined. So the expression is hidden from Vite's worker plugin and restored after bundling.
+ * Hides `expressions` in the module `file` from Vite during bundling and puts them back, verbatim, in
+ * the output. Each is a `new URL('./…', import.meta.url)` that the *app's* bundler must see: Vite
+ * would otherwise bundle our workers into our own build (every dependency inlined) and, in library
+ * mode, inline .wasm files as base64.
  */
-function keepWorkerExpression(): Plugin {
+function keepVerbatim(name: string, file: string, expressions: readonly string[]): Plugin {
+  const placeholder = (i: number) => `__ONDEVICE_${name.toUpperCase().replace(/\W/g, '_')}_${i}__()`;
   return {
-    name: 'ondevice:keep-worker-expression',
+    name: `ondevice:keep-${name}`,
     enforce: 'pre',
     transform(code, id) {
-      if (!id.endsWith('/src/worker/client.ts')) return null;
+      if (!id.endsWith(file)) return null;
       let out = code;
-      WORKER_EXPRESSIONS.forEach((expression, i) => {
+      expressions.forEach((expression, i) => {
         if (!out.includes(expression)) this.error(`expected ${expression} in ${id}`);
         out = out.replace(expression, placeholder(i));
       });
@@ -31,42 +30,26 @@ function keepWorkerExpression(): Plugin {
     renderChunk(code) {
       if (!code.includes(placeholder(0))) return null;
       let out = code;
-      WORKER_EXPRESSIONS.forEach((expression, i) => (out = out.replace(placeholder(i), expression)));
+      expressions.forEach((expression, i) => (out = out.replace(placeholder(i), expression)));
       return { code: out, map: null };
     },
   };
 }
 
+/** The library's workers, one per runtime family and one with none (src/worker/client.ts). */
+const keepWorkers = keepVerbatim(
+  'workers',
+  '/src/worker/client.ts',
+  ['resolve', 'tfjs', 'onnx'].map((family) => `new Worker(new URL('./worker-${family}.js', import.meta.url), { type: 'module' })`),
+);
+
 const WASM_DIR = 'node_modules/@tensorflow/tfjs-backend-wasm/dist/';
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
-/**
- * TF.js's WASM backend finds its .wasm through `new URL('./wasm/<file>', import.meta.url)` literals
- * (src/runtime/tfjs/wasm-files.ts). In library mode Vite would inline those files as base64; we want
- * the *app's* bundler to emit them on its origin, so the literals are kept verbatim and the files
- * copied to dist/wasm/, next to every chunk.
- */
-function keepTfjsWasmUrls(): Plugin {
-  const marker = (i: number) => `__ONDEVICE_TFJS_WASM_${i}__`;
-  const expression = (file: string) => `new URL('./wasm/${file}', import.meta.url)`;
+/** TF.js's WASM backend's .wasm files (src/runtime/tfjs/wasm-files.ts), copied to dist/wasm/, next to every chunk. */
+function keepTfjsWasm(): Plugin {
   return {
-    name: 'ondevice:keep-tfjs-wasm-urls',
-    enforce: 'pre',
-    transform(code, id) {
-      if (!id.endsWith('/src/runtime/tfjs/wasm-files.ts')) return null;
-      let out = code;
-      WASM_FILES.forEach((file, i) => {
-        if (!out.includes(expression(file))) this.error(`expected ${expression(file)} in ${id}`);
-        out = out.replace(expression(file), `${marker(i)}()`);
-      });
-      return { code: out, map: null };
-    },
-    renderChunk(code) {
-      if (!code.includes(marker(0))) return null;
-      let out = code;
-      WASM_FILES.forEach((file, i) => (out = out.replace(`${marker(i)}()`, expression(file))));
-      return { code: out, map: null };
-    },
+    ...keepVerbatim('tfjs-wasm', '/src/runtime/tfjs/wasm-files.ts', WASM_FILES.map((file) => `new URL('./wasm/${file}', import.meta.url)`)),
     generateBundle() {
       for (const file of WASM_FILES) this.emitFile({ type: 'asset', fileName: `wasm/${file}`, source: readFileSync(`${WASM_DIR}${file}`) });
     },
@@ -74,7 +57,7 @@ function keepTfjsWasmUrls(): Plugin {
 }
 
 export default defineConfig({
-  plugins: [keepWorkerExpression(), keepTfjsWasmUrls()],
+  plugins: [keepWorkers, keepTfjsWasm()],
   build: {
     target: 'es2022',
     minify: false,
