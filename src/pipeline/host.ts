@@ -12,12 +12,14 @@ import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY } from '../download/resumable.js';
 import type { RuntimeName } from '../manifest/types.js';
-import type { Validator } from '../cache/records.js';
+import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
 import { onActivated } from '../update/coordination.js';
 import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from './progress.js';
-import { cachedVersion, checkForUpdate, confirmStarted, resolveModel, rollBack, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
+import { cachedVersion, checkForUpdate, confirmStarted, resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
+
+export type { Handoff } from './resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
 export interface LoadRequest extends UpdateRules {
@@ -27,11 +29,6 @@ export interface LoadRequest extends UpdateRules {
   backends: Backend[] | 'auto';
   /** The manifest another worker just fetched for this load (see `runtimeElsewhere`): used instead of asking again. */
   handoff?: Handoff | undefined;
-}
-
-export interface Handoff {
-  json: unknown;
-  validator: Validator;
 }
 
 export interface LoadResult {
@@ -65,7 +62,7 @@ export interface ModelHostOptions {
    * The runtimes this host runs. Each worker bundle holds only its own (an app's bundler may inline a
    * worker's dynamic imports, so a worker that imported every adapter would carry every runtime).
    */
-  runtimes: Partial<Record<RuntimeName, RuntimeAdapter>>;
+  runtimes: Runtimes;
   /** @default IndexedDB through idb-keyval (`undefined` entries run without a cache) */
   store?: () => CacheStore | undefined;
   /** @default navigator.storage.estimate */
@@ -118,20 +115,20 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
 
   const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => {
     const ctx: ResolveContext = {
-    choose: (manifest) => {
-      const adapter = runtimes[manifest.runtime];
-      // Before any file is downloaded: the worker that has the runtime downloads them.
-      if (!adapter) throw runtimeElsewhere(manifest.runtime, ctx);
-      return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
-    },
-    retry: { ...DEFAULT_RETRY, ...request.retry },
-    fetch: fetchFn,
-    signal,
-    progress,
-    store: store(),
-    estimate: options.estimate,
-    inUse: new Set([...models.values()].map((m) => m.request.url)),
-    handoff: request.handoff,
+      choose: (manifest) => {
+        const adapter = runtimes[manifest.runtime];
+        // Before any file is downloaded: the worker that has the runtime downloads them.
+        if (!adapter) throw runtimeElsewhere(manifest.runtime, ctx);
+        return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
+      },
+      retry: { ...DEFAULT_RETRY, ...request.retry },
+      fetch: fetchFn,
+      signal,
+      progress,
+      store: store(),
+      estimate: options.estimate,
+      inUse: new Set([...models.values()].map((m) => m.request.url)),
+      handoff: request.handoff,
     };
     return ctx;
   };

@@ -29,9 +29,15 @@ export interface ResolveContext extends FilesContext {
   /** URLs of the models loaded in this context (never evicted to make room). */
   inUse: ReadonlySet<string>;
   /** A manifest fetched by another worker for this load: the first question to the host is answered by it. */
-  handoff?: { json: unknown; validator: Validator } | undefined;
+  handoff?: Handoff | undefined;
   /** The manifest this load fetched, if it did (set by the resolver). */
   fetched?: FetchedManifest | undefined;
+}
+
+/** A manifest as one worker fetched it, handed to another (plain data, so it crosses postMessage). */
+export interface Handoff {
+  json: unknown;
+  validator: Validator;
 }
 
 export interface Resolved {

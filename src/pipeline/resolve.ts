@@ -19,7 +19,7 @@ import { fromCache, readRecord, source } from './cached.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
 
 export { cachedVersion, confirmStarted, rollBack } from './cached.js';
-export type { Resolved, ResolveContext, UpdatePolicy, UpdateRules } from './resolve-types.js';
+export type { Handoff, Resolved, ResolveContext, UpdatePolicy, UpdateRules } from './resolve-types.js';
 
 
 export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
