@@ -85,6 +85,19 @@ describe.each<[Backend, boolean]>([
   });
 });
 
+describe.each<[Backend, boolean]>([
+  ['wasm', true],
+  ['webgpu', false],
+])('a graph with a dynamic-shape op (Where, which TF.js runs only asynchronously) on %s (worker: %s)', (backend, worker) => {
+  test('runs through executeAsync and returns int32 indices', async () => {
+    const model = await loadModel(`${server}/tfjs-nonzero/release/manifest.json`, { backend, worker });
+    expect(model.info.outputs).toEqual([{ name: 'nonzero', type: 'int32', dims: ['batch', 1] }]);
+    const out = await model.run({ x: { type: 'float32', data: new Float32Array([0, 1.5, 0, -2, 0]), dims: [5] } });
+    expect(out['nonzero']).toEqual({ type: 'int32', data: new Int32Array([1, 3]), dims: [2, 1] });
+    await model.dispose();
+  });
+});
+
 describe('backend order', () => {
   test("'auto' takes WebGPU first when the adapter is real", async () => {
     const model = await loadModel(layersUrl);
@@ -101,6 +114,23 @@ describe('backend order', () => {
     expect(onnx.info).toMatchObject({ runtime: 'onnx', backend: 'wasm', fallbacks: [{ backend: 'webgl', reason: expect.stringMatching(/WebGL backend is deprecated/) }] });
     await onnx.dispose();
   });
+});
+
+test('two TF.js models on different backends in one worker, run at once, each give their own numbers', async () => {
+  // One TF.js engine per worker with one active backend: the adapter's queue switches it per run.
+  const [layers, graph] = await Promise.all([loadModel(layersUrl, { backend: 'webgl' }), loadModel(graphUrl, { backend: 'wasm' })]);
+  expect([layers.info.backend, graph.info.backend]).toEqual(['webgl', 'wasm']);
+  const { images } = await digitsTestSet();
+  const runs = Array.from({ length: 20 }, (_, i) => [
+    layers.run({ image: { type: 'float32', data: images.slice(i * 64, i * 64 + 64), dims: [1, 8, 8, 1] } }),
+    graph.run({ image: { type: 'float32', data: images.slice(i * 64, i * 64 + 64), dims: [1, 64] } }),
+  ]);
+  const results = await Promise.all(runs.flat());
+  results.forEach((out, k) => {
+    const [i, reference] = [Math.floor(k / 2), k % 2 === 0 ? references.layers : references.graph];
+    expect(maxAbsDiff(out['logits']!.data as Float32Array, reference.logits.slice(i * 10, i * 10 + 10))).toBeLessThanOrEqual(1e-4);
+  });
+  await Promise.all([layers.dispose(), graph.dispose()]);
 });
 
 describe('bad input', () => {

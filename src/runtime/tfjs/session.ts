@@ -31,20 +31,25 @@ function specsOf(loaded: TfjsModel): { inputs: TensorSpec[]; outputs: TensorSpec
     };
   }
   const { model } = loaded;
-  // Graph outputs rarely carry a shape of their own; the model's signature, when it has one, does.
+  // Graph outputs rarely carry a shape or a dtype of their own; the model's signature, when it has one, does.
   const signed = (model.modelSignature as { outputs?: Record<string, SignatureTensor> } | undefined)?.outputs ?? {};
-  const signedShape = (name: string) => {
-    const entry = signed[name] ?? Object.values(signed).find((t) => t.name === `${name}:0`);
-    return entry?.tensorShape?.dim?.map((d) => Number(d.size ?? -1));
-  };
+  const signature = (name: string) => signed[name] ?? Object.values(signed).find((t) => t.name === `${name}:0`);
   return {
     inputs: model.inputs.map((t) => spec(t.name, t.dtype, t.shape)),
-    outputs: model.outputs.map((t) => spec(t.name, t.dtype, t.shape ?? signedShape(t.name))),
+    outputs: model.outputs.map((t) => {
+      const entry = signature(t.name);
+      const dtype = entry?.dtype ? SIGNATURE_TYPES[entry.dtype] : undefined;
+      return spec(t.name, dtype ?? t.dtype, t.shape ?? entry?.tensorShape?.dim?.map((d) => Number(d.size ?? -1)));
+    }),
   };
 }
 
+/** TensorFlow's dtype names, as a graph model's signature writes them. */
+const SIGNATURE_TYPES: Record<string, string> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_BOOL: 'bool' };
+
 interface SignatureTensor {
   name?: string;
+  dtype?: string;
   tensorShape?: { dim?: { size?: string | number }[] };
 }
 
