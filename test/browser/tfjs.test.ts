@@ -150,24 +150,28 @@ describe('bad input', () => {
   });
 
   /**
-   * The layers release with its fp32 files replaced by real files of the server, listed with their true
-   * hashes (so they pass integrity). `name=>folder/file` lists `name` but serves the other file's bytes.
+   * The layers release with its fp32 files replaced by real files of the server, listed with the hashes
+   * of what the host serves (so they pass integrity). `name=>folder/file` lists `name` but serves the
+   * other file's bytes.
    */
   async function broken(files: (paths: string[]) => string[]): Promise<LiveHost> {
     const manifest = (await (await fetch(layersUrl)).json()) as ManifestJson;
     const host = new LiveHost();
     const swaps: Record<string, string> = {};
+    const names = files(manifest.variants.fp32.files.map((f) => f.path)).map((entry) => {
+      const [listedAs, source] = entry.includes('=>') ? (entry.split('=>') as [string, string]) : [entry, entry];
+      const name = listedAs.split('/').pop()!;
+      if (source !== listedAs) swaps[name] = source.split('/').pop()!;
+      return name;
+    });
+    await host.swap(swaps);
     const listed = await Promise.all(
-      files(manifest.variants.fp32.files.map((f) => f.path)).map(async (entry) => {
-        const [listedAs, source] = entry.includes('=>') ? (entry.split('=>') as [string, string]) : [entry, entry];
-        const name = listedAs.split('/').pop()!;
-        if (source !== listedAs) swaps[name] = source.split('/').pop()!;
-        const bytes = await (await fetch(`${server}/digits-tfjs/${source}`)).arrayBuffer();
+      names.map(async (name) => {
+        const bytes = await (await fetch(`${host.base}${name}`)).arrayBuffer();
         const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
         return { path: name, size: bytes.byteLength, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
       }),
     );
-    await host.swap(swaps);
     await host.publish({ ...manifest, variants: { fp32: { files: listed } } });
     return host;
   }
