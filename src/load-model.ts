@@ -1,7 +1,7 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './connection.js';
 import { backendOrder } from './backend/select.js';
-import type { Handoff, LoadRequest, LoadResult } from './pipeline/host.js';
+import type { Handoff, LoadControls, LoadRequest, LoadResult } from './pipeline/host.js';
 import type { RuntimeName } from './manifest/types.js';
 import { familyHint, rememberFamily } from './runtime/family-hint.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
@@ -34,7 +34,20 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
   // StorageManager.persist() exists only in windows, not in workers: ask from here.
   if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
   const controls = { signal: options.signal, onProgress: options.onProgress, onUpdate: options.onUpdate };
-  let connection = await connect(options.worker, () => familyHint(request.url));
+  const opened = await open(request, options.worker, controls);
+  // reload() to a version of another runtime opens it anew, from the cache, in that runtime's worker.
+  const reopen = () => open({ ...request, update: 'never' }, options.worker, { onUpdate: options.onUpdate });
+  return new OndeviceModel(opened, reopen);
+}
+
+interface Opened {
+  connection: HostConnection;
+  result: LoadResult;
+}
+
+/** Loads in the worker the model's runtime lives in; a first load learns which from the host's manifest. */
+async function open(request: LoadRequest, worker: LoadOptions['worker'], controls: LoadControls): Promise<Opened> {
+  let connection = await connect(worker, () => familyHint(request.url));
   let result: LoadResult;
   try {
     result = await connection.load(request, controls);
@@ -43,7 +56,7 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
     const elsewhere = runtimeElsewhere(error);
     if (!elsewhere) throw error;
     // The model's runtime lives in the library's other worker: load it there, with the manifest in hand.
-    connection = await connect(options.worker, () => familyOf(elsewhere.runtime));
+    connection = await connect(worker, () => familyOf(elsewhere.runtime));
     try {
       result = await connection.load({ ...request, handoff: elsewhere.handoff }, controls);
     } catch (again) {
@@ -52,7 +65,7 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
     }
   }
   rememberFamily(request.url, result.info.runtime);
-  return new OndeviceModel(connection, result);
+  return { connection, result };
 }
 
 function runtimeElsewhere(error: unknown): { runtime: RuntimeName; handoff: Handoff | undefined } | undefined {
@@ -87,12 +100,14 @@ class OndeviceModel implements Model {
   #info: ModelInfo;
   #connection: HostConnection;
   #id: number;
+  #reopen: () => Promise<Opened>;
   #disposed = false;
 
-  constructor(connection: HostConnection, { id, info }: LoadResult) {
+  constructor({ connection, result }: Opened, reopen: () => Promise<Opened>) {
     this.#connection = connection;
-    this.#id = id;
-    this.#info = info;
+    this.#id = result.id;
+    this.#info = result.info;
+    this.#reopen = reopen;
   }
 
   get info(): ModelInfo {
@@ -106,7 +121,17 @@ class OndeviceModel implements Model {
 
   async reload(): Promise<void> {
     if (this.#disposed) throw disposedError();
-    this.#info = await this.#connection.reload(this.#id);
+    try {
+      this.#info = await this.#connection.reload(this.#id);
+    } catch (error) {
+      if (!runtimeElsewhere(error)) throw error;
+      // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
+      const { connection, result } = await this.#reopen();
+      const [old, oldId] = [this.#connection, this.#id];
+      [this.#connection, this.#id, this.#info] = [connection, result.id, result.info];
+      await old.dispose(oldId).catch(() => undefined);
+      old.release();
+    }
   }
 
   async run(inputs: TensorMap): Promise<TensorMap> {

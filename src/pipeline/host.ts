@@ -113,12 +113,17 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   const runtimes = options.runtimes;
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
 
-  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device): ResolveContext => {
+  /** `starting`: the load will open a session here (else an update check, which only downloads). */
+  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device, starting = false): ResolveContext => {
     const ctx: ResolveContext = {
       choose: (manifest) => {
         const adapter = runtimes[manifest.runtime];
-        // Before any file is downloaded: the worker that has the runtime downloads them.
-        if (!adapter) throw runtimeElsewhere(manifest.runtime, ctx);
+        if (!adapter) {
+          // A load: before any file is downloaded, the worker that has the runtime takes over. An update
+          // check (a new version may change runtime) downloads here: the files are only bytes until run.
+          if (starting) throw runtimeElsewhere(manifest.runtime, ctx);
+          return chooseVariant(manifest.variants, request.backends === 'auto' ? ALL_BACKENDS : request.backends, request.variant, device);
+        }
         return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
       },
       retry: { ...DEFAULT_RETRY, ...request.retry },
@@ -204,7 +209,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
    */
   async function start(request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<{ resolved: Resolved; opened: Opened; ctx: ResolveContext }> {
     const device = await probeDevice(request.backends);
-    const ctx = context(signal, progress, request, device);
+    const ctx = context(signal, progress, request, device, true);
     let resolved = await resolveModel(request.url, request, ctx);
     throwIfAborted(signal);
     let opened: Opened | undefined;

@@ -272,6 +272,32 @@ describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
   });
 });
 
+describe('a release that changes runtime', () => {
+  test.each([true, false])('TF.js 1.0.0 → ONNX 1.1.0 (background policy, worker: %s): downloaded by the update check, onUpdate fires, reload and the next load run ONNX', async (worker) => {
+    const host = new LiveHost();
+    const v1 = await tfjsDigits.release('release');
+    const v2 = { ...(await onnxDigits.release('next')), name: v1['name'] };
+    await host.publish(v1);
+    await (await loadModel(host.url, { backend: 'wasm', worker })).dispose();
+    await host.publish(v2);
+
+    const updates: UpdateInfo[] = [];
+    const model = await loadModel(host.url, { backend: 'wasm', worker, onUpdate: (u) => updates.push(u) });
+    expect(model.info).toMatchObject({ runtime: 'tfjs-layers', version: '1.0.0', fromCache: true });
+    await eventually(() => updates.length > 0, 'onUpdate');
+    expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
+    await model.reload();
+    expect(model.info).toMatchObject({ runtime: 'onnx', version: '1.1.0' });
+    expect(await onnxDigits.whichRelease(model)).toBe('1.1.0');
+    await model.dispose();
+
+    const next = await loadModel(host.url, { backend: 'wasm', worker });
+    expect(next.info).toMatchObject({ runtime: 'onnx', version: '1.1.0', fromCache: true });
+    expect(await host.count(fileOf(v2))).toBe(1);
+    await next.dispose();
+  });
+});
+
 describe('a bare model URL', () => {
   test('is cached, versioned by its ETag, and revalidated with one conditional request', async () => {
     const host = new LiveHost();
