@@ -1,4 +1,4 @@
-/** @file Starts the model server and computes onnxruntime-node's reference outputs once per run. */
+/** @file The browser project's setup: the model server, the fault proxy, and reference outputs (onnxruntime-node, TF.js in Node), once per run. */
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
@@ -38,7 +38,7 @@ async function largeModel() {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  if (project.name.startsWith('browser')) project.provide('largeModel', await largeModel());
+  project.provide('largeModel', await largeModel());
   const server = await startModelServer();
   project.provide('modelServer', server.url);
   const proxy = await startFaultProxy(server.url);

@@ -157,6 +157,11 @@ export async function startModelServer(options = {}) {
   return {
     url: `http://127.0.0.1:${address.port}`,
     requests,
-    close: () => new Promise((resolve) => server.close(() => resolve(undefined))),
+    // Ends open connections too: a browser's response left mid-stream must not hold the run open.
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve(undefined));
+      }),
   };
 }
