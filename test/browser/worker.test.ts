@@ -79,3 +79,18 @@ describe('a worker that dies', () => {
     await second.dispose();
   });
 });
+
+describe("an app's own worker with one runtime (ondevice/worker/onnx)", () => {
+  test('runs ONNX models; a TF.js model is BACKEND_UNAVAILABLE saying which entry to use, and the worker still serves', async () => {
+    const worker = new Worker(new URL('../../src/worker/worker-onnx.ts', import.meta.url), { type: 'module' });
+    try {
+      const error = await expectOndeviceError(loadModel(`${digitsManifest.replace('digits/release', 'digits-tfjs/layers')}`, { backend: 'wasm', worker }), 'BACKEND_UNAVAILABLE');
+      expect(error.message).toMatch(/This worker does not run "tfjs-layers" models; load them with ondevice's own worker or the "ondevice\/worker" entry/);
+      const model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32' });
+      expect(model.info.runtime).toBe('onnx');
+      await model.dispose();
+    } finally {
+      worker.terminate();
+    }
+  });
+});
