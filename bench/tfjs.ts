@@ -6,6 +6,7 @@ import '@tensorflow/tfjs-backend-webgpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { loadModel, type Backend } from '../src/index.js';
+import { readArtifacts } from '../src/runtime/tfjs/artifacts.js';
 import { wasmFiles } from '../src/runtime/tfjs/wasm-files.js';
 import { measure, viaOndevice, type BackendReport, type Contender } from './latency.js';
 
@@ -31,15 +32,9 @@ async function direct(backend: Backend, model: LayersModel): Promise<Contender> 
 
 async function readModel(): Promise<LayersModel> {
   const manifest = (await (await fetch(MANIFEST)).json()) as { variants: { fp32: { files: Array<{ path: string }> } } };
-  const [json, ...shards] = await Promise.all(manifest.variants.fp32.files.map(async (f) => new Uint8Array(await (await fetch(new URL(f.path, MANIFEST))).arrayBuffer())));
-  const modelJson = JSON.parse(new TextDecoder().decode(json)) as { modelTopology: object; weightsManifest: Array<{ weights: tf.io.WeightsManifestEntry[] }> };
-  const weights = new Uint8Array(shards.reduce((n, s) => n + s.length, 0));
-  let offset = 0;
-  for (const s of shards) {
-    weights.set(s, offset);
-    offset += s.length;
-  }
-  return loadLayersModel(tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest.flatMap((g) => g.weights), weightData: weights.buffer }));
+  const files = await Promise.all(manifest.variants.fp32.files.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await (await fetch(new URL(f.path, MANIFEST))).arrayBuffer()) })));
+  const { modelTopology, weightSpecs, weightData } = readArtifacts(files, 'layers-model');
+  return loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: weightSpecs as tf.io.WeightsManifestEntry[], weightData }));
 }
 
 export async function tfjsLatencySuite(backends: Backend[], log: (s: string) => void): Promise<BackendReport[]> {

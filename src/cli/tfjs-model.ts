@@ -9,7 +9,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOndeviceError } from '../errors.js';
 import { parseModelJson, readArtifacts, type TfjsFormat } from '../runtime/tfjs/artifacts.js';
-import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
+import { tfjsRuntime, type TfjsKind } from '../runtime/tfjs/adapter.js';
+import type { ModelFileBytes, RuntimeSession } from '../runtime/types.js';
 import { tfCore } from '../runtime/tfjs/engine.js';
 import type { TensorSpec } from '../types.js';
 import { CliError } from './cli-error.js';
@@ -68,18 +69,25 @@ async function readVariant(dir: string): Promise<TfjsVariant> {
   }
 }
 
-/** Loads the variant with TF.js (CPU backend) and runs it once: its inputs and outputs, or a clear error. */
-export async function tfjsSignature(variant: TfjsVariant, label: string): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
-  const tf = await tfCore();
+/**
+ * Opens a TF.js model in Node with the library's own adapter on TF.js's CPU backend (the one backend
+ * Node has without tfjs-node's native binary); a model TF.js cannot load is a one-line CliError.
+ */
+export async function openTfjs(files: readonly ModelFileBytes[], kind: TfjsKind, label: string): Promise<RuntimeSession> {
   // PROD mode: no "install tfjs-node" banner in a command's output.
-  tf.enableProdMode();
-  const files = [{ path: 'model.json', bytes: new TextEncoder().encode(JSON.stringify(variant.json)) }, ...variant.shards];
+  (await tfCore()).enableProdMode();
   try {
-    const session = await tfjsRuntime(variant.format === 'layers-model' ? 'layers' : 'graph').create(files, 'cpu');
-    const signature = { inputs: [...session.inputs], outputs: [...session.outputs] };
-    await session.release();
-    return signature;
+    return await tfjsRuntime(kind).create(files, 'cpu');
   } catch (error) {
     throw new CliError(`TF.js cannot load the ${label} variant: ${(error as Error).message}`);
   }
+}
+
+/** Loads the variant with TF.js and runs it once: its inputs and outputs, or a clear error. */
+export async function tfjsSignature(variant: TfjsVariant, label: string): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
+  const files = [{ path: 'model.json', bytes: new TextEncoder().encode(JSON.stringify(variant.json)) }, ...variant.shards];
+  const session = await openTfjs(files, variant.format === 'layers-model' ? 'layers' : 'graph', label);
+  const signature = { inputs: [...session.inputs], outputs: [...session.outputs] };
+  await session.release();
+  return signature;
 }

@@ -6,11 +6,9 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
-import { tfCore } from '../runtime/tfjs/engine.js';
-import type { RuntimeSession } from '../runtime/types.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, type ManifestJson } from './manifest-file.js';
+import { openTfjs } from './tfjs-model.js';
 
 export interface TestSet {
   input: string;
@@ -110,13 +108,7 @@ function tfjsRunner(kind: 'layers' | 'graph'): Runner {
   return async (manifest, dir, variant, testSet) => {
     const listed = manifest.variants[variant]!.files;
     const files = await Promise.all(listed.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await readFile(join(dir, f.path))) })));
-    (await tfCore()).enableProdMode();
-    let session: RuntimeSession;
-    try {
-      session = await tfjsRuntime(kind).create(files, 'cpu');
-    } catch (error) {
-      throw new CliError(`TF.js cannot load the ${variant} variant: ${(error as Error).message}`);
-    }
+    const session = await openTfjs(files, kind, variant);
     try {
       const result = await session.run({ [testSet.input]: { type: 'float32', data: testSet.data.slice(), dims: testSet.dims } });
       const first = result[session.outputs[0]!.name]!;
