@@ -1,13 +1,13 @@
 /** @file How a Model reaches its host: directly in this thread, or through a worker. */
-import type { LoadControls, LoadRequest, LoadResult } from './pipeline/host.js';
-import type { ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
+import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from './pipeline/host.js';
+import type { TensorMap, UpdateCheckResult } from './types.js';
 
 export interface HostConnection {
   load(request: LoadRequest, controls: LoadControls): Promise<LoadResult>;
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
-  reload(id: number): Promise<ModelInfo>;
+  reload(id: number): Promise<ReloadResult>;
   dispose(id: number): Promise<void>;
-  /** The model that held this connection is gone (disposed, or its load failed). */
+  /** The model that held this connection is gone (disposed, or its load failed or moved). */
   release(): void;
 }

@@ -14,6 +14,8 @@ export type OndeviceErrorCode =
   | 'INPUT_INVALID'
   | 'RUN_FAILED'
   | 'INSECURE_CONTEXT'
+  | 'STORAGE_FAILED'
+  | 'INTERNAL'
   | 'ABORTED'
   | 'DISPOSED'
   | 'WORKER_CRASHED';
@@ -97,6 +99,42 @@ export function abortError(signal: AbortSignal | undefined, what = 'The load'): 
 
 export function throwIfAborted(signal: AbortSignal | undefined, what?: string): void {
   if (signal?.aborted) throw abortError(signal, what);
+}
+
+const STORAGE_ERRORS = new Set(['UnknownError', 'InvalidStateError', 'DataError', 'TransactionInactiveError', 'VersionError', 'NotFoundError', 'ReadOnlyError', 'DataCloneError', 'NoModificationAllowedError', 'NotReadableError', 'InvalidModificationError', 'SecurityError', 'ConstraintError']);
+
+/**
+ * Every error an app can see is an `OndeviceError` with a code: this maps what the platform throws
+ * (a DOMException from IndexedDB or Web Locks, an AbortError, a RangeError from an allocation) where
+ * the library meets the app. `fallback` is the code for anything else (`RUN_FAILED` for a run,
+ * `INTERNAL` elsewhere). An `OndeviceError` passes through as it is.
+ */
+export function toOndeviceError(error: unknown, fallback: 'RUN_FAILED' | 'INTERNAL' = 'INTERNAL'): OndeviceError {
+  if (isOndeviceError(error)) return error;
+  const name = typeof error === 'object' && error !== null && typeof (error as { name?: unknown }).name === 'string' ? (error as { name: string }).name : '';
+  const text = error instanceof Error ? error.message : String(error);
+  if (name === 'AbortError' || name === 'TimeoutError') return new OndeviceError('ABORTED', `The operation was aborted (${text}).`, { cause: error });
+  if (name === 'QuotaExceededError') return new OndeviceError('QUOTA_EXCEEDED', `The device ran out of storage (${text}). Free space, or set maxCacheBytes so older models are evicted.`, { cause: error });
+  if (name === 'RangeError' && /allocat|array buffer|invalid typed array length/i.test(text)) {
+    return new OndeviceError('QUOTA_EXCEEDED', `The device could not allocate memory for the model (${text}). Use a smaller variant.`, { cause: error });
+  }
+  if (STORAGE_ERRORS.has(name)) {
+    return new OndeviceError('STORAGE_FAILED', `The browser's storage failed (${name}: ${text}). Try again; if it persists, clear the site's data.`, { details: { name }, cause: error });
+  }
+  if (fallback === 'RUN_FAILED') return new OndeviceError('RUN_FAILED', `Inference failed: ${text}`, { details: { name }, cause: error });
+  return new OndeviceError('INTERNAL', `An unexpected error inside ondevice (${name || 'Error'}: ${text}). Please report it with this message.`, { details: { name }, cause: error });
+}
+
+/** Parses a URL the app gave; a malformed one is `INPUT_INVALID`, not a raw TypeError. */
+export function parseUrl(input: string | URL, option = 'url'): URL {
+  try {
+    return new URL(input, globalThis.location?.href);
+  } catch (error) {
+    throw new OndeviceError('INPUT_INVALID', `${JSON.stringify(String(input))} is not a URL (${option}). Pass an absolute URL or a path relative to the page.`, {
+      details: { input: option, actual: String(input) },
+      cause: error,
+    });
+  }
 }
 
 export function disposedError(): OndeviceError {

@@ -1,15 +1,15 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './connection.js';
 import { backendOrder } from './backend/select.js';
-import type { Handoff, LoadControls, LoadRequest, LoadResult } from './pipeline/host.js';
+import { OndeviceError, disposedError, errorFromWire, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
+import { parseRange } from './manifest/semver.js';
 import type { RuntimeName } from './manifest/types.js';
-import { familyHint, rememberFamily } from './runtime/family-hint.js';
+import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
-import { parseRange } from './update/semver.js';
-import { OndeviceError, disposedError, isOndeviceError, throwIfAborted } from './errors.js';
 import { validateInputs } from './tensor/validate.js';
 import type { LoadOptions, Model, ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
+import { familyHint, rememberFamily } from './worker/family-hint.js';
 
 /**
  * Loads a model from a manifest URL (`ondevice/1`, ONNX or TF.js) or a bare `.onnx` URL and returns it ready to run.
@@ -19,8 +19,16 @@ import { workerConnection } from './worker/client.js';
  * const { logits } = await model.run({ image: { type: 'float32', data, dims: [1, 1, 8, 8] } });
  */
 export async function loadModel(url: string | URL, options: LoadOptions = {}): Promise<Model> {
+  try {
+    return await load(url, options);
+  } catch (error) {
+    throw toOndeviceError(error);
+  }
+}
+
+async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   const request: LoadRequest = {
-    url: absoluteUrl(url),
+    url: parseUrl(url).href,
     backends: backendOrder(options.backend),
     update: updatePolicy(options.update),
     variant: options.variant ?? 'auto',
@@ -33,44 +41,59 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
   throwIfAborted(options.signal);
   // StorageManager.persist() exists only in windows, not in workers: ask from here.
   if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
-  const controls = { signal: options.signal, onProgress: options.onProgress, onUpdate: options.onUpdate };
+  // The model's events arrive before the Model exists (none yet) and for its whole life.
+  let model: OndeviceModel | undefined;
+  const onEvent = (event: ModelEvent) => model?.handle(event);
+  const controls: LoadControls = { signal: options.signal, onProgress: options.onProgress, onEvent };
   const opened = await open(request, options.worker, controls);
   // reload() to a version of another runtime opens it anew, from the cache, in that runtime's worker.
-  const reopen = () => open({ ...request, update: 'never' }, options.worker, { onUpdate: options.onUpdate });
-  return new OndeviceModel(opened, reopen);
+  const reopen = () => open({ ...request, update: 'never' }, options.worker, { onEvent });
+  model = new OndeviceModel(opened, reopen, options.onUpdate);
+  return model;
 }
 
 interface Opened {
   connection: HostConnection;
-  result: LoadResult;
+  id: number;
+  info: ModelInfo;
+  updateError: OndeviceError | null;
 }
 
 /** Loads in the worker the model's runtime lives in; a first load learns which from the host's manifest. */
 async function open(request: LoadRequest, worker: LoadOptions['worker'], controls: LoadControls): Promise<Opened> {
   let connection = await connect(worker, () => familyHint(request.url));
-  let result: LoadResult;
-  try {
-    result = await connection.load(request, controls);
-  } catch (error) {
-    connection.release();
-    const elsewhere = runtimeElsewhere(error);
-    if (!elsewhere) throw error;
+  let result = await loadOn(connection, request, controls);
+  if (result.kind === 'moved') {
     // The model's runtime lives in the library's other worker: load it there, with the manifest in hand.
-    connection = await connect(worker, () => familyOf(elsewhere.runtime));
-    try {
-      result = await connection.load({ ...request, handoff: elsewhere.handoff }, controls);
-    } catch (again) {
-      connection.release();
-      throw again;
-    }
+    const { runtime, handoff } = result;
+    if (worker instanceof Worker) throw wrongWorker(runtime);
+    connection = await connect(worker, () => familyOf(runtime));
+    result = await loadOn(connection, { ...request, handoff }, controls);
+    if (result.kind === 'moved') throw wrongWorker(result.runtime);
   }
   rememberFamily(request.url, result.info.runtime);
-  return { connection, result };
+  return { connection, id: result.id, info: result.info, updateError: result.updateError && asOndevice(errorFromWire(result.updateError)) };
 }
 
-function runtimeElsewhere(error: unknown): { runtime: RuntimeName; handoff: Handoff | undefined } | undefined {
-  if (!isOndeviceError(error, 'BACKEND_UNAVAILABLE') || error.details['elsewhere'] !== true) return undefined;
-  return { runtime: error.details['runtime'] as RuntimeName, handoff: error.details['handoff'] as Handoff | undefined };
+async function loadOn(connection: HostConnection, request: LoadRequest, controls: LoadControls) {
+  try {
+    const result = await connection.load(request, controls);
+    if (result.kind === 'moved') connection.release();
+    return result;
+  } catch (error) {
+    connection.release();
+    throw error;
+  }
+}
+
+function wrongWorker(runtime: RuntimeName): OndeviceError {
+  return new OndeviceError('BACKEND_UNAVAILABLE', `The Worker passed as option "worker" does not run "${runtime}" models: import 'ondevice/worker' (every runtime) or 'ondevice/worker/${familyOf(runtime)}' in it.`, {
+    details: { runtime },
+  });
+}
+
+function asOndevice(error: Error): OndeviceError {
+  return toOndeviceError(error);
 }
 
 async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamily | 'resolve' | Promise<RuntimeFamily | 'resolve'>): Promise<HostConnection> {
@@ -79,7 +102,7 @@ async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamil
     const { inThreadConnection } = await import('./in-thread.js');
     return inThreadConnection();
   }
-  if (worker instanceof Worker) return workerConnection(worker, 'resolve');
+  if (typeof Worker !== 'undefined' && worker instanceof Worker) return workerConnection(worker, 'resolve');
   return workerConnection(undefined, await family());
 }
 
@@ -91,27 +114,44 @@ function updatePolicy(value: LoadOptions['update']): LoadRequest['update'] {
   });
 }
 
-function absoluteUrl(url: string | URL): string {
-  const base = globalThis.location?.href;
-  return new URL(url, base).href;
-}
-
 class OndeviceModel implements Model {
   #info: ModelInfo;
   #connection: HostConnection;
   #id: number;
   #reopen: () => Promise<Opened>;
+  #onUpdate: LoadOptions['onUpdate'];
   #disposed = false;
+  #lastUpdateError: OndeviceError | null;
 
-  constructor({ connection, result }: Opened, reopen: () => Promise<Opened>) {
-    this.#connection = connection;
-    this.#id = result.id;
-    this.#info = result.info;
+  constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate']) {
+    this.#connection = opened.connection;
+    this.#id = opened.id;
+    this.#info = opened.info;
+    this.#lastUpdateError = opened.updateError;
     this.#reopen = reopen;
+    this.#onUpdate = onUpdate;
   }
 
   get info(): ModelInfo {
     return this.#info;
+  }
+
+  get lastUpdateError(): OndeviceError | null {
+    return this.#lastUpdateError;
+  }
+
+  /** An event from the host: an update to tell the app of, or how an update check went. */
+  handle(event: ModelEvent): void {
+    if (this.#disposed) return;
+    if (event.type === 'checked') {
+      this.#lastUpdateError = event.error && asOndevice(errorFromWire(event.error));
+      return;
+    }
+    try {
+      this.#onUpdate?.(event.update);
+    } catch {
+      // The app's listener threw: its bug, not the library's.
+    }
   }
 
   async checkForUpdate(): Promise<UpdateCheckResult> {
@@ -121,17 +161,22 @@ class OndeviceModel implements Model {
 
   async reload(): Promise<void> {
     if (this.#disposed) throw disposedError();
-    try {
-      this.#info = await this.#connection.reload(this.#id);
-    } catch (error) {
-      if (!runtimeElsewhere(error)) throw error;
-      // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
-      const { connection, result } = await this.#reopen();
-      const [old, oldId] = [this.#connection, this.#id];
-      [this.#connection, this.#id, this.#info] = [connection, result.id, result.info];
-      await old.dispose(oldId).catch(() => undefined);
-      old.release();
+    const result = await this.#connection.reload(this.#id);
+    if (result.kind === 'loaded') {
+      this.#info = result.info;
+      return;
     }
+    // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
+    const opened = await this.#reopen();
+    if (this.#disposed) {
+      await opened.connection.dispose(opened.id).catch(() => undefined);
+      opened.connection.release();
+      throw disposedError();
+    }
+    const [old, oldId] = [this.#connection, this.#id];
+    [this.#connection, this.#id, this.#info] = [opened.connection, opened.id, opened.info];
+    await old.dispose(oldId).catch(() => undefined);
+    old.release();
   }
 
   async run(inputs: TensorMap): Promise<TensorMap> {

@@ -1,4 +1,5 @@
 /** @file The public data types: tensors, load options, progress events and model info. */
+import type { OndeviceError } from './errors.js';
 
 /** Where a model runs. */
 export type Backend = 'webgpu' | 'wasm' | 'webgl' | 'cpu';
@@ -209,6 +210,13 @@ export interface LoadOptions {
 export interface Model {
   /** What runs now; changes only on `reload()`. */
   readonly info: ModelInfo;
+  /**
+   * Why the last update of this model could not be had, or `null` if it went well (or none ran yet):
+   * a background check that failed (host down, a file that failed to download, verify or fit), a
+   * blocking load that started the cached version instead of a newer one, or a new version whose
+   * bytes no runtime accepts (the previous one runs). The running model is unaffected.
+   */
+  readonly lastUpdateError: OndeviceError | null;
   /**
    * Runs the model. In worker mode the inputs' buffers are transferred to the worker (the caller's
    * arrays are detached afterwards; pass `data.slice()` to keep a copy). Outputs arrive by name.

@@ -10,14 +10,14 @@ export const BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'webgl', 'cpu'];
  */
 export function backendOrder(preference: BackendPreference | undefined): Backend[] | 'auto' {
   if (preference === undefined || preference === 'auto') return 'auto';
-  const list = typeof preference === 'string' ? [preference] : [...preference];
-  const unknown = list.filter((b) => !BACKENDS.includes(b));
+  const list: unknown[] = typeof preference === 'string' ? [preference] : Array.isArray(preference) ? [...(preference as unknown[])] : [preference];
+  const unknown = list.filter((b) => !BACKENDS.includes(b as Backend));
   if (list.length === 0 || unknown.length > 0) {
-    throw new OndeviceError('BACKEND_UNAVAILABLE', `Option "backend" must be 'auto', one of ${BACKENDS.join(', ')}, or a non-empty list of them; got ${JSON.stringify(preference)}.`, {
-      details: { backend: list },
+    throw new OndeviceError('INPUT_INVALID', `Option "backend" must be 'auto', one of ${BACKENDS.join(', ')}, or a non-empty list of them; got ${JSON.stringify(preference)}.`, {
+      details: { input: 'backend', expected: ['auto', ...BACKENDS], actual: preference },
     });
   }
-  return [...new Set(list)];
+  return [...new Set(list as Backend[])];
 }
 
 /** How one backend's attempt ended, when it did not produce a session. */
@@ -39,8 +39,10 @@ export interface Selected<T> {
 
 /**
  * Tries each backend in order and returns the first success with the reasons for each earlier one.
- * All unavailable: `BACKEND_UNAVAILABLE`. Some tried and failed: `MODEL_INVALID` (every backend that
- * could run rejected the model). Errors that are not `BackendSkipped` end the walk at once.
+ * Failing that, `BACKEND_UNAVAILABLE`, whether the backends were missing or were tried and failed
+ * (out of memory, a lost GPU device): neither says the model's bytes are bad, so neither may ban a
+ * version. A runtime that finds the bytes are not a model throws `MODEL_INVALID` itself, which ends
+ * the walk at once, as does any other error that is not `BackendSkipped`.
  */
 export async function firstWorkingBackend<T>(
   order: readonly Backend[],
@@ -62,8 +64,8 @@ export async function firstWorkingBackend<T>(
   throwIfAborted(signal);
   const summary = fallbacks.map((f) => `${f.backend}: ${f.reason}`).join('; ');
   if (anyTried) {
-    throw new OndeviceError('MODEL_INVALID', `The model could not be loaded on any backend (${summary}). Check that the file is a valid model for this runtime.`, {
-      details: { fallbacks },
+    throw new OndeviceError('BACKEND_UNAVAILABLE', `No backend could start the model here now (${summary}). This can pass (memory pressure, a lost GPU device): try again later, or with another backend.`, {
+      details: { fallbacks, tried: true },
     });
   }
   throw new OndeviceError('BACKEND_UNAVAILABLE', `No backend of [${order.join(', ')}] is available here (${summary}).`, { details: { fallbacks } });

@@ -3,7 +3,7 @@
  * whatever context calls it (the page, usually), which the worker shares.
  */
 import { collectGarbage } from './gc.js';
-import { recordBytes } from './records.js';
+import { recordBytes, versionOf } from './records.js';
 import { defaultCacheStore, type CacheStore } from './store.js';
 
 export interface CachedModel {
@@ -47,7 +47,7 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
       return (await store().listModels()).map((r) => ({
         name: r.name,
         manifestUrl: r.url,
-        versions: [r.active, r.previous].filter((v): v is string => v !== null && r.versions[v] !== undefined),
+        versions: [r.active, r.previous].filter((v): v is string => v !== null && versionOf(r, v) !== undefined),
         activeVersion: r.active,
         bytes: recordBytes(r),
         lastChecked: r.lastChecked,

@@ -1,9 +1,13 @@
 /**
  * @file Space before download: the bytes a version still needs against the browser's quota and the
- * app's `maxCacheBytes`, evicting least-recently-used other models when that makes it fit.
+ * app's `maxCacheBytes`. Least-recently-used other models are evicted when that makes it fit, but
+ * only models that run nowhere (no tab or worker holds their `model:<url>` lock), and nothing at all
+ * when even evicting every one of them could not make room.
  */
 import { OndeviceError } from '../errors.js';
 import { collectGarbage } from './gc.js';
+import { ifUnlocked, heldLockNames } from './locks.js';
+import { referencedFiles, type ModelRecord } from './records.js';
 import type { CacheStore } from './store.js';
 
 export interface SpaceRequest {
@@ -12,11 +16,14 @@ export interface SpaceRequest {
   /** The model being loaded: never evicted for itself. */
   url: string;
   maxCacheBytes: number | undefined;
-  /** Models loaded in this context right now: not evicted. */
+  /** Models loaded in this context right now: not evicted (other contexts' are seen through their locks). */
   inUse: ReadonlySet<string>;
 }
 
 export type Estimate = () => Promise<{ quota?: number; usage?: number }>;
+
+/** The lock every context holds, shared, for each model it has loaded. */
+export const modelLock = (url: string): string => `model:${url}`;
 
 const browserEstimate: Estimate = async () => (await globalThis.navigator?.storage?.estimate?.()) ?? {};
 
@@ -30,20 +37,39 @@ async function available(store: CacheStore, maxCacheBytes: number | undefined, e
   return free;
 }
 
-/** Resolves when `needed` bytes fit; otherwise evicts LRU models, and throws `QUOTA_EXCEEDED` if still short. */
+/** Bytes that evicting `victims` would free: their files that no other model keeps. */
+function freeable(all: readonly ModelRecord[], victims: readonly ModelRecord[]): number {
+  const gone = new Set(victims.map((r) => r.url));
+  const kept = referencedFiles(all.filter((r) => !gone.has(r.url)));
+  const sizes = new Map<string, number>();
+  for (const victim of victims) for (const v of Object.values(victim.versions)) for (const f of v.files) if (!kept.has(f.sha256)) sizes.set(f.sha256, f.size);
+  return [...sizes.values()].reduce((a, b) => a + b, 0);
+}
+
+function tooBig(request: SpaceRequest, free: number): OndeviceError {
+  return new OndeviceError('QUOTA_EXCEEDED', `The model needs ${request.needed} bytes of storage but only ${Math.max(0, free)} are available${request.maxCacheBytes !== undefined ? ` (maxCacheBytes ${request.maxCacheBytes})` : ''}. Free space on the device or raise maxCacheBytes.`, {
+    details: { needed: request.needed, available: Math.max(0, free) },
+  });
+}
+
+/** Resolves when `needed` bytes fit; otherwise evicts LRU models that run nowhere, and throws `QUOTA_EXCEEDED` if still short. */
 export async function ensureSpace(store: CacheStore, request: SpaceRequest, estimate: Estimate = browserEstimate): Promise<void> {
   let free = await available(store, request.maxCacheBytes, estimate);
   if (request.needed <= free) return;
-  const candidates = (await store.listModels())
-    .filter((r) => r.url !== request.url && !request.inUse.has(r.url))
+  const all = await store.listModels();
+  const running = await heldLockNames();
+  const candidates = all
+    .filter((r) => r.url !== request.url && !request.inUse.has(r.url) && !running.has(modelLock(r.url)))
     .sort((a, b) => a.lastUsed - b.lastUsed);
+  // Nothing is evicted for a download that would not fit even with every candidate gone.
+  if (request.needed > free + freeable(all, candidates)) throw tooBig(request, free + freeable(all, candidates));
   for (const victim of candidates) {
-    await store.deleteModel(victim.url);
+    // A tab may have started the model since the look above: its lock says so.
+    await ifUnlocked(modelLock(victim.url), () => store.deleteModel(victim.url));
     await collectGarbage(store);
     free = await available(store, request.maxCacheBytes, estimate);
     if (request.needed <= free) return;
   }
-  throw new OndeviceError('QUOTA_EXCEEDED', `The model needs ${request.needed} bytes of storage but only ${Math.max(0, free)} are available${request.maxCacheBytes !== undefined ? ` (maxCacheBytes ${request.maxCacheBytes})` : ''}. Free space on the device or raise maxCacheBytes.`, {
-    details: { needed: request.needed, available: Math.max(0, free) },
-  });
+  throw tooBig(request, free);
 }
+

@@ -14,6 +14,8 @@ export interface CachedVersion {
   manifest: unknown;
   files: FileRef[];
   storedAt: number;
+  /** A session has been created from this version on this device (a later failure to start it is not its bytes' fault). */
+  started?: boolean;
 }
 
 /** The HTTP validator of the manifest (or bare model file) last seen. */
@@ -47,6 +49,15 @@ export interface FileRecord {
   storedAt: number;
 }
 
+/**
+ * The cached version `version` of a record, if it holds one. Version names come from the network (a
+ * bare file's ETag among them), so an inherited name such as `__proto__` must never match.
+ */
+export function versionOf(record: ModelRecord | undefined, version: string | null): CachedVersion | undefined {
+  if (!record || version === null || !Object.hasOwn(record.versions, version)) return undefined;
+  return record.versions[version];
+}
+
 export function emptyRecord(url: string, kind: ModelRecord['kind'], name: string, now: number): ModelRecord {
   return { url, name, kind, versions: {}, active: null, previous: null, validator: { etag: null, lastModified: null }, lastChecked: null, lastUsed: now, revoked: [] };
 }
@@ -58,8 +69,9 @@ export function emptyRecord(url: string, kind: ModelRecord['kind'], name: string
 export function activate(record: ModelRecord, version: CachedVersion): ModelRecord {
   const replaced = record.active !== null && record.active !== version.version ? record.active : record.previous;
   const keep = new Set([version.version, replaced].filter((v): v is string => v !== null && !record.revoked.includes(v)));
-  const versions: Record<string, CachedVersion> = {};
-  for (const [key, value] of Object.entries({ ...record.versions, [version.version]: version })) if (keep.has(key)) versions[key] = value;
+  const all = [...Object.entries(record.versions).filter(([key]) => key !== version.version), [version.version, version] as const];
+  // fromEntries defines own properties: a hostile name is a key like any other.
+  const versions: Record<string, CachedVersion> = Object.fromEntries(all.filter(([key]) => keep.has(key)));
   return { ...record, versions, active: version.version, previous: replaced !== null && keep.has(replaced) ? replaced : null };
 }
 

@@ -4,10 +4,11 @@
  * content-hashed files (immutable), the `ondevice/1` manifest (the only mutable file, written last
  * and atomically), and the HTTP caching headers for them.
  */
+import { VARIANT_NAME } from '../manifest/types.js';
 import { createHash } from 'node:crypto';
 import { access, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { compareVersionStrings, parseVersion } from '../update/semver.js';
+import { compareVersionStrings, parseVersion } from '../manifest/semver.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
 import { decodeModel, modelSignature } from './onnx-model.js';
@@ -42,7 +43,7 @@ async function readVariants(modelDir: string): Promise<Map<string, Uint8Array>> 
   const variants = new Map<string, Uint8Array>();
   for (const file of names) {
     const variant = file === 'model.onnx' && names.length === 1 ? 'fp32' : basename(file, '.onnx');
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(variant)) throw new CliError(`${file}: name variant files after the variant, e.g. fp32.onnx, int8.onnx`);
+    if (!VARIANT_NAME.test(variant)) throw new CliError(`${file}: name variant files after the variant, e.g. fp32.onnx, int8.onnx`);
     const bytes = await readFile(join(modelDir, file));
     decodeModel(bytes, join(modelDir, file));
     variants.set(variant, bytes);

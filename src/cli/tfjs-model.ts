@@ -5,6 +5,7 @@
  * (the library's own adapter, on TF.js's CPU backend) before anything is published, and gives the
  * manifest its inputs and outputs.
  */
+import { VARIANT_NAME } from '../manifest/types.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isOndeviceError } from '../errors.js';
@@ -40,7 +41,7 @@ export async function readTfjsVariants(modelDir: string): Promise<Map<string, Tf
   if (dirs.size === 0) return undefined;
   const variants = new Map<string, TfjsVariant>();
   for (const [variant, dir] of dirs) {
-    if (!/^[a-z0-9][a-z0-9_-]*$/.test(variant)) throw new CliError(`${dir}: name variant folders after the variant, e.g. fp32/`);
+    if (!VARIANT_NAME.test(variant)) throw new CliError(`${dir}: name variant folders after the variant, e.g. fp32/`);
     variants.set(variant, await readVariant(dir));
   }
   return variants;

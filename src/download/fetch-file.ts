@@ -15,6 +15,14 @@ export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal |
       cause: error,
     });
   }
+  // The library asks only the host the app named: a redirect to another origin is refused (the
+  // request was made, but none of its bytes are used).
+  if (response.url && new URL(response.url).origin !== new URL(url).origin) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new OndeviceError('DOWNLOAD_FAILED', `${url} redirected to another origin (${new URL(response.url).origin}); ondevice only downloads from the model host the app named. Serve the files from the manifest's host.`, {
+      details: { url, redirectedTo: response.url },
+    });
+  }
   // 304 answers a conditional request the caller made itself; the caller handles it.
   if (!response.ok && response.status !== 304) {
     await response.body?.cancel().catch(() => undefined);

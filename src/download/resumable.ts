@@ -24,7 +24,7 @@ export interface RetryOptions {
 export const DEFAULT_RETRY: RetryOptions = { retries: 5, baseDelayMs: 500, maxDelayMs: 10_000, stallTimeoutMs: 15_000 };
 
 /** What was received of a file before an interruption, and the validator that makes resuming safe. */
-export interface Partial {
+export interface ReceivedPrefix {
   bytes: Uint8Array;
   validator: string | null;
 }
@@ -38,14 +38,14 @@ export interface ResumableDownload {
   /** Bytes received so far (including a resumed prefix). */
   onBytes: (received: number) => void;
   /** A prefix saved by an earlier, interrupted download. */
-  resume?: Partial | undefined;
+  resume?: ReceivedPrefix | undefined;
   /** Called with what was received when the download stops short (abort, or out of retries). */
-  onInterrupted?: (partial: Partial) => Promise<void>;
+  onInterrupted?: (partial: ReceivedPrefix) => Promise<void>;
   /**
    * Called each time another `checkpointBytes` have arrived, with everything received so far: a
    * closed tab or a killed worker then still leaves a prefix to resume from.
    */
-  onCheckpoint?: (partial: Partial) => Promise<void>;
+  onCheckpoint?: (partial: ReceivedPrefix) => Promise<void>;
   checkpointBytes?: number;
   /** A response already opened for this file (its first attempt), e.g. by a conditional request. */
   first?: Response | undefined;
@@ -72,7 +72,7 @@ export interface Downloaded {
 }
 
 export async function downloadResumable(job: ResumableDownload): Promise<Downloaded> {
-  const buffer = new Uint8Array(job.size);
+  const buffer = allocate(job.size, job.url);
   const state: Progress = { received: 0, validator: null, hasher: await createSHA256(), checkpointed: 0 };
   state.hasher.init();
   // A prefix as long as the file is no prefix: it says nothing about what is missing.
@@ -178,6 +178,18 @@ async function attemptOnce(job: ResumableDownload, buffer: Uint8Array, state: Pr
     // A body that ended cleanly with all it announced is a smaller file, not a broken connection.
     if (contentLength(response) === state.received - start) throw sizeMismatch(job.url, job.size, state.received);
     throw new BrokenOff(`the body ended after ${state.received} of ${job.size} bytes`);
+  }
+}
+
+/** One buffer for the whole file; a size the engine cannot allocate is `QUOTA_EXCEEDED`, not a raw RangeError. */
+export function allocate(size: number, url: string): Uint8Array {
+  try {
+    return new Uint8Array(size);
+  } catch (error) {
+    throw new OndeviceError('QUOTA_EXCEEDED', `This device cannot hold ${url} in memory (${size} bytes). Use a smaller variant of the model.`, {
+      details: { url, size },
+      cause: error,
+    });
   }
 }
 

@@ -1,13 +1,16 @@
-/** @file SHA-256 integrity of downloaded files against the manifest. */
+/** @file SHA-256 integrity of model files against the manifest. */
+import { sha256 } from 'hash-wasm';
 import { OndeviceError } from '../errors.js';
 
+/**
+ * SHA-256 of `bytes`, lowercase hex: WebCrypto where the page is a secure context (fast, and off this
+ * thread), else hash-wasm, the same code the download path hashes with as bytes arrive. A plain-http
+ * page (a phone testing an app over the LAN) has no `crypto.subtle`, and must not be told that its
+ * cached files are altered because of it.
+ */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) {
-    throw new OndeviceError('INSECURE_CONTEXT', 'ondevice verifies model files with WebCrypto, which browsers offer only in secure contexts. Serve the page over https (or from localhost).', {
-      details: { isSecureContext: globalThis.isSecureContext ?? false },
-    });
-  }
+  if (!subtle) return sha256(bytes);
   const digest = await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }

@@ -1,9 +1,9 @@
 /** @file Validates a parsed `ondevice/1` manifest; every failure is `MANIFEST_INVALID` naming the field. */
 import { OndeviceError } from '../errors.js';
 import type { TensorSpec } from '../types.js';
-import { MANIFEST_FORMAT, RUNTIMES, type Manifest, type ManifestFile, type ManifestVariant, type RuntimeName } from './types.js';
+import { parseVersion } from './semver.js';
+import { MANIFEST_FORMAT, MAX_FILE_BYTES, RUNTIMES, VARIANT_NAME, type Manifest, type ManifestFile, type ManifestVariant, type RuntimeName } from './types.js';
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 type Json = Record<string, unknown>;
@@ -24,7 +24,7 @@ export function parseManifest(value: unknown, manifestUrl: string): Manifest {
     fail('runtime', `must be one of ${RUNTIMES.map((r) => `"${r}"`).join(', ')}, got ${show(runtime)}`, where);
   }
   const version = string(root['version'], 'version', where);
-  if (!SEMVER.test(version)) fail('version', `must be a semantic version such as "1.2.0", got ${show(version)}`, where);
+  if (!parseVersion(version)) fail('version', `must be a semantic version such as "1.2.0", got ${show(version)}`, where);
   return {
     format: MANIFEST_FORMAT,
     name: string(root['name'], 'name', where),
@@ -42,9 +42,11 @@ function variants(value: unknown, manifestUrl: string): Record<string, ManifestV
   const where = { url: manifestUrl };
   const entries = Object.entries(object(value, 'variants', where));
   if (entries.length === 0) fail('variants', 'must name at least one variant', where);
-  const result: Record<string, ManifestVariant> = {};
+  // No prototype: a name read from the network is a key like any other.
+  const result: Record<string, ManifestVariant> = Object.create(null) as Record<string, ManifestVariant>;
   for (const [name, raw] of entries) {
     const field = `variants.${name}`;
+    if (!VARIANT_NAME.test(name)) fail(field, `is not a variant name: use lowercase letters, digits, "-" and "_" (e.g. "fp32", "int8"), got ${show(name)}`, where);
     const variant = object(raw, field, where);
     const files = array(variant['files'], `${field}.files`, where);
     if (files.length === 0) fail(`${field}.files`, 'must list at least one file', where);
@@ -68,6 +70,7 @@ function manifestFile(value: unknown, field: string, manifestUrl: string): Manif
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
     fail(`${field}.size`, `must be the file's size in bytes (a non-negative integer), got ${show(size)}`, where);
   }
+  if (size > MAX_FILE_BYTES) fail(`${field}.size`, `is ${size} bytes, more than any device can hold (the limit is ${MAX_FILE_BYTES}); split the model into several files`, where);
   const sha256 = file['sha256'];
   if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
     fail(`${field}.sha256`, `must be 64 lowercase hex digits, got ${show(sha256)}`, where);

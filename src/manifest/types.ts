@@ -5,6 +5,16 @@ export const MANIFEST_FORMAT = 'ondevice/1';
 export const RUNTIMES = ['onnx', 'tfjs-graph', 'tfjs-layers'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
 
+/** A variant's name: what `publish` writes, and all the loader accepts (`__proto__` and the like are not names). */
+export const VARIANT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/**
+ * The largest file a manifest may list: 16 GiB. No browser holds more in one ArrayBuffer (and none
+ * runs a model file that large); a bigger size is a broken or hostile manifest, refused before any
+ * space is made or memory allocated for it.
+ */
+export const MAX_FILE_BYTES = 2 ** 34;
+
 export interface ManifestFile {
   /** As written in the manifest (relative to the manifest's URL). */
   path: string;

@@ -1,47 +1,41 @@
 /**
- * @file The model host: loads models (cache or host → runtime session on the first backend that
- * works), runs them, checks for updates and reloads them. The worker exposes one of these;
- * `worker: false` calls one directly.
+ * @file The model host: loads models (see start.ts), runs them, checks for updates and reloads them,
+ * and keeps track of everything in flight so that a worker ends only when its work is done. The
+ * worker exposes one of these; `worker: false` calls one directly. Every error leaves it as an
+ * `OndeviceError` with a code.
  */
-import { OndeviceError, abortError, disposedError, isOndeviceError, throwIfAborted } from '../errors.js';
-import { BackendSkipped, firstWorkingBackend } from '../backend/select.js';
-import { probeBackend, type Availability } from '../backend/detect.js';
-import { chooseVariant, unmet } from '../backend/variants.js';
-import type { Estimate } from '../cache/quota.js';
+import { BackendSkipped } from '../backend/select.js';
+import { holdShared } from '../cache/locks.js';
+import { modelLock, type Estimate } from '../cache/quota.js';
 import { defaultCacheStore, type CacheStore } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY } from '../download/resumable.js';
+import { OndeviceError, disposedError, errorToWire, throwIfAborted, toOndeviceError, type WireError } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
+import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from '../progress.js';
 import type { Runtimes } from '../runtime/runtimes.js';
-import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
-import type { Backend, ModelInfo, TensorMap, UpdateInfo } from '../types.js';
-import { onActivated } from '../update/coordination.js';
-import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from './progress.js';
-import { cachedVersion, checkForUpdate, confirmStarted, resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateCheck, type UpdateRules } from './resolve.js';
+import type { RuntimeSession } from '../runtime/types.js';
+import type { ModelInfo, TensorMap } from '../types.js';
+import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
+import { createListeners, type ModelEventListener } from './listeners.js';
+import { probeDevice, RuntimeMoved, startModel, variantChooser, type Device, type LoadRequest, type Opened } from './start.js';
 
-export type { Handoff } from './resolve.js';
+export type { Handoff } from '../update/resolve.js';
+export type { LoadRequest } from './start.js';
+export type { ModelEvent, ModelEventListener } from './listeners.js';
 
-/** A load as it crosses the worker boundary: plain data only. */
-export interface LoadRequest extends UpdateRules {
-  /** Absolute URL of a manifest or a model file. */
-  url: string;
-  /** Backends to try, in order (already normalised), or `'auto'`: the runtime's own order. */
-  backends: Backend[] | 'auto';
-  /** The manifest another worker just fetched for this load (see `runtimeElsewhere`): used instead of asking again. */
-  handoff?: Handoff | undefined;
-}
+/** A load's outcome: the model is loaded here, or its runtime lives in another worker (load it there, with this manifest). */
+export type LoadResult =
+  | { kind: 'loaded'; id: number; info: ModelInfo; updateError: WireError | null }
+  | { kind: 'moved'; runtime: RuntimeName; handoff: Handoff | undefined };
 
-export interface LoadResult {
-  id: number;
-  info: ModelInfo;
-}
-
-export type UpdateListener = (info: UpdateInfo) => unknown;
+export type ReloadResult = { kind: 'loaded'; info: ModelInfo } | { kind: 'moved'; runtime: RuntimeName };
 
 export interface LoadControls {
   signal?: AbortSignal | undefined;
   onProgress?: ProgressListener | undefined;
-  onUpdate?: UpdateListener | undefined;
+  /** Kept for the model's life: updates, revocations, and how each update check went. */
+  onEvent?: ModelEventListener | undefined;
 }
 
 export interface ModelHost {
@@ -49,8 +43,10 @@ export interface ModelHost {
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
   checkForUpdate(id: number): Promise<UpdateCheck>;
   /** Switches the model to the cache's active version, on a new session; returns the new info. */
-  reload(id: number): Promise<ModelInfo>;
+  reload(id: number): Promise<ReloadResult>;
   dispose(id: number): Promise<void>;
+  /** Resolves once no load, reload or update check is in flight. */
+  idle(): Promise<void>;
   /** How many models are loaded. */
   readonly size: number;
 }
@@ -73,225 +69,176 @@ interface Loaded {
   session: RuntimeSession;
   info: ModelInfo;
   request: LoadRequest;
-  onUpdate: UpdateListener | undefined;
+  /** Releases the model's `model:<url>` lock, which tells other contexts it runs here. */
+  unlock: () => void;
 }
 
-type Device = ReadonlyMap<Backend, Availability>;
-
-const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
-
-/** Asked before the manifest says which runtime runs the model; each probe is made once per context. */
-async function probeDevice(backends: readonly Backend[] | 'auto'): Promise<Device> {
-  const asked = backends === 'auto' ? ALL_BACKENDS : backends;
-  return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
-}
-
-/**
- * The model needs a runtime this host does not have: the library's client loads it again in the worker
- * that has it, handing over the manifest this load already fetched, so the host is not asked twice.
- */
-function runtimeElsewhere(runtime: RuntimeName, ctx: ResolveContext): OndeviceError {
-  const fetched = ctx.fetched;
-  return new OndeviceError('BACKEND_UNAVAILABLE', `This worker does not run "${runtime}" models; load them with ondevice's own worker or the "ondevice/worker" entry.`, {
-    details: { runtime, elsewhere: true, ...(fetched && { handoff: { json: fetched.json, validator: fetched.validator } }) },
-  });
-}
-
-function runtimeOf(resolved: { manifest?: { runtime: RuntimeName } | undefined }): RuntimeName {
-  // A bare model URL is an ONNX file.
-  return resolved.manifest?.runtime ?? 'onnx';
-}
-
-function orderFor(adapter: RuntimeAdapter, backends: readonly Backend[] | 'auto'): readonly Backend[] {
-  return backends === 'auto' ? adapter.backends : backends;
+/** Where the host meets its callers: one mapping to `OndeviceError` for everything that escapes. */
+function mapError(error: unknown, fallback: 'RUN_FAILED' | 'INTERNAL' = 'INTERNAL'): OndeviceError {
+  if (error instanceof BackendSkipped) return new OndeviceError('BACKEND_UNAVAILABLE', `The model's backend is not available now: ${error.reason}.`, { details: { reason: error.reason }, cause: error });
+  return toOndeviceError(error, fallback);
 }
 
 export function createModelHost(options: ModelHostOptions): ModelHost {
   const models = new Map<number, Loaded>();
+  const inFlight = new Set<Promise<unknown>>();
   let nextId = 1;
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
-  const runtimes = options.runtimes;
+  const { runtimes } = options;
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
+  const listeners = createListeners(store);
+
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inFlight.add(work);
+    void work.catch(() => undefined).finally(() => inFlight.delete(work));
+    return work;
+  };
 
   /** `starting`: the load will open a session here (else an update check, which only downloads). */
-  const context = (signal: AbortSignal | undefined, progress: ProgressEmitter, request: LoadRequest, device: Device, starting = false): ResolveContext => {
-    const ctx: ResolveContext = {
-      choose: (manifest) => {
-        const adapter = runtimes[manifest.runtime];
-        if (!adapter) {
-          // A load: before any file is downloaded, the worker that has the runtime takes over. An update
-          // check (a new version may change runtime) downloads here: the files are only bytes until run.
-          if (starting) throw runtimeElsewhere(manifest.runtime, ctx);
-          return chooseVariant(manifest.variants, request.backends === 'auto' ? ALL_BACKENDS : request.backends, request.variant, device);
-        }
-        return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
-      },
-      retry: { ...DEFAULT_RETRY, ...request.retry },
-      fetch: fetchFn,
-      signal,
-      progress,
-      store: store(),
-      estimate: options.estimate,
-      inUse: new Set([...models.values()].map((m) => m.request.url)),
-      handoff: request.handoff,
-    };
-    return ctx;
-  };
-
-  /** Tells each model of `url` that runs something else than `version` (the cache's new active one). */
-  const notify = (url: string, version: string, revoked = false): void => {
-    for (const model of models.values()) {
-      if (model.request.url !== url || (model.info.version === version && !revoked)) continue;
-      try {
-        void Promise.resolve(model.onUpdate?.({ version, previousVersion: model.info.version, revoked })).catch(() => undefined);
-      } catch {
-        // The app's listener threw: its bug, not the host's.
-      }
-    }
-  };
-  // Another tab or worker activated a version.
-  onActivated((message) => notify(message.url, message.version));
-
-  async function open(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device, ctx: ResolveContext) {
-    const runtime = runtimeOf(resolved);
-    const adapter = runtimes[runtime];
-    if (!adapter) throw runtimeElsewhere(runtime, ctx);
-    const { value: session, backend, fallbacks } = await firstWorkingBackend(
-      orderFor(adapter, request.backends),
-      async (b) => {
-        if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
-        const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
-        const missing = unmet(requires, b, device);
-        if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
-        progress.emit({ phase: 'compile', backend: b });
-        return adapter.create(resolved.files, b);
-      },
-      signal,
-    );
-    if (signal?.aborted) {
-      // Session creation cannot be interrupted inside the runtime; drop the result instead.
-      await session.release().catch(() => undefined);
-      throw abortError(signal);
-    }
-    const info: ModelInfo = {
-      name: resolved.name,
-      version: resolved.version,
-      variant: resolved.variant,
-      runtime,
-      backend,
-      fallbacks: [...resolved.variantFallbacks, ...fallbacks],
-      fromCache: resolved.fromCache,
-      // The model file is the truth about its inputs; the manifest only describes them.
-      inputs: session.inputs,
-      outputs: session.outputs,
-      metadata: resolved.manifest?.metadata ?? {},
-      url: resolved.url,
-    };
-    return { session, info };
-  }
-
-  type Opened = { session: RuntimeSession; info: ModelInfo };
-
-  /** Builds the session while the cached bytes are hashed; `undefined` if they were altered (the session is dropped). */
-  async function openVerified(resolved: Resolved, request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device, ctx: ResolveContext): Promise<Opened | undefined> {
-    const [opening, checking] = await Promise.allSettled([open(resolved, request, progress, signal, device, ctx), resolved.verified]);
-    if (checking.status === 'rejected') {
-      if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
-      return undefined;
-    }
-    if (opening.status === 'rejected') throw opening.reason;
-    return opening.value;
-  }
+  const context = (request: LoadRequest, device: Device, progress: ProgressEmitter, signal: AbortSignal | undefined, starting: boolean): ResolveContext => ({
+    choose: variantChooser(runtimes, request, device, starting),
+    retry: { ...DEFAULT_RETRY, ...request.retry },
+    fetch: fetchFn,
+    signal,
+    progress,
+    store: store(),
+    estimate: options.estimate,
+    inUse: new Set([...models.values()].map((m) => m.request.url)),
+    handoff: request.handoff,
+    onActivated: (version) => void learnt(request.url).activated.push(version),
+    onRevoked: (versions) => void learnt(request.url).revoked.push(...versions),
+  });
 
   /**
-   * Resolves and opens the model: once more if the cached copy turned out altered (now dropped, so the
-   * host is asked), and the rollback version if a new one cannot start on any backend.
+   * What resolving learnt (activations, revocations) is told to this context's models once the
+   * operation ends: a revocation first, naming the version to move to, so a model hears one event.
    */
-  async function start(request: LoadRequest, progress: ProgressEmitter, signal: AbortSignal | undefined): Promise<{ resolved: Resolved; opened: Opened; ctx: ResolveContext }> {
-    const device = await probeDevice(request.backends);
-    const ctx = context(signal, progress, request, device, true);
-    let resolved = await resolveModel(request.url, request, ctx);
+  const seen = new Map<string, { activated: string[]; revoked: string[] }>();
+  const learnt = (url: string) => {
+    if (!seen.has(url)) seen.set(url, { activated: [], revoked: [] });
+    return seen.get(url)!;
+  };
+  const tellModels = async (url: string) => {
+    const learnt = seen.get(url);
+    if (!learnt) return;
+    seen.delete(url);
+    if (learnt.revoked.length > 0) await listeners.revoked(url, learnt.revoked);
+    for (const version of learnt.activated) listeners.activated(url, version);
+  };
+
+  const confirm = (resolved: Resolved, ctx: ResolveContext) => {
+    if (resolved.needsConfirm) void track(markStarted(resolved.url, resolved.version, ctx).catch(() => undefined));
+  };
+
+  const find = (id: number): Loaded => {
+    const model = models.get(id);
+    if (!model) throw disposedError();
+    return model;
+  };
+
+  /** One conditional request for model `id`; its outcome reaches the model's listener. */
+  const check = (id: number): Promise<UpdateCheck> =>
+    track(
+      (async () => {
+        const model = find(id);
+        const device = await probeDevice(model.request.backends);
+        const ctx = context(model.request, device, createProgressEmitter(undefined), undefined, false);
+        try {
+          const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx);
+          listeners.checked(id, null);
+          if (result.revoked && model.info.version !== null) await listeners.revoked(model.request.url, [model.info.version]);
+          if (result.available && result.version) listeners.activated(model.request.url, result.version);
+          return result;
+        } catch (error) {
+          listeners.checked(id, mapError(error));
+          throw error;
+        } finally {
+          await tellModels(model.request.url);
+        }
+      })(),
+    );
+
+  async function load(request: LoadRequest, controls: LoadControls): Promise<LoadResult> {
+    const { signal } = controls;
     throwIfAborted(signal);
-    let opened: Opened | undefined;
+    // Held from now on: no other context evicts this model while it loads or runs.
+    const unlock = await holdShared(modelLock(request.url));
+    const progress = createProgressEmitter(controls.onProgress);
+    const device = await probeDevice(request.backends);
+    const ctx = context(request, device, progress, signal, true);
+    let started;
     try {
-      opened = await openVerified(resolved, request, progress, signal, device, ctx);
-      if (!opened) {
-        resolved = await resolveModel(request.url, request, ctx);
-        opened = await openVerified(resolved, request, progress, signal, device, ctx);
-      }
+      started = await startModel(request, runtimes, ctx, device);
     } catch (error) {
-      const previous = isOndeviceError(error, 'MODEL_INVALID') ? await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined) : undefined;
-      if (!previous) throw error;
-      resolved = previous;
-      opened = await openVerified(resolved, request, progress, signal, device, ctx);
+      unlock();
+      await tellModels(request.url);
+      if (!(error instanceof RuntimeMoved)) throw error;
+      const fetched = ctx.fetched;
+      return { kind: 'moved', runtime: error.runtime, handoff: fetched && { json: fetched.json, validator: fetched.validator } };
     }
-    if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
-    progress.emit({ phase: 'ready', backend: opened.info.backend });
-    return { resolved, opened, ctx };
+    const { resolved, opened } = started;
+    await tellModels(request.url);
+    const id = nextId++;
+    models.set(id, { ...opened, request, unlock });
+    listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
+    await progress.flush();
+    confirm(resolved, ctx);
+    // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path
+    // (unless this load already asked it).
+    if (request.update === 'background' && !resolved.asked) void check(id).catch(() => undefined);
+    return { kind: 'loaded', id, info: opened.info, updateError: resolved.updateError ? errorToWire(resolved.updateError) : null };
   }
 
-  async function backgroundCheck(id: number): Promise<void> {
-    const model = models.get(id);
-    if (!model) return;
-    const ctx = context(undefined, createProgressEmitter(undefined), model.request, await probeDevice(model.request.backends));
-    const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx).catch(() => undefined);
-    if (result?.revoked) notify(model.request.url, result.version ?? model.info.version ?? '', true);
-    else if (result?.available && result.version) notify(model.request.url, result.version);
+  async function reload(id: number): Promise<ReloadResult> {
+    const model = find(id);
+    // The cache's active version, with no network: reload() only switches to what is verified here.
+    const request = { ...model.request, update: 'never' as const };
+    const device = await probeDevice(request.backends);
+    const ctx = context(request, device, createProgressEmitter(undefined), undefined, true);
+    if ((await cachedVersion(request.url, request, ctx)) === model.info.version) return { kind: 'loaded', info: model.info };
+    let opened: Opened;
+    try {
+      const started = await startModel(request, runtimes, ctx, device);
+      opened = started.opened;
+      confirm(started.resolved, ctx);
+    } catch (error) {
+      if (error instanceof RuntimeMoved) return { kind: 'moved', runtime: error.runtime };
+      throw error;
+    }
+    if (models.get(id) !== model) {
+      // Disposed while the new session was being built: it is nobody's now.
+      await opened.session.release().catch(() => undefined);
+      throw disposedError();
+    }
+    const old = model.session;
+    Object.assign(model, opened);
+    await old.release().catch(() => undefined);
+    return { kind: 'loaded', info: model.info };
   }
 
   return {
-    async load(request, controls = {}) {
-      const { signal } = controls;
-      throwIfAborted(signal);
-      const progress = createProgressEmitter(controls.onProgress);
-      const { resolved, opened, ctx } = await start(request, progress, signal);
-      const id = nextId++;
-      models.set(id, { ...opened, request, onUpdate: controls.onUpdate });
-      await progress.flush();
-      if (resolved.keepsPrevious) void confirmStarted(request.url, resolved.version, ctx).catch(() => undefined);
-      // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path
-      // (unless this load already asked it).
-      if (request.update === 'background' && !resolved.asked) void backgroundCheck(id);
-      return { id, info: opened.info };
-    },
-
+    load: (request, controls = {}) => track(load(request, controls)).catch((error: unknown) => Promise.reject(mapError(error))),
     async run(id, inputs) {
-      const model = models.get(id);
-      if (!model) throw disposedError();
-      // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
-      return model.session.run(inputs);
+      try {
+        // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
+        return await find(id).session.run(inputs);
+      } catch (error) {
+        throw mapError(error, 'RUN_FAILED');
+      }
     },
-
-    async checkForUpdate(id) {
-      const model = models.get(id);
-      if (!model) throw disposedError();
-      const ctx = context(undefined, createProgressEmitter(undefined), model.request, await probeDevice(model.request.backends));
-      return checkForUpdate(model.request.url, model.info.version, model.request, ctx);
-    },
-
-    async reload(id) {
-      const model = models.get(id);
-      if (!model) throw disposedError();
-      const progress = createProgressEmitter(undefined);
-      // The cache's active version, with no network: reload() only switches to what is verified here.
-      const rules = { ...model.request, update: 'never' as const };
-      const peek = context(undefined, progress, rules, await probeDevice(rules.backends));
-      if ((await cachedVersion(model.request.url, rules, peek)) === model.info.version) return model.info;
-      const { resolved, opened, ctx } = await start(rules, progress, undefined);
-      const old = model.session;
-      Object.assign(model, opened);
-      await old.release().catch(() => undefined);
-      if (resolved.keepsPrevious) void confirmStarted(model.request.url, resolved.version, ctx).catch(() => undefined);
-      return model.info;
-    },
-
+    checkForUpdate: (id) => check(id).catch((error: unknown) => Promise.reject(mapError(error))),
+    reload: (id) => track(reload(id)).catch((error: unknown) => Promise.reject(mapError(error))),
     async dispose(id) {
       const model = models.get(id);
       if (!model) return;
       models.delete(id);
-      await model.session.release();
+      listeners.delete(id);
+      model.unlock();
+      await model.session.release().catch(() => undefined);
     },
-
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
     get size() {
       return models.size;
     },

@@ -1,11 +1,8 @@
 /** @file The one small interface every runtime (onnxruntime-web, TF.js) implements. */
 import type { Backend, TensorMap, TensorSpec } from '../types.js';
 
-export interface ModelFileBytes {
-  /** The file's path as the manifest names it (external data is looked up by it). */
-  path: string;
-  bytes: Uint8Array;
-}
+export type { ModelFileBytes } from '../cache/files.js';
+import type { ModelFileBytes } from '../cache/files.js';
 
 export interface RuntimeSession {
   readonly inputs: readonly TensorSpec[];

@@ -1,6 +1,6 @@
 /** @file Which version may run: never a revoked one, never one outside the app's range; newer wins. */
-import type { CachedVersion, ModelRecord } from '../cache/records.js';
-import { compareVersionStrings, satisfies, type Range } from './semver.js';
+import { versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
+import { compareVersionStrings, satisfies, type Range } from '../manifest/semver.js';
 
 export function allowed(version: string, record: ModelRecord | undefined, revoked: readonly string[], range: Range | undefined): boolean {
   if (record?.revoked.includes(version) || revoked.includes(version)) return false;
@@ -13,7 +13,7 @@ export function allowed(version: string, record: ModelRecord | undefined, revoke
 export function usableCached(record: ModelRecord | undefined, range: Range | undefined): CachedVersion | undefined {
   if (!record) return undefined;
   for (const key of [record.active, record.previous]) {
-    const version = key === null ? undefined : record.versions[key];
+    const version = versionOf(record, key);
     if (version && allowed(version.version, record, [], range)) return version;
   }
   return undefined;

@@ -1,6 +1,6 @@
 /** @file The one contract between the page and the worker. Everything that crosses it is plain data. */
-import type { LoadRequest, LoadResult } from '../pipeline/host.js';
-import type { LoadProgress, ModelInfo, TensorMap, UpdateCheckResult, UpdateInfo } from '../types.js';
+import type { LoadRequest, LoadResult, ModelEventListener, ReloadResult } from '../pipeline/host.js';
+import type { LoadProgress, TensorMap, UpdateCheckResult } from '../types.js';
 
 export interface WorkerApi {
   /**
@@ -8,19 +8,20 @@ export interface WorkerApi {
    * tell when it dies: the lock is released only then.
    */
   hello(lockName: string): Promise<void>;
+  /** Loads a model here, or answers `moved` when its runtime lives in another worker. */
   load(
     request: LoadRequest,
     loadId: string,
     onProgress: ((event: LoadProgress) => unknown) | undefined,
     /** Kept for the model's life, released by `dispose`. */
-    onUpdate: ((info: UpdateInfo) => unknown) | undefined,
+    onEvent: ModelEventListener | undefined,
   ): Promise<LoadResult>;
   /** Aborts the load `loadId` (an AbortSignal cannot cross postMessage). */
   abort(loadId: string): void;
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
-  reload(id: number): Promise<ModelInfo>;
+  reload(id: number): Promise<ReloadResult>;
   dispose(id: number): Promise<void>;
-  /** Resolves once no load is in flight (an aborted one may still be saving what it received). */
+  /** Resolves once no load, reload or update check is in flight (an aborted load may still be saving what it received). */
   drain(): Promise<void>;
 }

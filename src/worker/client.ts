@@ -5,9 +5,9 @@
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import type { HostConnection } from '../connection.js';
 import { OndeviceError, abortError } from '../errors.js';
-import type { LoadControls, LoadRequest, LoadResult } from '../pipeline/host.js';
+import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pipeline/host.js';
 import type { RuntimeFamily } from '../runtime/runtimes.js';
-import type { ModelInfo, TensorMap, UpdateCheckResult } from '../types.js';
+import type { TensorMap, UpdateCheckResult } from '../types.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
@@ -59,17 +59,17 @@ export class WorkerConnection implements HostConnection {
       });
   }
 
-  async load(request: LoadRequest, { signal, onProgress, onUpdate }: LoadControls): Promise<LoadResult> {
+  async load(request: LoadRequest, { signal, onProgress, onEvent }: LoadControls): Promise<LoadResult> {
     await this.#ready;
     const loadId = randomId();
-    const pending = this.#call((api) => api.load(request, loadId, onProgress && proxy(onProgress), onUpdate && proxy(onUpdate)));
+    const pending = this.#call<LoadResult>((api) => api.load(request, loadId, onProgress && proxy(onProgress), onEvent && proxy(onEvent)) as Promise<LoadResult>);
     if (!signal) return pending;
     return new Promise<LoadResult>((resolve, reject) => {
       const onAbort = (): void => {
         reject(abortError(signal));
         this.#remote.abort(loadId).catch(() => undefined);
         // If the worker finished before it heard of the abort, free what it loaded.
-        pending.then((result) => this.dispose(result.id), () => undefined).catch(() => undefined);
+        pending.then((result) => (result.kind === 'loaded' ? this.dispose(result.id) : undefined), () => undefined).catch(() => undefined);
       };
       if (signal.aborted) return onAbort();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -86,8 +86,8 @@ export class WorkerConnection implements HostConnection {
     return this.#call((api) => api.checkForUpdate(id));
   }
 
-  reload(id: number): Promise<ModelInfo> {
-    return this.#call((api) => api.reload(id));
+  reload(id: number): Promise<ReloadResult> {
+    return this.#call<ReloadResult>((api) => api.reload(id) as Promise<ReloadResult>);
   }
 
   dispose(id: number): Promise<void> {

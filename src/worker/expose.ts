@@ -8,7 +8,6 @@ import { forTransfer } from './tensors.js';
 export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHost): void {
   installErrorTransfer();
   const loads = new Map<string, AbortController>();
-  const inflight = new Set<Promise<unknown>>();
   const updateListeners = new Map<number, { [releaseProxy]?: () => void }>();
   const api: WorkerApi = {
     hello: (lockName) =>
@@ -21,18 +20,17 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
           return new Promise<never>(() => {});
         });
       }),
-    async load(request, loadId, onProgress, onUpdate) {
+    async load(request, loadId, onProgress, onEvent) {
       const controller = new AbortController();
       loads.set(loadId, controller);
-      const loading = host.load(request, { signal: controller.signal, onProgress, onUpdate });
-      inflight.add(loading);
-      void loading.catch(() => undefined).finally(() => inflight.delete(loading));
+      const releaseListener = () => (onEvent as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       try {
-        const result = await loading;
-        if (onUpdate) updateListeners.set(result.id, onUpdate as { [releaseProxy]?: () => void });
+        const result = await host.load(request, { signal: controller.signal, onProgress, onEvent });
+        if (result.kind === 'loaded' && onEvent) updateListeners.set(result.id, onEvent as { [releaseProxy]?: () => void });
+        else releaseListener();
         return result;
       } catch (error) {
-        (onUpdate as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+        releaseListener();
         throw error;
       } finally {
         loads.delete(loadId);
@@ -47,9 +45,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
       const [tensors, buffers] = forTransfer(outputs);
       return transfer(tensors, buffers);
     },
-    async drain() {
-      while (inflight.size > 0) await Promise.allSettled([...inflight]);
-    },
+    drain: () => host.idle(),
     checkForUpdate: (id) => host.checkForUpdate(id),
     reload: (id) => host.reload(id),
     async dispose(id) {

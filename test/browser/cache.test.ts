@@ -112,7 +112,7 @@ describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
   });
 
   describe('integrity', () => {
-    test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, the old version still loads', async () => {
+    test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, a blocking load starts the old version and says why', async () => {
       const host = new LiveHost();
       const [v1, v2] = [await subject.release('release'), await subject.release('next')];
       await host.publish(v1);
@@ -127,8 +127,10 @@ describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
       expect(error.details).toMatchObject({ url: `${host.base}${wrong.path}`, expected: wrong.sha256, actual: served.sha256 });
       await model.dispose();
       expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
-      const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' }).catch((e: unknown) => e);
-      expect(again).toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+      const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
+      expect(await subject.whichRelease(again)).toBe('1.0.0');
+      expect(again.lastUpdateError).toMatchObject({ code: 'INTEGRITY_MISMATCH', details: { expected: wrong.sha256 } });
+      await again.dispose();
       const old = await loadModel(host.url, { backend: 'wasm', update: 'never' });
       expect(await subject.whichRelease(old)).toBe('1.0.0');
       await old.dispose();

@@ -96,8 +96,8 @@ describe.each([true, false])('with worker: %s', (worker) => {
     await stillServes();
   });
 
-  test('an unknown backend name is a clear error', async () => {
-    const error = await expectOndeviceError(loadModel(digitsManifest, { backend: ['gpu' as 'webgpu'], worker }), 'BACKEND_UNAVAILABLE');
+  test('an unknown backend name is INPUT_INVALID, like every other bad option', async () => {
+    const error = await expectOndeviceError(loadModel(digitsManifest, { backend: ['gpu' as 'webgpu'], worker }), 'INPUT_INVALID');
     expect(error.message).toMatch(/Option "backend" must be/);
   });
 });

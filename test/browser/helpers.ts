@@ -52,3 +52,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
 }
+
+/** A host's load outcome that must be a loaded model (not one handed to another runtime's worker). */
+export function loaded<T extends { kind: string }>(result: T): Extract<T, { kind: 'loaded' }> {
+  expect(result.kind).toBe('loaded');
+  return result as Extract<T, { kind: 'loaded' }>;
+}

@@ -124,14 +124,17 @@ describe('fails clearly, with the cache consistent', () => {
     expect((await modelCache.list())[0]?.activeVersion ?? null).toBeNull();
   });
 
-  test('failing on every retry: DOWNLOAD_FAILED, nothing active, the previous version still loads', async () => {
+  test('failing on every retry: a blocking load starts the cached version and says why (DOWNLOAD_FAILED); nothing new is active', async () => {
     const { live, file } = await host();
     await (await loadModel(live.url, { backend: 'wasm', variant: 'fp32' })).dispose();
     const next = await release('next');
     await live.publish(next);
     await faults([{ match: fileOf(next), fault: 'reset', after: 10_000, times: 100 }]);
-    const error = await expectOndeviceError(loadModel(live.url, { backend: 'wasm', update: 'blocking', retry: { ...fast, retries: 2 } }), 'DOWNLOAD_FAILED');
-    expect(error.details).toMatchObject({ attempts: 3 });
+    const blocking = await loadModel(live.url, { backend: 'wasm', update: 'blocking', retry: { ...fast, retries: 2 } });
+    await expectV1(blocking);
+    expect(blocking.lastUpdateError?.code).toBe('DOWNLOAD_FAILED');
+    expect(blocking.lastUpdateError?.details).toMatchObject({ attempts: 3 });
+    await blocking.dispose();
     expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
     const old = await loadModel(live.url, { backend: 'wasm', update: 'never' });
     await expectV1(old);
@@ -140,13 +143,16 @@ describe('fails clearly, with the cache consistent', () => {
     expect(await seen(file)).toHaveLength(0);
   });
 
-  test('wrong bytes with the right length: INTEGRITY_MISMATCH, nothing cached, the previous version still loads', async () => {
+  test('wrong bytes with the right length: a blocking load starts the cached version and says why (INTEGRITY_MISMATCH); nothing new is cached', async () => {
     const { live } = await host();
     await (await loadModel(live.url, { backend: 'wasm' })).dispose();
     const next = await release('next');
     await live.publish(next);
     await faults([{ match: fileOf(next), fault: 'corrupt', times: 10 }]);
-    await expectOndeviceError(loadModel(live.url, { backend: 'wasm', update: 'blocking', retry: fast }), 'INTEGRITY_MISMATCH');
+    const blocking = await loadModel(live.url, { backend: 'wasm', update: 'blocking', retry: fast });
+    await expectV1(blocking);
+    expect(blocking.lastUpdateError?.code).toBe('INTEGRITY_MISMATCH');
+    await blocking.dispose();
     expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0', versions: ['1.0.0'] });
     const old = await loadModel(live.url, { backend: 'wasm', update: 'never' });
     await expectV1(old);

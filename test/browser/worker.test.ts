@@ -85,7 +85,9 @@ describe("an app's own worker with one runtime (ondevice/worker/onnx)", () => {
     const worker = new Worker(new URL('../../src/worker/worker-onnx.ts', import.meta.url), { type: 'module' });
     try {
       const error = await expectOndeviceError(loadModel(`${digitsManifest.replace('digits/release', 'digits-tfjs/layers')}`, { backend: 'wasm', worker }), 'BACKEND_UNAVAILABLE');
-      expect(error.message).toMatch(/This worker does not run "tfjs-layers" models; load them with ondevice's own worker or the "ondevice\/worker" entry/);
+      expect(error.message).toMatch(/The Worker passed as option "worker" does not run "tfjs-layers" models: import 'ondevice\/worker' \(every runtime\) or 'ondevice\/worker\/tfjs' in it/);
+      // The manifest the worker fetched stays inside the library: nothing of it leaks into the error.
+      expect(error.details).toEqual({ runtime: 'tfjs-layers' });
       const model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32' });
       expect(model.info.runtime).toBe('onnx');
       await model.dispose();

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { BackendSkipped, backendOrder, firstWorkingBackend } from '../../src/backend/select.js';
 import { OndeviceError, errorFromWire, errorToWire, isOndeviceError } from '../../src/errors.js';
-import { createProgressEmitter } from '../../src/pipeline/progress.js';
+import { createProgressEmitter } from '../../src/progress.js';
 import { validateInputs } from '../../src/tensor/validate.js';
 import type { LoadProgress, TensorSpec } from '../../src/types.js';
 import { forTransfer } from '../../src/worker/tensors.js';

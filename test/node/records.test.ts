@@ -1,7 +1,7 @@
 /** @file The cache's rules, pure: activation keeps one previous version, revocation drops versions, which version may run and replace. */
 import { describe, expect, test } from 'vitest';
 import { activate, emptyRecord, recordBytes, referencedFiles, revoke, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
-import { parseRange } from '../../src/update/semver.js';
+import { parseRange } from '../../src/manifest/semver.js';
 import { allowed, replaces, usableCached } from '../../src/update/versions.js';
 
 function version(v: string, sha = v.replace(/\./g, '').padEnd(64, 'a')): CachedVersion {

@@ -1,7 +1,7 @@
 /** @file Our small semver ranges agree with npm's `semver` package (the reference) on a grid of cases. */
 import semver from 'semver';
 import { describe, expect, test } from 'vitest';
-import { compareVersionStrings, parseRange, satisfies } from '../../src/update/semver.js';
+import { compareVersionStrings, parseRange, satisfies } from '../../src/manifest/semver.js';
 
 const RANGES = [
   '*', '1', '1.x', '1.2', '1.2.x', '^1.2.3', '^0.2.3', '^0.0.3', '^1.2', '^0.2', '^0.0', '~1.2.3', '~1.2', '~1', '~0.2.3',

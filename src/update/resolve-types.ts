@@ -1,13 +1,12 @@
 /** @file The shapes the update rules work with: what a load asks for, what resolving gives back. */
+import type { FilesContext, ModelFileBytes } from '../cache/files.js';
 import type { Estimate } from '../cache/quota.js';
-import type { FilesContext } from '../cache/version-files.js';
-import type { VariantChoice } from '../backend/variants.js';
-import type { RetryOptions } from '../download/resumable.js';
-import type { Manifest } from '../manifest/types.js';
 import type { Validator } from '../cache/records.js';
-import type { FetchedManifest } from '../update/fetch-manifest.js';
-import type { ModelFileBytes } from '../runtime/types.js';
+import type { RetryOptions } from '../download/resumable.js';
+import type { OndeviceError } from '../errors.js';
+import type { Manifest } from '../manifest/types.js';
 import type { BackendFallback } from '../types.js';
+import type { FetchedManifest } from './fetch-manifest.js';
 
 export type UpdatePolicy = 'background' | 'blocking' | 'never';
 
@@ -22,16 +21,26 @@ export interface UpdateRules {
   retry?: Partial<RetryOptions> | undefined;
 }
 
+/** The variant of a manifest this device should load, and what was passed over on the way. */
+export interface VariantChoice {
+  variant: string;
+  fallbacks: BackendFallback[];
+}
+
 export interface ResolveContext extends FilesContext {
   /** The variant this device should load from a manifest (chosen with the backend). */
   choose: (manifest: Manifest) => VariantChoice;
   estimate?: Estimate | undefined;
-  /** URLs of the models loaded in this context (never evicted to make room). */
+  /** URLs of the models loaded in this context (never evicted to make room; other contexts' are seen through their locks). */
   inUse: ReadonlySet<string>;
   /** A manifest fetched by another worker for this load: the first question to the host is answered by it. */
   handoff?: Handoff | undefined;
   /** The manifest this load fetched, if it did (set by the resolver). */
   fetched?: FetchedManifest | undefined;
+  /** Called when the host's manifest revokes versions this device had not seen revoked. */
+  onRevoked?: ((versions: readonly string[]) => void) | undefined;
+  /** Called when this context activates a version. */
+  onActivated?: ((version: string) => void) | undefined;
 }
 
 /** A manifest as one worker fetched it, handed to another (plain data, so it crosses postMessage). */
@@ -50,13 +59,17 @@ export interface Resolved {
   fromCache: boolean;
   /**
    * Settles when the files have hashed right. Cached files are checked while the session is built;
-   * a rejection (`CacheMiss`) means the cached copy was altered: drop the session and resolve again.
+   * a rejection with `CacheMiss` means the cached copy was altered (now dropped): resolve again.
    */
   verified: Promise<void>;
-  /** The cache may still hold a version kept for rollback (dropped once this one has started). */
-  keepsPrevious: boolean;
+  /** The version has started on this device before (so a failure to start it now is not its bytes' fault). */
+  startedBefore: boolean;
+  /** The cache still keeps the version this one replaced (for rollback), or has not recorded this start yet. */
+  needsConfirm: boolean;
   /** Variants passed over on the way to `variant`, for `info.fallbacks`. */
   variantFallbacks: BackendFallback[];
   /** This load asked the host (so no background check is needed after it). */
   asked: boolean;
+  /** A blocking load that fell back to the cached version: why the newer one could not be had. */
+  updateError?: OndeviceError | undefined;
 }

@@ -2,44 +2,51 @@
  * @file The update rules: which version a load runs, from the cache or the host, under each policy;
  * and the update check that downloads, verifies and activates a newer version in the background.
  */
-import { activate, emptyRecord, revoke, type CachedVersion, type ModelRecord } from '../cache/records.js';
+import { storeFile, type WantedFile } from '../cache/files.js';
 import { collectGarbage } from '../cache/gc.js';
+import { withLock } from '../cache/locks.js';
 import { ensureSpace } from '../cache/quota.js';
-import { fetchFiles, storeFile, type WantedFile } from '../cache/version-files.js';
+import { activate, emptyRecord, revoke, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
 import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody } from '../download/fetch-file.js';
 import { DEFAULT_RETRY, downloadResumable } from '../download/resumable.js';
 import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
-import { announceActivated, withLock } from '../update/coordination.js';
-import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from '../update/fetch-manifest.js';
-import { parseRange, type Range } from '../update/semver.js';
 import { parseManifest } from '../manifest/parse.js';
-import { allowed, replaces, usableCached } from '../update/versions.js';
-import { fromCache, readRecord, source } from './cached.js';
+import { announce } from './broadcast.js';
+import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from './fetch-manifest.js';
+import { fetchFiles } from './fetch-version.js';
+import { readCachedVersion, readRecord, source } from './from-cache.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
+import { parseRange, type Range } from '../manifest/semver.js';
+import { allowed, replaces, usableCached } from './versions.js';
 
-export { cachedVersion, confirmStarted, rollBack } from './cached.js';
-export type { Handoff, Resolved, ResolveContext, UpdatePolicy, UpdateRules } from './resolve-types.js';
+export { cachedVersion, markStarted, rollBack } from './from-cache.js';
+export type { Handoff, Resolved, ResolveContext, UpdatePolicy, UpdateRules, VariantChoice } from './resolve-types.js';
 
+function rangeOf(rules: UpdateRules): Range | undefined {
+  return rules.version === undefined ? undefined : parseRange(rules.version);
+}
 
 export async function resolveModel(url: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
-  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  const range = rangeOf(rules);
   const record = await readRecord(url, context);
   const cached = usableCached(record, range);
   if (cached && rules.update !== 'blocking') {
-    const hit = await fromCache(record!, cached, context);
+    const hit = await readCachedVersion(record!, cached, context);
     if (hit) return hit;
   }
-  let answer: HostAnswer;
   try {
-    answer = await askHost(url, record, context);
+    const answer = await askHost(url, record, context);
+    return { ...(await fromAnswer(url, answer, record, range, rules, context)), asked: true };
   } catch (error) {
-    // Blocking: offline or a broken host falls back to what the device has, whatever its variant.
-    const fallback = cached && isHostFailure(error) ? await fromCache(record!, cached, context, true) : undefined;
-    if (fallback) return { ...fallback, asked: true };
-    throw error;
+    // Blocking: offline, a broken host, or a new version that cannot be had (its files fail to
+    // download, verify or fit) falls back to what the device has, whatever its variant, and says why.
+    if (!cached || !isOndeviceError(error) || error.code === 'ABORTED' || error.code === 'INPUT_INVALID') throw error;
+    const now = usableCached(await readRecord(url, context), range);
+    const fallback = now && (await readCachedVersion((await readRecord(url, context))!, now, context, true));
+    if (!fallback) throw error;
+    return { ...fallback, asked: true, updateError: error };
   }
-  return { ...(await fromAnswer(url, answer, record, range, rules, context)), asked: true };
 }
 
 export interface UpdateCheck {
@@ -52,12 +59,12 @@ export interface UpdateCheck {
 
 /** One conditional request; a newer allowed version is downloaded, verified and activated. */
 export async function checkForUpdate(url: string, running: string | null, rules: UpdateRules, context: ResolveContext): Promise<UpdateCheck> {
-  const range = rules.version === undefined ? undefined : parseRange(rules.version);
+  const range = rangeOf(rules);
   let record = await readRecord(url, context);
   const answer = await askHost(url, record, context);
   record = await remember(url, answer, record, context);
   const target = answer.kind === 'unchanged' ? record.active : answer.version;
-  if (target !== null && allowed(target, record, [], range) && replaces(target, record.active, record, range) && !record.versions[target]) {
+  if (target !== null && allowed(target, record, [], range) && replaces(target, record.active, record, range) && !versionOf(record, target)) {
     await download(url, answer, target, rules, context);
     record = (await readRecord(url, context)) ?? record;
   }
@@ -70,7 +77,8 @@ export async function checkForUpdate(url: string, running: string | null, rules:
 type HostAnswer =
   | { kind: 'unchanged' }
   | { kind: 'manifest'; fetched: FetchedManifest; version: string }
-  | { kind: 'file'; response: Response; version: string };
+  /** `version` is the file's ETag; `null` when it has none (it is then versioned by its SHA-256). */
+  | { kind: 'file'; response: Response; version: string; etag: string | null };
 
 async function askHost(url: string, record: ModelRecord | undefined, context: ResolveContext): Promise<HostAnswer> {
   context.progress.emit({ phase: 'manifest', url });
@@ -90,30 +98,27 @@ async function askHost(url: string, record: ModelRecord | undefined, context: Re
     return fetched(await readManifest(response, url, context.signal), record, context);
   }
   const etag = response.headers.get('etag');
-  return { kind: 'file', response, version: etag ? etag.replace(/^W\//, '').replace(/"/g, '') : `unversioned-${Date.now()}` };
+  // Without an ETag the version is known only from the bytes (see downloadBareFile).
+  return { kind: 'file', response, version: etag ? etag.replace(/^W\//, '').replace(/"/g, '') : 'unversioned', etag };
 }
 
 function fetched(manifest: FetchedManifest, record: ModelRecord | undefined, context: ResolveContext): HostAnswer {
   context.fetched = manifest;
-  return manifestAnswer(manifest, record);
-}
-
-function manifestAnswer(fetched: FetchedManifest, record: ModelRecord | undefined): HostAnswer {
-  const same = record?.validator.etag && record.validator.etag === fetched.validator.etag && record.active === fetched.manifest.version;
-  return same ? { kind: 'unchanged' } : { kind: 'manifest', fetched, version: fetched.manifest.version };
+  const same = record?.validator.etag && record.validator.etag === manifest.validator.etag && record.active === manifest.manifest.version;
+  return same ? { kind: 'unchanged' } : { kind: 'manifest', fetched: manifest, version: manifest.manifest.version };
 }
 
 async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord | undefined, range: Range | undefined, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
   const known = await remember(url, answer, record, context);
   const cached = usableCached(known, range);
   if (answer.kind === 'unchanged') {
-    const hit = cached && (await fromCache(known, cached, context));
+    const hit = cached && (await readCachedVersion(known, cached, context));
     if (hit) return hit;
     // The host says nothing changed but our copy is gone: ask again for the whole answer.
     return fromAnswer(url, await askHost(url, undefined, context), known, range, rules, context);
   }
   if (!allowed(answer.version, known, [], range)) {
-    const hit = cached && (await fromCache(known, cached, context));
+    const hit = cached && (await readCachedVersion(known, cached, context));
     if (hit) return hit;
     const why = known.revoked.includes(answer.version) ? 'is revoked' : `is outside the accepted range "${rules.version}"`;
     throw new OndeviceError('VERSION_UNAVAILABLE', `The host's current version ${answer.version} of ${url} ${why}, and the device has no other version it may run.`, {
@@ -122,12 +127,12 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
   }
   // Only forward: a stale manifest (an old CDN edge) naming an older version does not move the device back.
   if (cached && cached.version !== answer.version && !replaces(answer.version, cached.version, known, range)) {
-    const hit = await fromCache(known, cached, context);
+    const hit = await readCachedVersion(known, cached, context);
     if (hit) return hit;
   }
-  const stored = known.versions[answer.version];
+  const stored = versionOf(known, answer.version);
   if (stored) {
-    const hit = await fromCache(known, stored, context);
+    const hit = await readCachedVersion(known, stored, context);
     if (hit) return hit;
   }
   return download(url, answer, answer.version, rules, context);
@@ -137,18 +142,19 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
 async function download(url: string, answer: HostAnswer, version: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
   if (answer.kind === 'file') return downloadBareFile(url, answer, context);
   if (answer.kind !== 'manifest') throw new Error('unreachable');
-  const { manifest, json } = answer.fetched;
+  const { manifest, json, validator } = answer.fetched;
   const { variant, fallbacks } = context.choose(manifest);
   const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
   await makeRoom(url, wanted, rules, context);
   return fetchFiles(wanted, context, async (fetched) => {
-    await commit(url, { version, variant, manifest: json, files: wanted.map(({ path, sha256, size }) => ({ path, sha256, size })), storedAt: Date.now() }, manifest.name, context);
+    const files = wanted.map(({ path, sha256, size }) => ({ path, sha256, size }));
+    await commit(url, { version, variant, manifest: json, files, storedAt: Date.now() }, manifest.name, validator, context);
     return { ...source(url, manifest.name, version, variant, manifest, fetched), variantFallbacks: fallbacks };
   });
 }
 
 async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind: 'file' }>, context: ResolveContext): Promise<Resolved> {
-  const { response, version } = answer;
+  const { response } = answer;
   if (isHtml(response, undefined)) throw htmlInsteadOf('model', url, response);
   const total = contentLength(response) ?? null;
   const onBytes = (received: number) => context.progress.emit({ phase: 'download', url, loaded: received, total, fileLoaded: received, fileTotal: total });
@@ -171,14 +177,21 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
     sha256 = await sha256Hex(bytes);
   }
   if (bytes.length === 0) throw new OndeviceError('MODEL_INVALID', `${url} answered an empty body where the model should be.`, { details: { url } });
+  const version = answer.etag === null ? `sha256-${sha256.slice(0, 16)}` : answer.version;
   const path = new URL(url).pathname.split('/').pop() || 'model.onnx';
   const name = path.replace(/\.onnx$/i, '') || 'model';
   const file = { path, url, sha256, size: bytes.length };
+  const resolved: Resolved = { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), startedBefore: false, needsConfirm: true, variantFallbacks: [], asked: true };
+  const record = await readRecord(url, context);
+  // Identical bytes (a host without ETags sends them on every check): nothing new to activate.
+  const same = versionOf(record, version);
+  if (same && record?.active === version) return { ...resolved, startedBefore: same.started === true };
   await withLock(`file:${file.sha256}`, context.signal, async () => {
     await storeFile(file, bytes, context);
-    await commit(url, { version, variant: null, manifest: undefined, files: [{ path, sha256: file.sha256, size: file.size }], storedAt: Date.now() }, name, context);
+    const files = [{ path, sha256: file.sha256, size: file.size }];
+    await commit(url, { version, variant: null, manifest: undefined, files, storedAt: Date.now() }, name, validatorOf(response), context);
   });
-  return { url, name, version, variant: null, manifest: undefined, files: [{ path, bytes }], fromCache: false, verified: Promise.resolve(), keepsPrevious: true, variantFallbacks: [], asked: true };
+  return resolved;
 }
 
 async function makeRoom(url: string, wanted: readonly WantedFile[], rules: UpdateRules, context: ResolveContext): Promise<void> {
@@ -189,40 +202,49 @@ async function makeRoom(url: string, wanted: readonly WantedFile[], rules: Updat
   if (needed > 0) await ensureSpace(store, { needed, url, maxCacheBytes: rules.maxCacheBytes, inUse: context.inUse }, context.estimate);
 }
 
-/** Activation is one IndexedDB transaction: before it, the new version does not exist for anyone. */
-async function commit(url: string, version: CachedVersion, name: string, context: ResolveContext): Promise<void> {
+/**
+ * Activation is one IndexedDB transaction: before it, the new version does not exist for anyone. The
+ * host's validator is saved with it, not before: a download that fails must be asked for again.
+ */
+async function commit(url: string, version: CachedVersion, name: string, validator: ModelRecord['validator'], context: ResolveContext): Promise<void> {
   const store = context.store;
   if (!store) return;
-  await store.updateModel(url, (old) => activate({ ...(old ?? emptyRecord(url, version.variant === null ? 'file' : 'manifest', name, Date.now())), name, lastUsed: Date.now() }, version));
+  const kind = version.variant === null ? 'file' : 'manifest';
+  await store.updateModel(url, (old) => activate({ ...(old ?? emptyRecord(url, kind, name, Date.now())), name, validator, lastUsed: Date.now() }, version));
   await collectGarbage(store).catch(() => undefined);
-  announceActivated(url, version.version);
+  announce({ type: 'activated', url, version: version.version });
+  context.onActivated?.(version.version);
 }
 
-/** Records what the host said: validator, check time, and revocations (which drop those versions). */
+/**
+ * Records what the host said: the check time, and revocations (which drop those versions; every
+ * other context hears of new ones). The validator of a bare file is saved only with its version.
+ */
 async function remember(url: string, answer: HostAnswer, record: ModelRecord | undefined, context: ResolveContext): Promise<ModelRecord> {
   const now = Date.now();
   const kind = answer.kind === 'file' ? 'file' : answer.kind === 'manifest' ? 'manifest' : (record?.kind ?? 'manifest');
   const name = answer.kind === 'manifest' ? answer.fetched.manifest.name : (record?.name ?? url);
-  let next: ModelRecord = { ...(record ?? emptyRecord(url, kind, name, now)), lastChecked: now };
-  if (answer.kind === 'manifest') next = revoke({ ...next, validator: answer.fetched.validator }, answer.fetched.manifest.revoked);
-  if (answer.kind === 'file') next = { ...next, validator: validatorOf(answer.response) };
-  if (!context.store) return next;
-  const store = context.store;
-  try {
-    await store.updateModel(url, (old) => {
-      const base = old ?? next;
-      const merged = { ...base, lastChecked: now, validator: next.validator };
-      return answer.kind === 'manifest' ? revoke(merged, answer.fetched.manifest.revoked) : merged;
-    });
-    await collectGarbage(store).catch(() => undefined);
-    return (await store.getModel(url)) ?? next;
-  } catch {
-    context.store = undefined;
-    return next;
+  const revoked = answer.kind === 'manifest' ? answer.fetched.manifest.revoked : [];
+  let seen = new Set(record?.revoked ?? []);
+  let next: ModelRecord = revoke({ ...(record ?? emptyRecord(url, kind, name, now)), lastChecked: now }, revoked);
+  if (context.store) {
+    const store = context.store;
+    try {
+      await store.updateModel(url, (stored) => {
+        // What this device had seen revoked, read in the same transaction that adds the new ones.
+        seen = new Set(stored?.revoked ?? []);
+        return revoke({ ...(stored ?? next), lastChecked: now }, revoked);
+      });
+      next = (await store.getModel(url)) ?? next;
+      await collectGarbage(store).catch(() => undefined);
+    } catch {
+      context.store = undefined;
+    }
   }
+  const fresh = revoked.filter((v) => !seen.has(v));
+  if (fresh.length > 0) {
+    announce({ type: 'revoked', url, versions: fresh });
+    context.onRevoked?.(fresh);
+  }
+  return next;
 }
-
-function isHostFailure(error: unknown): boolean {
-  return isOndeviceError(error, 'DOWNLOAD_FAILED') || isOndeviceError(error, 'MANIFEST_INVALID');
-}
-

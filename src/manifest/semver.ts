@@ -12,7 +12,7 @@ export interface SemVer {
   prerelease: ReadonlyArray<string | number>;
 }
 
-const VERSION = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
+const VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 
 export function parseVersion(text: string): SemVer | undefined {
   const m = VERSION.exec(text.trim());
@@ -54,14 +54,14 @@ interface Comparator {
 }
 
 /** A partial version such as `1`, `1.2`, `1.x`, `*`: missing parts are wildcards. */
-interface Partial {
+interface PartialVersion {
   parts: Array<number | undefined>;
   prerelease: ReadonlyArray<string | number>;
 }
 
 const PARTIAL = /^v?(\d+|[xX*])?(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]+)?$/;
 
-function parsePartial(text: string, range: string): Partial {
+function parsePartial(text: string, range: string): PartialVersion {
   const m = PARTIAL.exec(text);
   if (!m || text === '') throw invalidRange(range);
   const parts = [m[1], m[2], m[3]].map((p) => (p === undefined || /^[xX*]$/.test(p) ? undefined : Number(p)));
@@ -79,7 +79,7 @@ function v(major: number, minor = 0, patch = 0, prerelease: ReadonlyArray<string
 /** The smallest version above every version that starts with `parts` (for `<` bounds). */
 const ZERO_PRE = ['0'];
 
-function desugar(op: string, p: Partial): Comparator[] {
+function desugar(op: string, p: PartialVersion): Comparator[] {
   const [M, m, pt] = p.parts;
   const exact = M !== undefined && m !== undefined && pt !== undefined;
   if (op === '^' || op === '~') {

@@ -5,8 +5,9 @@
  */
 import type { RuntimeName } from '../manifest/types.js';
 import { RUNTIMES } from '../manifest/types.js';
+import { versionOf } from '../cache/records.js';
 import { defaultCacheStore } from '../cache/store.js';
-import { familyOf, type RuntimeFamily } from './runtimes.js';
+import { familyOf, type RuntimeFamily } from '../runtime/runtimes.js';
 
 const seen = new Map<string, RuntimeFamily>();
 
@@ -25,6 +26,6 @@ export async function familyHint(url: string): Promise<RuntimeFamily | 'resolve'
     .catch(() => undefined);
   if (!record || record.active === null) return 'resolve';
   if (record.kind === 'file') return 'onnx';
-  const runtime = (record.versions[record.active]?.manifest as { runtime?: unknown } | undefined)?.runtime;
+  const runtime = (versionOf(record, record.active)?.manifest as { runtime?: unknown } | undefined)?.runtime;
   return RUNTIMES.includes(runtime as RuntimeName) ? familyOf(runtime as RuntimeName) : 'resolve';
 }

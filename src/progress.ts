@@ -1,5 +1,5 @@
 /** @file Progress emission: ordered phases, throttled download events, and a flush before the load resolves. */
-import type { LoadProgress } from '../types.js';
+import type { LoadProgress } from './types.js';
 
 /** A listener may return a promise (a comlink call across the worker boundary does). */
 export type ProgressListener = (event: LoadProgress) => unknown;

@@ -1,0 +1,122 @@
+/**
+ * @file A version's files in the cache: read back (holding each file's lock shared, so garbage
+ * collection in another context cannot take the bytes mid-read), checked against their SHA-256, and
+ * stored once verified.
+ */
+import type { Fetch } from '../download/fetch-file.js';
+import type { RetryOptions } from '../download/resumable.js';
+import { sha256Hex } from '../download/verify.js';
+import type { ProgressEmitter } from '../progress.js';
+import { ifUnlocked, withLocks } from './locks.js';
+import type { FileRef } from './records.js';
+import { storageError, type CacheStore } from './store.js';
+
+/** A model file's bytes, by the path the manifest names it with (external data is looked up by it). */
+export interface ModelFileBytes {
+  path: string;
+  bytes: Uint8Array;
+}
+
+export interface FilesContext {
+  fetch: Fetch;
+  signal: AbortSignal | undefined;
+  progress: ProgressEmitter;
+  /** `undefined`: no cache here (or it failed); files are downloaded and not stored. */
+  store: CacheStore | undefined;
+  /** @default DEFAULT_RETRY */
+  retry?: RetryOptions | undefined;
+}
+
+/** A cached file is missing, short, or hashes wrong: the version must be downloaded again. */
+export class CacheMiss extends Error {}
+
+export interface WantedFile extends FileRef {
+  url: string;
+}
+
+export interface FetchedFiles {
+  files: ModelFileBytes[];
+  /** Every byte came from the cache. */
+  fromCache: boolean;
+}
+
+/** The lock a file's readers hold shared and its writers (and garbage collection) exclusive. */
+export const fileLock = (sha256: string): string => `file:${sha256}`;
+
+/** Reads a stored file without checking it; `undefined` if it is missing or short. */
+export async function readStored(store: CacheStore, file: FileRef): Promise<{ bytes: Uint8Array; storedAt: number } | undefined> {
+  const record = await store.getFile(file.sha256);
+  if (!record || record.size !== file.size) return undefined;
+  const bytes = await store.readFile(record);
+  return bytes && { bytes, storedAt: record.storedAt };
+}
+
+/**
+ * Hashes stored bytes. An altered file is deleted (so that it is downloaded again) and is a
+ * `CacheMiss`; a failure to hash at all is not the bytes' fault and passes through as it is.
+ */
+export async function checkStored(store: CacheStore, file: FileRef, read: { bytes: Uint8Array; storedAt: number }): Promise<void> {
+  if ((await sha256Hex(read.bytes)) === file.sha256) return;
+  // Delete only the copy that was read: another context may have stored a good one meanwhile.
+  await ifUnlocked(fileLock(file.sha256), async () => {
+    if ((await store.getFile(file.sha256))?.storedAt === read.storedAt) await store.deleteFile(file.sha256);
+  }).catch(() => undefined);
+  throw new CacheMiss(file.sha256);
+}
+
+/** A stored file, checked before it is returned (for the paths that activate what they read). */
+export async function readStoredFile(store: CacheStore, file: FileRef): Promise<Uint8Array | undefined> {
+  const read = await readStored(store, file);
+  if (!read) return undefined;
+  return checkStored(store, file, read).then(
+    () => read.bytes,
+    () => undefined,
+  );
+}
+
+export interface CachedFiles extends FetchedFiles {
+  /**
+   * Settles once every file has hashed right; rejects with `CacheMiss` if one has not. WebCrypto
+   * copies its input and hashes off this thread, so the caller can build the session meanwhile.
+   */
+  verified: Promise<void>;
+}
+
+/**
+ * Reads a cached version with no network, holding its files' locks shared while reading (nothing is
+ * written); `CacheMiss` if a file is not there.
+ */
+export async function readCachedFiles(wanted: readonly WantedFile[], context: FilesContext): Promise<CachedFiles> {
+  const store = context.store;
+  if (!store) throw new CacheMiss('no cache');
+  const total = wanted.reduce((sum, f) => sum + f.size, 0);
+  const reads = await withLocks(wanted.map((f) => fileLock(f.sha256)), context.signal, async () => {
+    let done = 0;
+    const out = [];
+    for (const file of wanted) {
+      const read = await readStored(store, file);
+      if (!read) throw new CacheMiss(file.sha256);
+      done += read.bytes.length;
+      context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
+      out.push(read);
+    }
+    return out;
+  }, 'shared');
+  const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, reads[i]!))).then(() => undefined);
+  verified.catch(() => undefined);
+  return { files: wanted.map((file, i) => ({ path: file.path, bytes: reads[i]!.bytes })), fromCache: true, verified };
+}
+
+/** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */
+export async function storeFile(file: FileRef, bytes: Uint8Array, context: FilesContext, savedBytes = 0): Promise<void> {
+  if (!context.store) return;
+  try {
+    await context.store.writeFile(file.sha256, bytes, savedBytes);
+    await context.store.deletePartial(file.sha256).catch(() => undefined);
+  } catch (error) {
+    const mapped = storageError(error);
+    if (mapped !== error || (mapped instanceof Error && mapped.name === 'OndeviceError')) throw mapped;
+    // IndexedDB is unusable here (private mode, a broken database): run without a cache.
+    context.store = undefined;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * @file Starting a model: resolve its version (cache or host), build the session on the first backend
+ * that works while cached bytes are hashed, and decide what a failure means. A version whose bytes no
+ * runtime accepts, that has never started here and that replaced a version still kept, is banned on
+ * this device and the previous one runs; every other failure fails this load and leaves the version
+ * loadable (a backend that merely failed, out of memory or a lost GPU, says nothing about the bytes).
+ */
+import { probeBackend, type Availability } from '../backend/detect.js';
+import { BackendSkipped, firstWorkingBackend } from '../backend/select.js';
+import { chooseVariant, unmet } from '../backend/variants.js';
+import { CacheMiss } from '../cache/files.js';
+import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
+import type { RuntimeName } from '../manifest/types.js';
+import type { ProgressEmitter } from '../progress.js';
+import type { Runtimes } from '../runtime/runtimes.js';
+import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
+import type { Backend, ModelInfo } from '../types.js';
+import { resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateRules } from '../update/resolve.js';
+
+/** A load as it crosses the worker boundary: plain data only. */
+export interface LoadRequest extends UpdateRules {
+  /** Absolute URL of a manifest or a model file. */
+  url: string;
+  /** Backends to try, in order (already normalised), or `'auto'`: the runtime's own order. */
+  backends: Backend[] | 'auto';
+  /** The manifest another worker just fetched for this load (see `RuntimeMoved`): used instead of asking again. */
+  handoff?: Handoff | undefined;
+}
+
+export type Device = ReadonlyMap<Backend, Availability>;
+
+const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+
+/** Asked before the manifest says which runtime runs the model; each probe is made once per context. */
+export async function probeDevice(backends: readonly Backend[] | 'auto'): Promise<Device> {
+  const asked = backends === 'auto' ? ALL_BACKENDS : backends;
+  return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
+}
+
+/**
+ * The model needs a runtime this host does not have. Not an error: the load is handed to the worker
+ * that has the runtime, with the manifest this load already fetched (so the host is not asked twice).
+ */
+export class RuntimeMoved extends Error {
+  constructor(readonly runtime: RuntimeName) {
+    super(`runtime ${runtime} runs in another worker`);
+  }
+}
+
+function orderFor(adapter: RuntimeAdapter, backends: readonly Backend[] | 'auto'): readonly Backend[] {
+  return backends === 'auto' ? adapter.backends : backends;
+}
+
+/** The variant chooser for a resolve: with this host's adapter, or (for a runtime it lacks) every backend asked. */
+export function variantChooser(runtimes: Runtimes, request: LoadRequest, device: Device, starting: boolean): ResolveContext['choose'] {
+  return (manifest) => {
+    const adapter = runtimes[manifest.runtime];
+    if (!adapter) {
+      // A load: before any file is downloaded, the worker that has the runtime takes over. An update
+      // check (a new version may change runtime) downloads here: the files are only bytes until run.
+      if (starting) throw new RuntimeMoved(manifest.runtime);
+      return chooseVariant(manifest.variants, request.backends === 'auto' ? ALL_BACKENDS : request.backends, request.variant, device);
+    }
+    return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
+  };
+}
+
+export interface Opened {
+  session: RuntimeSession;
+  info: ModelInfo;
+}
+
+async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened> {
+  // A bare model URL is an ONNX file.
+  const runtime = resolved.manifest?.runtime ?? 'onnx';
+  const adapter = runtimes[runtime];
+  if (!adapter) throw new RuntimeMoved(runtime);
+  const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
+  const { value: session, backend, fallbacks } = await firstWorkingBackend(
+    orderFor(adapter, request.backends),
+    async (b) => {
+      if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
+      const missing = unmet(requires, b, device);
+      if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
+      progress.emit({ phase: 'compile', backend: b });
+      return adapter.create(resolved.files, b);
+    },
+    signal,
+  );
+  if (signal?.aborted) {
+    // Session creation cannot be interrupted inside the runtime; drop the result instead.
+    await session.release().catch(() => undefined);
+    throw abortError(signal);
+  }
+  const info: ModelInfo = {
+    name: resolved.name,
+    version: resolved.version,
+    variant: resolved.variant,
+    runtime,
+    backend,
+    fallbacks: [...resolved.variantFallbacks, ...fallbacks],
+    fromCache: resolved.fromCache,
+    // The model file is the truth about its inputs; the manifest only describes them.
+    inputs: session.inputs,
+    outputs: session.outputs,
+    metadata: resolved.manifest?.metadata ?? {},
+    url: resolved.url,
+  };
+  return { session, info };
+}
+
+/**
+ * Builds the session while the cached bytes are hashed; `undefined` if they were altered (the
+ * version is dropped, and the session released). Any other failure to hash is thrown as it is.
+ */
+async function openVerified(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened | undefined> {
+  const [opening, checking] = await Promise.allSettled([open(resolved, request, runtimes, progress, signal, device), resolved.verified]);
+  if (checking.status === 'rejected') {
+    if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
+    if (checking.reason instanceof CacheMiss) return undefined;
+    throw checking.reason;
+  }
+  if (opening.status === 'rejected') throw opening.reason;
+  return opening.value;
+}
+
+export interface Started {
+  resolved: Resolved;
+  opened: Opened;
+}
+
+/**
+ * Resolves and opens the model: once more if the cached copy turned out altered (now dropped, so the
+ * host is asked), and the previous version if a new one's bytes are refused by the runtime (see the
+ * file comment).
+ */
+export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Started> {
+  const { progress, signal } = ctx;
+  let resolved = await resolveModel(request.url, request, ctx);
+  throwIfAborted(signal);
+  let opened: Opened | undefined;
+  try {
+    opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+    if (!opened) {
+      resolved = await resolveModel(request.url, request, ctx);
+      opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+    }
+  } catch (error) {
+    if (!isOndeviceError(error, 'MODEL_INVALID') || resolved.startedBefore) throw error;
+    const previous = await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined);
+    if (!previous) throw error;
+    resolved = { ...previous, updateError: error };
+    opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+  }
+  if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
+  progress.emit({ phase: 'ready', backend: opened.info.backend });
+  return { resolved, opened };
+}
