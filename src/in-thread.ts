@@ -1,5 +1,5 @@
 /** @file `worker: false`: the same model host, called in the caller's thread. */
-import type { HostConnection } from './connection.js';
+import type { HostConnection } from './pipeline/connection.js';
 import { createModelHost, type ModelHost } from './pipeline/host.js';
 import { allRuntimes } from './runtime/all.js';
 

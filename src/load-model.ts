@@ -1,5 +1,5 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
-import type { HostConnection } from './connection.js';
+import type { HostConnection } from './pipeline/connection.js';
 import { backendOrder } from './backend/select.js';
 import { OndeviceError, disposedError, errorFromWire, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
 import { parseRange } from './manifest/semver.js';

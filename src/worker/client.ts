@@ -3,7 +3,7 @@
  * worker is noticed, and every pending call rejected with `WORKER_CRASHED` instead of hanging.
  */
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
-import type { HostConnection } from '../connection.js';
+import type { HostConnection } from '../pipeline/connection.js';
 import { OndeviceError, abortError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pipeline/host.js';
 import type { RuntimeFamily } from '../runtime/runtimes.js';

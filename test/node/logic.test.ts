@@ -52,7 +52,7 @@ describe('backends', () => {
     expect(result).toEqual({ value: 'session', backend: 'wasm', fallbacks: [{ backend: 'webgpu', reason: 'no adapter' }, { backend: 'webgl', reason: 'op not supported' }] });
   });
 
-  test('nothing available is BACKEND_UNAVAILABLE; available but failing is MODEL_INVALID', async () => {
+  test('nothing available, or available but failing (memory, a lost GPU), is BACKEND_UNAVAILABLE: never MODEL_INVALID, which would blame the bytes', async () => {
     const unavailable = firstWorkingBackend(['webgpu'], async () => {
       throw new BackendSkipped('unavailable', 'no adapter');
     }, undefined);
@@ -60,7 +60,7 @@ describe('backends', () => {
     const failing = firstWorkingBackend(['webgpu', 'wasm'], async (b) => {
       throw new BackendSkipped(b === 'wasm' ? 'failed' : 'unavailable', 'x');
     }, undefined);
-    await expect(failing).rejects.toMatchObject({ code: 'MODEL_INVALID' });
+    await expect(failing).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', details: { tried: true } });
   });
 
   test('other errors stop the walk', async () => {

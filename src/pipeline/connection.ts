@@ -1,6 +1,6 @@
 /** @file How a Model reaches its host: directly in this thread, or through a worker. */
-import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from './pipeline/host.js';
-import type { TensorMap, UpdateCheckResult } from './types.js';
+import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from './host.js';
+import type { TensorMap, UpdateCheckResult } from '../types.js';
 
 export interface HostConnection {
   load(request: LoadRequest, controls: LoadControls): Promise<LoadResult>;
