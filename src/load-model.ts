@@ -41,14 +41,16 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   throwIfAborted(options.signal);
   // StorageManager.persist() exists only in windows, not in workers: ask from here.
   if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
-  // The model's events arrive before the Model exists (none yet) and for its whole life.
+  // The model's events come for its whole life, the first ones possibly before the Model exists here.
   let model: OndeviceModel | undefined;
-  const onEvent = (event: ModelEvent) => model?.handle(event);
+  const early: ModelEvent[] = [];
+  const onEvent = (event: ModelEvent) => (model ? model.handle(event) : early.push(event));
   const controls: LoadControls = { signal: options.signal, onProgress: options.onProgress, onEvent };
   const opened = await open(request, options.worker, controls);
   // reload() to a version of another runtime opens it anew, from the cache, in that runtime's worker.
   const reopen = () => open({ ...request, update: 'never' }, options.worker, { onEvent });
   model = new OndeviceModel(opened, reopen, options.onUpdate);
+  for (const event of early.splice(0)) model.handle(event);
   return model;
 }
 

@@ -2,6 +2,7 @@
  * @file `modelCache`: what the device holds, and the app's hands on it. Runs against IndexedDB in
  * whatever context calls it (the page, usually), which the worker shares.
  */
+import { parseUrl, toOndeviceError } from '../errors.js';
 import { collectGarbage } from './gc.js';
 import { recordBytes, versionOf } from './records.js';
 import { defaultCacheStore, type CacheStore } from './store.js';
@@ -21,7 +22,7 @@ export interface CachedModel {
 }
 
 export interface CacheUsage {
-  /** Bytes of model files held by the library (each file once). */
+  /** Bytes held by the library: model files (each once), and what interrupted downloads keep for a resume. */
   bytes: number;
   models: number;
   /** The origin's usage and quota, from `navigator.storage.estimate()` (`null` where unsupported). */
@@ -55,20 +56,21 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
       }));
     },
     async remove(url) {
-      await store().deleteModel(new URL(url, globalThis.location?.href).href);
+      await store().deleteModel(parseUrl(url, 'manifestUrl').href);
       await collectGarbage(store());
     },
     async clear() {
       for (const record of await store().listModels()) await store().deleteModel(record.url);
-      await collectGarbage(store());
+      // Everything goes, what interrupted downloads kept for a resume included.
+      await collectGarbage(store(), { partials: true });
     },
     async usage() {
-      const [files, models] = await Promise.all([store().listFiles(), store().listModels()]);
+      const [files, models, partials] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials()]);
       const storage = globalThis.navigator?.storage;
       const estimate = await storage?.estimate?.().catch(() => undefined);
       const persisted = await storage?.persisted?.().catch(() => undefined);
       return {
-        bytes: files.reduce((sum, f) => sum + f.size, 0),
+        bytes: files.reduce((sum, f) => sum + f.size, 0) + partials.reduce((sum, p) => sum + p.received, 0),
         models: models.length,
         originUsage: estimate?.usage ?? null,
         originQuota: estimate?.quota ?? null,
@@ -78,4 +80,18 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
   };
 }
 
-export const modelCache: ModelCache = createModelCache();
+/** Every failure is an `OndeviceError` with a code, as everywhere else in the library. */
+function coded(cache: ModelCache): ModelCache {
+  const wrap =
+    <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await fn(...args);
+      } catch (error) {
+        throw toOndeviceError(error);
+      }
+    };
+  return { list: wrap(cache.list), remove: wrap(cache.remove), clear: wrap(cache.clear), usage: wrap(cache.usage) };
+}
+
+export const modelCache: ModelCache = coded(createModelCache());

@@ -34,6 +34,8 @@ export interface CacheStore {
    */
   savePartial(sha256: string, partial: { bytes: Uint8Array; validator: string | null }): Promise<void>;
   loadPartial(sha256: string): Promise<{ bytes: Uint8Array; validator: string | null; savedAt: number } | undefined>;
+  /** What interrupted downloads keep: each file's hash and the bytes received. */
+  listPartials(): Promise<Array<{ sha256: string; received: number }>>;
   /** When a partial was last saved (`undefined` if there is none), without reading its bytes. */
   partialSavedAt(sha256: string): Promise<number | undefined>;
   /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
@@ -152,6 +154,9 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
         bytes.set(new Uint8Array(value).subarray(0, record.received - i * record.chunkSize), i * record.chunkSize);
       }
       return { bytes, validator: record.validator, savedAt: record.savedAt };
+    },
+    async listPartials() {
+      return (await entries<string, PartialRecord>(meta)).filter(([k]) => k.startsWith(PARTIAL)).map(([k, v]) => ({ sha256: k.slice(PARTIAL.length), received: v.received }));
     },
     partialSavedAt: async (sha256) => (await get<PartialRecord>(PARTIAL + sha256, meta))?.savedAt,
     deletePartial: (sha256) => del(PARTIAL + sha256, meta),

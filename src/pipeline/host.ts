@@ -179,7 +179,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const { resolved, opened } = started;
     await tellModels(request.url);
     const id = nextId++;
-    models.set(id, { ...opened, request, unlock });
+    // The handed-over manifest answered this load only: later checks must ask the host.
+    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock });
     listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
     await progress.flush();
     confirm(resolved, ctx);

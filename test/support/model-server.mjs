@@ -139,6 +139,17 @@ export async function startModelServer(options = {}) {
       });
       stream.on('end', () => res.end());
       res.on('close', () => stream.destroy());
+    } else if (path === '/__redirect') {
+      // A host that redirects: 302 to ?to= (another origin, or this one).
+      const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '/';
+      res.writeHead(302, { Location: to }).end();
+    } else if (path.startsWith('/no-etag/')) {
+      // A host that sends no validator at all (no ETag, no Last-Modified): the file's bytes only.
+      const file = normalize(join(root, path.slice('/no-etag/'.length)));
+      if (!file.startsWith(root) || !statSync(file, { throwIfNoEntry: false })?.isFile()) return void res.writeHead(404).end();
+      res.setHeader('Content-Type', 'application/octet-stream');
+      res.setHeader('Content-Length', statSync(file).size);
+      createReadStream(file).pipe(res);
     } else if (path.startsWith('/spa/')) {
       // A single-page-app host: every path answers 200 with index.html.
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
