@@ -5,7 +5,9 @@
  */
 import { beforeEach, describe, expect, test } from 'vitest';
 import { loadModel, modelCache, type UpdateInfo } from '../../src/index.js';
-import { expectOndeviceError } from './helpers.js';
+import { createModelHost } from '../../src/pipeline/host.js';
+import { allRuntimes } from '../../src/runtime/all.js';
+import { expectOndeviceError, loaded } from './helpers.js';
 import { LiveHost, bytesOf, eventually, fileOf, onnxDigits, release, tfjsDigits } from './live.js';
 
 const whichRelease = onnxDigits.whichRelease;
@@ -102,13 +104,14 @@ describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
     await a.publish(v1);
     await b.publish(v1);
     await (await loadModel(a.url, { backend: 'wasm' })).dispose();
-    const model = await loadModel(b.url, { backend: 'wasm' });
+    const host = createModelHost({ runtimes: allRuntimes });
+    const model = loaded(await host.load({ url: b.url, backends: ['wasm'], update: 'background', variant: 'auto', version: undefined, maxCacheBytes: undefined }));
     expect(model.info.fromCache).toBe(true);
-    // A background check starts right after the load resolves; give it ample time to show up.
-    await new Promise((r) => setTimeout(r, 500));
+    // A background check would start as the load resolves; once the host is idle, it would have asked.
+    await host.idle();
     expect(await b.count('manifest.json')).toBe(1);
     expect(await b.count(fileOf(v1))).toBe(0);
-    await model.dispose();
+    await host.dispose(model.id);
   });
 
   describe('integrity', () => {

@@ -1,7 +1,7 @@
 /** @file Pure logic: input validation, backend order and walk, error wire form, tensor transfer, progress throttling. */
 import { describe, expect, test } from 'vitest';
 import { BackendSkipped, backendOrder, firstWorkingBackend } from '../../src/backend/select.js';
-import { OndeviceError, errorFromWire, errorToWire, isOndeviceError } from '../../src/errors.js';
+import { OndeviceError, toOndeviceError, errorFromWire, errorToWire, isOndeviceError } from '../../src/errors.js';
 import { createProgressEmitter } from '../../src/progress.js';
 import { validateInputs } from '../../src/tensor/validate.js';
 import type { LoadProgress, TensorSpec } from '../../src/types.js';
@@ -138,5 +138,28 @@ describe('progress', () => {
     });
     expect(() => progress.emit({ phase: 'ready', backend: 'wasm' })).not.toThrow();
     await progress.flush();
+  });
+});
+
+describe('one mapping to OndeviceError where the library meets the app', () => {
+  test.each([
+    [new DOMException('stop', 'AbortError'), 'ABORTED'],
+    [new DOMException('full', 'QuotaExceededError'), 'QUOTA_EXCEEDED'],
+    [new DOMException('db broke', 'UnknownError'), 'STORAGE_FAILED'],
+    [new DOMException('closing', 'InvalidStateError'), 'STORAGE_FAILED'],
+    [new RangeError('Array buffer allocation failed'), 'QUOTA_EXCEEDED'],
+    [new TypeError('x is undefined'), 'INTERNAL'],
+    ['a string', 'INTERNAL'],
+  ])('%s → %s', (thrown, code) => {
+    const mapped = toOndeviceError(thrown);
+    expect(mapped).toBeInstanceOf(OndeviceError);
+    expect(mapped.code).toBe(code);
+    expect(mapped.cause).toBe(thrown);
+  });
+
+  test('an OndeviceError passes through; a run failure defaults to RUN_FAILED', () => {
+    const own = new OndeviceError('DISPOSED', 'gone');
+    expect(toOndeviceError(own)).toBe(own);
+    expect(toOndeviceError(new Error('kernel'), 'RUN_FAILED').code).toBe('RUN_FAILED');
   });
 });

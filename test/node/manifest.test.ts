@@ -69,4 +69,28 @@ describe('parseManifest', () => {
       expect((error as Error).message).toBe(`Manifest field "version" must be a semantic version such as "1.2.0", got "latest". Fix the manifest at ${URL_}.`);
     }
   });
+
+  test('a variant named __proto__ (or anything the CLI would not write) is MANIFEST_INVALID naming it, not a raw TypeError', () => {
+    const fp32 = JSON.stringify(digitsManifest().variants.fp32);
+    for (const name of ['__proto__', 'FP32', 'a b', '']) {
+      // JSON.parse makes "__proto__" an own key, as a manifest from the network would have it.
+      const hostile = JSON.parse(JSON.stringify(digitsManifest()).replace('"variants":{', `"variants":{${JSON.stringify(name)}:${fp32},`));
+      expect(fieldOf(hostile), name).toBe(`variants.${name}`);
+    }
+  });
+
+  test('parsed variants have no prototype: an inherited name is never a variant', () => {
+    const manifest = parseManifest(digitsManifest(), URL_);
+    expect(Object.getPrototypeOf(manifest.variants)).toBeNull();
+    expect(manifest.variants['toString' as 'fp32']).toBeUndefined();
+  });
+
+  test('a file size larger than any device could hold is refused, naming the field', () => {
+    expect(fieldOf(withChange((m) => (m.variants.fp32.files[0].size = 2 ** 40)))).toBe('variants.fp32.files[0].size');
+    expect(fieldOf(withChange((m) => (m.variants.fp32.files[0].size = 2 ** 30)))).toBeUndefined();
+  });
+
+  test('one semver rule: a "v" prefix is not a version, here or in comparisons', () => {
+    expect(fieldOf(withChange((m) => (m.version = 'v1.2.0')))).toBe('version');
+  });
 });

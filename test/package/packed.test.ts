@@ -239,6 +239,33 @@ const TFJS_DEV_DEPS = [
   '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js',
 ];
 
+test('on a plain-http page that is not a secure context (no WebCrypto, no Web Locks), a revisit runs from the cache: each model file is downloaded once', async () => {
+  // A LAN address, as a phone testing an app would use: not localhost, so not a secure context.
+  const browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: [...WASM_ONLY, '--host-resolver-rules=MAP insecure.test 127.0.0.1'] });
+  try {
+    const at = origin.replace('localhost', 'insecure.test');
+    const context = await browser.newContext();
+    const visits: Array<{ result: AppResult; secure: boolean; files: string[] }> = [];
+    for (let i = 0; i < 2; i++) {
+      requests.length = 0;
+      const page = await context.newPage();
+      await page.goto(`${at}/?backend=wasm`);
+      await page.waitForFunction(() => window.result !== undefined, undefined, { timeout: 120_000 });
+      visits.push({ result: (await page.evaluate(() => window.result))!, secure: await page.evaluate(() => isSecureContext), files: requests.filter((p) => /^\/models\/digits\/digits\..*\.onnx$/.test(p)) });
+      await page.close();
+    }
+    for (const visit of visits) {
+      expect(visit.secure).toBe(false);
+      expect(visit.result.error).toBeUndefined();
+      expectReferenceNumbers(visit.result);
+    }
+    expect(visits[0]!.files).toHaveLength(1);
+    expect(visits[1]!.files).toEqual([]);
+  } finally {
+    await browser.close();
+  }
+});
+
 describe("the app's Vite dev server", () => {
   test.each<[string, string[], string[]]>([
     ['with no configuration, the ONNX model on WASM and WebGPU', [], ['backend=wasm', 'backend=webgpu']],
