@@ -7,7 +7,7 @@ import { beforeEach, describe, expect, test } from 'vitest';
 import { loadModel, modelCache, type UpdateInfo } from '../../src/index.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { allRuntimes } from '../../src/runtime/all.js';
-import { expectOndeviceError, loaded } from './helpers.js';
+import { expectOndeviceError, loaded, quiet } from './helpers.js';
 import { LiveHost, bytesOf, eventually, fileOf, onnxDigits, release, tfjsDigits } from './live.js';
 
 const whichRelease = onnxDigits.whichRelease;
@@ -17,6 +17,7 @@ function newWorker(): Worker {
 }
 
 beforeEach(async () => {
+  await quiet();
   await modelCache.clear();
 });
 

@@ -58,3 +58,17 @@ export function loaded<T extends { kind: string }>(result: T): Extract<T, { kind
   expect(result.kind).toBe('loaded');
   return result as Extract<T, { kind: 'loaded' }>;
 }
+
+/**
+ * Waits until no context holds or waits for a cache file lock: the updates earlier tests started in
+ * the background (which a worker finishes before it ends) are done, so a cleared cache stays clear.
+ */
+export async function quiet(timeoutMs = 60_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const { held = [], pending = [] } = await navigator.locks.query();
+    if (![...held, ...pending].some((l) => (l.name ?? '').startsWith('ondevice:file:'))) return;
+    if (Date.now() > until) throw new Error('timed out waiting for the cache locks to be released');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

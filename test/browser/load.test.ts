@@ -1,7 +1,7 @@
 /** @file Loading: backend selection that tells the truth, progress events, bare model URLs, abort. */
 import { describe, expect, test } from 'vitest';
 import { loadModel, modelCache, type LoadProgress } from '../../src/index.js';
-import { digitsManifest, digitsManifestFile, expectOndeviceError, server } from './helpers.js';
+import { digitsManifest, digitsManifestFile, expectOndeviceError, server, quiet } from './helpers.js';
 
 describe('backend selection', () => {
   test("'auto' picks WebGPU when a real adapter exists; without shader-f16 it skips fp16 for fp32 and says so", async () => {
@@ -30,6 +30,7 @@ describe('backend selection', () => {
 
 describe.each([true, false])('progress (worker: %s)', (worker) => {
   test('phases arrive in order, download is monotonic with a constant total, and ready comes before the model', async () => {
+    await quiet();
     await modelCache.clear();
     const events: LoadProgress[] = [];
     const model = await loadModel(digitsManifest, { backend: 'wasm', worker, variant: 'fp32', onProgress: (e) => events.push(e) });

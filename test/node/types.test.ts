@@ -10,6 +10,7 @@ describe('public types', () => {
     expectTypeOf<Model['run']>().parameters.toEqualTypeOf<[inputs: TensorMap]>();
     expectTypeOf<Model['run']>().returns.resolves.toEqualTypeOf<TensorMap>();
     expectTypeOf<ModelInfo['backend']>().toEqualTypeOf<'webgpu' | 'wasm' | 'webgl' | 'cpu'>();
+    expectTypeOf<Model['lastUpdateError']>().toEqualTypeOf<OndeviceError | null>();
   });
 
   test('a tensor ties its type to its array', () => {
