@@ -231,6 +231,9 @@ async function remember(url: string, answer: HostAnswer, record: ModelRecord | u
     const store = context.store;
     try {
       await store.updateModel(url, (stored) => {
+        // A record that existed when this check began and is gone now was removed (modelCache.remove
+        // or clear, eviction) meanwhile: it stays removed. Only a first load creates one.
+        if (!stored && record) return undefined;
         // What this device had seen revoked, read in the same transaction that adds the new ones.
         seen = new Set(stored?.revoked ?? []);
         return revoke({ ...(stored ?? next), lastChecked: now }, revoked);

@@ -141,6 +141,34 @@ describe('3. garbage collection never takes bytes a reader in another context is
   });
 });
 
+describe('3b. a removal is never undone by work in flight', () => {
+  test('modelCache.clear() while a background check waits for the host: the model stays removed', async () => {
+    const live = new LiveHost();
+    await live.publish(await release('release'));
+    await (await loadModel(live.url, { backend: 'wasm' })).dispose();
+    let asked!: () => void;
+    const askedPromise = new Promise<void>((resolve) => (asked = resolve));
+    let answer!: () => void;
+    const gate = new Promise<void>((resolve) => (answer = resolve));
+    // fetch is injectable: this one holds the manifest request, as a slow host would.
+    const slowFetch: typeof fetch = async (input, init) => {
+      if (String(input).endsWith('manifest.json')) {
+        asked();
+        await gate;
+      }
+      return fetch(input, init);
+    };
+    const host = createModelHost({ runtimes: allRuntimes, fetch: slowFetch });
+    const model = loaded(await host.load(request(live.url, 'background')));
+    await askedPromise;
+    await modelCache.clear();
+    answer();
+    await host.idle();
+    await host.dispose(model.id);
+    expect(await modelCache.list()).toEqual([]);
+  });
+});
+
 describe('4. absurd sizes are refused before anything is evicted; models running elsewhere are never evicted', () => {
   test('a file size no device could hold is MANIFEST_INVALID naming the field, and the other cached model stays', async () => {
     const [other, hostile] = [new LiveHost(), new LiveHost()];
