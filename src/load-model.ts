@@ -74,7 +74,7 @@ async function open(request: LoadRequest, worker: LoadOptions['worker'], control
     if (result.kind === 'moved') throw wrongWorker(result.runtime);
   }
   rememberFamily(request.url, result.info.runtime);
-  return { connection, id: result.id, info: result.info, updateError: result.updateError && asOndevice(errorFromWire(result.updateError)) };
+  return { connection, id: result.id, info: result.info, updateError: result.updateError && toOndeviceError(errorFromWire(result.updateError)) };
 }
 
 async function loadOn(connection: HostConnection, request: LoadRequest, controls: LoadControls) {
@@ -92,10 +92,6 @@ function wrongWorker(runtime: RuntimeName): OndeviceError {
   return new OndeviceError('BACKEND_UNAVAILABLE', `The Worker passed as option "worker" does not run "${runtime}" models: import 'ondevice/worker' (every runtime) or 'ondevice/worker/${familyOf(runtime)}' in it.`, {
     details: { runtime },
   });
-}
-
-function asOndevice(error: Error): OndeviceError {
-  return toOndeviceError(error);
 }
 
 async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamily | 'resolve' | Promise<RuntimeFamily | 'resolve'>): Promise<HostConnection> {
@@ -146,7 +142,7 @@ class OndeviceModel implements Model {
   handle(event: ModelEvent): void {
     if (this.#disposed) return;
     if (event.type === 'checked') {
-      this.#lastUpdateError = event.error && asOndevice(errorFromWire(event.error));
+      this.#lastUpdateError = event.error && toOndeviceError(errorFromWire(event.error));
       return;
     }
     try {

@@ -62,7 +62,8 @@ export async function ensureSpace(store: CacheStore, request: SpaceRequest, esti
     .filter((r) => r.url !== request.url && !request.inUse.has(r.url) && !running.has(modelLock(r.url)))
     .sort((a, b) => a.lastUsed - b.lastUsed);
   // Nothing is evicted for a download that would not fit even with every candidate gone.
-  if (request.needed > free + freeable(all, candidates)) throw tooBig(request, free + freeable(all, candidates));
+  const atMost = free + freeable(all, candidates);
+  if (request.needed > atMost) throw tooBig(request, atMost);
   for (const victim of candidates) {
     // A tab may have started the model since the look above: its lock says so.
     await ifUnlocked(modelLock(victim.url), () => store.deleteModel(victim.url));

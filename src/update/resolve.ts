@@ -42,8 +42,10 @@ export async function resolveModel(url: string, rules: UpdateRules, context: Res
     // Blocking: offline, a broken host, or a new version that cannot be had (its files fail to
     // download, verify or fit) falls back to what the device has, whatever its variant, and says why.
     if (!cached || !isOndeviceError(error) || error.code === 'ABORTED' || error.code === 'INPUT_INVALID') throw error;
-    const now = usableCached(await readRecord(url, context), range);
-    const fallback = now && (await readCachedVersion((await readRecord(url, context))!, now, context, true));
+    // Read again: the host may have revoked the cached version meanwhile.
+    const latest = await readRecord(url, context);
+    const now = usableCached(latest, range);
+    const fallback = latest && now && (await readCachedVersion(latest, now, context, true));
     if (!fallback) throw error;
     return { ...fallback, asked: true, updateError: error };
   }

@@ -8,7 +8,7 @@ import { forTransfer } from './tensors.js';
 export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHost): void {
   installErrorTransfer();
   const loads = new Map<string, AbortController>();
-  const updateListeners = new Map<number, { [releaseProxy]?: () => void }>();
+  const eventListeners = new Map<number, { [releaseProxy]?: () => void }>();
   const api: WorkerApi = {
     hello: (lockName) =>
       new Promise<void>((resolve) => {
@@ -26,7 +26,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
       const releaseListener = () => (onEvent as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       try {
         const result = await host.load(request, { signal: controller.signal, onProgress, onEvent });
-        if (result.kind === 'loaded' && onEvent) updateListeners.set(result.id, onEvent as { [releaseProxy]?: () => void });
+        if (result.kind === 'loaded' && onEvent) eventListeners.set(result.id, onEvent as { [releaseProxy]?: () => void });
         else releaseListener();
         return result;
       } catch (error) {
@@ -50,8 +50,8 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
     reload: (id) => host.reload(id),
     async dispose(id) {
       await host.dispose(id);
-      updateListeners.get(id)?.[releaseProxy]?.();
-      updateListeners.delete(id);
+      eventListeners.get(id)?.[releaseProxy]?.();
+      eventListeners.delete(id);
     },
   };
   expose(api, scope as Worker);
