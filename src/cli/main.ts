@@ -22,7 +22,7 @@ commands:
   quantize <in.onnx> --to int8|fp16 -o <out.onnx>   a smaller variant of a model
   verify <release-dir | manifest.json> --data <test-set.json>
                                                     run every variant, compare with fp32
-  publish <model-dir> <release-dir> --version X.Y.Z a versioned, content-hashed release
+  publish <model> <release-dir> --version X.Y.Z     a versioned, content-hashed release
   revoke <release-dir> <version>                    never run that version again
 
 ondevice <command> --help tells more.`,
@@ -43,10 +43,11 @@ variant is below a threshold.
                             file = float32 little-endian, relative to the JSON
   --min-agreement <0..1>    top-1 agreement with fp32 (default 0.99)
   --max-accuracy-drop <pt>  accuracy points below fp32 (default 0.5)`,
-  publish: `usage: ondevice publish <model-dir> <release-dir> --version X.Y.Z [--name <name>]
+  publish: `usage: ondevice publish <model> <release-dir> --version X.Y.Z [--name <name>] [--variant <variant>]
 
-<model-dir> holds one ONNX file per variant, named after it: fp32.onnx, int8.onnx, fp16.onnx
-(a lone model.onnx is fp32), and optionally metadata.json (e.g. { "labels": [...] }).
+<model> is one ONNX file of any name (one variant: --variant, default fp32), or a folder with one
+ONNX file per variant, named after it: fp32.onnx, int8.onnx, fp16.onnx (a lone file of another
+name is fp32), and optionally metadata.json (e.g. { "labels": [...] }).
 For a TF.js model it holds model.json and its weight shards (one fp32 variant), or one folder
 per variant (fp32/model.json, ...); each is loaded and run once with TF.js before publishing,
 its shards get content-hashed names and model.json is rewritten to name them.
@@ -56,7 +57,8 @@ caching headers (_headers, nginx.conf). Files of earlier versions stay; a publis
 never overwritten.
 
   --version X.Y.Z   the new version, above the published one
-  --name <name>     the model's name (default: the model folder's name)`,
+  --name <name>     the model's name (default: the folder's name, or the file's without .onnx)
+  --variant <name>  the variant a single model file is published as (default fp32)`,
   revoke: `usage: ondevice revoke <release-dir> <version>
 
 Adds <version> to the manifest's "revoked": devices that see it never start that version again.
@@ -126,9 +128,9 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     if (report.failures.length > 0) throw new CliError(`${report.failures.length} variant check(s) failed`);
   },
   async publish(args, io) {
-    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' } }, 2, 'publish');
+    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' } }, 2, 'publish');
     if (typeof values['version'] !== 'string') throw new CliError('--version X.Y.Z is required', 2);
-    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, { version: values['version'], name: values['name'] as string | undefined });
+    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, { version: values['version'], name: values['name'] as string | undefined, variant: values['variant'] as string | undefined });
     io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
   },
   async revoke(args, io) {

@@ -54,7 +54,9 @@ export function modelSignature(model: Onnx.ModelProto): { inputs: TensorSpec[]; 
     return {
       name: v.name ?? '',
       type: ELEMENT_TYPES[tensor?.elemType ?? 0] ?? 'unknown',
-      dims: (tensor?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue ?? 0))),
+      // A dimension with neither a size nor a name is free: it gets a name (`d<index>`, as the loader
+      // shows it), never a size of 0 that no tensor could have.
+      dims: (tensor?.shape?.dim ?? []).map((d, i) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : `d${i}`)),
     };
   };
   return { inputs: (graph.input ?? []).filter((v) => !initializers.has(v.name ?? '')).map(spec), outputs: (graph.output ?? []).map(spec) };

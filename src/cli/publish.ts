@@ -16,8 +16,10 @@ import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.
 
 export interface PublishOptions {
   version: string;
-  /** @default the model folder's name */
+  /** @default the model folder's name, or the model file's name without its extension */
   name?: string | undefined;
+  /** The variant a single model file is published as. @default 'fp32' */
+  variant?: string | undefined;
 }
 
 export interface PublishResult {
@@ -28,27 +30,46 @@ export interface PublishResult {
 /** A variant's files as published: content-hashed names, model.json first for TF.js. */
 type Release = { runtime: 'onnx' | 'tfjs-layers' | 'tfjs-graph'; variants: Map<string, { suffix: string; bytes: Uint8Array }[]>; signature: { inputs: unknown[]; outputs: unknown[] } };
 
+/** Variant names a folder's files may carry; any other name is a model's own name, not a variant. */
+const VARIANT_FILES = new Set(['fp32', 'fp16', 'bf16', 'int8', 'uint8', 'int4', 'uint4', 'q4', 'q4f16', 'quantized']);
+
 /**
- * The model folder holds one ONNX file per variant, named after it (`fp32.onnx`, `int8.onnx`,
- * `fp16.onnx`; a lone `model.onnx` is fp32), and optionally `metadata.json` (labels, …).
+ * The ONNX variants to publish: one file (any name; variant `--variant`, default fp32), or a folder
+ * with one file per variant named after it (`fp32.onnx`, `int8.onnx`, `fp16.onnx`). A lone file of
+ * another name in a folder is fp32; several differently named models are an error, never variants
+ * named after files.
  */
-async function readVariants(modelDir: string): Promise<Map<string, Uint8Array>> {
+async function readVariants(modelPath: string, variant: string | undefined): Promise<Map<string, Uint8Array>> {
+  if (modelPath.endsWith('.onnx') && (await stat(modelPath).catch(() => undefined))?.isFile()) {
+    return new Map([[variant ?? 'fp32', await readOnnx(modelPath)]]);
+  }
   let names: string[];
   try {
-    names = (await readdir(modelDir)).filter((f) => f.endsWith('.onnx')).sort();
+    names = (await readdir(modelPath)).filter((f) => f.endsWith('.onnx')).sort();
   } catch {
-    throw new CliError(`cannot read the model folder ${modelDir}`);
+    throw new CliError(`cannot read the model folder ${modelPath}`);
   }
-  if (names.length === 0) throw new CliError(`${modelDir} has no .onnx file; put fp32.onnx (and int8.onnx, fp16.onnx from \`ondevice quantize\`) there`);
+  if (names.length === 0) throw new CliError(`${modelPath} has no .onnx file; put fp32.onnx (and int8.onnx, fp16.onnx from \`ondevice quantize\`) there, or pass the model file itself`);
+  if (names.length === 1) {
+    const only = basename(names[0]!, '.onnx');
+    return new Map([[variant ?? (VARIANT_FILES.has(only) ? only : 'fp32'), await readOnnx(join(modelPath, names[0]!))]]);
+  }
+  const unknown = names.filter((f) => !VARIANT_FILES.has(basename(f, '.onnx')));
+  if (unknown.length > 0) {
+    throw new CliError(`${unknown.join(', ')}: ${modelPath} holds several models; name each file after its variant (fp32.onnx, int8.onnx, fp16.onnx), or publish one model file at a time`);
+  }
+  if (variant !== undefined) throw new CliError(`--variant names the variant of one model file; ${modelPath} already names ${names.length} variants by their files`, 2);
   const variants = new Map<string, Uint8Array>();
-  for (const file of names) {
-    const variant = file === 'model.onnx' && names.length === 1 ? 'fp32' : basename(file, '.onnx');
-    if (!VARIANT_NAME.test(variant)) throw new CliError(`${file}: name variant files after the variant, e.g. fp32.onnx, int8.onnx`);
-    const bytes = await readFile(join(modelDir, file));
-    decodeModel(bytes, join(modelDir, file));
-    variants.set(variant, bytes);
-  }
+  for (const file of names) variants.set(basename(file, '.onnx'), await readOnnx(join(modelPath, file)));
   return variants;
+}
+
+async function readOnnx(path: string): Promise<Uint8Array> {
+  const bytes = await readFile(path).catch(() => {
+    throw new CliError(`cannot read ${path}`);
+  });
+  decodeModel(bytes, path);
+  return bytes;
 }
 
 async function readMetadata(modelDir: string): Promise<Record<string, unknown> | undefined> {
@@ -81,11 +102,12 @@ async function writable(dir: string): Promise<void> {
 
 export async function publish(modelDir: string, releaseDir: string, options: PublishOptions): Promise<PublishResult> {
   if (!parseVersion(options.version)) throw new CliError(`--version must be a semantic version such as 1.2.0, got "${options.version}"`, 2);
-  const name = options.name ?? basename(resolve(modelDir));
+  if (options.variant !== undefined && !VARIANT_NAME.test(options.variant)) throw new CliError(`--variant must be a variant name such as fp32 or int8 (lowercase letters, digits, - and _), got "${options.variant}"`, 2);
+  const name = options.name ?? basename(resolve(modelDir)).replace(/\.onnx$/i, '');
   // Everything is read and checked before anything is written.
   const tfjs = await readTfjsVariants(modelDir);
-  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir);
-  const metadata = await readMetadata(modelDir);
+  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant);
+  const metadata = (await stat(modelDir).catch(() => undefined))?.isDirectory() ? await readMetadata(modelDir) : undefined;
   const previous = await readManifestFile(releaseDir).then(
     (m) => m.manifest,
     (error: unknown) => {
@@ -145,8 +167,8 @@ function hashedName(name: string, variant: string, sha256: string, suffix: strin
   return `${name}.${variant}.${sha256.slice(0, 8)}${suffix}`;
 }
 
-async function onnxRelease(modelDir: string): Promise<Release> {
-  const variants = await readVariants(modelDir);
+async function onnxRelease(modelPath: string, variant: string | undefined): Promise<Release> {
+  const variants = await readVariants(modelPath, variant);
   const signatures = [...variants].map(([variant, bytes]) => [variant, modelSignature(decodeModel(bytes, variant))] as const);
   const [firstVariant, signature] = signatures.find(([v]) => v === 'fp32') ?? signatures[0]!;
   for (const [variant, other] of signatures) {

@@ -130,8 +130,19 @@ class OnnxSession implements RuntimeSession {
 function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
   return names.map((name, i) => {
     const meta = metadata?.[i];
-    return meta?.isTensor ? { name, type: meta.type, dims: [...meta.shape] } : { name, type: 'unknown', dims: [] };
+    return meta?.isTensor ? { name, type: meta.type, dims: meta.shape.map(freeDim) } : { name, type: 'unknown', dims: [] };
   });
+}
+
+/**
+ * Some exporters leave a dimension with neither a size nor a name. onnxruntime-web reports it as
+ * 4294967295 (an unsigned -1), onnxruntime-node as '', other tools as -1 or 0: each is a free
+ * dimension, shown with a generated name (`d<index>`) like every named one, so validation lets any
+ * size through (the runtime still checks the shapes its kernels need).
+ */
+export function freeDim(dim: number | string, index: number): number | string {
+  if (typeof dim === 'string') return dim === '' ? `d${index}` : dim;
+  return dim <= 0 || dim >= 2 ** 31 ? `d${index}` : dim;
 }
 
 function message(error: unknown): string {

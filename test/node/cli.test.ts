@@ -2,7 +2,7 @@
  * @file The publisher's CLI end to end on the digits model, with onnxruntime-node: quantize, publish,
  * verify; and the bad inputs, each a clear error that writes nothing.
  */
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -164,3 +164,47 @@ describe('float16', () => {
     }
   });
 });
+
+describe('models as exporters write them (models/exporters/)', () => {
+  const EXPORTERS = new URL('../../models/exporters/', import.meta.url).pathname;
+
+  test('a dimension with neither a size nor a name is published as a free, named dimension, not 0', async () => {
+    const dir = join(work, 'free-dims');
+    const release = join(work, 'free-dims-release');
+    copyFileSync(join(EXPORTERS, 'classifier-2024-05.onnx'), join(mkdirpSync(dir), 'fp32.onnx'));
+    const published = await cli('publish', dir, release, '--version', '1.0.0');
+    expect(published.code, published.err).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8'));
+    expect(manifest.inputs).toEqual([{ name: 'features', type: 'float32', dims: ['d0', 64] }]);
+    expect(manifest.outputs).toEqual([{ name: 'logits', type: 'float32', dims: ['d0', 10] }]);
+  });
+
+  test('publish takes one model file of any name: one variant, fp32 unless --variant says otherwise', async () => {
+    const release = join(work, 'one-file');
+    const published = await cli('publish', join(EXPORTERS, 'classifier-2024-05.onnx'), release, '--version', '1.0.0');
+    expect(published.code, published.err).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8'));
+    expect(manifest.name).toBe('classifier-2024-05');
+    expect(Object.keys(manifest.variants)).toEqual(['fp32']);
+    expect(manifest.variants.fp32.files[0].path).toMatch(/^classifier-2024-05\.fp32\.[0-9a-f]{8}\.onnx$/);
+    const int8 = await cli('publish', join(EXPORTERS, 'classifier-2024-05.onnx'), join(work, 'one-file-int8'), '--version', '1.0.0', '--variant', 'int8', '--name', 'classifier');
+    expect(int8.code, int8.err).toBe(0);
+    expect(Object.keys(JSON.parse(readFileSync(join(work, 'one-file-int8', 'manifest.json'), 'utf8')).variants)).toEqual(['int8']);
+  });
+
+  test('a folder of several differently named models is an error that says how to name them, and writes nothing', async () => {
+    const dir = mkdirpSync(join(work, 'several'));
+    copyFileSync(join(EXPORTERS, 'classifier-2024-05.onnx'), join(dir, 'classifier-2024-05.onnx'));
+    copyFileSync(join(EXPORTERS, 'classifier-2024-05.onnx'), join(dir, 'encoder_v5.onnx'));
+    const release = join(work, 'several-release');
+    const result = await cli('publish', dir, release, '--version', '1.0.0');
+    expect(result.code).toBe(1);
+    expect(result.err).toMatch(/classifier-2024-05\.onnx, encoder_v5\.onnx: .*name each file after its variant \(fp32\.onnx, int8\.onnx, fp16\.onnx\)/);
+    expect(() => readdirSync(release)).toThrow();
+  });
+});
+
+function mkdirpSync(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
+import { classifierReferences } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 
@@ -21,6 +22,8 @@ declare module 'vitest' {
     largeModel: { path: string; n: number; bytes: number; head: number[] };
     /** TF.js's own CPU logits in Node for the TF.js digits releases (models/digits-tfjs). */
     tfjsReferences: Record<'layers' | 'layers-next' | 'graph', { logits: number[]; dims: number[] }>;
+    /** onnxruntime-node's logits for models/exporters/classifier-2024-05.onnx, by row count. */
+    classifierReferences: Record<string, { logits: number[]; dims: number[] }>;
   }
 }
 
@@ -47,6 +50,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('nextReferenceLogits', await referenceLogits('next'));
   const variants = Object.keys(digitsManifest().variants);
   project.provide('variantReferences', Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)]))));
+  project.provide('classifierReferences', await classifierReferences());
   project.provide('tfjsReferences', {
     layers: await tfjsReferenceLogits('layers'),
     'layers-next': await tfjsReferenceLogits('layers-next'),
