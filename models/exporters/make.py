@@ -9,6 +9,11 @@ Writes, next to this script, models named the way their authors name them:
                             with neither dim_value nor dim_param (tf2onnx and hand-built graphs
                             do this): onnxruntime-web reports such a dim as 4294967295
 
+  weights-as-constants.onnx a two-layer MLP whose weights are `Constant` nodes, not initializers
+                            (paddle2onnx and some tf2onnx outputs), at opset 11
+  if-subgraph.onnx          an `If` whose branches hold the weights: one as the branch's own
+                            initializer, one as a `Constant` node (stateful audio models do this)
+
 Seeded: a rerun writes the same bytes on the same onnx version.
 """
 import os
@@ -46,6 +51,50 @@ def classifier():
     return model
 
 
+def constant(name, array):
+    return helper.make_node('Constant', [], [name], value=numpy_helper.from_array(array, name + '_value'))
+
+
+def weights_as_constants():
+    rng = np.random.default_rng(11)
+    w1 = (rng.standard_normal((64, 32)) * 0.1).astype(np.float32)
+    w2 = (rng.standard_normal((32, 10)) * 0.1).astype(np.float32)
+    nodes = [
+        constant('w1', w1),
+        constant('w2', w2),
+        helper.make_node('MatMul', ['x', 'w1'], ['h']),
+        helper.make_node('Relu', ['h'], ['r']),
+        helper.make_node('MatMul', ['r', 'w2'], ['y']),
+    ]
+    graph = helper.make_graph(nodes, 'mlp', [free_dims('x', TensorProto.FLOAT, [None, 64])], [free_dims('y', TensorProto.FLOAT, [None, 10])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)], producer_name='paddle-like')
+    model.ir_version = 6
+    onnx.checker.check_model(model)
+    return model
+
+
+def if_subgraph():
+    rng = np.random.default_rng(13)
+    w_then = numpy_helper.from_array((rng.standard_normal((64, 10)) * 0.1).astype(np.float32), 'w_then')
+    w_else = (rng.standard_normal((64, 10)) * 0.1).astype(np.float32)
+    then_branch = helper.make_graph(
+        [helper.make_node('MatMul', ['x', 'w_then'], ['y_then'])], 'then', [], [free_dims('y_then', TensorProto.FLOAT, [None, 10])], [w_then]
+    )
+    else_branch = helper.make_graph(
+        [constant('w_else', w_else), helper.make_node('MatMul', ['x', 'w_else'], ['y_else'])], 'else', [], [free_dims('y_else', TensorProto.FLOAT, [None, 10])]
+    )
+    nodes = [helper.make_node('If', ['cond'], ['y'], then_branch=then_branch, else_branch=else_branch)]
+    graph = helper.make_graph(
+        nodes, 'branches', [free_dims('x', TensorProto.FLOAT, [None, 64]), helper.make_tensor_value_info('cond', TensorProto.BOOL, [])], [free_dims('y', TensorProto.FLOAT, [None, 10])]
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='branchy')
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 if __name__ == '__main__':
     onnx.save(classifier(), os.path.join(HERE, 'classifier-2024-05.onnx'))
+    onnx.save(weights_as_constants(), os.path.join(HERE, 'weights-as-constants.onnx'))
+    onnx.save(if_subgraph(), os.path.join(HERE, 'if-subgraph.onnx'))
     print('wrote', os.listdir(HERE))

@@ -1,11 +1,14 @@
 /// <reference types="node" />
 /**
  * @file `ondevice quantize`: pure TypeScript on the ONNX protobuf.
- * - int8: weight-only, per-channel symmetric int8 for the weights of MatMul, Gemm and Conv, each
- *   followed by a `DequantizeLinear` (opset ≥ 13) that restores float32 for the op.
- * - fp16: every float32 initializer stored as float16, each followed by a `Cast` back to float32,
- *   so the graph computes in float32 as before and loads on every backend.
- * Inputs, outputs and biases stay float32.
+ * - int8: weight-only symmetric int8 for the weights of MatMul, Gemm and Conv, each followed by a
+ *   `DequantizeLinear` that restores float32 for the op: per output channel from opset 13, per
+ *   tensor from opset 10 (where DequantizeLinear has no axis).
+ * - fp16: every float32 weight stored as float16, each followed by a `Cast` back to float32, so
+ *   the graph computes in float32 as before and loads on every backend.
+ * Weights are found wherever exporters put them: initializers, float `Constant` nodes (paddle2onnx,
+ * some tf2onnx outputs), and the subgraphs of `If`, `Loop` and `Scan`. Inputs, outputs and biases
+ * stay float32.
  */
 import { CliError } from './cli-error.js';
 import { toFloat16Bits } from './float16.js';
@@ -18,13 +21,79 @@ const FLOAT16 = 10;
 export type QuantizeTarget = 'int8' | 'fp16';
 
 export interface QuantizeReport {
-  /** Initializers converted. */
+  /** Weights converted. */
   tensors: string[];
 }
 
+/** A float32 weight and the graph (main or sub) that holds it. */
+interface Weight {
+  tensor: Onnx.ITensorProto;
+  owner: Onnx.IGraphProto;
+}
+
+/** The new nodes and initializers each graph gets, and the names they replace. */
+interface Plan {
+  replaced: Map<string, string>;
+  nodes: Map<Onnx.IGraphProto, Onnx.INodeProto[]>;
+  inits: Map<Onnx.IGraphProto, Onnx.ITensorProto[]>;
+}
+
 export function quantize(model: Onnx.ModelProto, to: QuantizeTarget): QuantizeReport {
-  if (to === 'int8') return quantizeInt8(model);
-  return toFp16(model);
+  const graphs = allGraphs(model.graph!);
+  for (const graph of graphs) constantsToInitializers(graph);
+  const weights = floatWeights(graphs);
+  const plan: Plan = { replaced: new Map(), nodes: new Map(), inits: new Map() };
+  if (to === 'int8') planInt8(graphs, weights, opsetVersion(model), plan);
+  else planFp16(weights, plan);
+  if (plan.replaced.size === 0) {
+    throw new CliError(to === 'int8' ? 'nothing to quantize: the model has no float32 weights of MatMul, Gemm or Conv.' : 'nothing to convert: the model has no float32 weights.');
+  }
+  apply(graphs, plan);
+  return { tensors: [...plan.replaced.keys()] };
+}
+
+/** The graph and every subgraph under it (If branches, Loop and Scan bodies), outermost first. */
+function allGraphs(graph: Onnx.IGraphProto): Onnx.IGraphProto[] {
+  const out = [graph];
+  for (const node of graph.node ?? []) {
+    for (const attribute of node.attribute ?? []) {
+      for (const sub of [attribute.g, ...(attribute.graphs ?? [])]) if (sub) out.push(...allGraphs(sub));
+    }
+  }
+  return out;
+}
+
+/**
+ * A float `Constant` node is an initializer by another name: it becomes one (same name, same graph),
+ * unless a graph output names it (then it stays as it is, so the graph's outputs do not change).
+ */
+function constantsToInitializers(graph: Onnx.IGraphProto): void {
+  const outputs = new Set((graph.output ?? []).map((o) => o.name));
+  const kept: Onnx.INodeProto[] = [];
+  for (const node of graph.node ?? []) {
+    const value = node.opType === 'Constant' && (node.attribute ?? []).length === 1 ? node.attribute![0] : undefined;
+    const name = node.output?.[0];
+    if (value?.name === 'value' && value.t && value.t.dataType === FLOAT && elementCount(value.t) > 0 && name && !outputs.has(name)) {
+      graph.initializer = [...(graph.initializer ?? []), { ...value.t, name }];
+    } else kept.push(node);
+  }
+  graph.node = kept;
+}
+
+/** Every float32 initializer of every graph, by name, except those a graph output names directly. */
+function floatWeights(graphs: readonly Onnx.IGraphProto[]): Map<string, Weight> {
+  const outputs = new Set(graphs.flatMap((g) => (g.output ?? []).map((o) => o.name)));
+  const weights = new Map<string, Weight>();
+  for (const owner of graphs) {
+    for (const tensor of owner.initializer ?? []) {
+      if (tensor.dataType === FLOAT && elementCount(tensor) > 0 && tensor.name && !outputs.has(tensor.name)) weights.set(tensor.name, { tensor, owner });
+    }
+  }
+  return weights;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, ...values: V[]): void {
+  map.set(key, [...(map.get(key) ?? []), ...values]);
 }
 
 /** Which input of an op is its weight, and which axis of that weight holds the output channels. */
@@ -43,49 +112,46 @@ function weightAxis(node: Onnx.INodeProto, rank: number): number | undefined {
   }
 }
 
-function quantizeInt8(model: Onnx.ModelProto): QuantizeReport {
-  const opset = opsetVersion(model);
-  if (opset < 13) throw new CliError(`int8 needs opset 13 or newer (per-channel DequantizeLinear); this model is opset ${opset}. Re-export it with a newer opset.`);
-  const graph = model.graph!;
-  const initializers = new Map((graph.initializer ?? []).map((t) => [t.name ?? '', t]));
-  const done = new Map<string, string>();
-  const added: Onnx.INodeProto[] = [];
-  const addedInits: Onnx.ITensorProto[] = [];
-  for (const node of graph.node ?? []) {
-    const name = node.input?.[1];
-    if (!name) continue;
-    const weight = initializers.get(name);
-    if (!weight || weight.dataType !== FLOAT) continue;
-    const dims = (weight.dims ?? []).map(Number);
-    const axis = weightAxis(node, dims.length);
-    if (axis === undefined) continue;
-    let dequantized = done.get(name);
-    if (!dequantized) {
-      const { q, scales } = perChannel(floatValues(weight), dims, axis);
-      dequantized = `${name}_dequantized`;
-      addedInits.push(
-        { name: `${name}_quantized`, dataType: INT8, dims: dims, rawData: new Uint8Array(q.buffer) },
-        { name: `${name}_scale`, dataType: FLOAT, dims: [scales.length], rawData: new Uint8Array(scales.buffer) },
-        { name: `${name}_zero_point`, dataType: INT8, dims: [scales.length], rawData: new Uint8Array(scales.length) },
+function planInt8(graphs: readonly Onnx.IGraphProto[], weights: Map<string, Weight>, opset: number, plan: Plan): void {
+  if (opset < 10) throw new CliError(`int8 needs opset 10 or newer (DequantizeLinear); this model is opset ${opset}. Re-export it with a newer opset.`);
+  // Per output channel needs DequantizeLinear's axis (opset 13); before that, one scale per tensor.
+  const perChannel = opset >= 13;
+  for (const graph of graphs) {
+    for (const node of graph.node ?? []) {
+      const name = node.input?.[1];
+      const weight = name ? weights.get(name) : undefined;
+      if (!name || !weight) continue;
+      const dims = (weight.tensor.dims ?? []).map(Number);
+      const axis = weightAxis(node, dims.length);
+      if (axis === undefined || plan.replaced.has(name)) continue;
+      const { q, scales } = quantizeValues(floatValues(weight.tensor), dims, perChannel ? axis : undefined);
+      const scaleDims = perChannel ? [scales.length] : [];
+      push(
+        plan.inits,
+        weight.owner,
+        { name: `${name}_quantized`, dataType: INT8, dims, rawData: new Uint8Array(q.buffer) },
+        { name: `${name}_scale`, dataType: FLOAT, dims: scaleDims, rawData: new Uint8Array(scales.buffer) },
+        { name: `${name}_zero_point`, dataType: INT8, dims: scaleDims, rawData: new Uint8Array(scales.length) },
       );
-      added.push({
+      push(plan.nodes, weight.owner, {
         opType: 'DequantizeLinear',
         name: `${name}_DequantizeLinear`,
         input: [`${name}_quantized`, `${name}_scale`, `${name}_zero_point`],
-        output: [dequantized],
-        attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: axis }],
+        output: [`${name}_dequantized`],
+        attribute: perChannel ? [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: axis }] : [],
       });
-      done.set(name, dequantized);
+      plan.replaced.set(name, `${name}_dequantized`);
     }
-    node.input![1] = dequantized;
   }
-  return rewrite(graph, done, added, addedInits);
 }
 
-/** Symmetric int8 per channel along `axis`: scale = max|w| / 127, q = round(w / scale). */
-function perChannel(values: Float32Array, dims: number[], axis: number): { q: Int8Array; scales: Float32Array } {
-  const channels = dims[axis]!;
-  const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+/**
+ * Symmetric int8: scale = max|w| / 127, q = round(w / scale), one scale per slice along `axis`, or
+ * one for the whole tensor when `axis` is undefined.
+ */
+function quantizeValues(values: Float32Array, dims: number[], axis: number | undefined): { q: Int8Array; scales: Float32Array } {
+  const channels = axis === undefined ? 1 : dims[axis]!;
+  const inner = axis === undefined ? values.length : dims.slice(axis + 1).reduce((a, b) => a * b, 1);
   const channelOf = (i: number) => Math.floor(i / inner) % channels;
   const max = new Float32Array(channels);
   for (let i = 0; i < values.length; i++) max[channelOf(i)] = Math.max(max[channelOf(i)]!, Math.abs(values[i]!));
@@ -95,41 +161,31 @@ function perChannel(values: Float32Array, dims: number[], axis: number): { q: In
   return { q, scales };
 }
 
-function toFp16(model: Onnx.ModelProto): QuantizeReport {
-  const graph = model.graph!;
-  const done = new Map<string, string>();
-  const added: Onnx.INodeProto[] = [];
-  const addedInits: Onnx.ITensorProto[] = [];
-  for (const tensor of graph.initializer ?? []) {
-    if (tensor.dataType !== FLOAT || elementCount(tensor) === 0) continue;
-    const name = tensor.name ?? '';
-    const values = floatValues(tensor);
-    const bits = Uint16Array.from(values, toFloat16Bits);
-    addedInits.push({ name: `${name}_fp16`, dataType: FLOAT16, dims: tensor.dims ?? [], rawData: new Uint8Array(bits.buffer) });
-    added.push({
+function planFp16(weights: Map<string, Weight>, plan: Plan): void {
+  for (const [name, { tensor, owner }] of weights) {
+    const bits = Uint16Array.from(floatValues(tensor), toFloat16Bits);
+    push(plan.inits, owner, { name: `${name}_fp16`, dataType: FLOAT16, dims: tensor.dims ?? [], rawData: new Uint8Array(bits.buffer) });
+    push(plan.nodes, owner, {
       opType: 'Cast',
       name: `${name}_Cast`,
       input: [`${name}_fp16`],
       output: [`${name}_fp32`],
       attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }],
     });
-    done.set(name, `${name}_fp32`);
+    plan.replaced.set(name, `${name}_fp32`);
   }
-  for (const node of graph.node ?? []) {
-    node.input = (node.input ?? []).map((input) => done.get(input) ?? input);
-  }
-  return rewrite(graph, done, added, addedInits);
 }
 
-/** Drops the replaced initializers (and their graph-input entries) and puts the new nodes first. */
-function rewrite(graph: Onnx.IGraphProto, replaced: Map<string, string>, nodes: Onnx.INodeProto[], inits: Onnx.ITensorProto[]): QuantizeReport {
-  if (replaced.size === 0) throw new CliError('nothing to quantize: the model has no float32 weights of MatMul, Gemm or Conv.');
-  // The graph's outputs may name an initializer directly; keep those as they were.
-  const outputs = new Set((graph.output ?? []).map((o) => o.name));
-  for (const name of outputs) if (name && replaced.has(name)) throw new CliError(`initializer ${name} is a graph output; quantizing it would change the model's outputs.`);
-  graph.initializer = [...(graph.initializer ?? []).filter((t) => !replaced.has(t.name ?? '')), ...inits];
-  graph.input = (graph.input ?? []).filter((v) => !replaced.has(v.name ?? ''));
-  // Initializers exist before any node runs: nodes that read only them can go first.
-  graph.node = [...nodes, ...(graph.node ?? [])];
-  return { tensors: [...replaced.keys()] };
+/**
+ * Every graph drops the weights it held, gets their replacements, and reads the new names; a
+ * subgraph that reads a weight of an outer graph reads the outer graph's replacement. The new nodes
+ * read only initializers, so they go first in their graph.
+ */
+function apply(graphs: readonly Onnx.IGraphProto[], plan: Plan): void {
+  for (const graph of graphs) {
+    graph.initializer = [...(graph.initializer ?? []).filter((t) => !plan.replaced.has(t.name ?? '')), ...(plan.inits.get(graph) ?? [])];
+    graph.input = (graph.input ?? []).filter((v) => !plan.replaced.has(v.name ?? ''));
+    for (const node of graph.node ?? []) node.input = (node.input ?? []).map((input) => plan.replaced.get(input) ?? input);
+    graph.node = [...(plan.nodes.get(graph) ?? []), ...(graph.node ?? [])];
+  }
 }

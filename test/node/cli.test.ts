@@ -208,3 +208,38 @@ function mkdirpSync(dir: string): string {
   mkdirSync(dir, { recursive: true });
   return dir;
 }
+
+describe('quantize finds weights wherever exporters put them', () => {
+  const EXPORTERS = new URL('../../models/exporters/', import.meta.url).pathname;
+
+  /** onnxruntime-node's output for a fixed input (two rows), with `cond` for the If model. */
+  async function outputs(path: string, cond?: boolean): Promise<Float32Array> {
+    const ort = (await import('onnxruntime-node')).default;
+    const session = await ort.InferenceSession.create(path);
+    const feeds: Record<string, InstanceType<typeof ort.Tensor>> = { x: new ort.Tensor('float32', Float32Array.from({ length: 128 }, (_, i) => (i % 13) * 0.07 - 0.4), [2, 64]) };
+    if (cond !== undefined) feeds['cond'] = new ort.Tensor('bool', [cond], []);
+    const out = await session.run(feeds);
+    await session.release();
+    return Object.values(out)[0]!.data as Float32Array;
+  }
+
+  const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+  test.each([
+    ['weights-as-constants', 'int8', 2, [undefined]],
+    ['weights-as-constants', 'fp16', 2, [undefined]],
+    ['if-subgraph', 'int8', 2, [true, false]],
+    ['if-subgraph', 'fp16', 2, [true, false]],
+  ] as const)('%s → %s: both weights converted, outputs close to the float32 model on onnxruntime-node', async (model, to, weights, conds) => {
+    const source = join(EXPORTERS, `${model}.onnx`);
+    const target = join(work, `${model}.${to}.onnx`);
+    const result = await cli('quantize', source, '--to', to, '-o', target);
+    expect(result.code, result.err).toBe(0);
+    expect(result.out).toMatch(new RegExp(`: ${to}, ${weights} weights converted`));
+    for (const cond of conds) {
+      const diff = maxDiff(await outputs(source, cond), await outputs(target, cond));
+      expect(diff, `cond ${String(cond)}`).toBeGreaterThan(0);
+      expect(diff, `cond ${String(cond)}`).toBeLessThan(to === 'fp16' ? 2e-3 : 2e-2);
+    }
+  });
+});
