@@ -6,6 +6,10 @@ import { encodeModel, readModel } from './onnx-model.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
 import { quantize, type QuantizeTarget } from './quantize.js';
+import { readVariant } from './tfjs-model.js';
+import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
+import { mkdir } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { formatReport, readTestSet, verifyRelease } from './verify.js';
 
 export interface Io {
@@ -19,7 +23,7 @@ const HELP: Record<string, string> = {
 usage: ondevice <command> [options]
 
 commands:
-  quantize <in.onnx> --to int8|fp16 -o <out.onnx>   a smaller variant of a model
+  quantize <in.onnx | in.json> --to ... -o <out>     a smaller variant of a model (ONNX or TF.js)
   verify <release-dir | manifest.json> --data <test-set.json>
                                                     run every variant, compare with fp32
   publish <model> <release-dir> --version X.Y.Z     a versioned, content-hashed release
@@ -27,12 +31,17 @@ commands:
 
 ondevice <command> --help tells more.`,
   quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
+       ondevice quantize <model.json> --to fp16|uint8|uint16 -o <out.json>
 
-  --to int8   weight-only, per-channel symmetric int8 for MatMul, Gemm and Conv weights,
-              each followed by DequantizeLinear (needs opset 13+)
+ONNX (weights in initializers, Constant nodes and If/Loop/Scan subgraphs alike):
+  --to int8   weight-only symmetric int8 for MatMul, Gemm and Conv weights, each followed by
+              DequantizeLinear: per output channel (opset 13+), per tensor (opset 10-12)
   --to fp16   every float32 weight stored as float16, each followed by a Cast to float32
+TF.js (a model.json of any name, with its shards beside it):
+  --to fp16|uint8|uint16   float32 weights in TF.js's own quantization format (TF.js dequantizes
+              them when it loads); the weights go to <out>.bin beside <out>.json
   -o, --out   where to write the result
-Inputs and outputs stay float32; the result loads in onnxruntime-web and onnxruntime-node.`,
+Inputs and outputs stay float32; the model computes in float32 as before.`,
   verify: `usage: ondevice verify <release-dir | manifest.json> --data <test-set.json> [thresholds]
 
 Runs every variant (ONNX with onnxruntime-node, TF.js with TF.js's CPU backend) and prints size,
@@ -109,8 +118,22 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
   async quantize(args, io) {
     const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' } }, 1, 'quantize');
     const to = values['to'];
-    if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16', 2);
-    if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx> is required', 2);
+    if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx | out.json> is required', 2);
+    if (positionals[0]!.endsWith('.json')) {
+      // A TF.js model.json (any name): its weights in TF.js's own quantization format.
+      if (!TFJS_TARGETS.includes(to as TfjsQuantizeTarget)) throw new CliError(`--to for a TF.js model must be ${TFJS_TARGETS.join(', ')}`, 2);
+      const out = values['out'];
+      if (!out.endsWith('.json')) throw new CliError('-o for a TF.js model is the new model.json (its weights go beside it, in <name>.bin)', 2);
+      const model = await readVariant(dirname(positionals[0]!), basename(positionals[0]!));
+      const result = quantizeTfjs(model, to as TfjsQuantizeTarget, `${basename(out, '.json')}.bin`);
+      await mkdir(dirname(out), { recursive: true });
+      // The shard first, model.json last: a model.json never names a shard that is not there.
+      await writeAtomically(join(dirname(out), result.shard.path), result.shard.bytes);
+      await writeAtomically(out, new TextEncoder().encode(JSON.stringify(result.json)));
+      io.out(`${out}: ${to}, ${result.tensors.length} weights converted, ${result.shard.bytes.length} bytes of weights`);
+      return;
+    }
+    if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
     const model = await readModel(positionals[0]!);
     const report = quantize(model, to as QuantizeTarget);
     const bytes = encodeModel(model);

@@ -49,7 +49,7 @@ async function readVariants(modelPath: string, variant: string | undefined): Pro
   } catch {
     throw new CliError(`cannot read the model folder ${modelPath}`);
   }
-  if (names.length === 0) throw new CliError(`${modelPath} has no .onnx file; put fp32.onnx (and int8.onnx, fp16.onnx from \`ondevice quantize\`) there, or pass the model file itself`);
+  if (names.length === 0) throw new CliError(`${modelPath} holds no model: no .onnx file (fp32.onnx, int8.onnx, ...) and no TF.js model.json; pass the model file itself, or a folder holding it`);
   if (names.length === 1) {
     const only = basename(names[0]!, '.onnx');
     return new Map([[variant ?? (VARIANT_FILES.has(only) ? only : 'fp32'), await readOnnx(join(modelPath, names[0]!))]]);
@@ -103,9 +103,9 @@ async function writable(dir: string): Promise<void> {
 export async function publish(modelDir: string, releaseDir: string, options: PublishOptions): Promise<PublishResult> {
   if (!parseVersion(options.version)) throw new CliError(`--version must be a semantic version such as 1.2.0, got "${options.version}"`, 2);
   if (options.variant !== undefined && !VARIANT_NAME.test(options.variant)) throw new CliError(`--variant must be a variant name such as fp32 or int8 (lowercase letters, digits, - and _), got "${options.variant}"`, 2);
-  const name = options.name ?? basename(resolve(modelDir)).replace(/\.onnx$/i, '');
+  const name = options.name ?? basename(resolve(modelDir)).replace(/\.(onnx|json)$/i, '');
   // Everything is read and checked before anything is written.
-  const tfjs = await readTfjsVariants(modelDir);
+  const tfjs = await readTfjsVariants(modelDir, options.variant);
   const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant);
   const metadata = (await stat(modelDir).catch(() => undefined))?.isDirectory() ? await readMetadata(modelDir) : undefined;
   const previous = await readManifestFile(releaseDir).then(

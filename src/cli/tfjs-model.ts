@@ -7,9 +7,9 @@
  */
 import { VARIANT_NAME } from '../manifest/types.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { isOndeviceError } from '../errors.js';
-import { parseModelJson, readArtifacts, type TfjsFormat } from '../runtime/tfjs/artifacts.js';
+import { parseModelJson, readArtifacts, type TfjsFormat, type WeightSpec } from '../runtime/tfjs/artifacts.js';
 import { tfjsRuntime, type TfjsKind } from '../runtime/tfjs/adapter.js';
 import type { ModelFileBytes, RuntimeSession } from '../runtime/types.js';
 import { tfCore } from '../runtime/tfjs/engine.js';
@@ -28,27 +28,60 @@ async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
 }
 
-/** The TF.js variants of `modelDir`, or `undefined` when it holds no model.json (an ONNX folder). */
-export async function readTfjsVariants(modelDir: string): Promise<Map<string, TfjsVariant> | undefined> {
+/** A TF.js model.json of any name: JSON with a `modelTopology` (a cheap look, checked fully when read). */
+async function isModelJson(path: string): Promise<boolean> {
+  if (!path.endsWith('.json')) return false;
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return /"modelTopology"\s*:/.test(text);
+}
+
+/**
+ * The variant a lone TF.js model is published as: `--variant` if given, else what its weights are
+ * quantized to (`fp16`, `uint8`, `uint16`: TF.js dequantizes them when it loads), else `fp32`.
+ */
+function variantOf(model: TfjsVariant, asked: string | undefined): string {
+  if (asked !== undefined) return asked;
+  const groups = (model.json['weightsManifest'] as Array<{ weights: WeightSpec[] }> | undefined) ?? [];
+  const dtypes = new Set(groups.flatMap((g) => g.weights).map((w) => w.quantization?.dtype ?? 'none'));
+  const [only] = dtypes;
+  if (dtypes.size !== 1 || only === undefined || only === 'none') return 'fp32';
+  return only === 'float16' ? 'fp16' : only;
+}
+
+/**
+ * The TF.js variants at `modelPath`, or `undefined` when it holds no TF.js model (an ONNX model):
+ * a model.json of any name (`pose-lite.json` beside `pose-lite.bin`), a folder holding one, or one
+ * sub-folder per variant (`fp32/model.json`, …).
+ */
+export async function readTfjsVariants(modelPath: string, asked?: string): Promise<Map<string, TfjsVariant> | undefined> {
+  if (await isModelJson(modelPath)) {
+    const model = await readVariant(dirname(modelPath), basename(modelPath));
+    return new Map([[variantOf(model, asked), model]]);
+  }
+  const entries = await readdir(modelPath, { withFileTypes: true }).catch(() => []);
+  const jsons = [];
+  for (const entry of entries.filter((e) => e.isFile())) if (await isModelJson(join(modelPath, entry.name))) jsons.push(entry.name);
+  const lone = jsons.includes('model.json') ? 'model.json' : jsons.length === 1 ? jsons[0] : undefined;
+  if (jsons.length > 1 && !lone) throw new CliError(`${modelPath} holds several TF.js models (${jsons.sort().join(', ')}); publish one model file at a time, or one folder per variant (fp32/model.json, ...)`);
+  if (lone) {
+    const model = await readVariant(modelPath, lone);
+    return new Map([[variantOf(model, asked), model]]);
+  }
   const dirs = new Map<string, string>();
-  if (await exists(join(modelDir, 'model.json'))) dirs.set('fp32', modelDir);
-  else {
-    const entries = await readdir(modelDir, { withFileTypes: true }).catch(() => []);
-    for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-      if (await exists(join(modelDir, entry.name, 'model.json'))) dirs.set(entry.name, join(modelDir, entry.name));
-    }
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (await exists(join(modelPath, entry.name, 'model.json'))) dirs.set(entry.name, join(modelPath, entry.name));
   }
   if (dirs.size === 0) return undefined;
   const variants = new Map<string, TfjsVariant>();
   for (const [variant, dir] of dirs) {
     if (!VARIANT_NAME.test(variant)) throw new CliError(`${dir}: name variant folders after the variant, e.g. fp32/`);
-    variants.set(variant, await readVariant(dir));
+    variants.set(variant, await readVariant(dir, 'model.json'));
   }
   return variants;
 }
 
-async function readVariant(dir: string): Promise<TfjsVariant> {
-  const path = join(dir, 'model.json');
+export async function readVariant(dir: string, file: string): Promise<TfjsVariant> {
+  const path = join(dir, file);
   try {
     const bytes = await readFile(path);
     const { json, format, groups } = parseModelJson(bytes, path);

@@ -109,3 +109,57 @@ describe('bad TF.js folders: a clear error, nothing written', () => {
     expectNothingWritten(join(work, 'never-4'));
   });
 });
+
+describe('TF.js models as users have them: any file name, quantized weights (issue 12)', () => {
+  /** The committed layers release's model.json, under the awkward name it has there, with its shards. */
+  const released = () => {
+    const [json] = manifestOf(join(MODELS, 'layers')).variants.fp32.files;
+    return join(MODELS, 'layers', json!.path);
+  };
+
+  test.each([
+    ['fp16', 'float16', 0.5],
+    ['uint8', 'uint8', 0.25],
+    ['uint16', 'uint16', 0.5],
+  ] as const)('quantize --to %s writes TF.js quantization (%s), about %s of the weight bytes, and verify passes', async (to, dtype, ratio) => {
+    const rel = join(work, `q-${to}`);
+    mkdirSync(join(rel, 'fp32'), { recursive: true });
+    const fp32 = sourceFrom('layers', `q-${to}-src`);
+    for (const f of readdirSync(fp32)) copyFileSync(join(fp32, f), join(rel, 'fp32', f));
+    const result = await cli('quantize', released(), '--to', to, '-o', join(rel, to, 'model.json'));
+    expect(result.code, result.err).toBe(0);
+    const model = JSON.parse(readFileSync(join(rel, to, 'model.json'), 'utf8')) as { weightsManifest: Array<{ paths: string[]; weights: Array<{ dtype: string; quantization?: { dtype: string } }> }> };
+    expect(model.weightsManifest).toHaveLength(1);
+    expect(model.weightsManifest[0]!.paths).toEqual(['model.bin']);
+    expect(new Set(model.weightsManifest[0]!.weights.map((w) => w.quantization?.dtype))).toEqual(new Set([dtype]));
+    const bytes = readFileSync(join(rel, to, 'model.bin')).length;
+    expect(bytes / 18152).toBeCloseTo(ratio, 2);
+
+    const out = join(work, `q-${to}-release`);
+    const published = await cli('publish', rel, out, '--version', '1.0.0', '--name', 'digits-layers');
+    expect(published.code, published.err).toBe(0);
+    expect(Object.keys(manifestOf(out).variants).sort()).toEqual(['fp32', to].sort());
+    const verified = await cli('verify', out, '--data', TEST_SET);
+    expect(verified.code, verified.out + verified.err).toBe(0);
+    expect(verified.out).toMatch(new RegExp(`^${to} +\\d+ +\\d+\\.\\d+% +\\S+ +(99|100)\\.\\d+% +9\\d\\.\\d+%$`, 'm'));
+  });
+
+  test('publish takes a model.json of any name; a quantized one is published as the variant its weights are', async () => {
+    const plain = join(work, 'any-name');
+    const published = await cli('publish', released(), plain, '--version', '1.0.0', '--name', 'digits-layers');
+    expect(published.code, published.err).toBe(0);
+    expect(Object.keys(manifestOf(plain).variants)).toEqual(['fp32']);
+
+    const lite = join(work, 'pose-lite');
+    expect((await cli('quantize', released(), '--to', 'uint8', '-o', join(lite, 'pose-lite.json'))).code).toBe(0);
+    const fromFile = join(work, 'pose-lite-release');
+    const result = await cli('publish', join(lite, 'pose-lite.json'), fromFile, '--version', '1.0.0');
+    expect(result.code, result.err).toBe(0);
+    expect(manifestOf(fromFile)).toMatchObject({ name: 'pose-lite', runtime: 'tfjs-layers' });
+    expect(Object.keys(manifestOf(fromFile).variants)).toEqual(['uint8']);
+    // The folder that holds it works too, and says nothing about .onnx files.
+    const fromFolder = await cli('publish', lite, join(work, 'pose-lite-folder'), '--version', '1.0.0');
+    expect(fromFolder.code, fromFolder.err).toBe(0);
+    expect(Object.keys(manifestOf(join(work, 'pose-lite-folder')).variants)).toEqual(['uint8']);
+  });
+});
