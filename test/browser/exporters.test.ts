@@ -3,8 +3,8 @@
  * loaded as a user would and checked against onnxruntime-node on the same file.
  */
 import { describe, expect, inject, test } from 'vitest';
-import { loadModel } from '../../src/index.js';
-import { maxAbsDiff, server } from './helpers.js';
+import { loadModel, type TensorMap } from '../../src/index.js';
+import { digitsTestSet, maxAbsDiff, server } from './helpers.js';
 
 const references = inject('classifierReferences');
 
@@ -23,6 +23,38 @@ describe.each([true, false])('a dimension with neither a size nor a name (worker
       expect(logits!.dims).toEqual(references[rows]!.dims);
       expect(maxAbsDiff(logits!.data as Float32Array, references[rows]!.logits)).toBeLessThanOrEqual(1e-5);
     }
+    await model.dispose();
+  });
+});
+
+const releases = inject('quantizedReleases');
+
+function tensors(inputs: Record<string, { type: string; data: number[]; dims: number[] }>): TensorMap {
+  return Object.fromEntries(
+    Object.entries(inputs).map(([name, t]) => [name, { type: t.type, data: t.type === 'bool' ? Uint8Array.from(t.data) : Float32Array.from(t.data), dims: t.dims } as TensorMap[string]]),
+  );
+}
+
+describe.each(['weights-as-constants', 'if-subgraph'])('ONNX %s, quantized by the CLI and published', (name) => {
+  const release = releases[name]!;
+  test.each(['fp32', 'int8', 'fp16'].flatMap((variant) => (['wasm', 'webgpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals onnxruntime-node on the same file', async (variant, backend) => {
+    const model = await loadModel(`${server}${release.manifest}`, { backend, variant, worker: backend === 'wasm' });
+    expect(model.info).toMatchObject({ variant, backend });
+    const out = Object.values(await model.run(tensors(release.inputs)))[0]!;
+    expect(out.dims).toEqual(release.variants[variant]!.dims);
+    expect(maxAbsDiff(out.data as Float32Array, release.variants[variant]!.logits)).toBeLessThanOrEqual(1e-4);
+    await model.dispose();
+  });
+});
+
+describe('the TF.js digits model, quantized by the CLI to TF.js formats and published', () => {
+  const release = releases['tfjs']!;
+  test.each(['fp16', 'uint8', 'uint16'].flatMap((variant) => (['webgpu', 'webgl', 'wasm', 'cpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals TF.js CPU in Node on the same files', async (variant, backend) => {
+    const { images, count } = await digitsTestSet();
+    const model = await loadModel(`${server}${release.manifest}`, { backend, variant, worker: backend !== 'cpu' });
+    expect(model.info).toMatchObject({ variant, backend });
+    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(0, count * 64), dims: [count, 8, 8, 1] } });
+    expect(maxAbsDiff(logits!.data as Float32Array, release.variants[variant]!.logits)).toBeLessThanOrEqual(1e-4);
     await model.dispose();
   });
 });

@@ -20,13 +20,22 @@ export function tfjsManifest(release) {
  * @returns {Promise<{ logits: number[], dims: number[] }>}
  */
 export async function tfjsReferenceLogits(release) {
+  const [modelFile, ...shards] = tfjsManifest(release).variants.fp32.files;
+  return tfjsLogitsOf(`${DIR}${release}/`, modelFile.path, shards.map((/** @type {{ path: string }} */ s) => s.path));
+}
+
+/**
+ * TF.js CPU logits for the held-out set, one batch, of the model.json at `dir + json` with these shards.
+ * @param {string} dir @param {string} jsonPath @param {string[]} shardPaths
+ * @returns {Promise<{ logits: number[], dims: number[] }>}
+ */
+export async function tfjsLogitsOf(dir, jsonPath, shardPaths) {
   const tf = await import('@tensorflow/tfjs-core');
   await import('@tensorflow/tfjs-backend-cpu');
   tf.enableProdMode();
   await tf.setBackend('cpu');
-  const [modelFile, ...shards] = tfjsManifest(release).variants.fp32.files;
-  const json = JSON.parse(readFileSync(`${DIR}${release}/${modelFile.path}`, 'utf8'));
-  const weights = Buffer.concat(shards.map((/** @type {{ path: string }} */ s) => readFileSync(`${DIR}${release}/${s.path}`)));
+  const json = JSON.parse(readFileSync(`${dir}${jsonPath}`, 'utf8'));
+  const weights = Buffer.concat(shardPaths.map((p) => readFileSync(`${dir}${p}`)));
   const artifacts = {
     modelTopology: json.modelTopology,
     format: json.format,

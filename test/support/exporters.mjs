@@ -26,3 +26,74 @@ export async function classifierReferences() {
   await session.release();
   return out;
 }
+
+/** The fixed input of the quantize fixtures: two rows of 64 (the CLI tests use the same). */
+export function mlpInput() {
+  return Float32Array.from({ length: 128 }, (_, i) => (i % 13) * 0.07 - 0.4);
+}
+
+/**
+ * Releases made at test time with the library's own CLI from the exporters' fixtures and the TF.js
+ * digits model, one variant per quantization (generated, never committed), and the reference outputs
+ * for every variant: onnxruntime-node for ONNX, TF.js's CPU backend for TF.js.
+ * @returns {Promise<Record<string, { manifest: string, inputs: Record<string, { type: string, data: number[], dims: number[] }>, variants: Record<string, { logits: number[], dims: number[] }> }>>}
+ */
+export async function quantizedReleases() {
+  const { mkdirSync, rmSync, copyFileSync, readdirSync, readFileSync } = await import('node:fs');
+  const { main } = await import('../../src/cli/main.js');
+  const { tfjsLogitsOf } = await import('./digits-tfjs.mjs');
+  const root = fileURLToPath(new URL('../../models/generated/quantized/', import.meta.url));
+  rmSync(root, { recursive: true, force: true });
+  const io = { out: () => undefined, err: (/** @type {string} */ t) => console.error(t) };
+  const run = async (/** @type {string[]} */ ...argv) => {
+    if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
+  };
+  const ort = (await import('onnxruntime-node')).default;
+  /** @type {Awaited<ReturnType<typeof quantizedReleases>>} */
+  const out = {};
+  /** @type {Array<[string, Record<string, { type: string, data: number[], dims: number[] }>]>} */
+  const models = [['weights-as-constants', {}], ['if-subgraph', { cond: { type: 'bool', data: [1], dims: [] } }]];
+  for (const [name, extra] of models) {
+    const src = `${root}${name}-src/`;
+    mkdirSync(src, { recursive: true });
+    copyFileSync(`${EXPORTERS}${name}.onnx`, `${src}fp32.onnx`);
+    await run('quantize', `${src}fp32.onnx`, '--to', 'int8', '-o', `${src}int8.onnx`);
+    await run('quantize', `${src}fp32.onnx`, '--to', 'fp16', '-o', `${src}fp16.onnx`);
+    await run('publish', src, `${root}${name}`, '--version', '1.0.0', '--name', name);
+    const manifest = JSON.parse(readFileSync(`${root}${name}/manifest.json`, 'utf8'));
+    const inputs = { x: { type: 'float32', data: Array.from(mlpInput()), dims: [2, 64] }, ...extra };
+    /** @type {Record<string, { logits: number[], dims: number[] }>} */
+    const variants = {};
+    for (const variant of Object.keys(manifest.variants)) {
+      // The graph's own arithmetic: at its 'extended' level onnxruntime-node fuses DequantizeLinear →
+      // MatMul into an integer MatMul that quantizes the activations too (int8 outputs move by ~4e-4);
+      // 'basic' computes what the graph says, dequantized weights times float inputs.
+      const session = await ort.InferenceSession.create(`${root}${name}/${manifest.variants[variant].files[0].path}`, { graphOptimizationLevel: 'basic' });
+      /** @type {Record<string, any>} */
+      const feeds = { x: new ort.Tensor('float32', mlpInput(), [2, 64]) };
+      if ('cond' in extra) feeds['cond'] = new ort.Tensor('bool', [true], []);
+      const result = /** @type {any} */ (Object.values(await session.run(feeds))[0]);
+      variants[variant] = { logits: Array.from(/** @type {Float32Array} */ (result.data)), dims: [...result.dims] };
+      await session.release();
+    }
+    out[name] = { manifest: `/generated/quantized/${name}/manifest.json`, inputs, variants };
+  }
+  // The TF.js digits layers model, quantized three ways.
+  const tfjsDir = fileURLToPath(new URL('../../models/digits-tfjs/layers/', import.meta.url));
+  const json = readdirSync(tfjsDir).find((f) => f.endsWith('.json') && !f.startsWith('manifest'));
+  const src = `${root}tfjs-src/`;
+  mkdirSync(`${src}fp32`, { recursive: true });
+  for (const f of readdirSync(tfjsDir)) if (f.endsWith('.bin')) copyFileSync(`${tfjsDir}${f}`, `${src}fp32/${f}`);
+  copyFileSync(`${tfjsDir}${json}`, `${src}fp32/model.json`);
+  for (const to of ['fp16', 'uint8', 'uint16']) await run('quantize', `${tfjsDir}${json}`, '--to', to, '-o', `${src}${to}/model.json`);
+  await run('publish', src, `${root}tfjs`, '--version', '1.0.0', '--name', 'digits-layers');
+  const manifest = JSON.parse(readFileSync(`${root}tfjs/manifest.json`, 'utf8'));
+  /** @type {Record<string, { logits: number[], dims: number[] }>} */
+  const variants = {};
+  for (const variant of Object.keys(manifest.variants)) {
+    const [model, ...shards] = manifest.variants[variant].files.map((/** @type {{ path: string }} */ f) => f.path);
+    variants[variant] = await tfjsLogitsOf(`${root}tfjs/`, model, shards);
+  }
+  out['tfjs'] = { manifest: '/generated/quantized/tfjs/manifest.json', inputs: {}, variants };
+  return out;
+}
