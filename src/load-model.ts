@@ -6,7 +6,7 @@ import { parseRange } from './manifest/semver.js';
 import type { RuntimeName } from './manifest/types.js';
 import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
-import { validateInputs } from './tensor/validate.js';
+import { byInputName, validateInputs } from './tensor/validate.js';
 import type { LoadOptions, Model, ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
@@ -181,7 +181,7 @@ class OndeviceModel implements Model {
     if (this.#disposed) throw disposedError();
     // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
     validateInputs(inputs, this.info.inputs);
-    return this.#connection.run(this.#id, inputs);
+    return this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
   }
 
   async dispose(): Promise<void> {

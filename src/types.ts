@@ -44,6 +44,11 @@ export interface TensorSpec {
   name: string;
   type: string;
   dims: ReadonlyArray<number | string>;
+  /**
+   * Other names `run()` accepts for this input: a TF.js graph model's signature key and its tensor
+   * name (`image:0`), as model.json writes them. Outputs always come back under `name`.
+   */
+  aliases?: readonly string[];
 }
 
 /** A backend (or a variant on a backend) that was tried or skipped before what runs, and why. */

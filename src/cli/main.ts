@@ -6,7 +6,7 @@ import { encodeModel, readModel } from './onnx-model.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
 import { quantize, type QuantizeTarget } from './quantize.js';
-import { readVariant } from './tfjs-model.js';
+import { isModelJson, readVariant } from './tfjs-model.js';
 import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -119,7 +119,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' } }, 1, 'quantize');
     const to = values['to'];
     if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx | out.json> is required', 2);
-    if (positionals[0]!.endsWith('.json')) {
+    if (await isModelJson(positionals[0]!)) {
       // A TF.js model.json (any name): its weights in TF.js's own quantization format.
       if (!TFJS_TARGETS.includes(to as TfjsQuantizeTarget)) throw new CliError(`--to for a TF.js model must be ${TFJS_TARGETS.join(', ')}`, 2);
       const out = values['out'];

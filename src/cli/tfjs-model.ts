@@ -29,7 +29,7 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** A TF.js model.json of any name: JSON with a `modelTopology` (a cheap look, checked fully when read). */
-async function isModelJson(path: string): Promise<boolean> {
+export async function isModelJson(path: string): Promise<boolean> {
   if (!path.endsWith('.json')) return false;
   const text = await readFile(path, 'utf8').catch(() => '');
   return /"modelTopology"\s*:/.test(text);
@@ -121,7 +121,9 @@ export async function openTfjs(files: readonly ModelFileBytes[], kind: TfjsKind,
 export async function tfjsSignature(variant: TfjsVariant, label: string): Promise<{ inputs: TensorSpec[]; outputs: TensorSpec[] }> {
   const files = [{ path: 'model.json', bytes: new TextEncoder().encode(JSON.stringify(variant.json)) }, ...variant.shards];
   const session = await openTfjs(files, variant.format === 'layers-model' ? 'layers' : 'graph', label);
-  const signature = { inputs: [...session.inputs], outputs: [...session.outputs] };
+  // The manifest describes tensors (name, type, dims); the names a run also accepts are the loader's business.
+  const described = (t: TensorSpec): TensorSpec => ({ name: t.name, type: t.type, dims: t.dims });
+  const signature = { inputs: session.inputs.map(described), outputs: session.outputs.map(described) };
   await session.release();
   return signature;
 }

@@ -1,6 +1,6 @@
 /** @file Input checks before inference: names, element types, ranks and sizes, each failure naming the input. */
 import { OndeviceError } from '../errors.js';
-import type { TensorSpec, TensorType } from '../types.js';
+import type { TensorMap, TensorSpec, TensorType } from '../types.js';
 
 /** The typed-array class each element type takes (by `Object.prototype.toString` tag, so it works across realms). */
 const ARRAY_TAGS: Record<TensorType, readonly string[]> = {
@@ -30,7 +30,15 @@ function tagOf(value: unknown): string {
   return Object.prototype.toString.call(value).slice(8, -1);
 }
 
-/** Throws `INPUT_INVALID` unless `inputs` holds exactly the model's inputs, each well formed. */
+/** The names a run may give an input: its own, and its aliases. */
+function namesOf(spec: TensorSpec): readonly string[] {
+  return [spec.name, ...(spec.aliases ?? [])];
+}
+
+/**
+ * Throws `INPUT_INVALID` unless `inputs` holds exactly the model's inputs (each under its name or
+ * one of its aliases, once), each well formed.
+ */
 export function validateInputs(inputs: unknown, specs: readonly TensorSpec[]): void {
   if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) {
     throw new OndeviceError('INPUT_INVALID', `run() takes an object of tensors by input name, e.g. { ${specs[0]?.name ?? 'input'}: { type, data, dims } }.`, {
@@ -38,14 +46,22 @@ export function validateInputs(inputs: unknown, specs: readonly TensorSpec[]): v
     });
   }
   const names = specs.map((s) => s.name);
-  for (const name of Object.keys(inputs)) {
-    if (!names.includes(name)) invalid(name, `is not an input of this model; its inputs are ${names.map((n) => `"${n}"`).join(', ')}`, names, name);
+  const given = Object.keys(inputs);
+  for (const name of given) {
+    if (!specs.some((s) => namesOf(s).includes(name))) invalid(name, `is not an input of this model; its inputs are ${names.map((n) => `"${n}"`).join(', ')}`, names, name);
   }
   for (const spec of specs) {
-    const tensor = (inputs as Record<string, unknown>)[spec.name];
-    if (tensor === undefined) invalid(spec.name, `is missing; the model needs ${names.map((n) => `"${n}"`).join(', ')}`, names, Object.keys(inputs));
-    validateTensor(spec, tensor);
+    const under = namesOf(spec).filter((n) => Object.hasOwn(inputs, n));
+    if (under.length === 0) invalid(spec.name, `is missing; the model needs ${names.map((n) => `"${n}"`).join(', ')}`, names, given);
+    if (under.length > 1) invalid(spec.name, `is given twice, as ${under.map((n) => `"${n}"`).join(' and ')}; give it once`, spec.name, under);
+    validateTensor(spec, (inputs as Record<string, unknown>)[under[0]!]);
   }
+}
+
+/** The same tensors keyed by each input's own name (after `validateInputs`). */
+export function byInputName(inputs: TensorMap, specs: readonly TensorSpec[]): TensorMap {
+  if (!specs.some((s) => s.aliases?.length)) return inputs;
+  return Object.fromEntries(specs.map((s) => [s.name, inputs[namesOf(s).find((n) => Object.hasOwn(inputs, n))!]!]));
 }
 
 function validateTensor(spec: TensorSpec, tensor: unknown): void {

@@ -72,13 +72,18 @@ describe.each<[Backend, boolean]>([
     const model = await loadModel(graphUrl, { backend, worker });
     try {
       expect(model.info).toMatchObject({ runtime: 'tfjs-graph', backend, fallbacks: [] });
-      expect(model.info.inputs).toEqual([{ name: 'image', type: 'float32', dims: ['batch', 64] }]);
+      // model.json's signature writes the input as "image:0": a run takes that name too, and info says so.
+      expect(model.info.inputs).toEqual([{ name: 'image', type: 'float32', dims: ['batch', 64], aliases: ['image:0'] }]);
       expect(model.info.outputs).toEqual([{ name: 'logits', type: 'float32', dims: ['batch', 10] }]);
       const { images, labels, count } = await digitsTestSet();
       const { logits } = await model.run({ image: { type: 'float32', data: images.slice(), dims: [count, 64] } });
       expect(logits?.dims).toEqual([count, 10]);
       expect(maxAbsDiff(logits!.data as Float32Array, references.graph.logits)).toBeLessThanOrEqual(TOLERANCE[backend]);
       expect(accuracy(logits!.data as Float32Array, labels)).toBeGreaterThanOrEqual(0.95);
+      const bySignature = await model.run({ 'image:0': { type: 'float32', data: images.slice(), dims: [count, 64] } });
+      expect(maxAbsDiff(bySignature['logits']!.data as Float32Array, references.graph.logits)).toBeLessThanOrEqual(TOLERANCE[backend]);
+      const twice = await expectOndeviceError(model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 64] }, 'image:0': { type: 'float32', data: images.slice(0, 64), dims: [1, 64] } }), 'INPUT_INVALID');
+      expect(twice.message).toMatch(/given twice/);
     } finally {
       await model.dispose();
     }

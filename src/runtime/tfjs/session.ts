@@ -34,8 +34,14 @@ function specsOf(loaded: TfjsModel): { inputs: TensorSpec[]; outputs: TensorSpec
   // Graph outputs rarely carry a shape or a dtype of their own; the model's signature, when it has one, does.
   const signed = (model.modelSignature as { outputs?: Record<string, SignatureTensor> } | undefined)?.outputs ?? {};
   const signature = (name: string) => signed[name] ?? Object.values(signed).find((t) => t.name === `${name}:0`);
+  // model.json's signature names inputs by key and by tensor name (`image:0`); runs accept both.
+  const signedInputs = (model.modelSignature as { inputs?: Record<string, SignatureTensor> } | undefined)?.inputs ?? {};
+  const aliases = (name: string) => {
+    const fromSignature = Object.entries(signedInputs).filter(([key, t]) => key === name || t.name === name || t.name === `${name}:0`).flatMap(([key, t]) => [key, t.name ?? key]);
+    return [...new Set([...fromSignature, `${name}:0`])].filter((a) => a !== name);
+  };
   return {
-    inputs: model.inputs.map((t) => spec(t.name, t.dtype, t.shape)),
+    inputs: model.inputs.map((t) => ({ ...spec(t.name, t.dtype, t.shape), aliases: aliases(t.name) })),
     outputs: model.outputs.map((t) => {
       const entry = signature(t.name);
       const dtype = entry?.dtype ? SIGNATURE_TYPES[entry.dtype] : undefined;
