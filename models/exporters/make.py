@@ -13,6 +13,9 @@ Writes, next to this script, models named the way their authors name them:
                             (paddle2onnx and some tf2onnx outputs), at opset 11
   if-subgraph.onnx          an `If` whose branches hold the weights: one as the branch's own
                             initializer, one as a `Constant` node (stateful audio models do this)
+  vad_v5-stateful.onnx      a stateful step, as voice-activity models are: a float `state` input
+                            fed back from the `stateN` output on every call, and an int64 scalar
+                            `sr` (the sample rate)
 
 Seeded: a rerun writes the same bytes on the same onnx version.
 """
@@ -93,7 +96,41 @@ def if_subgraph():
     return model
 
 
+def stateful():
+    rng = np.random.default_rng(5)
+    w = numpy_helper.from_array((rng.standard_normal((16, 8)) * 0.3).astype(np.float32), 'w')
+    v = numpy_helper.from_array((rng.standard_normal((8, 1)) * 0.3).astype(np.float32), 'v')
+    half = numpy_helper.from_array(np.array(0.5, dtype=np.float32), 'half')
+    per_khz = numpy_helper.from_array(np.array(1 / 16000, dtype=np.float32), 'per_hz')
+    nodes = [
+        helper.make_node('Cast', ['sr'], ['sr_f'], to=TensorProto.FLOAT),
+        helper.make_node('Mul', ['sr_f', 'per_hz'], ['scale']),
+        helper.make_node('MatMul', ['x', 'w'], ['h']),
+        helper.make_node('Mul', ['h', 'scale'], ['hs']),
+        helper.make_node('Mul', ['state', 'half'], ['kept']),
+        helper.make_node('Add', ['kept', 'hs'], ['pre']),
+        helper.make_node('Tanh', ['pre'], ['stateN']),
+        helper.make_node('MatMul', ['stateN', 'v'], ['y']),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        'vad-step',
+        [
+            helper.make_tensor_value_info('x', TensorProto.FLOAT, [1, 16]),
+            helper.make_tensor_value_info('state', TensorProto.FLOAT, [1, 8]),
+            helper.make_tensor_value_info('sr', TensorProto.INT64, []),
+        ],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 1]), helper.make_tensor_value_info('stateN', TensorProto.FLOAT, [1, 8])],
+        [w, v, half, per_khz],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='vad-like')
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
 if __name__ == '__main__':
+    onnx.save(stateful(), os.path.join(HERE, 'vad_v5-stateful.onnx'))
     onnx.save(classifier(), os.path.join(HERE, 'classifier-2024-05.onnx'))
     onnx.save(weights_as_constants(), os.path.join(HERE, 'weights-as-constants.onnx'))
     onnx.save(if_subgraph(), os.path.join(HERE, 'if-subgraph.onnx'))

@@ -58,3 +58,22 @@ describe('the TF.js digits model, quantized by the CLI to TF.js formats and publ
     await model.dispose();
   });
 });
+
+describe.each([true, false])('a stateful model, its state fed back across calls, with an int64 scalar input (worker: %s)', (worker) => {
+  const release = inject('statefulRelease');
+  test.each(['wasm', 'webgpu'] as const)('on %s, every call equals onnxruntime-node', async (backend) => {
+    const model = await loadModel(`${server}${release.manifest}`, { backend, worker });
+    expect(model.info.inputs.map((i) => [i.name, i.type, i.dims])).toEqual([['x', 'float32', [1, 16]], ['state', 'float32', [1, 8]], ['sr', 'int64', []]]);
+    let state: Float32Array<ArrayBufferLike> = new Float32Array(8);
+    const ys: number[] = [];
+    for (let t = 0; t < release.ys.length; t++) {
+      const x = Float32Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7 + t));
+      const out = await model.run({ x: { type: 'float32', data: x, dims: [1, 16] }, state: { type: 'float32', data: state, dims: [1, 8] }, sr: { type: 'int64', data: BigInt64Array.from([16000n]), dims: [] } });
+      ys.push((out['y']!.data as Float32Array)[0]!);
+      state = out['stateN']!.data as Float32Array;
+    }
+    expect(maxAbsDiff(ys, release.ys)).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(state, release.state)).toBeLessThanOrEqual(1e-5);
+    await model.dispose();
+  });
+});

@@ -97,3 +97,35 @@ export async function quantizedReleases() {
   out['tfjs'] = { manifest: '/generated/quantized/tfjs/manifest.json', inputs: {}, variants };
   return out;
 }
+
+/** Frame `t` of the stateful model's input (16 samples). */
+export function vadFrame(t) {
+  return Float32Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7 + t));
+}
+
+export const VAD_STEPS = 6;
+
+/**
+ * The stateful model published with the CLI from its file (`vad_v5-stateful.onnx`, one variant),
+ * and onnxruntime-node's outputs over VAD_STEPS calls, each call's `stateN` fed back as `state`.
+ * @returns {Promise<{ manifest: string, ys: number[], state: number[] }>}
+ */
+export async function statefulRelease() {
+  const { main } = await import('../../src/cli/main.js');
+  const root = fileURLToPath(new URL('../../models/generated/stateful/', import.meta.url));
+  const { rmSync } = await import('node:fs');
+  rmSync(root, { recursive: true, force: true });
+  const code = await main(['publish', `${EXPORTERS}vad_v5-stateful.onnx`, root, '--version', '1.0.0'], { out: () => undefined, err: (t) => console.error(t) });
+  if (code !== 0) throw new Error('publishing vad_v5-stateful.onnx failed');
+  const ort = (await import('onnxruntime-node')).default;
+  const session = await ort.InferenceSession.create(`${EXPORTERS}vad_v5-stateful.onnx`);
+  let state = new Float32Array(8);
+  const ys = [];
+  for (let t = 0; t < VAD_STEPS; t++) {
+    const out = await session.run({ x: new ort.Tensor('float32', vadFrame(t), [1, 16]), state: new ort.Tensor('float32', state, [1, 8]), sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []) });
+    ys.push(/** @type {Float32Array} */ (out['y']?.data)[0]);
+    state = /** @type {Float32Array} */ (out['stateN']?.data);
+  }
+  await session.release();
+  return { manifest: '/generated/stateful/manifest.json', ys, state: Array.from(state) };
+}

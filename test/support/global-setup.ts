@@ -4,7 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
-import { classifierReferences, quantizedReleases } from './exporters.mjs';
+import { classifierReferences, quantizedReleases, statefulRelease } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 
@@ -25,6 +25,8 @@ declare module 'vitest' {
     /** onnxruntime-node's logits for models/exporters/classifier-2024-05.onnx, by row count. */
     classifierReferences: Record<string, { logits: number[]; dims: number[] }>;
     /** Releases published at test time with the CLI, one variant per quantization, and each variant's reference outputs. */
+    /** vad_v5-stateful.onnx published with the CLI, and onnxruntime-node's outputs over calls that feed the state back. */
+    statefulRelease: { manifest: string; ys: number[]; state: number[] };
     quantizedReleases: Record<string, { manifest: string; inputs: Record<string, { type: string; data: number[]; dims: number[] }>; variants: Record<string, { logits: number[]; dims: number[] }> }>;
   }
 }
@@ -46,6 +48,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('largeModel', await largeModel());
   // Before the server starts: it lists the files it serves once, at start.
   project.provide('quantizedReleases', await quantizedReleases());
+  project.provide('statefulRelease', await statefulRelease());
   const server = await startModelServer();
   project.provide('modelServer', server.url);
   const proxy = await startFaultProxy(server.url);
