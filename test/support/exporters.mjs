@@ -98,7 +98,7 @@ export async function quantizedReleases() {
   return out;
 }
 
-/** Frame `t` of the stateful model's input (16 samples). */
+/** Frame `t` of the stateful model's input (16 samples). @param {number} t */
 export function vadFrame(t) {
   return Float32Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7 + t));
 }
@@ -119,6 +119,7 @@ export async function statefulRelease() {
   if (code !== 0) throw new Error('publishing vad_v5-stateful.onnx failed');
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(`${EXPORTERS}vad_v5-stateful.onnx`);
+  /** @type {Float32Array<ArrayBufferLike>} */
   let state = new Float32Array(8);
   const ys = [];
   for (let t = 0; t < VAD_STEPS; t++) {
