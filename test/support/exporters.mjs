@@ -121,10 +121,11 @@ export async function statefulRelease() {
   const session = await ort.InferenceSession.create(`${EXPORTERS}vad_v5-stateful.onnx`);
   /** @type {Float32Array<ArrayBufferLike>} */
   let state = new Float32Array(8);
+  /** @type {number[]} */
   const ys = [];
   for (let t = 0; t < VAD_STEPS; t++) {
     const out = await session.run({ x: new ort.Tensor('float32', vadFrame(t), [1, 16]), state: new ort.Tensor('float32', state, [1, 8]), sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []) });
-    ys.push(/** @type {Float32Array} */ (out['y']?.data)[0]);
+    ys.push(Number(/** @type {Float32Array} */ (out['y']?.data)[0]));
     state = /** @type {Float32Array} */ (out['stateN']?.data);
   }
   await session.release();
