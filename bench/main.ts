@@ -10,6 +10,7 @@ import { tfjsLatencySuite } from './tfjs.js';
 import { hashSuite, type HashReport } from './hash.js';
 import { memorySuite, type MemoryMarks } from './memory.js';
 import { warmSuite, type WarmReport } from './warm.js';
+import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
@@ -17,6 +18,7 @@ export interface BenchResult {
   warm?: WarmReport[];
   memory?: MemoryMarks;
   hash?: HashReport;
+  stats?: StatsCostReport;
   error?: string;
 }
 
@@ -36,6 +38,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('warm')) result.warm = await warmSuite(params.getAll('warm'), Number(params.get('reps') ?? 5), log);
   if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, log);
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
+  if (suites.includes('stats')) result.stats = statsCostSuite(log);
   return result;
 }
 

@@ -2,7 +2,7 @@
 /**
  * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,tfjs,warm,memory,hash --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. Options: --suites=latency,tfjs,warm,memory,hash,stats --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --reps=5
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { startModelServer } from '../test/support/model-server.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,hash');
+const suites = arg('suites', 'latency,tfjs,warm,memory,hash,stats');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const warmMb = Number(arg('warm-mb', '100'));
@@ -69,6 +69,7 @@ try {
   if (result.warm) printWarm(result.warm);
   if (result.memory) printMemory(result.memory, samples);
   if (result.hash) printHash(result.hash);
+  if (result.stats) printStatsCost(result.stats);
 } finally {
   await browser.close();
   await server.close();
@@ -121,6 +122,12 @@ function printMemory(marks, samples) {
   console.log(`memory of the renderer process (worker included; VmRSS every 20 ms, above a baseline of ${mb(baseline)}), ${mb(marks.bytes)} model, WASM`);
   console.log(`  download + verify + cache (until the first compile event): peak +${mb(cached)} = ${(cached / marks.bytes).toFixed(2)}× the model (goal ≤ 1.5×)`);
   console.log(`  until the session is ready (onnxruntime-web copies the model into its heap): peak +${mb(total)} = ${(total / marks.bytes).toFixed(2)}×\n`);
+}
+
+/** @param {import('./stats-cost.ts').StatsCostReport} r */
+function printStatsCost(r) {
+  console.log(`model.stats() collection per run() (two clock reads and a histogram record, median of 5 × ${r.calls.toLocaleString('en')} calls; goal < 10 µs):`);
+  console.log(`  loop alone ${r.baselineUs.toFixed(3)} µs · with stats ${r.withStatsUs.toFixed(3)} µs · cost ${(r.withStatsUs - r.baselineUs).toFixed(3)} µs per run\n`);
 }
 
 /** @param {import('./hash.ts').HashReport} r */

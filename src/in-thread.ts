@@ -13,6 +13,7 @@ export function inThreadConnection(): HostConnection {
     run: (id, inputs) => h.run(id, inputs),
     checkForUpdate: (id) => h.checkForUpdate(id),
     reload: (id) => h.reload(id),
+    stats: (id) => h.stats(id),
     dispose: (id) => h.dispose(id),
     release: () => undefined,
   };

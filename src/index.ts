@@ -13,6 +13,7 @@ export type {
   LoadProgress,
   Model,
   ModelInfo,
+  ModelStats,
   Tensor,
   TensorDataTypes,
   TensorMap,

@@ -7,7 +7,7 @@ import type { RuntimeName } from './manifest/types.js';
 import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
-import type { LoadOptions, Model, ModelInfo, TensorMap, UpdateCheckResult } from './types.js';
+import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 
@@ -49,7 +49,7 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   const opened = await open(request, options.worker, controls);
   // reload() to a version of another runtime opens it anew, from the cache, in that runtime's worker.
   const reopen = () => open({ ...request, update: 'never' }, options.worker, { onEvent });
-  model = new OndeviceModel(opened, reopen, options.onUpdate);
+  model = new OndeviceModel(opened, reopen, options.onUpdate, options.onStats);
   for (const event of early.splice(0)) model.handle(event);
   return model;
 }
@@ -120,14 +120,19 @@ class OndeviceModel implements Model {
   #onUpdate: LoadOptions['onUpdate'];
   #disposed = false;
   #lastUpdateError: OndeviceError | null;
+  /** Runs rejected here, before the inputs left this thread (`INPUT_INVALID`), by code. */
+  #rejectedHere = new Map<string, number>();
+  #onStats: LoadOptions['onStats'];
+  #statsDue = { runs: 0, at: performance.now() };
 
-  constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate']) {
+  constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate'], onStats: LoadOptions['onStats']) {
     this.#connection = opened.connection;
     this.#id = opened.id;
     this.#info = opened.info;
     this.#lastUpdateError = opened.updateError;
     this.#reopen = reopen;
     this.#onUpdate = onUpdate;
+    this.#onStats = onStats;
   }
 
   get info(): ModelInfo {
@@ -161,9 +166,11 @@ class OndeviceModel implements Model {
     if (this.#disposed) throw disposedError();
     const result = await this.#connection.reload(this.#id);
     if (result.kind === 'loaded') {
+      if (result.info.version !== this.#info.version) this.#rejectedHere.clear();
       this.#info = result.info;
       return;
     }
+    this.#rejectedHere.clear();
     // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
     const opened = await this.#reopen();
     if (this.#disposed) {
@@ -179,9 +186,47 @@ class OndeviceModel implements Model {
 
   async run(inputs: TensorMap): Promise<TensorMap> {
     if (this.#disposed) throw disposedError();
-    // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
-    validateInputs(inputs, this.info.inputs);
-    return this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
+    try {
+      // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
+      validateInputs(inputs, this.info.inputs);
+    } catch (error) {
+      const code = toOndeviceError(error).code;
+      this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
+      throw error;
+    }
+    try {
+      return await this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
+    } finally {
+      this.#reportStats();
+    }
+  }
+
+  async stats(): Promise<ModelStats> {
+    if (this.#disposed) throw disposedError();
+    const stats = await this.#connection.stats(this.#id);
+    const failures: Record<string, number> = { ...stats.failures };
+    for (const [code, n] of this.#rejectedHere) failures[code] = (failures[code] ?? 0) + n;
+    return { ...stats, failures };
+  }
+
+  /** Hands the stats to the app's sink every 100 runs or 30 seconds, whichever comes first. */
+  #reportStats(): void {
+    if (!this.#onStats) return;
+    const due = this.#statsDue;
+    due.runs++;
+    if (due.runs < 100 && performance.now() - due.at < 30_000) return;
+    this.#statsDue = { runs: 0, at: performance.now() };
+    const sink = this.#onStats;
+    this.stats().then(
+      (stats) => {
+        try {
+          sink(stats);
+        } catch {
+          // The app's sink threw: its bug, not the library's.
+        }
+      },
+      () => undefined,
+    );
   }
 
   async dispose(): Promise<void> {

@@ -116,6 +116,27 @@ export type LoadProgress =
 
 export type LoadPhase = LoadProgress['phase'];
 
+/**
+ * What a model did on this device since it loaded (or since `reload()` switched it), kept where it
+ * runs; inputs and outputs are never kept, and nothing is sent anywhere.
+ */
+export interface ModelStats {
+  /** Successful `run()` calls. */
+  runs: number;
+  /** Rejected `run()` calls by error code (`INPUT_INVALID` included). */
+  failures: Readonly<Record<string, number>>;
+  /**
+   * Inference time where the model runs (in the worker: without the message to and from it), from a
+   * fixed-size histogram: percentiles within 5 %, `mean` and `max` exact. All 0 before the first run.
+   */
+  latencyMs: { p50: number; p90: number; p99: number; mean: number; max: number };
+  /** The load: its total time, and the time from each phase's first event to the next phase's. */
+  load: { ms: number; phases: Partial<Record<LoadPhase, number>> };
+  backend: Backend;
+  variant: string | null;
+  version: string | null;
+}
+
 /** What `onUpdate` hears: a newer verified version is active in the device's cache. */
 export interface UpdateInfo {
   /** The version the cache now holds as active; the next `loadModel` (or `reload()`) runs it. */
@@ -206,6 +227,12 @@ export interface LoadOptions {
    */
   retry?: { retries?: number; baseDelayMs?: number; maxDelayMs?: number; stallTimeoutMs?: number };
   /**
+   * The app's own sink for `model.stats()`, for apps that ship their own analytics: called after a
+   * run once 100 runs or 30 seconds have passed since the last call. The library sends nothing itself.
+   * @example onStats: (s) => myAnalytics.record('model', { p50: s.latencyMs.p50, failures: s.failures })
+   */
+  onStats?: (stats: ModelStats) => void;
+  /**
    * Cancels the load, downloads included; the promise rejects with `ABORTED`.
    * @example signal: AbortSignal.timeout(30_000)
    */
@@ -234,6 +261,8 @@ export interface Model {
   checkForUpdate(): Promise<UpdateCheckResult>;
   /** Switches to the cache's active version (no network), on a new session. No-op if it is running. */
   reload(): Promise<void>;
+  /** What the model did on this device since it loaded: runs, failures by code, latency, load phases. */
+  stats(): Promise<ModelStats>;
   /** Releases the session; later `run` calls reject with `DISPOSED`. Safe to call twice. */
   dispose(): Promise<void>;
 }

@@ -15,7 +15,8 @@ import type { RuntimeName } from '../manifest/types.js';
 import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from '../progress.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeSession } from '../runtime/types.js';
-import type { ModelInfo, TensorMap } from '../types.js';
+import type { ModelInfo, ModelStats, TensorMap } from '../types.js';
+import { createPhaseClock, createStatsRecorder, type StatsRecorder } from './stats.js';
 import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
 import { createListeners, type ModelEventListener } from './listeners.js';
 import { probeDevice, RuntimeMoved, startModel, variantChooser, type Device, type LoadRequest, type Opened } from './start.js';
@@ -44,6 +45,8 @@ export interface ModelHost {
   checkForUpdate(id: number): Promise<UpdateCheck>;
   /** Switches the model to the cache's active version, on a new session; returns the new info. */
   reload(id: number): Promise<ReloadResult>;
+  /** What the model did since it loaded (or was reloaded). */
+  stats(id: number): Promise<ModelStats>;
   dispose(id: number): Promise<void>;
   /** Resolves once no load, reload or update check is in flight. */
   idle(): Promise<void>;
@@ -69,8 +72,21 @@ interface Loaded {
   session: RuntimeSession;
   info: ModelInfo;
   request: LoadRequest;
+  recorder: StatsRecorder;
+  load: ModelStats['load'];
   /** Releases the model's `model:<url>` lock, which tells other contexts it runs here. */
   unlock: () => void;
+}
+
+/** Marks each progress phase on `clock` as the event passes through. */
+function timed(progress: ProgressEmitter, clock: ReturnType<typeof createPhaseClock>): ProgressEmitter {
+  return {
+    emit(event) {
+      clock.mark(event.phase);
+      progress.emit(event);
+    },
+    flush: () => progress.flush(),
+  };
 }
 
 /** Where the host meets its callers: one mapping to `OndeviceError` for everything that escapes. */
@@ -163,7 +179,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     throwIfAborted(signal);
     // Held from now on: no other context evicts this model while it loads or runs.
     const unlock = await holdShared(modelLock(request.url));
-    const progress = createProgressEmitter(controls.onProgress);
+    const clock = createPhaseClock();
+    const progress = timed(createProgressEmitter(controls.onProgress), clock);
     const device = await probeDevice(request.backends);
     const ctx = context(request, device, progress, signal, true);
     let started;
@@ -180,7 +197,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     await tellModels(request.url);
     const id = nextId++;
     // The handed-over manifest answered this load only: later checks must ask the host.
-    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock });
+    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done() });
     listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
     await progress.flush();
     confirm(resolved, ctx);
@@ -195,7 +212,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     // The cache's active version, with no network: reload() only switches to what is verified here.
     const request = { ...model.request, update: 'never' as const };
     const device = await probeDevice(request.backends);
-    const ctx = context(request, device, createProgressEmitter(undefined), undefined, true);
+    const clock = createPhaseClock();
+    const ctx = context(request, device, timed(createProgressEmitter(undefined), clock), undefined, true);
     if ((await cachedVersion(request.url, request, ctx)) === model.info.version) return { kind: 'loaded', info: model.info };
     let opened: Opened;
     try {
@@ -212,7 +230,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       throw disposedError();
     }
     const old = model.session;
-    Object.assign(model, opened);
+    // Another version on another session: its numbers start afresh.
+    Object.assign(model, opened, { recorder: createStatsRecorder(), load: clock.done() });
     await old.release().catch(() => undefined);
     return { kind: 'loaded', info: model.info };
   }
@@ -220,12 +239,24 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   return {
     load: (request, controls = {}) => track(load(request, controls)).catch((error: unknown) => Promise.reject(mapError(error))),
     async run(id, inputs) {
+      const model = models.get(id);
+      const started = performance.now();
       try {
+        if (!model) throw disposedError();
         // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
-        return await find(id).session.run(inputs);
+        const outputs = await model.session.run(inputs);
+        model.recorder.run(performance.now() - started);
+        return outputs;
       } catch (error) {
-        throw mapError(error, 'RUN_FAILED');
+        const mapped = mapError(error, 'RUN_FAILED');
+        model?.recorder.failure(mapped.code);
+        throw mapped;
       }
+    },
+    async stats(id) {
+      const model = find(id);
+      const { info } = model;
+      return { ...model.recorder.snapshot(), load: model.load, backend: info.backend, variant: info.variant, version: info.version };
     },
     checkForUpdate: (id) => check(id).catch((error: unknown) => Promise.reject(mapError(error))),
     reload: (id) => track(reload(id)).catch((error: unknown) => Promise.reject(mapError(error))),

@@ -1,6 +1,6 @@
 /** @file The one contract between the page and the worker. Everything that crosses it is plain data. */
 import type { LoadRequest, LoadResult, ModelEventListener, ReloadResult } from '../pipeline/host.js';
-import type { LoadProgress, TensorMap, UpdateCheckResult } from '../types.js';
+import type { LoadProgress, ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
 
 export interface WorkerApi {
   /**
@@ -21,6 +21,7 @@ export interface WorkerApi {
   run(id: number, inputs: TensorMap): Promise<TensorMap>;
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
   reload(id: number): Promise<ReloadResult>;
+  stats(id: number): Promise<ModelStats>;
   dispose(id: number): Promise<void>;
   /** Resolves once no load, reload or update check is in flight (an aborted load may still be saving what it received). */
   drain(): Promise<void>;

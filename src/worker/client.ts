@@ -7,7 +7,7 @@ import type { HostConnection } from '../pipeline/connection.js';
 import { OndeviceError, abortError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pipeline/host.js';
 import type { RuntimeFamily } from '../runtime/runtimes.js';
-import type { TensorMap, UpdateCheckResult } from '../types.js';
+import type { ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
@@ -84,6 +84,10 @@ export class WorkerConnection implements HostConnection {
 
   checkForUpdate(id: number): Promise<UpdateCheckResult> {
     return this.#call((api) => api.checkForUpdate(id));
+  }
+
+  stats(id: number): Promise<ModelStats> {
+    return this.#call((api) => api.stats(id));
   }
 
   reload(id: number): Promise<ReloadResult> {

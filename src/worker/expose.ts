@@ -48,6 +48,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
     drain: () => host.idle(),
     checkForUpdate: (id) => host.checkForUpdate(id),
     reload: (id) => host.reload(id),
+    stats: (id) => host.stats(id),
     async dispose(id) {
       await host.dispose(id);
       eventListeners.get(id)?.[releaseProxy]?.();
