@@ -4,8 +4,8 @@ import type { OndeviceError } from './errors.js';
 /** Where a model runs. */
 export type Backend = 'webgpu' | 'wasm' | 'webgl' | 'cpu';
 
-/** `'auto'`, one backend, or an ordered list of backends to try. */
-export type BackendPreference = 'auto' | Backend | readonly Backend[];
+/** `'auto'`, `'fastest'` (measured on this device, remembered), one backend, or an ordered list of backends to try. */
+export type BackendPreference = 'auto' | 'fastest' | Backend | readonly Backend[];
 
 /** Element types a tensor may have, with the typed array that holds each. */
 export interface TensorDataTypes {
@@ -79,6 +79,11 @@ export interface ModelInfo {
   metadata: Readonly<Record<string, unknown>>;
   /** The absolute URL the model was loaded from. */
   url: string;
+  /**
+   * With `backend: 'fastest'`: the median ms a run took on each backend measured, and whether the
+   * choice was remembered from an earlier load (same version, variant and device) rather than measured now.
+   */
+  tuning?: { measured: Partial<Record<Backend, number>>; fromCache: boolean };
 }
 
 /**
@@ -160,6 +165,9 @@ export interface LoadOptions {
   /**
    * Backends to try, in order. `'auto'` tries WebGPU (only when a real adapter can be obtained) and
    * then WebAssembly. An explicit list is tried in the order given; the first that works is used.
+   * `'fastest'` times a few runs on each available backend (zeros of the declared shapes), runs on
+   * the fastest, and remembers the choice for this model version, variant and device, so only the
+   * first load pays (`info.tuning` says what was measured).
    * @default 'auto'
    * @example backend: ['webgpu', 'wasm']
    */

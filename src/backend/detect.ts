@@ -1,10 +1,15 @@
 /** @file What this device offers: a real WebGPU adapter (not just `navigator.gpu`), WebAssembly, threads. */
+import type { Backend } from '../types.js';
 
 interface GpuLike {
-  requestAdapter(options?: unknown): Promise<{ features: Iterable<string> } | null>;
+  requestAdapter(options?: unknown): Promise<{ features: Iterable<string>; info?: { vendor?: string; architecture?: string } } | null>;
 }
 
-export type Availability = { ok: true; features: ReadonlySet<string> } | { ok: false; reason: string };
+/** `label` names the hardware behind a backend where it can (a WebGPU adapter's vendor/architecture). */
+export type Availability = { ok: true; features: ReadonlySet<string>; label?: string } | { ok: false; reason: string };
+
+/** What each backend offers on this device, as probed. */
+export type Device = ReadonlyMap<Backend, Availability>;
 
 let webGpuProbe: Promise<Availability> | undefined;
 
@@ -21,7 +26,8 @@ async function probeWebGpuOnce(): Promise<Availability> {
   try {
     const adapter = await gpu.requestAdapter();
     if (!adapter) return { ok: false, reason: 'no WebGPU adapter: navigator.gpu.requestAdapter() returned null (no usable GPU, or it is blocklisted)' };
-    return { ok: true, features: new Set(adapter.features) };
+    const label = [adapter.info?.vendor, adapter.info?.architecture].filter(Boolean).join('/');
+    return { ok: true, features: new Set(adapter.features), ...(label && { label }) };
   } catch (error) {
     return { ok: false, reason: `requesting a WebGPU adapter failed: ${error instanceof Error ? error.message : String(error)}` };
   }

@@ -8,13 +8,16 @@ export const BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'webgl', 'cpu'];
  * The backends to try, in order; `'auto'` stays `'auto'` until the runtime is known (ONNX: WebGPU, WASM;
  * TF.js: WebGPU, WebGL, WASM, CPU; see each adapter's `backends`).
  */
-export function backendOrder(preference: BackendPreference | undefined): Backend[] | 'auto' {
+export type BackendOrder = Backend[] | 'auto' | 'fastest';
+
+export function backendOrder(preference: BackendPreference | undefined): BackendOrder {
   if (preference === undefined || preference === 'auto') return 'auto';
+  if (preference === 'fastest') return 'fastest';
   const list: unknown[] = typeof preference === 'string' ? [preference] : Array.isArray(preference) ? [...(preference as unknown[])] : [preference];
   const unknown = list.filter((b) => !BACKENDS.includes(b as Backend));
   if (list.length === 0 || unknown.length > 0) {
-    throw new OndeviceError('INPUT_INVALID', `Option "backend" must be 'auto', one of ${BACKENDS.join(', ')}, or a non-empty list of them; got ${JSON.stringify(preference)}.`, {
-      details: { input: 'backend', expected: ['auto', ...BACKENDS], actual: preference },
+    throw new OndeviceError('INPUT_INVALID', `Option "backend" must be 'auto', 'fastest', one of ${BACKENDS.join(', ')}, or a non-empty list of them; got ${JSON.stringify(preference)}.`, {
+      details: { input: 'backend', expected: ['auto', 'fastest', ...BACKENDS], actual: preference },
     });
   }
   return [...new Set(list as Backend[])];

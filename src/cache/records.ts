@@ -38,6 +38,14 @@ export interface ModelRecord {
   lastUsed: number;
   /** Every version any manifest of this model has revoked: never started again. */
   revoked: string[];
+  /** `backend: 'fastest'` choices, by version, variant and device (see pipeline/fastest.ts). */
+  tuning?: Record<string, Tuned>;
+}
+
+/** A backend chosen by measuring, and what each backend measured (median ms a run). */
+export interface Tuned {
+  backend: string;
+  measured: Record<string, number>;
 }
 
 /** A file stored in chunks; written after its chunks, so its presence means they are all there. */
@@ -73,6 +81,12 @@ export function activate(record: ModelRecord, version: CachedVersion): ModelReco
   // fromEntries defines own properties: a hostile name is a key like any other.
   const versions: Record<string, CachedVersion> = Object.fromEntries(all.filter(([key]) => keep.has(key)));
   return { ...record, versions, active: version.version, previous: replaced !== null && keep.has(replaced) ? replaced : null };
+}
+
+/** Drops the `backend: 'fastest'` choices of versions the record no longer keeps. */
+export function pruneTuning(record: ModelRecord): ModelRecord {
+  if (!record.tuning) return record;
+  return { ...record, tuning: Object.fromEntries(Object.entries(record.tuning).filter(([key]) => versionOf(record, key.split('|')[0] ?? null))) };
 }
 
 /** Adds revoked versions; a revoked active or previous version is dropped, so it can never start. */

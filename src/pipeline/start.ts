@@ -5,12 +5,13 @@
  * this device and the previous one runs; every other failure fails this load and leaves the version
  * loadable (a backend that merely failed, out of memory or a lost GPU, says nothing about the bytes).
  */
-import { probeBackend, type Availability } from '../backend/detect.js';
-import { BackendSkipped, firstWorkingBackend } from '../backend/select.js';
+import { probeBackend, type Device } from '../backend/detect.js';
+import { BackendSkipped, firstWorkingBackend, type BackendOrder } from '../backend/select.js';
 import { chooseVariant, unmet } from '../backend/variants.js';
 import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
+import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { ProgressEmitter } from '../progress.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
@@ -21,19 +22,19 @@ import { resolveModel, rollBack, type Handoff, type Resolved, type ResolveContex
 export interface LoadRequest extends UpdateRules {
   /** Absolute URL of a manifest or a model file. */
   url: string;
-  /** Backends to try, in order (already normalised), or `'auto'`: the runtime's own order. */
-  backends: Backend[] | 'auto';
+  /** Backends to try, in order (already normalised), or `'auto'` (the runtime's own order), or `'fastest'` (measured). */
+  backends: BackendOrder;
   /** The manifest another worker just fetched for this load (see `RuntimeMoved`): used instead of asking again. */
   handoff?: Handoff | undefined;
 }
 
-export type Device = ReadonlyMap<Backend, Availability>;
+export type { Device } from '../backend/detect.js';
 
 const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
 /** Asked before the manifest says which runtime runs the model; each probe is made once per context. */
-export async function probeDevice(backends: readonly Backend[] | 'auto'): Promise<Device> {
-  const asked = backends === 'auto' ? ALL_BACKENDS : backends;
+export async function probeDevice(backends: BackendOrder): Promise<Device> {
+  const asked = typeof backends === 'string' ? ALL_BACKENDS : backends;
   return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
 }
 
@@ -47,8 +48,8 @@ export class RuntimeMoved extends Error {
   }
 }
 
-function orderFor(adapter: RuntimeAdapter, backends: readonly Backend[] | 'auto'): readonly Backend[] {
-  return backends === 'auto' ? adapter.backends : backends;
+function orderFor(adapter: RuntimeAdapter, backends: BackendOrder): readonly Backend[] {
+  return typeof backends === 'string' ? adapter.backends : backends;
 }
 
 /** The variant chooser for a resolve: with this host's adapter, or (for a runtime it lacks) every backend asked. */
@@ -59,7 +60,7 @@ export function variantChooser(runtimes: Runtimes, request: LoadRequest, device:
       // A load: before any file is downloaded, the worker that has the runtime takes over. An update
       // check (a new version may change runtime) downloads here: the files are only bytes until run.
       if (starting) throw new RuntimeMoved(manifest.runtime);
-      return chooseVariant(manifest.variants, request.backends === 'auto' ? ALL_BACKENDS : request.backends, request.variant, device);
+      return chooseVariant(manifest.variants, typeof request.backends === 'string' ? ALL_BACKENDS : request.backends, request.variant, device);
     }
     return chooseVariant(manifest.variants, orderFor(adapter, request.backends).filter((b) => adapter.backends.includes(b)), request.variant, device);
   };
@@ -70,23 +71,31 @@ export interface Opened {
   info: ModelInfo;
 }
 
-async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened> {
+async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Opened> {
+  const { progress, signal } = ctx;
   // A bare model URL is an ONNX file.
   const runtime = resolved.manifest?.runtime ?? 'onnx';
   const adapter = runtimes[runtime];
   if (!adapter) throw new RuntimeMoved(runtime);
   const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
-  const { value: session, backend, fallbacks } = await firstWorkingBackend(
-    orderFor(adapter, request.backends),
-    async (b) => {
-      if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
-      const missing = unmet(requires, b, device);
-      if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
-      progress.emit({ phase: 'compile', backend: b });
-      return adapter.create(resolved.files, b);
-    },
-    signal,
-  );
+  const attempt = async (b: Backend) => {
+    if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
+    const missing = unmet(requires, b, device);
+    if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
+    progress.emit({ phase: 'compile', backend: b });
+    return adapter.create(resolved.files, b);
+  };
+  const order = orderFor(adapter, request.backends);
+  let tuning: Tuning | undefined;
+  let picked;
+  if (request.backends === 'fastest') {
+    const key = [resolved.version ?? '', resolved.variant ?? '', deviceKey(device)].join('|');
+    const fastest = await fastestBackend(order, attempt, tuningRecord(ctx.store, resolved.url, key));
+    // No backend started at all: the ordinary walk says why, backend by backend.
+    picked = fastest ?? (await firstWorkingBackend(order, attempt, signal));
+    tuning = fastest?.tuning;
+  } else picked = await firstWorkingBackend(order, attempt, signal);
+  const { value: session, backend, fallbacks } = picked;
   if (signal?.aborted) {
     // Session creation cannot be interrupted inside the runtime; drop the result instead.
     await session.release().catch(() => undefined);
@@ -105,6 +114,7 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     outputs: session.outputs,
     metadata: resolved.manifest?.metadata ?? {},
     url: resolved.url,
+    ...(tuning && { tuning }),
   };
   return { session, info };
 }
@@ -113,8 +123,8 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
  * Builds the session while the cached bytes are hashed; `undefined` if they were altered (the
  * version is dropped, and the session released). Any other failure to hash is thrown as it is.
  */
-async function openVerified(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, progress: ProgressEmitter, signal: AbortSignal | undefined, device: Device): Promise<Opened | undefined> {
-  const [opening, checking] = await Promise.allSettled([open(resolved, request, runtimes, progress, signal, device), resolved.verified]);
+async function openVerified(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Opened | undefined> {
+  const [opening, checking] = await Promise.allSettled([open(resolved, request, runtimes, ctx, device), resolved.verified]);
   if (checking.status === 'rejected') {
     if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
     if (checking.reason instanceof CacheMiss) return undefined;
@@ -140,17 +150,17 @@ export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: 
   throwIfAborted(signal);
   let opened: Opened | undefined;
   try {
-    opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+    opened = await openVerified(resolved, request, runtimes, ctx, device);
     if (!opened) {
       resolved = await resolveModel(request.url, request, ctx);
-      opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+      opened = await openVerified(resolved, request, runtimes, ctx, device);
     }
   } catch (error) {
     if (!isOndeviceError(error, 'MODEL_INVALID') || resolved.startedBefore) throw error;
     const previous = await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined);
     if (!previous) throw error;
     resolved = { ...previous, updateError: error };
-    opened = await openVerified(resolved, request, runtimes, progress, signal, device);
+    opened = await openVerified(resolved, request, runtimes, ctx, device);
   }
   if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
   progress.emit({ phase: 'ready', backend: opened.info.backend });

@@ -5,7 +5,7 @@
  */
 import { CacheMiss, readCachedFiles, type FetchedFiles } from '../cache/files.js';
 import { collectGarbage } from '../cache/gc.js';
-import { revoke, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
+import { pruneTuning, revoke, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import { parseRange } from '../manifest/semver.js';
@@ -91,7 +91,7 @@ export async function markStarted(url: string, version: string | null, context: 
     const started = versionOf(r, version);
     if (!r || !started) return r;
     const marked = { ...started, started: true };
-    if (r.active === version) return { ...r, previous: null, versions: Object.fromEntries([[version, marked]]) };
+    if (r.active === version) return pruneTuning({ ...r, previous: null, versions: Object.fromEntries([[version, marked]]) });
     return { ...r, versions: Object.fromEntries([...Object.entries(r.versions).filter(([v]) => v !== version), [version, marked]]) };
   });
   await collectGarbage(store);
