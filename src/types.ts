@@ -189,6 +189,7 @@ export interface LoadOptions {
   worker?: boolean | Worker;
   /**
    * Called with each progress event of the load.
+   * @default none
    * @example onProgress: (e) => { if (e.phase === 'download' && e.total) bar.value = e.loaded / e.total; }
    */
   onProgress?: (event: LoadProgress) => void;
@@ -199,17 +200,20 @@ export interface LoadOptions {
    * the running model is never swapped). `'blocking'`: ask first, download if newer, then start;
    * offline or host errors fall back to the cached version. `'never'`: once cached, no network.
    * @default 'background'
+   * @example update: 'blocking' // a kiosk that must run the newest version, or the cached one when offline
    */
   update?: 'background' | 'blocking' | 'never';
   /**
    * The versions the app accepts, as an npm-style semver range. A version outside it is never
    * activated or run. Applies to manifests (a bare model URL is versioned by its ETag).
+   * @default any version
    * @example version: '^1.2.0'
    */
   version?: string;
   /**
    * Called once a newer version is downloaded, verified and active in the cache (from this tab or
    * another), or when the running version is revoked. `model.reload()` switches to it.
+   * @default none
    * @example onUpdate: ({ version }) => showToast(`Model ${version} is ready`)
    */
   onUpdate?: (info: UpdateInfo) => void;
@@ -218,12 +222,14 @@ export interface LoadOptions {
    * budget or in the browser's quota), least-recently-used other models are evicted; if it still
    * does not fit, the load fails early with `QUOTA_EXCEEDED`.
    * @default no limit but the browser's quota
+   * @example maxCacheBytes: 500 * 1024 * 1024
    */
   maxCacheBytes?: number;
   /**
    * Ask the browser to make the origin's storage persistent (`navigator.storage.persist()`), so the
    * cached model is not evicted under storage pressure. The browser may say no; loading goes on.
    * @default false
+   * @example persist: true
    */
   persist?: boolean;
   /**
@@ -237,11 +243,13 @@ export interface LoadOptions {
   /**
    * The app's own sink for `model.stats()`, for apps that ship their own analytics: called after a
    * run once 100 runs or 30 seconds have passed since the last call. The library sends nothing itself.
+   * @default none
    * @example onStats: (s) => myAnalytics.record('model', { p50: s.latencyMs.p50, failures: s.failures })
    */
   onStats?: (stats: ModelStats) => void;
   /**
    * Cancels the load, downloads included; the promise rejects with `ABORTED`.
+   * @default none
    * @example signal: AbortSignal.timeout(30_000)
    */
   signal?: AbortSignal;
