@@ -2,11 +2,16 @@
  * The digits demo: load the published release through its manifest, turn a drawing into the 8×8
  * input the model was trained on (scikit-learn's digits: ink is bright, values 0..1), show the result.
  */
-import { loadModel, type BackendPreference, type LoadProgress, type Model } from 'ondevice';
+import { loadModel, modelCache, type BackendPreference, type LoadProgress, type Model, type UpdateInfo } from 'ondevice';
+import { requestCounter, showCache, showModel, showStats, watchOnline } from './panels.js';
 
-/** The same digits task published twice: as ONNX (PyTorch export) and as a TF.js layers model (NHWC input). */
+/**
+ * The same digits task published twice: as ONNX (PyTorch export) and as a TF.js layers model (NHWC
+ * input). `?manifest=<url>` loads the ONNX model from another host (the demo's test publishes updates there).
+ */
+const params = new URLSearchParams(location.search);
 const MODELS = {
-  onnx: { manifest: new URL('/digits/release/manifest.json', location.href).href, dims: [1, 1, 8, 8] },
+  onnx: { manifest: params.get('manifest') ?? new URL('/digits/release/manifest.json', location.href).href, dims: [1, 1, 8, 8] },
   tfjs: { manifest: new URL('/digits-tfjs/layers/manifest.json', location.href).href, dims: [1, 8, 8, 1] },
 };
 
@@ -17,7 +22,9 @@ const confidence = document.querySelector<HTMLElement>('#confidence')!;
 const bars = document.querySelector<HTMLOListElement>('#bars')!;
 const progress = document.querySelector<HTMLProgressElement>('#progress')!;
 const phase = document.querySelector<HTMLElement>('#phase')!;
-const backendInfo = document.querySelector<HTMLElement>('#backend-info')!;
+const banner = document.querySelector<HTMLElement>('#update-banner')!;
+const checkResult = document.querySelector<HTMLElement>('#check-result')!;
+const requests = requestCounter();
 const backendSelect = document.querySelector<HTMLSelectElement>('#backend')!;
 const modelSelect = document.querySelector<HTMLSelectElement>('#model')!;
 const chosen = () => MODELS[modelSelect.value as keyof typeof MODELS];
@@ -50,10 +57,9 @@ async function load(backend: BackendPreference): Promise<void> {
   await previous?.dispose();
   progress.value = 0;
   try {
-    model = await loadModel(chosen().manifest, { backend, onProgress: showProgress, signal: loading.signal });
-    const { info } = model;
-    const skipped = info.fallbacks.map((f) => `${f.backend} skipped: ${f.reason}`).join('; ');
-    backendInfo.textContent = `${info.name} ${info.version} (${info.runtime}, ${info.variant}) on ${info.backend}${skipped ? ` — ${skipped}` : ''}`;
+    banner.hidden = true;
+    model = await loadModel(chosen().manifest, { backend, onProgress: showProgress, onUpdate: offerUpdate, signal: loading.signal });
+    await Promise.all([showModel(model), showStats(model, requests.total), showCache()]);
     void predict();
   } catch (error) {
     if ((error as { code?: string }).code === 'ABORTED') return;
@@ -99,8 +105,10 @@ async function predict(): Promise<void> {
   if (!model || !input) return;
   running = true;
   try {
-    const { logits } = await model.run({ image: { type: 'float32', data: input, dims: chosen().dims } });
+    const running = model;
+    const { logits } = await requests.during(() => running.run({ image: { type: 'float32', data: input, dims: chosen().dims } }));
     show(Array.from(logits!.data as Float32Array));
+    await showStats(running, requests.total);
   } catch (error) {
     phase.textContent = `inference failed: ${(error as Error).message}`;
   } finally {
@@ -155,7 +163,38 @@ for (const type of ['pointerup', 'pointercancel'] as const) {
     void predict();
   });
 }
+/** `onUpdate`: a newer version is verified and cached (or the running one was revoked): offer the switch. */
+function offerUpdate(update: UpdateInfo): void {
+  document.querySelector('#update-text')!.textContent = update.revoked
+    ? `Version ${update.previousVersion} was withdrawn by its publisher${update.version !== update.previousVersion ? `; ${update.version} is ready` : ''}.`
+    : `Version ${update.version} is ready.`;
+  banner.hidden = false;
+}
+
+document.querySelector('#switch')!.addEventListener('click', async () => {
+  if (!model) return;
+  await model.reload();
+  banner.hidden = true;
+  await Promise.all([showModel(model), showStats(model, requests.total), showCache()]);
+  void predict();
+});
+document.querySelector('#check')!.addEventListener('click', async () => {
+  if (!model) return;
+  checkResult.textContent = 'asking the host…';
+  try {
+    const result = await model.checkForUpdate();
+    checkResult.textContent = result.available ? `version ${result.version} downloaded and verified` : 'up to date';
+  } catch (error) {
+    checkResult.textContent = `could not check: ${(error as Error).message}`;
+  }
+  await showCache();
+});
+document.querySelector('#clear-cache')!.addEventListener('click', async () => {
+  await modelCache.clear();
+  await showCache();
+});
 document.querySelector('#clear')!.addEventListener('click', clear);
+watchOnline();
 backendSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
 modelSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
 
