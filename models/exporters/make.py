@@ -37,6 +37,13 @@ def free_dims(name, elem, dims):
     return info
 
 
+def finish(graph, opset, producer, ir_version):
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', opset)], producer_name=producer)
+    model.ir_version = ir_version
+    onnx.checker.check_model(model)
+    return model
+
+
 def classifier():
     rng = np.random.default_rng(2024)
     w = numpy_helper.from_array(rng.standard_normal((64, 10)).astype(np.float32) * 0.1, 'weight')
@@ -48,10 +55,7 @@ def classifier():
         [free_dims('logits', TensorProto.FLOAT, [None, 10])],
         [w, b],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='hand-built')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish(graph, 13, 'hand-built', 8)
 
 
 def constant(name, array):
@@ -70,10 +74,7 @@ def weights_as_constants():
         helper.make_node('MatMul', ['r', 'w2'], ['y']),
     ]
     graph = helper.make_graph(nodes, 'mlp', [free_dims('x', TensorProto.FLOAT, [None, 64])], [free_dims('y', TensorProto.FLOAT, [None, 10])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 11)], producer_name='paddle-like')
-    model.ir_version = 6
-    onnx.checker.check_model(model)
-    return model
+    return finish(graph, 11, 'paddle-like', 6)
 
 
 def if_subgraph():
@@ -90,10 +91,7 @@ def if_subgraph():
     graph = helper.make_graph(
         nodes, 'branches', [free_dims('x', TensorProto.FLOAT, [None, 64]), helper.make_tensor_value_info('cond', TensorProto.BOOL, [])], [free_dims('y', TensorProto.FLOAT, [None, 10])]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='branchy')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish(graph, 13, 'branchy', 8)
 
 
 def stateful():
@@ -123,10 +121,7 @@ def stateful():
         [helper.make_tensor_value_info('y', TensorProto.FLOAT, [1, 1]), helper.make_tensor_value_info('stateN', TensorProto.FLOAT, [1, 8])],
         [w, v, half, per_khz],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 13)], producer_name='vad-like')
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return finish(graph, 13, 'vad-like', 8)
 
 
 if __name__ == '__main__':
