@@ -57,7 +57,8 @@ export async function readStored(store: CacheStore, file: FileRef): Promise<{ by
  */
 export async function checkStored(store: CacheStore, file: FileRef, read: { bytes: Uint8Array; storedAt: number }): Promise<void> {
   if ((await sha256Hex(read.bytes)) === file.sha256) return;
-  // Delete only the copy that was read: another context may have stored a good one meanwhile.
+  // Delete only the copy that was read: another context may have stored a good one meanwhile. Under a
+  // download's own exclusive lock (fetchFiles) the delete is skipped: the download overwrites the file.
   await ifUnlocked(fileLock(file.sha256), async () => {
     if ((await store.getFile(file.sha256))?.storedAt === read.storedAt) await store.deleteFile(file.sha256);
   }).catch(() => undefined);

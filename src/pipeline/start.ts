@@ -12,7 +12,6 @@ import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
-import type { ProgressEmitter } from '../progress.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo } from '../types.js';

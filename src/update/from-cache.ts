@@ -19,7 +19,7 @@ export async function cachedVersion(url: string, rules: UpdateRules, context: Re
 }
 
 /** Drops one version from a record (its files are collected if nothing else uses them). */
-export function withoutVersion(record: ModelRecord, version: string): ModelRecord {
+function withoutVersion(record: ModelRecord, version: string): ModelRecord {
   const versions = Object.fromEntries(Object.entries(record.versions).filter(([v]) => v !== version));
   return { ...record, versions, active: record.active === version ? null : record.active, previous: record.previous === version ? null : record.previous };
 }
