@@ -1,12 +1,12 @@
 /**
  * Import rules for src/: each folder imports only downward along the data path
- *   base (errors, types, progress, tensor/) → manifest → download → cache → update → backend →
+ *   base (errors, types, progress, within, tensor/) → manifest → download → cache → update → backend →
  *   runtime → pipeline → worker → entry files (load-model, index, in-thread, connection)
  * and nothing imports in a circle. The CLI may use any layer below the entry files; nothing imports it.
  * `npm test` runs this first (npm run check:imports).
  */
 const LAYERS = [
-  ['base', '^src/(errors|types|progress)\\.ts$|^src/tensor/'],
+  ['base', '^src/(errors|types|progress|within)\\.ts$|^src/tensor/'],
   ['manifest', '^src/manifest/'],
   ['download', '^src/download/'],
   ['cache', '^src/cache/'],

@@ -2,6 +2,43 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium-path.mjs';
+import { SAFARI_FEATURES, firefox, webkit } from './test/support/engines.mjs';
+
+/**
+ * The browser suite, once per engine: Chromium (Playwright), Firefox ESR (WebDriver BiDi), WebKitGTK
+ * as shipped and WebKitGTK with Safari's storage features on. `ONDEVICE_ENGINES=chromium,firefox`
+ * runs a subset. One engine at a time (groupOrder): the machine has 2 cores.
+ */
+const ENGINES = {
+  chromium: () => playwright({ launchOptions: { executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS } }),
+  firefox: () => firefox(),
+  webkit: () => webkit(),
+  'webkit-safari': () => webkit({ features: [SAFARI_FEATURES] }),
+} as const;
+type Engine = keyof typeof ENGINES;
+const selected = (process.env.ONDEVICE_ENGINES ?? Object.keys(ENGINES).join(',')).split(',').map((e) => e.trim()).filter(Boolean);
+for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES: unknown engine "${e}" (known: ${Object.keys(ENGINES).join(', ')})`);
+
+const browserProjects = (selected as Engine[]).map((engine, i) => ({
+  test: {
+    name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
+    include: ['test/browser/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.
+    fileParallelism: false,
+    // Chromium beside the Node projects, as before; every other engine after it, one at a time.
+    sequence: { groupOrder: i },
+    browser: {
+      enabled: true,
+      headless: true,
+      screenshotFailures: false,
+      provider: ENGINES[engine](),
+      instances: [{ browser: engine === 'webkit-safari' ? 'webkit' : engine }],
+    },
+  },
+}));
 
 export default defineConfig({
   test: {
@@ -22,24 +59,7 @@ export default defineConfig({
           hookTimeout: 300_000,
         },
       },
-      {
-        test: {
-          name: 'browser',
-          include: ['test/browser/**/*.test.ts'],
-          globalSetup: ['test/support/global-setup.ts'],
-          testTimeout: 60_000,
-          hookTimeout: 60_000,
-          // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.
-          fileParallelism: false,
-          browser: {
-            enabled: true,
-            headless: true,
-            screenshotFailures: false,
-            provider: playwright({ launchOptions: { executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS } }),
-            instances: [{ browser: 'chromium' }],
-          },
-        },
-      },
+      ...browserProjects,
     ],
   },
 });

@@ -92,9 +92,22 @@ function cloneableDetails(details: ErrorDetails): ErrorDetails {
   }
 }
 
-/** The `ABORTED` error for a signal, keeping the signal's reason as the cause. */
+/**
+ * The `ABORTED` error for a signal, keeping the signal's reason as the cause. A timeout
+ * (`AbortSignal.timeout`) is told by the signal's reason, a `TimeoutError`: what a fetch or a stream
+ * throws on abort is an `AbortError` in some engines' workers whatever the reason.
+ * `details.reason` is `'timeout'` or `'abort'`.
+ */
 export function abortError(signal: AbortSignal | undefined, what = 'The load'): OndeviceError {
-  return new OndeviceError('ABORTED', `${what} was aborted by its AbortSignal.`, { cause: signal?.reason });
+  const reason: unknown = signal?.reason;
+  if (isTimeout(reason)) {
+    return new OndeviceError('ABORTED', `${what} timed out (its AbortSignal's timeout fired). Allow it more time, or try again on a better connection.`, { details: { reason: 'timeout' }, cause: reason });
+  }
+  return new OndeviceError('ABORTED', `${what} was aborted by its AbortSignal.`, { details: { reason: 'abort' }, cause: reason });
+}
+
+function isTimeout(reason: unknown): boolean {
+  return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError';
 }
 
 export function throwIfAborted(signal: AbortSignal | undefined, what?: string): void {
@@ -113,7 +126,9 @@ export function toOndeviceError(error: unknown, fallback: 'RUN_FAILED' | 'INTERN
   if (isOndeviceError(error)) return error;
   const name = typeof error === 'object' && error !== null && typeof (error as { name?: unknown }).name === 'string' ? (error as { name: string }).name : '';
   const text = error instanceof Error ? error.message : String(error);
-  if (name === 'AbortError' || name === 'TimeoutError') return new OndeviceError('ABORTED', `The operation was aborted (${text}).`, { cause: error });
+  if (name === 'AbortError' || name === 'TimeoutError') {
+    return new OndeviceError('ABORTED', `The operation was aborted (${text}).`, { details: { reason: name === 'TimeoutError' ? 'timeout' : 'abort' }, cause: error });
+  }
   if (name === 'QuotaExceededError') return new OndeviceError('QUOTA_EXCEEDED', `The device ran out of storage (${text}). Free space, or set maxCacheBytes so older models are evicted.`, { cause: error });
   if (name === 'RangeError' && /allocat|array buffer|invalid typed array length/i.test(text)) {
     return new OndeviceError('QUOTA_EXCEEDED', `The device could not allocate memory for the model (${text}). Use a smaller variant.`, { cause: error });

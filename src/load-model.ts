@@ -10,6 +10,10 @@ import { byInputName, validateInputs } from './tensor/validate.js';
 import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult } from './types.js';
 import { workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
+import { within } from './within.js';
+
+/** How long a load waits for `persist()` to settle; a browser that grants it at once does so in milliseconds. */
+const PERSIST_WAIT_MS = 1_000;
 
 /**
  * Loads a model from a manifest URL (`ondevice/1`, ONNX or TF.js) or a bare `.onnx` URL and returns it ready to run.
@@ -39,8 +43,9 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   // Fails early on a malformed range, before any request.
   if (request.version !== undefined) parseRange(request.version);
   throwIfAborted(options.signal);
-  // StorageManager.persist() exists only in windows, not in workers: ask from here.
-  if (options.persist) await globalThis.navigator?.storage?.persist?.().catch(() => false);
+  // StorageManager.persist() exists only in windows, not in workers: ask from here. It may show a
+  // permission prompt (Firefox) that is never answered, so wait a moment for a quick grant, never longer.
+  if (options.persist) await within(globalThis.navigator?.storage?.persist?.(), PERSIST_WAIT_MS);
   // The model's events come for its whole life, the first ones possibly before the Model exists here.
   let model: OndeviceModel | undefined;
   const early: ModelEvent[] = [];

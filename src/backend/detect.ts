@@ -72,12 +72,21 @@ export async function probeBackend(backend: string): Promise<Availability> {
   return { ok: true, features: new Set() };
 }
 
+/** The globals `wasmThreadCount` reads; a parameter so its rules can be checked without a browser. */
+export interface ThreadScope {
+  crossOriginIsolated?: boolean;
+  SharedArrayBuffer?: unknown;
+  navigator?: { hardwareConcurrency?: number };
+}
+
 /**
  * WASM threads need SharedArrayBuffer, which browsers give only to cross-origin isolated pages.
  * Asking for threads elsewhere makes onnxruntime-web warn and fall back, so ask only when it works.
+ * The flag is not enough: WebKit builds can be `crossOriginIsolated` with `SharedArrayBuffer` still
+ * undefined (WebKitGTK without `JSC_useSharedArrayBuffer`), so check the type itself.
  */
-export function wasmThreadCount(): number {
-  if (!globalThis.crossOriginIsolated) return 1;
-  const cores = globalThis.navigator?.hardwareConcurrency ?? 1;
+export function wasmThreadCount(scope: ThreadScope = globalThis as ThreadScope): number {
+  if (!scope.crossOriginIsolated || typeof scope.SharedArrayBuffer !== 'function') return 1;
+  const cores = scope.navigator?.hardwareConcurrency ?? 1;
   return Math.max(1, Math.min(4, cores));
 }

@@ -4,6 +4,7 @@
  */
 import { describe, expect, inject, test } from 'vitest';
 import { loadModel, type TensorMap } from '../../src/index.js';
+import { usable } from './engine.js';
 import { digitsTestSet, maxAbsDiff, server } from './helpers.js';
 
 const references = inject('classifierReferences');
@@ -13,7 +14,7 @@ function classifierInput(rows: number): Float32Array {
 }
 
 describe.each([true, false])('a dimension with neither a size nor a name (worker: %s)', (worker) => {
-  test.each(['wasm', 'webgpu'] as const)('is free on %s: info shows a name, and runs of any row count match onnxruntime-node', async (backend) => {
+  test.each(usable(['wasm', 'webgpu'] as const))('is free on %s: info shows a name, and runs of any row count match onnxruntime-node', async (backend) => {
     const model = await loadModel(`${server}/exporters/classifier-2024-05.onnx`, { backend, worker });
     expect(model.info.backend).toBe(backend);
     expect(model.info.inputs).toEqual([{ name: 'features', type: 'float32', dims: ['d0', 64] }]);
@@ -37,7 +38,7 @@ function tensors(inputs: Record<string, { type: string; data: number[]; dims: nu
 
 describe.each(['weights-as-constants', 'if-subgraph'])('ONNX %s, quantized by the CLI and published', (name) => {
   const release = releases[name]!;
-  test.each(['fp32', 'int8', 'fp16'].flatMap((variant) => (['wasm', 'webgpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals onnxruntime-node on the same file', async (variant, backend) => {
+  test.each(['fp32', 'int8', 'fp16'].flatMap((variant) => usable(['wasm', 'webgpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals onnxruntime-node on the same file', async (variant, backend) => {
     const model = await loadModel(`${server}${release.manifest}`, { backend, variant, worker: backend === 'wasm' });
     expect(model.info).toMatchObject({ variant, backend });
     const out = Object.values(await model.run(tensors(release.inputs)))[0]!;
@@ -49,7 +50,7 @@ describe.each(['weights-as-constants', 'if-subgraph'])('ONNX %s, quantized by th
 
 describe('the TF.js digits model, quantized by the CLI to TF.js formats and published', () => {
   const release = releases['tfjs']!;
-  test.each(['fp16', 'uint8', 'uint16'].flatMap((variant) => (['webgpu', 'webgl', 'wasm', 'cpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals TF.js CPU in Node on the same files', async (variant, backend) => {
+  test.each(['fp16', 'uint8', 'uint16'].flatMap((variant) => usable(['webgpu', 'webgl', 'wasm', 'cpu'] as const).map((backend) => [variant, backend] as const)))('%s on %s equals TF.js CPU in Node on the same files', async (variant, backend) => {
     const { images, count } = await digitsTestSet();
     const model = await loadModel(`${server}${release.manifest}`, { backend, variant, worker: backend !== 'cpu' });
     expect(model.info).toMatchObject({ variant, backend });
@@ -61,7 +62,7 @@ describe('the TF.js digits model, quantized by the CLI to TF.js formats and publ
 
 describe.each([true, false])('a stateful model, its state fed back across calls, with an int64 scalar input (worker: %s)', (worker) => {
   const release = inject('statefulRelease');
-  test.each(['wasm', 'webgpu'] as const)('on %s, every call equals onnxruntime-node', async (backend) => {
+  test.each(usable(['wasm', 'webgpu'] as const))('on %s, every call equals onnxruntime-node', async (backend) => {
     const model = await loadModel(`${server}${release.manifest}`, { backend, worker });
     expect(model.info.inputs.map((i) => [i.name, i.type, i.dims])).toEqual([['x', 'float32', [1, 16]], ['state', 'float32', [1, 8]], ['sr', 'int64', []]]);
     let state: Float32Array<ArrayBufferLike> = new Float32Array(8);

@@ -1,14 +1,22 @@
 /** @file Loading: backend selection that tells the truth, progress events, bare model URLs, abort. */
 import { describe, expect, test } from 'vitest';
 import { loadModel, modelCache, type LoadProgress } from '../../src/index.js';
+import { has } from './engine.js';
 import { digitsManifest, digitsManifestFile, expectOndeviceError, server, quiet } from './helpers.js';
 
 describe('backend selection', () => {
-  test("'auto' picks WebGPU when a real adapter exists; without shader-f16 it skips fp16 for fp32 and says so", async () => {
+  test.runIf(has('webgpu'))("'auto' picks WebGPU when a real adapter exists; without shader-f16 it skips fp16 for fp32 and says so", async () => {
     const model = await loadModel(digitsManifest);
     expect(model.info).toMatchObject({ backend: 'webgpu', variant: 'fp32' });
     // SwiftShader's adapter has no shader-f16.
     expect(model.info.fallbacks).toEqual([{ backend: 'webgpu', variant: 'fp16', reason: 'fp16 is chosen on webgpu only where it has shader-f16; this adapter has not' }]);
+    await model.dispose();
+  });
+
+  test.skipIf(has('webgpu'))("'auto' on an engine without WebGPU runs int8 on WASM and says why WebGPU was skipped", async () => {
+    const model = await loadModel(digitsManifest);
+    expect(model.info).toMatchObject({ backend: 'wasm', variant: 'int8' });
+    expect(model.info.fallbacks).toEqual([{ backend: 'webgpu', reason: expect.stringMatching(/no WebGPU/) }]);
     await model.dispose();
   });
 

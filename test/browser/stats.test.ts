@@ -5,13 +5,14 @@
  */
 import { describe, expect, test } from 'vitest';
 import { loadModel, modelCache, type ModelStats } from '../../src/index.js';
+import { usable } from './engine.js';
 import { digitsManifest, expectOndeviceError } from './helpers.js';
 import { eventually } from './live.js';
 
 const image = () => ({ type: 'float32' as const, data: new Float32Array(64), dims: [1, 1, 8, 8] });
 
 describe.each([true, false])('model.stats() (worker: %s)', (worker) => {
-  test.each(['wasm', 'webgpu'] as const)('on %s: runs, failures by code, latency and load phases, for this model only', async (backend) => {
+  test.each(usable(['wasm', 'webgpu'] as const))('on %s: runs, failures by code, latency and load phases, for this model only', async (backend) => {
     await modelCache.clear();
     const model = await loadModel(digitsManifest, { backend, worker, variant: 'fp32' });
     const before = await model.stats();

@@ -44,27 +44,53 @@ async function largeModel() {
   return { path: '/generated/large/manifest.json', n, bytes, head: Array.from((out['y']!.data as Float32Array).slice(0, 16)) };
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  project.provide('largeModel', await largeModel());
+type Provided = { [K in keyof import('vitest').ProvidedContext]: import('vitest').ProvidedContext[K] };
+
+/** Every engine's browser project runs this file; the servers and references are made once per run and shared. */
+interface Shared {
+  context: Promise<{ values: Partial<Provided>; close: () => Promise<void> }>;
+  users: number;
+}
+const KEY = Symbol.for('ondevice.test.global-setup');
+const holder = globalThis as typeof globalThis & { [KEY]?: Shared };
+
+async function start(): Promise<{ values: Partial<Provided>; close: () => Promise<void> }> {
+  const values: Partial<Provided> = {};
+  values.largeModel = await largeModel();
   // Before the server starts: it lists the files it serves once, at start.
-  project.provide('quantizedReleases', await quantizedReleases());
-  project.provide('statefulRelease', await statefulRelease());
+  values.quantizedReleases = await quantizedReleases();
+  values.statefulRelease = await statefulRelease();
   const server = await startModelServer();
-  project.provide('modelServer', server.url);
+  values.modelServer = server.url;
   const proxy = await startFaultProxy(server.url);
-  project.provide('faultProxy', proxy.url);
-  project.provide('referenceLogits', await referenceLogits());
-  project.provide('nextReferenceLogits', await referenceLogits('next'));
+  values.faultProxy = proxy.url;
+  values.referenceLogits = await referenceLogits();
+  values.nextReferenceLogits = await referenceLogits('next');
   const variants = Object.keys(digitsManifest().variants);
-  project.provide('variantReferences', Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)]))));
-  project.provide('classifierReferences', await classifierReferences());
-  project.provide('tfjsReferences', {
+  values.variantReferences = Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)])));
+  values.classifierReferences = await classifierReferences();
+  values.tfjsReferences = {
     layers: await tfjsReferenceLogits('layers'),
     'layers-next': await tfjsReferenceLogits('layers-next'),
     graph: await tfjsReferenceLogits('graph'),
-  });
+  };
+  return {
+    values,
+    close: async () => {
+      await proxy.close();
+      await server.close();
+    },
+  };
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = (holder[KEY] ??= { context: start(), users: 0 });
+  shared.users++;
+  const { values, close } = await shared.context;
+  for (const [key, value] of Object.entries(values)) project.provide(key as keyof Provided, value as never);
   return async () => {
-    await proxy.close();
-    await server.close();
+    if (--shared.users > 0) return;
+    delete holder[KEY];
+    await close();
   };
 }

@@ -1,0 +1,51 @@
+/**
+ * @file What differs between engines and must not stop a load: a storage permission prompt nobody
+ * answers, a missing `navigator.storage`, a timeout signal. Runs in every engine; the expectations
+ * per engine are in engine.ts.
+ */
+import { describe, expect, test } from 'vitest';
+import { loadModel, modelCache } from '../../src/index.js';
+import { engine, expected } from './engine.js';
+import { digitsManifestFile, expectOndeviceError, quiet, server } from './helpers.js';
+import { LiveHost, release } from './live.js';
+
+describe('storage that is missing or asks the user', () => {
+  test("persist: true never holds the load up (Firefox's permission prompt stays open here)", async () => {
+    const live = new LiveHost();
+    await live.publish(await release('release'));
+    const model = await loadModel(live.url, { backend: 'wasm', persist: true });
+    expect(model.info.version).toBe('1.0.0');
+    await model.dispose();
+  }, 20_000);
+
+  test(`usage() reports what the engine offers (${engine}: estimate ${expected.storageEstimate ? 'present' : 'missing'})`, async () => {
+    const live = new LiveHost();
+    await live.publish(await release('release'));
+    await (await loadModel(live.url, { backend: 'wasm' })).dispose();
+    const usage = await modelCache.usage();
+    expect(usage.bytes).toBeGreaterThan(0);
+    if (expected.storageEstimate) {
+      expect(usage.originQuota).toBeGreaterThan(0);
+      expect(typeof usage.persisted).toBe('boolean');
+    } else {
+      expect(usage).toMatchObject({ originUsage: null, originQuota: null, persisted: null });
+    }
+  });
+});
+
+describe.each([true, false])('a timeout signal (worker: %s)', (worker) => {
+  test('AbortSignal.timeout is ABORTED with reason "timeout"; a plain abort says "abort"', async () => {
+    const file = (await digitsManifestFile()).slice(server.length + 1);
+    // 50 kB/s: the 150 kB file takes 3 s, the signal fires after 400 ms.
+    const slow = `${server}/slow/${file}?bps=50000`;
+    await quiet();
+    await modelCache.clear();
+    const timedOut = await expectOndeviceError(loadModel(slow, { backend: 'wasm', worker, signal: AbortSignal.timeout(400) }), 'ABORTED');
+    expect(timedOut.details).toEqual({ reason: 'timeout' });
+    expect(timedOut.message).toMatch(/timed out/);
+    const controller = new AbortController();
+    const aborted = loadModel(slow, { backend: 'wasm', worker, signal: controller.signal });
+    setTimeout(() => controller.abort(), 400);
+    expect((await expectOndeviceError(aborted, 'ABORTED')).details).toEqual({ reason: 'abort' });
+  });
+});
