@@ -20,6 +20,9 @@ const selected = (process.env.ONDEVICE_ENGINES ?? Object.keys(ENGINES).join(',')
 for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES: unknown engine "${e}" (known: ${Object.keys(ENGINES).join(', ')})`);
 
 const browserProjects = (selected as Engine[]).map((engine, i) => ({
+  // Each engine's project has its own Vite server; a shared dependency cache would be re-optimised
+  // by the next one ("vite config has changed") under the pages of the one running.
+  cacheDir: `node_modules/.vite/${engine}`,
   test: {
     name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
     include: ['test/browser/**/*.test.ts'],

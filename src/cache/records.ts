@@ -40,6 +40,8 @@ export interface ModelRecord {
   revoked: string[];
   /** `backend: 'fastest'` choices, by version, variant and device (see pipeline/fastest.ts). */
   tuning?: Record<string, Tuned>;
+  /** Session starts by `version|variant|backend`: running now, or how many never finished (see pipeline/crash-guard.ts). */
+  compiling?: Record<string, { running: boolean; unfinished: number }>;
 }
 
 /** A backend chosen by measuring, and what each backend measured (median ms a run). */

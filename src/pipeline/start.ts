@@ -11,6 +11,7 @@ import { chooseVariant, unmet } from '../backend/variants.js';
 import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
+import { guardStart } from './crash-guard.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
@@ -77,14 +78,21 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
   const adapter = runtimes[runtime];
   if (!adapter) throw new RuntimeMoved(runtime);
   const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
+  const order = orderFor(adapter, request.backends);
+  // The backends this load could start on, to know which one is its last chance (never skipped by the crash guard).
+  const candidates = order.filter((b) => adapter.backends.includes(b) && device.get(b)?.ok !== false && unmet(requires, b, device).length === 0);
   const attempt = async (b: Backend) => {
     if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
     const missing = unmet(requires, b, device);
     if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
-    progress.emit({ phase: 'compile', backend: b });
-    return adapter.create(resolved.files, b);
+    const key = [resolved.version ?? '', resolved.variant ?? '', b].join('|');
+    const guarded = await guardStart<RuntimeSession>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1);
+    return guarded.run(() => {
+      // After the start is marked: a page that dies from here on is caught by the guard next time.
+      progress.emit({ phase: 'compile', backend: b });
+      return adapter.create(resolved.files, b);
+    });
   };
-  const order = orderFor(adapter, request.backends);
   let tuning: Tuning | undefined;
   let picked;
   if (request.backends === 'fastest') {
