@@ -1,7 +1,7 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './pipeline/connection.js';
 import { backendOrder } from './backend/select.js';
-import { OndeviceError, disposedError, errorFromWire, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
+import { OndeviceError, disposedError, errorFromWire, isOndeviceError, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
 import { parseRange } from './manifest/semver.js';
 import type { RuntimeName } from './manifest/types.js';
 import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
@@ -66,8 +66,32 @@ interface Opened {
   updateError: OndeviceError | null;
 }
 
-/** Loads in the worker the model's runtime lives in; a first load learns which from the host's manifest. */
+/** A threaded WASM start stalled on this page (see pipeline/threads.ts): every later load asks for one thread. */
+let oneThread = false;
+
+/**
+ * Opens the model; if a threaded WASM start stalls in the library's own worker, that worker is
+ * replaced and the load runs again on one thread, which `info.fallbacks` reports.
+ */
 async function open(request: LoadRequest, worker: LoadOptions['worker'], controls: LoadControls): Promise<Opened> {
+  const ownWorker = worker === true || (worker === undefined && typeof Worker !== 'undefined');
+  let opened: Opened;
+  try {
+    opened = await openIn(oneThread ? { ...request, threads: 1 } : request, worker, controls);
+  } catch (error) {
+    if (!ownWorker || !isOndeviceError(error, 'BACKEND_UNAVAILABLE') || error.details['threadsStalled'] !== true) throw error;
+    oneThread = true;
+    opened = await openIn({ ...request, threads: 1 }, worker, controls);
+  }
+  const { info } = opened;
+  if (oneThread && (info.backend === 'wasm' || (info.runtime === 'onnx' && info.backend === 'webgpu'))) {
+    opened.info = { ...info, fallbacks: [...info.fallbacks, { backend: info.backend, reason: 'WASM threads stalled at start-up on this page: running on one thread' }] };
+  }
+  return opened;
+}
+
+/** Loads in the worker the model's runtime lives in; a first load learns which from the host's manifest. */
+async function openIn(request: LoadRequest, worker: LoadOptions['worker'], controls: LoadControls): Promise<Opened> {
   let connection = await connect(worker, () => familyHint(request.url));
   let result = await loadOn(connection, request, controls);
   if (result.kind === 'moved') {
@@ -89,6 +113,8 @@ async function loadOn(connection: HostConnection, request: LoadRequest, controls
     return result;
   } catch (error) {
     connection.release();
+    // Its runtime is stuck starting: nothing more can run in that worker.
+    if (isOndeviceError(error, 'BACKEND_UNAVAILABLE') && error.details['threadsStalled'] === true) connection.abandon?.('a threaded WebAssembly start stalled in it');
     throw error;
   }
 }

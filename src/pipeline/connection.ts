@@ -11,4 +11,6 @@ export interface HostConnection {
   dispose(id: number): Promise<void>;
   /** The model that held this connection is gone (disposed, or its load failed or moved). */
   release(): void;
+  /** Ends a worker the library owns that can no longer serve (see pipeline/threads.ts); other hosts ignore it. */
+  abandon?(why: string): void;
 }

@@ -4,6 +4,7 @@
  * worker exposes one of these; `worker: false` calls one directly. Every error leaves it as an
  * `OndeviceError` with a code.
  */
+import { wasmThreadCount } from '../backend/detect.js';
 import { BackendSkipped } from '../backend/select.js';
 import { holdShared } from '../cache/locks.js';
 import { modelLock, type Estimate } from '../cache/quota.js';
@@ -20,6 +21,7 @@ import { createPhaseClock, createStatsRecorder, type StatsRecorder } from './sta
 import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
 import { createListeners, type ModelEventListener } from './listeners.js';
 import { probeDevice, RuntimeMoved, startModel, variantChooser, type Device, type LoadRequest, type Opened } from './start.js';
+import { THREADED_START_MS, type Threading } from './threads.js';
 
 export type { Handoff } from '../update/resolve.js';
 export type { LoadRequest } from './start.js';
@@ -66,6 +68,10 @@ export interface ModelHostOptions {
   store?: () => CacheStore | undefined;
   /** @default navigator.storage.estimate */
   estimate?: Estimate;
+  /** WASM threads this context can use. @default wasmThreadCount() (1 unless cross-origin isolated with SharedArrayBuffer) */
+  threads?: () => number;
+  /** How long a first threaded WASM start may take before it counts as stalled (see pipeline/threads.ts). */
+  threadedStartMs?: number;
 }
 
 interface Loaded {
@@ -103,6 +109,11 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   const { runtimes } = options;
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
   const listeners = createListeners(store);
+
+  const threading = (request: LoadRequest): Threading => ({
+    threads: Math.max(1, Math.min(request.threads ?? Number.POSITIVE_INFINITY, (options.threads ?? wasmThreadCount)())),
+    startMs: options.threadedStartMs ?? THREADED_START_MS,
+  });
 
   const track = <T>(work: Promise<T>): Promise<T> => {
     inFlight.add(work);
@@ -185,7 +196,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const ctx = context(request, device, progress, signal, true);
     let started;
     try {
-      started = await startModel(request, runtimes, ctx, device);
+      started = await startModel(request, runtimes, ctx, device, threading(request));
     } catch (error) {
       unlock();
       await tellModels(request.url);
@@ -217,7 +228,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     if ((await cachedVersion(request.url, request, ctx)) === model.info.version) return { kind: 'loaded', info: model.info };
     let opened: Opened;
     try {
-      const started = await startModel(request, runtimes, ctx, device);
+      const started = await startModel(request, runtimes, ctx, device, threading(request));
       opened = started.opened;
       confirm(started.resolved, ctx);
     } catch (error) {

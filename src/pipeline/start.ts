@@ -12,6 +12,7 @@ import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
 import { guardStart } from './crash-guard.js';
+import { boundedStart, usesWasmThreads, type Threading } from './threads.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
@@ -26,6 +27,8 @@ export interface LoadRequest extends UpdateRules {
   backends: BackendOrder;
   /** The manifest another worker just fetched for this load (see `RuntimeMoved`): used instead of asking again. */
   handoff?: Handoff | undefined;
+  /** At most this many WASM threads (1 after a threaded start stalled on this page; see threads.ts). */
+  threads?: number | undefined;
 }
 
 export type { Device } from '../backend/detect.js';
@@ -71,7 +74,7 @@ export interface Opened {
   info: ModelInfo;
 }
 
-async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Opened> {
+async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device, threading: Threading): Promise<Opened> {
   const { progress, signal } = ctx;
   // A bare model URL is an ONNX file.
   const runtime = resolved.manifest?.runtime ?? 'onnx';
@@ -90,7 +93,9 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     return guarded.run(() => {
       // After the start is marked: a page that dies from here on is caught by the guard next time.
       progress.emit({ phase: 'compile', backend: b });
-      return adapter.create(resolved.files, b);
+      const create = () => adapter.create(resolved.files, b, { threads: threading.threads });
+      if (!usesWasmThreads(runtime, b, threading.threads)) return create();
+      return boundedStart(create, threading, resolved.files.reduce((sum, f) => sum + f.bytes.byteLength, 0), b);
     });
   };
   let tuning: Tuning | undefined;
@@ -130,8 +135,8 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
  * Builds the session while the cached bytes are hashed; `undefined` if they were altered (the
  * version is dropped, and the session released). Any other failure to hash is thrown as it is.
  */
-async function openVerified(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Opened | undefined> {
-  const [opening, checking] = await Promise.allSettled([open(resolved, request, runtimes, ctx, device), resolved.verified]);
+async function openVerified(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device, threading: Threading): Promise<Opened | undefined> {
+  const [opening, checking] = await Promise.allSettled([open(resolved, request, runtimes, ctx, device, threading), resolved.verified]);
   if (checking.status === 'rejected') {
     if (opening.status === 'fulfilled') await opening.value.session.release().catch(() => undefined);
     if (checking.reason instanceof CacheMiss) return undefined;
@@ -151,23 +156,23 @@ export interface Started {
  * host is asked), and the previous version if a new one's bytes are refused by the runtime (see the
  * file comment).
  */
-export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device): Promise<Started> {
+export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device, threading: Threading): Promise<Started> {
   const { progress, signal } = ctx;
   let resolved = await resolveModel(request.url, request, ctx);
   throwIfAborted(signal);
   let opened: Opened | undefined;
   try {
-    opened = await openVerified(resolved, request, runtimes, ctx, device);
+    opened = await openVerified(resolved, request, runtimes, ctx, device, threading);
     if (!opened) {
       resolved = await resolveModel(request.url, request, ctx);
-      opened = await openVerified(resolved, request, runtimes, ctx, device);
+      opened = await openVerified(resolved, request, runtimes, ctx, device, threading);
     }
   } catch (error) {
     if (!isOndeviceError(error, 'MODEL_INVALID') || resolved.startedBefore) throw error;
     const previous = await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined);
     if (!previous) throw error;
     resolved = { ...previous, updateError: error };
-    opened = await openVerified(resolved, request, runtimes, ctx, device);
+    opened = await openVerified(resolved, request, runtimes, ctx, device, threading);
   }
   if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
   progress.emit({ phase: 'ready', backend: opened.info.backend });

@@ -18,26 +18,26 @@ type Ort = typeof OrtModule;
 let webGpuOrt: Promise<Ort> | undefined;
 let wasmOrt: Promise<Ort> | undefined;
 
-function ortFor(backend: 'webgpu' | 'wasm'): Promise<Ort> {
+function ortFor(backend: 'webgpu' | 'wasm', threads: number): Promise<Ort> {
   if (backend === 'webgpu') {
-    webGpuOrt ??= configure(import('onnxruntime-web/webgpu')).catch((error: unknown) => {
+    webGpuOrt ??= configure(import('onnxruntime-web/webgpu'), threads).catch((error: unknown) => {
       webGpuOrt = undefined;
       throw error;
     });
     return webGpuOrt;
   }
   if (webGpuOrt) return webGpuOrt;
-  wasmOrt ??= configure(import('onnxruntime-web/wasm')).catch((error: unknown) => {
+  wasmOrt ??= configure(import('onnxruntime-web/wasm'), threads).catch((error: unknown) => {
     wasmOrt = undefined;
     throw error;
   });
   return wasmOrt;
 }
 
-async function configure(module: Promise<Ort>): Promise<Ort> {
+async function configure(module: Promise<Ort>, threads: number): Promise<Ort> {
   const ort = await module;
   ort.env.logLevel = 'error';
-  ort.env.wasm.numThreads = wasmThreadCount();
+  ort.env.wasm.numThreads = threads;
   return ort;
 }
 
@@ -48,13 +48,13 @@ export const onnxRuntime: RuntimeAdapter = {
   backends: ['webgpu', 'wasm'],
   unsupported: (backend) =>
     backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'",
-  async create(files, backend) {
+  async create(files, backend, options = { threads: wasmThreadCount() }) {
     if (backend !== 'webgpu' && backend !== 'wasm') throw new BackendSkipped('unavailable', this.unsupported(backend));
     const available = await probeBackend(backend);
     if (!available.ok) throw new BackendSkipped('unavailable', available.reason);
     let ort: Ort;
     try {
-      ort = await ortFor(backend);
+      ort = await ortFor(backend, options.threads);
     } catch (error) {
       throw new BackendSkipped('unavailable', `loading onnxruntime-web for ${backend} failed: ${message(error)}`);
     }

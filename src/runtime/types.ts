@@ -12,6 +12,15 @@ export interface RuntimeSession {
   release(): Promise<void>;
 }
 
+/** How a session is to be created, decided by the host. */
+export interface CreateOptions {
+  /**
+   * WASM threads to ask for (1: one thread). A runtime sets this when it first starts in a context;
+   * after that the context keeps what it started with.
+   */
+  threads: number;
+}
+
 export interface RuntimeAdapter {
   /** The backends this runtime runs on, in the order `'auto'` tries them. */
   readonly backends: readonly Backend[];
@@ -21,5 +30,5 @@ export interface RuntimeAdapter {
    * Creates a session on exactly `backend` (no silent fallback inside the runtime). Throws
    * `BackendSkipped` when the backend is unavailable or cannot create this session.
    */
-  create(files: readonly ModelFileBytes[], backend: Backend): Promise<RuntimeSession>;
+  create(files: readonly ModelFileBytes[], backend: Backend, options?: CreateOptions): Promise<RuntimeSession>;
 }

@@ -42,6 +42,10 @@ export class WorkerConnection implements HostConnection {
     return this.#dead !== undefined;
   }
 
+  abandon(why: string): void {
+    if (this.#owned) this.#end(crashed(why));
+  }
+
   retain(): void {
     this.#models++;
   }
@@ -176,9 +180,18 @@ export function workerConnection(appWorker: Worker | undefined, family: RuntimeF
   return connection;
 }
 
+/** How the library makes its own workers; replaced only by tests, to serve a host of their own making. */
+let makeWorker: (family: RuntimeFamily | 'resolve') => Worker = createWorker;
+
+/** @internal For tests: the library's own workers come from `factory` until it is reset with `undefined`. */
+export function setWorkerFactory(factory: ((family: RuntimeFamily | 'resolve') => Worker) | undefined): void {
+  makeWorker = factory ?? createWorker;
+  shared.clear();
+}
+
 function startWorker(family: RuntimeFamily | 'resolve'): Worker {
   try {
-    return createWorker(family);
+    return makeWorker(family);
   } catch (error) {
     // A Content-Security-Policy without worker-src 'self', or a browser without module workers.
     throw crashed(`it could not be started (${error instanceof Error ? error.message : String(error)}); allow it with CSP worker-src 'self', or pass worker: false`);

@@ -5,7 +5,7 @@
  * The kill is real: the app's worker is terminated when the compile starts.
  */
 import { beforeEach, describe, expect, test } from 'vitest';
-import { loadModel, modelCache, type LoadOptions } from '../../src/index.js';
+import { loadModel, modelCache, type Backend } from '../../src/index.js';
 import { expectOndeviceError, quiet } from './helpers.js';
 import { LiveHost, tfjsDigits } from './live.js';
 
@@ -14,7 +14,7 @@ function newWorker(): Worker {
 }
 
 /** TF.js on WASM, else its CPU kernels: two backends every engine has. */
-const backends: LoadOptions['backend'] = ['wasm', 'cpu'];
+const backends: Backend[] = ['wasm', 'cpu'];
 
 /** A load in a fresh worker that is terminated as soon as the compile on WASM begins. */
 async function killedWhileCompiling(url: string): Promise<void> {

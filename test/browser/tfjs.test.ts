@@ -95,7 +95,8 @@ describe.each(
 
 describe.each<[Backend, boolean]>([
   ['wasm', true],
-  [has('webgpu') ? 'webgpu' : 'webgl', false],
+  // In the page, on the first GPU backend the engine has (else TF.js's CPU kernels).
+  [usable(['webgpu', 'webgl', 'cpu'] as const)[0]!, false],
 ])('a graph with a dynamic-shape op (Where, which TF.js runs only asynchronously) on %s (worker: %s)', (backend, worker) => {
   test('runs through executeAsync and returns int32 indices', async () => {
     const model = await loadModel(`${server}/tfjs-nonzero/release/manifest.json`, { backend, worker });

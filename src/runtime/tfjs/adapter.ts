@@ -47,12 +47,12 @@ export function tfjsRuntime(kind: TfjsKind): RuntimeAdapter {
   return {
     backends: TFJS_BACKENDS,
     unsupported: () => 'TF.js has no such backend',
-    async create(files, backend) {
+    async create(files, backend, options) {
       // Malformed model.json or a missing shard is the model's fault on every backend: MODEL_INVALID now.
       const artifacts = readArtifacts(files, kind === 'layers' ? 'layers-model' : 'graph-model');
       const available = await probeBackend(backend);
       if (!available.ok) throw new BackendSkipped('unavailable', available.reason);
-      const loaded = await withBackend(backend, () => loadModel(kind, artifacts));
+      const loaded = await withBackend(backend, () => loadModel(kind, artifacts), options?.threads);
       const session = new TfjsSession(loaded, backend);
       try {
         await session.warmUp();

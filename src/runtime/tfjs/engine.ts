@@ -64,7 +64,7 @@ function register(backend: Backend): Promise<void> {
  * Runs `task` with `backend` active, after every earlier task has finished. Loading or initialising the
  * backend failing is `BackendSkipped` (the walk goes on to the next backend); `task`'s errors pass through.
  */
-export function withBackend<T>(backend: Backend, task: (tf: TfCore) => T | Promise<T>): Promise<T> {
+export function withBackend<T>(backend: Backend, task: (tf: TfCore) => T | Promise<T>, threads = 0): Promise<T> {
   const run = queue.then(async () => {
     let tf: TfCore;
     try {
@@ -74,6 +74,9 @@ export function withBackend<T>(backend: Backend, task: (tf: TfCore) => T | Promi
       throw new BackendSkipped('unavailable', `loading TF.js's ${backend} backend failed: ${message(error)}`);
     }
     if (tf.getBackend() !== backend) {
+      // One thread asked for: keep TF.js from its threaded build (it picks that itself where
+      // SharedArrayBuffer exists). Read once, when the backend first starts in this context.
+      if (backend === 'wasm' && threads === 1) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
       let ready: boolean;
       try {
         ready = await tf.setBackend(backend);
