@@ -16,6 +16,7 @@ const ENGINES = {
   'webkit-safari': () => webkit({ features: [SAFARI_FEATURES] }),
 } as const;
 type Engine = keyof typeof ENGINES;
+const SAFARI_FEATURE_TESTS = ['cache', 'quota', 'engines', 'hardening', 'crash-guard'].map((name) => `test/browser/${name}.test.ts`);
 const selected = (process.env.ONDEVICE_ENGINES ?? Object.keys(ENGINES).join(',')).split(',').map((e) => e.trim()).filter(Boolean);
 for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES: unknown engine "${e}" (known: ${Object.keys(ENGINES).join(', ')})`);
 
@@ -25,7 +26,9 @@ const browserProjects = (selected as Engine[]).map((engine, i) => ({
   cacheDir: `node_modules/.vite/${engine}`,
   test: {
     name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
-    include: ['test/browser/**/*.test.ts'],
+    // WebKit with Safari's storage features differs from WebKit as shipped only in storage: it runs
+    // the tests that touch storage (the rest run once per engine already).
+    include: engine === 'webkit-safari' ? SAFARI_FEATURE_TESTS : ['test/browser/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
