@@ -5,6 +5,8 @@
  */
 export type OndeviceErrorCode =
   | 'MANIFEST_INVALID'
+  | 'SIGNATURE_INVALID'
+  | 'MANIFEST_EXPIRED'
   | 'MODEL_INVALID'
   | 'DOWNLOAD_FAILED'
   | 'INTEGRITY_MISMATCH'

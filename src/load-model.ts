@@ -7,10 +7,11 @@ import type { RuntimeName } from './manifest/types.js';
 import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
-import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult } from './types.js';
+import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult, UpdateInfo } from './types.js';
 import { workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 import { within } from './within.js';
+import { publicKeys } from './manifest/signature.js';
 
 /** How long a load waits for `persist()` to settle; a browser that grants it at once does so in milliseconds. */
 const PERSIST_WAIT_MS = 1_000;
@@ -39,7 +40,12 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
     version: options.version,
     maxCacheBytes: options.maxCacheBytes,
     retry: options.retry,
+    publicKeys: options.publicKey === undefined ? undefined : publicKeys(options.publicKey),
   };
+  // A signed load never skips its check: without WebCrypto it cannot be made.
+  if (request.publicKeys && !globalThis.crypto?.subtle) {
+    throw new OndeviceError('INSECURE_CONTEXT', 'Option "publicKey" needs WebCrypto to check signatures, and this page has none: it is not a secure context. Serve the app over https (or from localhost).', { details: {} });
+  }
   // Fails early on a malformed range, before any request.
   if (request.version !== undefined) parseRange(request.version);
   throwIfAborted(options.signal);
@@ -178,11 +184,21 @@ class OndeviceModel implements Model {
   handle(event: ModelEvent): void {
     if (this.#disposed) return;
     if (event.type === 'checked') {
-      this.#lastUpdateError = event.error && toOndeviceError(errorFromWire(event.error));
+      const error = event.error && toOndeviceError(errorFromWire(event.error));
+      this.#lastUpdateError = error;
+      // A host that cannot be trusted, or has gone stale, is news for the app; being offline is not.
+      if (error && (error.code === 'SIGNATURE_INVALID' || error.code === 'MANIFEST_EXPIRED') && this.#info.version !== null) {
+        const running = this.#info.version;
+        this.#notify({ version: running, previousVersion: running, revoked: false, error });
+      }
       return;
     }
+    this.#notify(event.update);
+  }
+
+  #notify(update: UpdateInfo): void {
     try {
-      this.#onUpdate?.(event.update);
+      this.#onUpdate?.(update);
     } catch {
       // The app's listener threw: its bug, not the library's.
     }

@@ -84,6 +84,11 @@ export interface ModelInfo {
    * choice was remembered from an earlier load (same version, variant and device) rather than measured now.
    */
   tuning?: { measured: Partial<Record<Backend, number>>; fromCache: boolean };
+  /**
+   * The host's manifest is a staged rollout (`ondevice rollout`) and this load asked the host:
+   * `included` says whether this device takes the new version (its bucket is under `percent`).
+   */
+  rollout?: { percent: number; included: boolean };
 }
 
 /**
@@ -150,6 +155,12 @@ export interface UpdateInfo {
   previousVersion: string | null;
   /** The running version has been revoked by its publisher: reload or load again. */
   revoked: boolean;
+  /**
+   * Set when a background check found the host's manifest untrustworthy (`SIGNATURE_INVALID`) or
+   * stale (`MANIFEST_EXPIRED`): nothing changed, `version` is the running one. Other failed checks
+   * (offline, a broken host) only set `model.lastUpdateError`.
+   */
+  error?: OndeviceError;
 }
 
 /** The result of `model.checkForUpdate()`. */
@@ -253,6 +264,16 @@ export interface LoadOptions {
    * @example signal: AbortSignal.timeout(30_000)
    */
   signal?: AbortSignal;
+  /**
+   * Run only releases signed by one of these keys (ECDSA P-256 public JWKs from `ondevice keygen`;
+   * a list for key rotation). Every manifest the device acts on must verify, the cached one included,
+   * or the load fails with `SIGNATURE_INVALID` and nothing is downloaded or activated; a verified
+   * version already on the device keeps running. Needs WebCrypto (a secure context). A JWK with a
+   * private part is refused (`INPUT_INVALID`).
+   * @default none: manifests are not checked
+   * @example publicKey: { kty: 'EC', crv: 'P-256', x: '…', y: '…' }
+   */
+  publicKey?: JsonWebKey | readonly JsonWebKey[];
 }
 
 export interface Model {

@@ -40,6 +40,11 @@ export interface CacheStore {
   partialSavedAt(sha256: string): Promise<number | undefined>;
   /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
   deletePartial(sha256: string): Promise<void>;
+  /**
+   * A random id made once for this device and origin (the staged-rollout bucket); it never leaves
+   * the device. Clearing the cache makes a new one.
+   */
+  deviceId(): Promise<string>;
 }
 
 const MODEL = 'model:';
@@ -160,7 +165,19 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
     },
     partialSavedAt: async (sha256) => (await get<PartialRecord>(PARTIAL + sha256, meta))?.savedAt,
     deletePartial: (sha256) => del(PARTIAL + sha256, meta),
+    async deviceId() {
+      // Made in one transaction: two contexts asking at once end up with the same id.
+      await update<string>(DEVICE_ID, (id) => id ?? randomId(), meta);
+      return (await get<string>(DEVICE_ID, meta))!;
+    },
   };
+}
+
+const DEVICE_ID = 'device-id';
+
+function randomId(): string {
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**

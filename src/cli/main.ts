@@ -11,6 +11,7 @@ import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quan
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { formatReport, readTestSet, verifyRelease } from './verify.js';
+import { expiresAt, keygen, readSigningKey, rollout, type SigningKey } from './sign.js';
 
 export interface Io {
   out(text: string): void;
@@ -28,6 +29,8 @@ commands:
                                                     run every variant, compare with fp32
   publish <model> <release-dir> --version X.Y.Z     a versioned, content-hashed release
   revoke <release-dir> <version>                    never run that version again
+  keygen --out <dir>                                a key pair for signed releases
+  rollout <release-dir> <version> <percent>         move only a share of devices to a version
 
 ondevice <command> --help tells more.`,
   quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
@@ -67,11 +70,27 @@ never overwritten.
 
   --version X.Y.Z   the new version, above the published one
   --name <name>     the model's name (default: the folder's name, or the file's without .onnx)
-  --variant <name>  the variant a single model file is published as (default fp32)`,
-  revoke: `usage: ondevice revoke <release-dir> <version>
+  --variant <name>  the variant a single model file is published as (default fp32)
+  --sign <file>     sign the manifests with this private key (ondevice keygen)
+  --expires <when>  devices stop taking this manifest as an update after 30d, 12h, or an
+                    ISO 8601 date-time: a frozen host cannot hide a revocation for ever`,
+  revoke: `usage: ondevice revoke <release-dir> <version> [--sign <private.jwk>]
 
-Adds <version> to the manifest's "revoked": devices that see it never start that version again.
-Publish a fixed version first, so that devices have something to move to.`,
+Adds <version> (the published one or an earlier one) to the manifest's "revoked": devices that see
+it never start that version again. Publish a fixed version first, so that devices have something
+to move to. A signed manifest must be signed again: pass --sign.`,
+  keygen: `usage: ondevice keygen --out <dir>
+
+Writes <dir>/private.jwk (mode 0600: keep it out of the repository, e.g. in your CI's secrets) and
+<dir>/public.jwk (ECDSA P-256). Give the public key to loadModel's publicKey option, and the
+private one to publish, revoke and rollout with --sign. Never overwrites a private key.`,
+  rollout: `usage: ondevice rollout <release-dir> <version> <percent> [--sign <private.jwk>]
+
+Sets rollout: { percent, previous } on <version> (the published one) in manifest.json and its
+per-version manifest. A device moves to it only if its bucket (from a random id made on the device,
+which never leaves it) is under <percent>; a new device outside it loads <previous>, the highest
+earlier version published here and not revoked. Raise <percent> as confidence grows; 100 ends the
+rollout.`,
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
@@ -151,14 +170,36 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     if (report.failures.length > 0) throw new CliError(`${report.failures.length} variant check(s) failed`);
   },
   async publish(args, io) {
-    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' } }, 2, 'publish');
+    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' }, sign: { type: 'string' }, expires: { type: 'string' } }, 2, 'publish');
     if (typeof values['version'] !== 'string') throw new CliError('--version X.Y.Z is required', 2);
-    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, { version: values['version'], name: values['name'] as string | undefined, variant: values['variant'] as string | undefined });
+    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, {
+      version: values['version'],
+      name: values['name'] as string | undefined,
+      variant: values['variant'] as string | undefined,
+      expires: typeof values['expires'] === 'string' ? expiresAt(values['expires']) : undefined,
+      signer: await signerOf(values['sign']),
+    });
     io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
   },
   async revoke(args, io) {
-    const { positionals } = parse(args, {}, 2, 'revoke');
-    const manifest = await revoke(positionals[0]!, positionals[1]!);
+    const { positionals, values } = parse(args, { sign: { type: 'string' } }, 2, 'revoke');
+    const manifest = await revoke(positionals[0]!, positionals[1]!, await signerOf(values['sign']));
     io.out(`revoked ${positionals[1]} of ${manifest.name}; revoked now: ${(manifest.revoked ?? []).join(', ')}`);
   },
+  async keygen(args, io) {
+    const { values } = parse(args, { out: { type: 'string' } }, 0, 'keygen');
+    if (typeof values['out'] !== 'string') throw new CliError('--out <dir> is required', 2);
+    const { keyid, privatePath, publicPath } = await keygen(values['out']);
+    io.out(`key ${keyid}: ${privatePath} (private, mode 0600: never commit or ship it), ${publicPath} (public: give it to loadModel's publicKey)`);
+  },
+  async rollout(args, io) {
+    const { positionals, values } = parse(args, { sign: { type: 'string' } }, 3, 'rollout');
+    const manifest = await rollout(positionals[0]!, positionals[1]!, positionals[2]!, await signerOf(values['sign']));
+    const state = manifest['rollout'] as { percent: number; previous: string } | undefined;
+    io.out(state ? `${manifest.name} ${manifest.version}: rolled out to ${state.percent}% of devices; the others run ${state.previous}` : `${manifest.name} ${manifest.version}: rolled out to every device`);
+  },
 };
+
+function signerOf(path: unknown): Promise<SigningKey | undefined> {
+  return typeof path === 'string' ? readSigningKey(path) : Promise.resolve(undefined);
+}

@@ -12,6 +12,7 @@ import { compareVersionStrings, parseVersion } from '../manifest/semver.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
 import { decodeModel, modelSignature } from './onnx-model.js';
+import { finish, signManifest, type SigningKey } from './sign.js';
 import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.js';
 
 export interface PublishOptions {
@@ -20,6 +21,10 @@ export interface PublishOptions {
   name?: string | undefined;
   /** The variant a single model file is published as. @default 'fp32' */
   variant?: string | undefined;
+  /** The manifest's `expires` (ISO 8601). @default none */
+  expires?: string | undefined;
+  /** Signs manifest.json and the per-version manifest. */
+  signer?: SigningKey | undefined;
 }
 
 export interface PublishResult {
@@ -153,14 +158,16 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
     outputs: release.signature.outputs,
     ...(metadata && { metadata }),
     revoked: previous?.revoked ?? [],
+    ...(options.expires && { expires: options.expires }),
   };
-  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  const signed = options.signer ? await signManifest(manifest, options.signer) : manifest;
+  const text = `${JSON.stringify(signed, null, 2)}\n`;
   // Each version's manifest stays readable (for revoke and rollbacks); files of earlier versions are never deleted.
   await writeAtomically(join(releaseDir, `manifest.${options.version}.json`), text);
   await writeHeaders(releaseDir, await hashedJsonFiles(releaseDir));
   await writeAtomically(join(releaseDir, 'manifest.json'), text);
   written.push(`manifest.${options.version}.json`, '_headers', 'nginx.conf', 'manifest.json');
-  return { manifest, written };
+  return { manifest: signed, written };
 }
 
 function hashedName(name: string, variant: string, sha256: string, suffix: string): string {
@@ -238,11 +245,12 @@ location ~ /manifest\\.json$ {
   );
 }
 
-export async function revoke(releaseDir: string, version: string): Promise<ManifestJson> {
+export async function revoke(releaseDir: string, version: string, signer?: SigningKey): Promise<ManifestJson> {
   const { manifest, path, dir } = await readManifestFile(releaseDir);
   const known = version === manifest.version || (await access(join(dir, `manifest.${version}.json`)).then(() => true, () => false));
   if (!known) throw new CliError(`version ${version} was never published in ${releaseDir}; nothing to revoke`);
-  const next: ManifestJson = { ...manifest, revoked: [...new Set([...(manifest.revoked ?? []), version])] };
+  if (compareVersionStrings(version, manifest.version) > 0) throw new CliError(`version ${version} is above the published ${manifest.version}; a manifest only revokes its own version or earlier ones`);
+  const next = await finish({ ...manifest, revoked: [...new Set([...(manifest.revoked ?? []), version])] }, signer, path);
   await writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
   return next;
 }

@@ -1,8 +1,8 @@
 /** @file Validates a parsed `ondevice/1` manifest; every failure is `MANIFEST_INVALID` naming the field. */
 import { OndeviceError } from '../errors.js';
 import type { TensorSpec } from '../types.js';
-import { parseVersion } from './semver.js';
-import { MANIFEST_FORMAT, MAX_FILE_BYTES, RUNTIMES, VARIANT_NAME, type Manifest, type ManifestFile, type ManifestVariant, type RuntimeName } from './types.js';
+import { compareVersionStrings, parseVersion } from './semver.js';
+import { MANIFEST_FORMAT, MAX_FILE_BYTES, RUNTIMES, VARIANT_NAME, type Manifest, type ManifestFile, type ManifestVariant, type Rollout, type RuntimeName } from './types.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -35,7 +35,30 @@ export function parseManifest(value: unknown, manifestUrl: string): Manifest {
     outputs: tensorSpecs(root['outputs'], 'outputs', where),
     metadata: root['metadata'] === undefined ? {} : object(root['metadata'], 'metadata', where),
     revoked: root['revoked'] === undefined ? [] : stringArray(root['revoked'], 'revoked', where),
+    expires: root['expires'] === undefined ? null : expires(root['expires'], where),
+    rollout: root['rollout'] === undefined ? null : rollout(root['rollout'], version, where),
   };
+}
+
+/** An ISO 8601 date-time with its offset, e.g. "2026-12-25T00:00:00Z". */
+const ISO_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function expires(value: unknown, where: Json): number {
+  const text = string(value, 'expires', where);
+  const ms = ISO_DATE_TIME.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms)) fail('expires', `must be an ISO 8601 date-time with an offset, such as "2026-12-25T00:00:00Z", got ${show(text)}`, where);
+  return ms;
+}
+
+function rollout(value: unknown, version: string, where: Json): Rollout {
+  const root = object(value, 'rollout', where);
+  const percent = root['percent'];
+  if (typeof percent !== 'number' || !Number.isFinite(percent) || percent < 0 || percent > 100) fail('rollout.percent', `must be a number from 0 to 100, got ${show(percent)}`, where);
+  // A version name, never a path: it names the file manifest.<previous>.json next to this one.
+  const previous = string(root['previous'], 'rollout.previous', where);
+  if (!parseVersion(previous)) fail('rollout.previous', `must be a semantic version such as "1.2.0", got ${show(previous)}`, where);
+  if (compareVersionStrings(previous, version) >= 0) fail('rollout.previous', `must be below the manifest's version ${version}, got ${show(previous)}`, where);
+  return { percent, previous };
 }
 
 function variants(value: unknown, manifestUrl: string): Record<string, ManifestVariant> {

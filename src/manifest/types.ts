@@ -40,4 +40,15 @@ export interface Manifest {
   outputs: readonly TensorSpec[];
   metadata: Readonly<Record<string, unknown>>;
   revoked: readonly string[];
+  /** When the manifest stops being taken as an update or a revocation source (ms since the epoch); `null`: never. */
+  expires: number | null;
+  /** A staged rollout of this version: devices whose bucket is under `percent` take it; the others keep or load `previous`. */
+  rollout: Rollout | null;
+}
+
+export interface Rollout {
+  /** 0–100. */
+  percent: number;
+  /** The version devices outside the rollout run (its per-version manifest is `manifest.<previous>.json`). */
+  previous: string;
 }

@@ -132,6 +132,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     estimate: options.estimate,
     inUse: new Set([...models.values()].map((m) => m.request.url)),
     handoff: request.handoff,
+    publicKeys: request.publicKeys,
     onActivated: (version) => void learnt(request.url).activated.push(version),
     onRevoked: (versions) => void learnt(request.url).revoked.push(...versions),
   });

@@ -127,6 +127,7 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     metadata: resolved.manifest?.metadata ?? {},
     url: resolved.url,
     ...(tuning && { tuning }),
+    ...(resolved.rollout && { rollout: resolved.rollout }),
   };
   return { session, info };
 }

@@ -8,6 +8,8 @@ import { htmlInsteadOf, isHtml, openUrl, type Fetch } from '../download/fetch-fi
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Validator } from '../cache/records.js';
+import type { PublicJwk } from '../manifest/signature.js';
+import { checkSignature } from './trust.js';
 
 export interface FetchedManifest {
   manifest: Manifest;
@@ -16,12 +18,13 @@ export interface FetchedManifest {
   validator: Validator;
 }
 
-export async function fetchManifest(url: string, fetchFn: Fetch, signal: AbortSignal | undefined): Promise<FetchedManifest> {
+export async function fetchManifest(url: string, fetchFn: Fetch, signal: AbortSignal | undefined, keys?: readonly PublicJwk[]): Promise<FetchedManifest> {
   const response = await openUrl(url, fetchFn, signal, { cache: 'no-cache' });
-  return readManifest(response, url, signal);
+  return readManifest(response, url, signal, keys);
 }
 
-export async function readManifest(response: Response, url: string, signal: AbortSignal | undefined): Promise<FetchedManifest> {
+/** Reads and checks a manifest; with `keys`, its signature is checked before any field is read. */
+export async function readManifest(response: Response, url: string, signal: AbortSignal | undefined, keys?: readonly PublicJwk[]): Promise<FetchedManifest> {
   if (isHtml(response, undefined)) throw htmlInsteadOf('manifest', url, response);
   let text: string;
   try {
@@ -37,6 +40,7 @@ export async function readManifest(response: Response, url: string, signal: Abor
     if (/^\s*</.test(text)) throw htmlInsteadOf('manifest', url, response);
     throw new OndeviceError('MANIFEST_INVALID', `The manifest ${url} is not valid JSON (${error instanceof Error ? error.message : String(error)}).`, { details: { url } });
   }
+  await checkSignature(json, url, keys);
   return { manifest: parseManifest(json, url), json, validator: validatorOf(response) };
 }
 

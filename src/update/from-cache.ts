@@ -9,7 +9,9 @@ import { pruneTuning, revoke, versionOf, type CachedVersion, type ModelRecord } 
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import { parseRange } from '../manifest/semver.js';
+import { checkSignature } from './trust.js';
 import { usableCached } from './versions.js';
+import { isOndeviceError } from '../errors.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
 
 /** The version a cache-only load would run now, read from the record alone. */
@@ -32,6 +34,17 @@ export async function readCachedVersion(record: ModelRecord, version: CachedVers
   const store = context.store;
   if (!store) return undefined;
   const base = record.url;
+  if (context.publicKeys) {
+    // The cached manifest is checked again (storage can be altered too): one that fails is a miss,
+    // so the host is asked; the files, checked against its hashes, are reused if they are right.
+    if (version.manifest === undefined) return undefined;
+    try {
+      await checkSignature(version.manifest, base, context.publicKeys);
+    } catch (error) {
+      if (isOndeviceError(error, 'SIGNATURE_INVALID')) return undefined;
+      throw error;
+    }
+  }
   const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
   const choice = manifest ? context.choose(manifest) : { variant: version.variant, fallbacks: [] };
   // The device wants another variant of this version now (another backend, or the app asked): a miss.

@@ -7,6 +7,8 @@ import type { OndeviceError } from '../errors.js';
 import type { Manifest } from '../manifest/types.js';
 import type { BackendFallback } from '../types.js';
 import type { FetchedManifest } from './fetch-manifest.js';
+import type { PublicJwk } from '../manifest/signature.js';
+import type { RolloutState } from './trust.js';
 
 export type UpdatePolicy = 'background' | 'blocking' | 'never';
 
@@ -19,6 +21,8 @@ export interface UpdateRules {
   maxCacheBytes: number | undefined;
   /** Overrides of the download retry defaults. */
   retry?: Partial<RetryOptions> | undefined;
+  /** Keys one of which must have signed every manifest acted on (see manifest/signature.ts). */
+  publicKeys?: PublicJwk[] | undefined;
 }
 
 /** The variant of a manifest this device should load, and what was passed over on the way. */
@@ -41,6 +45,8 @@ export interface ResolveContext extends FilesContext {
   onRevoked?: ((versions: readonly string[]) => void) | undefined;
   /** Called when this context activates a version. */
   onActivated?: ((version: string) => void) | undefined;
+  /** Keys one of which must have signed every manifest acted on, cached ones included. */
+  publicKeys?: readonly PublicJwk[] | undefined;
 }
 
 /** A manifest as one worker fetched it, handed to another (plain data, so it crosses postMessage). */
@@ -72,4 +78,6 @@ export interface Resolved {
   asked: boolean;
   /** A blocking load that fell back to the cached version: why the newer one could not be had. */
   updateError?: OndeviceError | undefined;
+  /** The host's manifest is a staged rollout: whether this device is in it. */
+  rollout?: RolloutState | undefined;
 }

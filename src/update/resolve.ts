@@ -19,6 +19,7 @@ import { readCachedVersion, readRecord, source } from './from-cache.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
 import { parseRange, type Range } from '../manifest/semver.js';
 import { allowed, replaces, usableCached } from './versions.js';
+import { checkFresh, checkSignature, revocable, rolloutState, type RolloutState } from './trust.js';
 
 export { cachedVersion, markStarted, rollBack } from './from-cache.js';
 export type { Handoff, Resolved, ResolveContext, UpdatePolicy, UpdateRules, VariantChoice } from './resolve-types.js';
@@ -65,7 +66,9 @@ export async function checkForUpdate(url: string, running: string | null, rules:
   let record = await readRecord(url, context);
   const answer = await askHost(url, record, context);
   record = await remember(url, answer, record, context);
-  const target = answer.kind === 'unchanged' ? record.active : answer.version;
+  // A device outside a staged rollout keeps what it runs.
+  const outside = answer.kind === 'manifest' && (await rolloutState(answer.fetched.manifest, context.store))?.included === false;
+  const target = answer.kind === 'unchanged' || outside ? record.active : answer.version;
   if (target !== null && allowed(target, record, [], range) && replaces(target, record.active, record, range) && !versionOf(record, target)) {
     await download(url, answer, target, rules, context);
     record = (await readRecord(url, context)) ?? record;
@@ -87,24 +90,31 @@ async function askHost(url: string, record: ModelRecord | undefined, context: Re
   const handoff = context.handoff;
   if (handoff) {
     context.handoff = undefined;
-    return fetched({ manifest: parseManifest(handoff.json, url), ...handoff }, record, context);
+    await checkSignature(handoff.json, url, context.publicKeys);
+    return fetched({ manifest: parseManifest(handoff.json, url), ...handoff }, record, context, url);
   }
   const isManifest = record ? record.kind === 'manifest' : new URL(url).pathname.endsWith('.json');
-  if (isManifest) return fetched(await fetchManifest(url, context.fetch, context.signal), record, context);
+  if (isManifest) return fetched(await fetchManifest(url, context.fetch, context.signal, context.publicKeys), record, context, url);
   // A bare file, or a URL whose kind one request will tell: ask conditionally, read the body only if needed.
   const headers: Record<string, string> = {};
   if (record?.validator.etag) headers['If-None-Match'] = record.validator.etag;
   const response = await openUrl(url, context.fetch, context.signal, { cache: 'no-store', headers });
   if (response.status === 304) return { kind: 'unchanged' };
   if (/\bjson\b/i.test(response.headers.get('content-type') ?? '')) {
-    return fetched(await readManifest(response, url, context.signal), record, context);
+    return fetched(await readManifest(response, url, context.signal, context.publicKeys), record, context, url);
+  }
+  if (context.publicKeys) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new OndeviceError('SIGNATURE_INVALID', `${url} is a model file, not a manifest: a bare file cannot be signed. With publicKey set, load a signed release's manifest.json (ondevice publish --sign).`, { details: { url, field: '(root)' } });
   }
   const etag = response.headers.get('etag');
   // Without an ETag the version is known only from the bytes (see downloadBareFile).
   return { kind: 'file', response, version: etag ? etag.replace(/^W\//, '').replace(/"/g, '') : 'unversioned', etag };
 }
 
-function fetched(manifest: FetchedManifest, record: ModelRecord | undefined, context: ResolveContext): HostAnswer {
+function fetched(manifest: FetchedManifest, record: ModelRecord | undefined, context: ResolveContext, url: string): HostAnswer {
+  // Signature first (checked as it was read), then freshness: an expired manifest is not acted on at all.
+  checkFresh(manifest.manifest, url);
   context.fetched = manifest;
   const same = record?.validator.etag && record.validator.etag === manifest.validator.etag && record.active === manifest.manifest.version;
   return same ? { kind: 'unchanged' } : { kind: 'manifest', fetched: manifest, version: manifest.manifest.version };
@@ -127,6 +137,12 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
       details: { url, version: answer.version, range: rules.version ?? null, revoked: known.revoked },
     });
   }
+  const rollout = answer.kind === 'manifest' ? await rolloutState(answer.fetched.manifest, context.store) : null;
+  const result = rollout && !rollout.included ? await outsideRollout(url, answer, known, cached, range, rules, context) : await toVersion(url, answer, known, cached, range, rules, context);
+  return rollout ? { ...result, rollout } : result;
+}
+
+async function toVersion(url: string, answer: Exclude<HostAnswer, { kind: 'unchanged' }>, known: ModelRecord, cached: CachedVersion | undefined, range: Range | undefined, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
   // Only forward: a stale manifest (an old CDN edge) naming an older version does not move the device back.
   if (cached && cached.version !== answer.version && !replaces(answer.version, cached.version, known, range)) {
     const hit = await readCachedVersion(known, cached, context);
@@ -138,6 +154,29 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
     if (hit) return hit;
   }
   return download(url, answer, answer.version, rules, context);
+}
+
+/**
+ * A device outside a staged rollout: it keeps the version it runs, or, new to this model, loads the
+ * rollout's `previous` from its per-version manifest (signed like the rest, when keys are set).
+ */
+async function outsideRollout(url: string, answer: Exclude<HostAnswer, { kind: 'unchanged' }>, known: ModelRecord, cached: CachedVersion | undefined, range: Range | undefined, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
+  const hit = cached && (await readCachedVersion(known, cached, context));
+  if (hit) return hit;
+  if (answer.kind !== 'manifest') throw new Error('unreachable');
+  const previous = answer.fetched.manifest.rollout!.previous;
+  const perVersion = new URL(`manifest.${previous}.json`, url).href;
+  const fetchedPrevious = await fetchManifest(perVersion, context.fetch, context.signal, context.publicKeys);
+  if (fetchedPrevious.manifest.version !== previous) {
+    throw new OndeviceError('MANIFEST_INVALID', `The rollout's previous version ${previous} names ${perVersion}, which holds version ${fetchedPrevious.manifest.version}. Fix the release folder (ondevice rollout writes both).`, {
+      details: { url, field: 'rollout.previous' },
+    });
+  }
+  const before: HostAnswer = { kind: 'manifest', fetched: { ...fetchedPrevious, validator: answer.fetched.validator }, version: previous };
+  if (!allowed(previous, known, [], range)) {
+    throw new OndeviceError('VERSION_UNAVAILABLE', `This device is outside the staged rollout of ${answer.version}, and the version before it, ${previous}, is revoked or outside the accepted range.`, { details: { url, version: previous } });
+  }
+  return toVersion(url, before, known, undefined, range, rules, context);
 }
 
 /** Downloads (or reuses by hash) every file of the version, verifies, stores, activates, collects. */
@@ -226,7 +265,7 @@ async function remember(url: string, answer: HostAnswer, record: ModelRecord | u
   const now = Date.now();
   const kind = answer.kind === 'file' ? 'file' : answer.kind === 'manifest' ? 'manifest' : (record?.kind ?? 'manifest');
   const name = answer.kind === 'manifest' ? answer.fetched.manifest.name : (record?.name ?? url);
-  const revoked = answer.kind === 'manifest' ? answer.fetched.manifest.revoked : [];
+  const revoked = answer.kind === 'manifest' ? revocable(answer.fetched.manifest) : [];
   let seen = new Set(record?.revoked ?? []);
   let next: ModelRecord = revoke({ ...(record ?? emptyRecord(url, kind, name, now)), lastChecked: now }, revoked);
   if (context.store) {

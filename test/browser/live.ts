@@ -91,6 +91,11 @@ export class LiveHost {
     await fetch(`${server}/__live/${this.id}/manifest.json`, { method: 'PUT', body: JSON.stringify(manifest) });
   }
 
+  /** Serves `json` as `name` (e.g. a per-version manifest, `manifest.1.0.0.json`). */
+  async put(name: string, json: unknown): Promise<void> {
+    await fetch(`${server}/__live/${this.id}/${name}`, { method: 'PUT', body: JSON.stringify(json) });
+  }
+
   /** Serve `served`'s bytes when `name` is asked for. */
   async swap(map: Record<string, string>): Promise<void> {
     await fetch(`${server}/__live/${this.id}/swap`, { method: 'PUT', body: JSON.stringify(map) });

@@ -7,6 +7,7 @@ import { tfjsReferenceLogits } from './digits-tfjs.mjs';
 import { classifierReferences, quantizedReleases, statefulRelease } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
+import { signedReleases, type SignedReleases } from './signed.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -28,6 +29,8 @@ declare module 'vitest' {
     /** vad_v5-stateful.onnx published with the CLI, and onnxruntime-node's outputs over calls that feed the state back. */
     statefulRelease: { manifest: string; ys: number[]; state: number[] };
     quantizedReleases: Record<string, { manifest: string; inputs: Record<string, { type: string; data: number[]; dims: number[] }>; variants: Record<string, { logits: number[]; dims: number[] }> }>;
+    /** Two key pairs and the digits releases signed with them (test/support/signed.ts). */
+    signedReleases: SignedReleases;
   }
 }
 
@@ -69,6 +72,7 @@ async function start(): Promise<{ values: Partial<Provided>; close: () => Promis
   const variants = Object.keys(digitsManifest().variants);
   values.variantReferences = Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)])));
   values.classifierReferences = await classifierReferences();
+  values.signedReleases = await signedReleases();
   values.tfjsReferences = {
     layers: await tfjsReferenceLogits('layers'),
     'layers-next': await tfjsReferenceLogits('layers-next'),

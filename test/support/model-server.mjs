@@ -39,8 +39,8 @@ export async function startModelServer(options = {}) {
   const root = options.root ?? MODELS;
   /**
    * Live hosts for update tests, by id: the manifest a test published, a map of file names to the
-   * file actually served under that name (wrong bytes), and whether the host is down.
-   * @type {Map<string, { manifest?: string, swap: Record<string, string>, down: boolean }>}
+   * file actually served under that name (wrong bytes), whether the host is down, and other JSON files it serves.
+   * @type {Map<string, { manifest?: string, swap: Record<string, string>, down: boolean, json: Record<string, string> }>}
    */
   const live = new Map();
   /** Every model file under the root by file name (names are content-hashed, so unique). @type {Map<string, string>} */
@@ -79,9 +79,10 @@ export async function startModelServer(options = {}) {
       res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT');
       res.writeHead(204).end();
     } else if (path.startsWith('/__live/') && req.method === 'PUT') {
-      // PUT /__live/<id>/manifest.json (the JSON), /__live/<id>/swap ({ name: servedName }), /__live/<id>/down (true|false)
-      const [, , id = '', what] = path.split('/');
-      const host = live.get(id) ?? { swap: {}, down: false };
+      // PUT /__live/<id>/manifest.json (the JSON), /__live/<id>/<other>.json (another JSON file it serves,
+      // e.g. a per-version manifest), /__live/<id>/swap ({ name: servedName }), /__live/<id>/down (true|false)
+      const [, , id = '', what = ''] = path.split('/');
+      const host = live.get(id) ?? { swap: {}, down: false, json: {} };
       live.set(id, host);
       let body = '';
       req.on('data', (c) => (body += c));
@@ -89,6 +90,7 @@ export async function startModelServer(options = {}) {
         if (what === 'manifest.json') host.manifest = body;
         else if (what === 'swap') host.swap = JSON.parse(body);
         else if (what === 'down') host.down = body === 'true';
+        else if (what.endsWith('.json')) host.json[what] = body;
         res.writeHead(204).end();
       });
     } else if (path.startsWith('/live/')) {
@@ -103,6 +105,10 @@ export async function startModelServer(options = {}) {
         if (req.headers['if-none-match'] === etag) return void res.writeHead(304).end();
         res.setHeader('Content-Type', 'application/json');
         return void res.end(host.manifest);
+      }
+      if (host?.json[name] !== undefined) {
+        res.setHeader('Content-Type', 'application/json');
+        return void res.end(host.json[name]);
       }
       const served = byName.get(host?.swap[name] ?? name);
       if (!served) return void res.writeHead(404).end();
