@@ -11,6 +11,7 @@ import { hashSuite, type HashReport } from './hash.js';
 import { memorySuite, type MemoryMarks } from './memory.js';
 import { warmSuite, type WarmReport } from './warm.js';
 import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
+import { signingSuite, type SigningReport } from './signing.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
@@ -19,6 +20,7 @@ export interface BenchResult {
   memory?: MemoryMarks;
   hash?: HashReport;
   stats?: StatsCostReport;
+  signing?: SigningReport;
   error?: string;
 }
 
@@ -39,6 +41,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, log);
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
+  if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);
   return result;
 }
 

@@ -2,7 +2,7 @@
 /**
  * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,tfjs,warm,memory,hash,stats --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. Options: --suites=latency,tfjs,warm,memory,hash,stats,signing --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --reps=5
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +16,7 @@ import { startModelServer } from '../test/support/model-server.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,hash,stats');
+const suites = arg('suites', 'latency,tfjs,warm,memory,hash,stats,signing');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const warmMb = Number(arg('warm-mb', '100'));
@@ -56,6 +56,7 @@ try {
   const query = new URLSearchParams({ suites, backends, tfjsBackends, reps });
   for (const u of warmUrls) query.append('warm', u);
   query.set('memory', `${modelServer.url}/memory/manifest.json`);
+  query.set('modelServer', modelServer.url);
   await page.goto(`${url}?${query}`);
   const sampler = sampleRenderers(browser);
   await page.waitForFunction(() => window.benchResult !== undefined, undefined, { timeout: 900_000, polling: 500 });
@@ -70,6 +71,7 @@ try {
   if (result.memory) printMemory(result.memory, samples);
   if (result.hash) printHash(result.hash);
   if (result.stats) printStatsCost(result.stats);
+  if (result.signing) printSigning(result.signing);
 } finally {
   await browser.close();
   await server.close();
@@ -128,6 +130,13 @@ function printMemory(marks, samples) {
 function printStatsCost(r) {
   console.log(`model.stats() collection per run() (two clock reads and a histogram record, median of 5 × ${r.calls.toLocaleString('en')} calls; goal < 10 µs):`);
   console.log(`  loop alone ${r.baselineUs.toFixed(3)} µs · with stats ${r.withStatsUs.toFixed(3)} µs · cost ${(r.withStatsUs - r.baselineUs).toFixed(3)} µs per run\n`);
+}
+
+/** @param {import('./signing.ts').SigningReport} r */
+function printSigning(r) {
+  console.log(`Signed manifests (publicKey), the digits release, WASM, median of ${r.reps} warm loads each (model cached, update 'never'; goal: the check well under 1 ms):`);
+  console.log(`  the check alone (import the key, canonical JSON, ES256 verify): ${r.verifyMs.toFixed(3)} ms`);
+  console.log(`  warm load unsigned ${r.warmUnsignedMs.toFixed(1)} ms · signed ${r.warmSignedMs.toFixed(1)} ms · ratio ${(r.warmSignedMs / r.warmUnsignedMs).toFixed(2)}×\n`);
 }
 
 /** @param {import('./hash.ts').HashReport} r */
