@@ -20,10 +20,29 @@ const SAFARI_FEATURE_TESTS = ['cache', 'quota', 'engines', 'hardening', 'crash-g
 const selected = (process.env.ONDEVICE_ENGINES ?? Object.keys(ENGINES).join(',')).split(',').map((e) => e.trim()).filter(Boolean);
 for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES: unknown engine "${e}" (known: ${Object.keys(ENGINES).join(', ')})`);
 
+/**
+ * Every dependency the browser tests and the library's workers import, optimised once when each
+ * project's server starts. Left to discovery, a dependency first met mid-run (a worker's runtime)
+ * re-optimises and reloads the page under the tests, which WebKit's session does not survive.
+ */
+const BROWSER_DEPS = [
+  '@tensorflow/tfjs-backend-cpu',
+  '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js',
+  '@tensorflow/tfjs-backend-webgl',
+  '@tensorflow/tfjs-backend-webgpu',
+  '@tensorflow/tfjs-converter',
+  '@tensorflow/tfjs-core',
+  '@tensorflow/tfjs-layers',
+  'canonicalize',
+  'comlink',
+  'hash-wasm',
+  'idb-keyval',
+  'onnxruntime-web/wasm',
+  'onnxruntime-web/webgpu',
+];
+
 const browserProjects = (selected as Engine[]).map((engine, i) => ({
-  // Each engine's project has its own Vite server; a shared dependency cache would be re-optimised
-  // by the next one ("vite config has changed") under the pages of the one running.
-  cacheDir: `node_modules/.vite/${engine}`,
+  optimizeDeps: { include: BROWSER_DEPS },
   test: {
     name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
     // WebKit with Safari's storage features differs from WebKit as shipped only in storage: it runs

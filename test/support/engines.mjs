@@ -65,6 +65,11 @@ function freePort() {
 
 /** @typedef {{ open(url: string): Promise<void>, close(): Promise<void> }} Engine */
 
+/** `ONDEVICE_ENGINE_DEBUG=1` logs what the providers do (to stderr). @param {string} text */
+function debug(text) {
+  if (process.env.ONDEVICE_ENGINE_DEBUG) console.error(`[engines] ${new Date().toISOString().slice(11, 23)} ${text}`);
+}
+
 /** The part both providers share: one browser, one page per vitest session, closed with the run. */
 class EngineProvider {
   supportsParallelism = false;
@@ -169,6 +174,7 @@ export function webkit({ features = [] } = {}) {
           env: { ...process.env, DISPLAY: display, JSC_useSharedArrayBuffer: 'true', WEBKIT_DISABLE_COMPOSITING_MODE: '1' },
         });
         await waitForPort(port);
+        debug(`starting a MiniBrowser session on ${display}`);
         const session = await new Builder()
           .usingServer(`http://127.0.0.1:${port}`)
           .withCapabilities({
@@ -178,7 +184,9 @@ export function webkit({ features = [] } = {}) {
           .build();
         return {
           open: async (url) => {
+            debug(`opening ${url}`);
             await session.get(url);
+            debug('opened');
           },
           close: async () => {
             await session.quit().catch(() => {});
@@ -192,6 +200,7 @@ export function webkit({ features = [] } = {}) {
 
 /** @param {number} port */
 async function waitForPort(port) {
+  debug(`waiting for WebKitWebDriver on ${port}`);
   const t0 = Date.now();
   for (;;) {
     const ok = await new Promise((resolve) => {
