@@ -8,7 +8,7 @@ import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
 import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult, UpdateInfo } from './types.js';
-import { workerConnection } from './worker/client.js';
+import { markThreadsStalled, threadsStalled, workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 import { within } from './within.js';
 import { publicKeys } from './manifest/signature.js';
@@ -72,9 +72,6 @@ interface Opened {
   updateError: OndeviceError | null;
 }
 
-/** A threaded WASM start stalled on this page (see pipeline/threads.ts): every later load asks for one thread. */
-let oneThread = false;
-
 /**
  * Opens the model; if a threaded WASM start stalls in the library's own worker, that worker is
  * replaced and the load runs again on one thread, which `info.fallbacks` reports.
@@ -83,14 +80,14 @@ async function open(request: LoadRequest, worker: LoadOptions['worker'], control
   const ownWorker = worker === true || (worker === undefined && typeof Worker !== 'undefined');
   let opened: Opened;
   try {
-    opened = await openIn(oneThread ? { ...request, threads: 1 } : request, worker, controls);
+    opened = await openIn(threadsStalled() ? { ...request, threads: 1 } : request, worker, controls);
   } catch (error) {
     if (!ownWorker || !isOndeviceError(error, 'BACKEND_UNAVAILABLE') || error.details['threadsStalled'] !== true) throw error;
-    oneThread = true;
+    markThreadsStalled();
     opened = await openIn({ ...request, threads: 1 }, worker, controls);
   }
   const { info } = opened;
-  if (oneThread && (info.backend === 'wasm' || (info.runtime === 'onnx' && info.backend === 'webgpu'))) {
+  if (threadsStalled() && (info.backend === 'wasm' || (info.runtime === 'onnx' && info.backend === 'webgpu'))) {
     opened.info = { ...info, fallbacks: [...info.fallbacks, { backend: info.backend, reason: 'WASM threads stalled at start-up on this page: running on one thread' }] };
   }
   return opened;

@@ -5,7 +5,7 @@
  */
 import type { Fetch } from '../download/fetch-file.js';
 import type { RetryOptions } from '../download/resumable.js';
-import { sha256Hex } from '../download/verify.js';
+import { sha256Hex, xxh64Hex } from '../download/verify.js';
 import type { ProgressEmitter } from '../progress.js';
 import { ifUnlocked, withLocks } from './locks.js';
 import type { FileRef } from './records.js';
@@ -43,19 +43,29 @@ export interface FetchedFiles {
 /** The lock a file's readers hold shared and its writers (and garbage collection) exclusive. */
 export const fileLock = (sha256: string): string => `file:${sha256}`;
 
+/** A stored file as read back: its bytes, when it was stored, and its checksum (if the record has one). */
+export interface StoredRead {
+  bytes: Uint8Array;
+  storedAt: number;
+  xxh64: string | undefined;
+}
+
 /** Reads a stored file without checking it; `undefined` if it is missing or short. */
-export async function readStored(store: CacheStore, file: FileRef): Promise<{ bytes: Uint8Array; storedAt: number } | undefined> {
+export async function readStored(store: CacheStore, file: FileRef): Promise<StoredRead | undefined> {
   const record = await store.getFile(file.sha256);
   if (!record || record.size !== file.size) return undefined;
   const bytes = await store.readFile(record);
-  return bytes && { bytes, storedAt: record.storedAt };
+  return bytes && { bytes, storedAt: record.storedAt, xxh64: record.xxh64 };
 }
 
 /**
- * Hashes stored bytes. An altered file is deleted (so that it is downloaded again) and is a
+ * Checks stored bytes. `fast`: the size (checked on read) and the xxh64 taken when they were stored
+ * suffice, and SHA-256 runs only if that fails (the threat is storage corruption; see
+ * docs/decisions.md). An altered file is deleted (so that it is downloaded again) and is a
  * `CacheMiss`; a failure to hash at all is not the bytes' fault and passes through as it is.
  */
-export async function checkStored(store: CacheStore, file: FileRef, read: { bytes: Uint8Array; storedAt: number }): Promise<void> {
+export async function checkStored(store: CacheStore, file: FileRef, read: StoredRead, fast = false): Promise<void> {
+  if (fast && read.xxh64 !== undefined && (await xxh64Hex(read.bytes)) === read.xxh64) return;
   if ((await sha256Hex(read.bytes)) === file.sha256) return;
   // Delete only the copy that was read: another context may have stored a good one meanwhile. Under a
   // download's own exclusive lock (fetchFiles) the delete is skipped: the download overwrites the file.
@@ -77,8 +87,8 @@ export async function readStoredFile(store: CacheStore, file: FileRef): Promise<
 
 export interface CachedFiles extends FetchedFiles {
   /**
-   * Settles once every file has hashed right; rejects with `CacheMiss` if one has not. WebCrypto
-   * copies its input and hashes off this thread, so the caller can build the session meanwhile.
+   * Settles once every file has checked right (size and xxh64, else SHA-256); rejects with
+   * `CacheMiss` if one has not. The caller builds the session meanwhile.
    */
   verified: Promise<void>;
 }
@@ -93,17 +103,19 @@ export async function readCachedFiles(wanted: readonly WantedFile[], context: Fi
   const total = wanted.reduce((sum, f) => sum + f.size, 0);
   const reads = await withLocks(wanted.map((f) => fileLock(f.sha256)), context.signal, async () => {
     let done = 0;
-    const out = [];
-    for (const file of wanted) {
-      const read = await readStored(store, file);
-      if (!read) throw new CacheMiss(file.sha256);
-      done += read.bytes.length;
-      context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
-      out.push(read);
-    }
-    return out;
+    // The files of a variant (a model.json and its shards, or a model and its external data) are read
+    // at once: the storage reads the next while this thread copies the last.
+    return Promise.all(
+      wanted.map(async (file) => {
+        const read = await readStored(store, file);
+        if (!read) throw new CacheMiss(file.sha256);
+        done += read.bytes.length;
+        context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
+        return read;
+      }),
+    );
   }, 'shared');
-  const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, reads[i]!))).then(() => undefined);
+  const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, reads[i]!, true))).then(() => undefined);
   verified.catch(() => undefined);
   return { files: wanted.map((file, i) => ({ path: file.path, bytes: reads[i]!.bytes })), fromCache: true, verified };
 }

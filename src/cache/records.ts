@@ -57,6 +57,8 @@ export interface FileRecord {
   chunkSize: number;
   chunks: number;
   storedAt: number;
+  /** xxh64 of the bytes, taken when they were stored (after their SHA-256 held); records from before it have none. */
+  xxh64?: string;
 }
 
 /**

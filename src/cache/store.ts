@@ -4,6 +4,7 @@
  * The same code runs in the worker and in the page: IndexedDB is shared by every context of an origin.
  */
 import { createStore, del, delMany, entries, get, getMany, keys, set, update, type UseStore } from 'idb-keyval';
+import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
 import type { FileRecord, ModelRecord } from './records.js';
 
@@ -99,7 +100,7 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
       const from = Math.min(count, Math.floor(savedBytes / CHUNK_SIZE));
       try {
         for (let i = from; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
-        const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now() };
+        const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now(), xxh64: await xxh64Hex(bytes) };
         await set(FILE + sha256, record, meta);
         return record;
       } catch (error) {

@@ -45,10 +45,20 @@ function convert(spec: WeightSpec, values: Float32Array, to: TfjsQuantizeTarget)
   return { spec: { ...spec, quantization: { dtype: to, scale, min } }, bytes: new Uint8Array(q.buffer) };
 }
 
+function joined(buffers: readonly ArrayBuffer[]): Uint8Array {
+  const out = new Uint8Array(buffers.reduce((n, b) => n + b.byteLength, 0));
+  let offset = 0;
+  for (const b of buffers) {
+    out.set(new Uint8Array(b), offset);
+    offset += b.byteLength;
+  }
+  return out;
+}
+
 /** Quantizes every float32 weight of `model`; the weights go to one shard named `shardName`. */
 export function quantizeTfjs(model: TfjsVariant, to: TfjsQuantizeTarget, shardName: string): TfjsQuantized {
   const artifacts = readArtifacts([{ path: 'model.json', bytes: new TextEncoder().encode(JSON.stringify(model.json)) }, ...model.shards], model.format);
-  const data = new Uint8Array(artifacts.weightData);
+  const data = joined(artifacts.weightData);
   const specs: WeightSpec[] = [];
   const parts: Uint8Array[] = [];
   const tensors: string[] = [];

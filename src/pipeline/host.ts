@@ -110,6 +110,9 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
   const listeners = createListeners(store);
 
+  /** The backends this host's runtimes run on: the only ones its loads probe. */
+  const offered = new Set(Object.values(runtimes).flatMap((r) => r?.backends ?? []));
+
   const threading = (request: LoadRequest): Threading => ({
     threads: Math.max(1, Math.min(request.threads ?? Number.POSITIVE_INFINITY, (options.threads ?? wasmThreadCount)())),
     startMs: options.threadedStartMs ?? THREADED_START_MS,
@@ -169,7 +172,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     track(
       (async () => {
         const model = find(id);
-        const device = await probeDevice(model.request.backends);
+        const device = await probeDevice(model.request.backends, offered);
         const ctx = context(model.request, device, createProgressEmitter(undefined), undefined, false);
         try {
           const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx);
@@ -193,7 +196,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const unlock = await holdShared(modelLock(request.url));
     const clock = createPhaseClock();
     const progress = timed(createProgressEmitter(controls.onProgress), clock);
-    const device = await probeDevice(request.backends);
+    const device = await probeDevice(request.backends, offered);
     const ctx = context(request, device, progress, signal, true);
     let started;
     try {
@@ -223,7 +226,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const model = find(id);
     // The cache's active version, with no network: reload() only switches to what is verified here.
     const request = { ...model.request, update: 'never' as const };
-    const device = await probeDevice(request.backends);
+    const device = await probeDevice(request.backends, offered);
     const clock = createPhaseClock();
     const ctx = context(request, device, timed(createProgressEmitter(undefined), clock), undefined, true);
     if ((await cachedVersion(request.url, request, ctx)) === model.info.version) return { kind: 'loaded', info: model.info };

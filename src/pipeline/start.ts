@@ -35,9 +35,14 @@ export type { Device } from '../backend/detect.js';
 
 const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
 
-/** Asked before the manifest says which runtime runs the model; each probe is made once per context. */
-export async function probeDevice(backends: BackendOrder): Promise<Device> {
-  const asked = typeof backends === 'string' ? ALL_BACKENDS : backends;
+/**
+ * Asked before the manifest says which runtime runs the model; each probe is made once per context.
+ * `offered`: the backends this host's runtimes run on, the only ones worth probing (the ONNX worker
+ * never makes a WebGL context); empty (a host with no runtime) probes them all.
+ */
+export async function probeDevice(backends: BackendOrder, offered: ReadonlySet<Backend> = new Set()): Promise<Device> {
+  const all = typeof backends === 'string' ? ALL_BACKENDS : backends;
+  const asked = offered.size > 0 ? all.filter((b) => offered.has(b)) : all;
   return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
 }
 

@@ -183,10 +183,25 @@ export function workerConnection(appWorker: Worker | undefined, family: RuntimeF
 /** How the library makes its own workers; replaced only by tests, to serve a host of their own making. */
 let makeWorker: (family: RuntimeFamily | 'resolve') => Worker = createWorker;
 
-/** @internal For tests: the library's own workers come from `factory` until it is reset with `undefined`. */
+/** A threaded WASM start stalled in one of the library's workers on this page (see pipeline/threads.ts): later loads ask for one thread. */
+let stalled = false;
+
+export function threadsStalled(): boolean {
+  return stalled;
+}
+
+export function markThreadsStalled(): void {
+  stalled = true;
+}
+
+/**
+ * @internal For tests: the library's own workers come from `factory` until it is reset with
+ * `undefined`, which also starts afresh what was learnt about them (a stalled threaded start).
+ */
 export function setWorkerFactory(factory: ((family: RuntimeFamily | 'resolve') => Worker) | undefined): void {
   makeWorker = factory ?? createWorker;
   shared.clear();
+  if (!factory) stalled = false;
 }
 
 function startWorker(family: RuntimeFamily | 'resolve'): Worker {

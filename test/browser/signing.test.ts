@@ -68,6 +68,21 @@ describe('signatures', () => {
     await blocking.dispose();
   });
 
+  test('in the page (worker: false) too: a signed release runs, an altered one is refused', async () => {
+    const host = new LiveHost();
+    await host.publish(m('v1A'));
+    const model = await loadModel(host.url, { backend: 'wasm', worker: false, publicKey: publicA });
+    expect(await onnxDigits.whichRelease(model)).toBe('1.0.0');
+    await model.dispose();
+    const altered = m('v2A');
+    altered.name = 'not-digits';
+    await host.publish(altered);
+    const blocking = await loadModel(host.url, { backend: 'wasm', worker: false, publicKey: publicA, update: 'blocking' });
+    expect(blocking.info.version).toBe('1.0.0');
+    expect(blocking.lastUpdateError?.code).toBe('SIGNATURE_INVALID');
+    await blocking.dispose();
+  });
+
   test('signed by a key the app does not list: SIGNATURE_INVALID; with nothing cached the load fails', async () => {
     const host = new LiveHost();
     await host.publish(m('v2B'));

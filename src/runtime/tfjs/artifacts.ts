@@ -18,12 +18,16 @@ export interface WeightSpec {
   [key: string]: unknown;
 }
 
-/** The fields of TF.js's `ModelArtifacts` that a model.json carries, with the shards' bytes joined. */
+/** The fields of TF.js's `ModelArtifacts` that a model.json carries, with the shards' bytes in model.json's order. */
 export interface TfjsArtifacts {
   format: TfjsFormat;
   modelTopology: Record<string, unknown>;
   weightSpecs: WeightSpec[];
-  weightData: ArrayBuffer;
+  /**
+   * One buffer per shard, as TF.js takes them (`WeightData`): joining them first would copy the
+   * whole model once more, and hold it twice, while it loads.
+   */
+  weightData: ArrayBuffer[];
   /** model.json's other top-level fields (signature, trainingConfig, userDefinedMetadata, …), passed through. */
   extra: Record<string, unknown>;
   /** The shard paths as model.json names them, in order. */
@@ -119,12 +123,8 @@ export function readArtifacts(files: readonly ModelFileBytes[], expected?: TfjsF
   if (described !== undefined && described !== size) {
     invalid(modelFile.path, `its weight shards hold ${size} bytes but its weightsManifest describes ${described} (a shard is missing, truncated or from another model)`, { bytes: size, described });
   }
-  const weightData = new Uint8Array(size);
-  let offset = 0;
-  for (const shard of shards) {
-    weightData.set(shard, offset);
-    offset += shard.length;
-  }
+  // A shard that is a whole buffer is passed as it is; a view into a larger one is copied out.
+  const weightData = shards.map((s) => (s.byteOffset === 0 && s.byteLength === s.buffer.byteLength ? (s.buffer as ArrayBuffer) : s.slice().buffer));
   const { modelTopology, weightsManifest: _w, format: _f, ...extra } = json;
-  return { format, modelTopology: modelTopology as Record<string, unknown>, weightSpecs, weightData: weightData.buffer, extra, shardPaths };
+  return { format, modelTopology: modelTopology as Record<string, unknown>, weightSpecs, weightData, extra, shardPaths };
 }
