@@ -47,6 +47,8 @@ export async function guardStart<T>(store: CacheStore | undefined, url: string, 
       try {
         await setMark(store, url, key, { running: true, unfinished });
         const value = await create();
+        // Awaited, not left to finish later: a worker ended right after its last model is disposed
+        // would drop the write, and the next load would take the mark for an unfinished start.
         await setMark(store, url, key, undefined);
         return value;
       } catch (error) {

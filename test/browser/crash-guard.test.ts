@@ -16,9 +16,13 @@ function newWorker(): Worker {
 /** TF.js on WASM, else its CPU kernels: two backends every engine has. */
 const backends: Backend[] = ['wasm', 'cpu'];
 
-/** A load in a fresh worker that is terminated as soon as the compile on WASM begins. */
+/**
+ * A load in a fresh worker that is terminated as soon as the compile on WASM begins. The worker's
+ * session creation takes a second longer (fixtures/slow-compile-worker.ts), so the kill always lands
+ * mid-compile, however fast the engine is.
+ */
 async function killedWhileCompiling(url: string): Promise<void> {
-  const app = newWorker();
+  const app = new Worker(new URL('./fixtures/slow-compile-worker.ts', import.meta.url), { type: 'module' });
   const load = loadModel(url, {
     backend: backends,
     worker: app,

@@ -7,18 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { fromFloat16Bits, toFloat16Bits } from '../../src/cli/float16.js';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../support/cli.js';
 import { readTestSet, verifyRelease, type VerifyReport } from '../../src/cli/verify.js';
 import { digitsModelPath } from '../support/digits.mjs';
 
 const TEST_SET = new URL('../../models/digits/test-set.json', import.meta.url).pathname;
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let work: string;
 let modelDir: string;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../support/cli.js';
 import { expiresAt } from '../../src/cli/sign.js';
 import { isOndeviceError } from '../../src/errors.js';
 import { parseManifest } from '../../src/manifest/parse.js';
@@ -17,12 +17,6 @@ import { keyId, publicKeys, verifyManifest, type PublicJwk } from '../../src/man
 import { rolloutBucket } from '../../src/update/trust.js';
 import { digitsModelPath } from '../support/digits.mjs';
 
-async function cli(...argv: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await main(argv, { out: (t) => out.push(t), err: (t) => err.push(t) });
-  return { code, out: out.join('\n'), err: err.join('\n') };
-}
 
 let work: string;
 let release: string;
