@@ -5,7 +5,7 @@
  * instruction. Prints nothing when everything is there.
  *
  * Usage: `ensure-browsers.mjs [--optional] [engine…]`. Engines: chromium, firefox, webkit,
- * webkit-safari; default `$ONDEVICE_ENGINES` (comma-separated), else all of them.
+ * webkit-safari; default `$ONDEVICE_ENGINES` (comma-separated), else those `npm test` runs.
  * `--optional`: never install and never fail (the demo only uses it to print a hint).
  */
 import { execFileSync } from 'node:child_process';
@@ -34,7 +34,7 @@ const NEEDS = {
 const args = process.argv.slice(2);
 const optional = args.includes('--optional');
 const named = args.filter((a) => !a.startsWith('--'));
-const engines = named.length ? named : (process.env.ONDEVICE_ENGINES ?? Object.keys(NEEDS).join(',')).split(',').map((e) => e.trim()).filter(Boolean);
+const engines = named.length ? named : (process.env.ONDEVICE_ENGINES ?? 'chromium,firefox,webkit').split(',').map((e) => e.trim()).filter(Boolean);
 for (const e of engines) {
   if (!(e in NEEDS)) {
     console.error(`ondevice: unknown engine "${e}" (known: ${Object.keys(NEEDS).join(', ')}).`);
