@@ -2,7 +2,7 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium-path.mjs';
-import { SAFARI_FEATURES, firefox, webkit } from './test/support/engines.mjs';
+import { DEFAULT_ENGINES, SAFARI_FEATURES, firefox, webkit } from './test/support/engines.mjs';
 
 /**
  * The browser suite, once per engine: Chromium (Playwright), Firefox ESR (WebDriver BiDi), WebKitGTK
@@ -17,12 +17,6 @@ const ENGINES = {
 } as const;
 type Engine = keyof typeof ENGINES;
 const SAFARI_FEATURE_TESTS = ['cache', 'quota', 'engines', 'hardening', 'crash-guard'].map((name) => `test/browser/${name}.test.ts`);
-/**
- * What `npm test` runs. WebKit with Safari's storage features is opt-in for now: in full runs its
- * session has stalled (no output, no CPU) right after its first file, two runs in three, which would
- * hang CI; run it with ONDEVICE_ENGINES=chromium,firefox,webkit,webkit-safari.
- */
-const DEFAULT_ENGINES = 'chromium,firefox,webkit';
 const selected = (process.env.ONDEVICE_ENGINES ?? DEFAULT_ENGINES).split(',').map((e) => e.trim()).filter(Boolean);
 for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES: unknown engine "${e}" (known: ${Object.keys(ENGINES).join(', ')})`);
 

@@ -11,7 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromiumPath } from './chromium-path.mjs';
-import { FIREFOX_PATH, MINIBROWSER_PATH, WEBKIT_DRIVER_PATH } from '../test/support/engines.mjs';
+import { DEFAULT_ENGINES, FIREFOX_PATH, MINIBROWSER_PATH, WEBKIT_DRIVER_PATH } from '../test/support/engines.mjs';
 
 const XVFB = '/usr/bin/Xvfb';
 const webkitNeeds = [
@@ -34,7 +34,7 @@ const NEEDS = {
 const args = process.argv.slice(2);
 const optional = args.includes('--optional');
 const named = args.filter((a) => !a.startsWith('--'));
-const engines = named.length ? named : (process.env.ONDEVICE_ENGINES ?? 'chromium,firefox,webkit').split(',').map((e) => e.trim()).filter(Boolean);
+const engines = named.length ? named : (process.env.ONDEVICE_ENGINES ?? DEFAULT_ENGINES).split(',').map((e) => e.trim()).filter(Boolean);
 for (const e of engines) {
   if (!(e in NEEDS)) {
     console.error(`ondevice: unknown engine "${e}" (known: ${Object.keys(NEEDS).join(', ')}).`);

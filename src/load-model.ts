@@ -11,6 +11,7 @@ import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckR
 import { markThreadsStalled, threadsStalled, workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 import { within } from './within.js';
+import { runsOnWasm } from './pipeline/threads.js';
 import { publicKeys } from './manifest/signature.js';
 
 /** How long a load waits for `persist()` to settle; a browser that grants it at once does so in milliseconds. */
@@ -87,7 +88,7 @@ async function open(request: LoadRequest, worker: LoadOptions['worker'], control
     opened = await openIn({ ...request, threads: 1 }, worker, controls);
   }
   const { info } = opened;
-  if (threadsStalled() && (info.backend === 'wasm' || (info.runtime === 'onnx' && info.backend === 'webgpu'))) {
+  if (threadsStalled() && runsOnWasm(info.runtime, info.backend)) {
     opened.info = { ...info, fallbacks: [...info.fallbacks, { backend: info.backend, reason: 'WASM threads stalled at start-up on this page: running on one thread' }] };
   }
   return opened;

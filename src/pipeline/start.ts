@@ -12,7 +12,7 @@ import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
 import { guardStart } from './crash-guard.js';
-import { boundedStart, usesWasmThreads, type Threading } from './threads.js';
+import { boundedStart, runsOnWasm, type Threading } from './threads.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
@@ -99,7 +99,7 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
       // After the start is marked: a page that dies from here on is caught by the guard next time.
       progress.emit({ phase: 'compile', backend: b });
       const create = () => adapter.create(resolved.files, b, { threads: threading.threads });
-      if (!usesWasmThreads(runtime, b, threading.threads)) return create();
+      if (threading.threads <= 1 || !runsOnWasm(runtime, b)) return create();
       return boundedStart(create, threading, resolved.files.reduce((sum, f) => sum + f.bytes.byteLength, 0), b);
     });
   };

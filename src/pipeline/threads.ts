@@ -22,9 +22,9 @@ export interface Threading {
 
 let proven = false;
 
-/** Whether `backend` of `runtime` starts WebAssembly with threads (ONNX's WebGPU build runs on the same WASM module). */
-export function usesWasmThreads(runtime: string, backend: Backend, threads: number): boolean {
-  return threads > 1 && (backend === 'wasm' || (runtime === 'onnx' && backend === 'webgpu'));
+/** Whether `backend` of `runtime` runs on the WASM module that threads apply to (ONNX's WebGPU build runs on it too). */
+export function runsOnWasm(runtime: string, backend: Backend): boolean {
+  return backend === 'wasm' || (runtime === 'onnx' && backend === 'webgpu');
 }
 
 /** Runs `start` bounded as the file comment says; a start that ends after the bound is released. */
