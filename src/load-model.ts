@@ -42,6 +42,7 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
     maxCacheBytes: options.maxCacheBytes,
     retry: options.retry,
     publicKeys: options.publicKey === undefined ? undefined : publicKeys(options.publicKey),
+    storage: storagePreference(options.storage),
   };
   // A signed load never skips its check: without WebCrypto it cannot be made.
   if (request.publicKeys && !globalThis.crypto?.subtle) {
@@ -144,6 +145,14 @@ function updatePolicy(value: LoadOptions['update']): LoadRequest['update'] {
   if (value === 'background' || value === 'blocking' || value === 'never') return value;
   throw new OndeviceError('INPUT_INVALID', `Option "update" must be 'background', 'blocking' or 'never'; got ${JSON.stringify(value)}.`, {
     details: { input: 'update', actual: value },
+  });
+}
+
+function storagePreference(value: LoadOptions['storage']): LoadRequest['storage'] {
+  if (value === undefined) return 'auto';
+  if (value === 'auto' || value === 'opfs' || value === 'indexeddb') return value;
+  throw new OndeviceError('INPUT_INVALID', `Option "storage" must be 'auto', 'opfs' or 'indexeddb'; got ${JSON.stringify(value)}.`, {
+    details: { input: 'storage', actual: value },
   });
 }
 

@@ -29,9 +29,9 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
     });
     if (deleted) freed += file.size;
   }
-  // Chunks without a file record: a write that was interrupted (tab closed, quota), or what an
+  // Bytes without a file record: a write that was interrupted (tab closed, quota), or what an
   // interrupted download received, kept a day so that the next load can resume it.
-  for (const sha256 of await store.chunkOwners()) {
+  for (const sha256 of await store.byteOwners()) {
     if (keep.has(sha256)) continue;
     await ifUnlocked(fileLock(sha256), async () => {
       if ((await store.getFile(sha256)) || (await referenced()).has(sha256)) return;

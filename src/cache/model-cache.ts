@@ -5,7 +5,7 @@
 import { parseUrl, toOndeviceError } from '../errors.js';
 import { collectGarbage } from './gc.js';
 import { recordBytes, versionOf } from './records.js';
-import { defaultCacheStore, type CacheStore } from './store.js';
+import { defaultCacheStore, type CacheStore, type StoreKind } from './store.js';
 
 export interface CachedModel {
   name: string;
@@ -30,6 +30,13 @@ export interface CacheUsage {
   originQuota: number | null;
   /** Whether the origin's storage is persistent (`navigator.storage.persisted()`); `null` where unknown. */
   persisted: boolean | null;
+  /**
+   * Where new files' bytes go from this context under `storage: 'auto'`: `'opfs'` (the origin private
+   * file system) where it can be written here, else `'indexeddb'`.
+   */
+  store: StoreKind;
+  /** Bytes of cached files by the store that holds them (a load may have forced either). */
+  storeBytes: Record<StoreKind, number>;
 }
 
 export interface ModelCache {
@@ -65,7 +72,9 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
       await collectGarbage(store(), { partials: true });
     },
     async usage() {
-      const [files, models, partials] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials()]);
+      const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials(), store().byteStore()]);
+      const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0 };
+      for (const file of files) storeBytes[file.store ?? 'indexeddb'] += file.size;
       const storage = globalThis.navigator?.storage;
       const estimate = await storage?.estimate?.().catch(() => undefined);
       const persisted = await storage?.persisted?.().catch(() => undefined);
@@ -75,6 +84,8 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
         originUsage: estimate?.usage ?? null,
         originQuota: estimate?.quota ?? null,
         persisted: persisted ?? null,
+        store: where,
+        storeBytes,
       };
     },
   };

@@ -50,12 +50,15 @@ export interface Tuned {
   measured: Record<string, number>;
 }
 
-/** A file stored in chunks; written after its chunks, so its presence means they are all there. */
+/** A stored file; written after its bytes are durable, so its presence means they are all there. */
 export interface FileRecord {
   sha256: string;
   size: number;
-  chunkSize: number;
-  chunks: number;
+  /** The byte store that holds it; absent in records from before OPFS: IndexedDB. */
+  store?: 'opfs';
+  /** IndexedDB chunks: their size and count. */
+  chunkSize?: number;
+  chunks?: number;
   storedAt: number;
   /** xxh64 of the bytes, taken when they were stored (after their SHA-256 held); records from before it have none. */
   xxh64?: string;

@@ -1,15 +1,22 @@
 /**
- * @file The cache's storage, on idb-keyval custom stores: model and file records in one database,
- * file bytes in fixed-size chunks in another (a 1 GB model never needs a 1 GB value to store or read).
- * The same code runs in the worker and in the page: IndexedDB is shared by every context of an origin.
+ * @file The cache's database, on idb-keyval custom stores: model and file records, partial
+ * downloads and the device id in one IndexedDB database; each file's bytes in a byte store (OPFS
+ * files where this context can write them, else IndexedDB chunks; see bytes.ts), named in its record.
+ * The same code runs in the worker and in the page: both stores are shared by every context of an origin.
  */
-import { createStore, del, delMany, entries, get, getMany, keys, set, update, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, get, set, update, type UseStore } from 'idb-keyval';
 import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
+import type { ByteStore, StoreKind } from './bytes.js';
+import { CHUNK_SIZE, idbByteStore } from './bytes-idb.js';
+import { opfsByteStore, opfsWritable } from './bytes-opfs.js';
 import type { FileRecord, ModelRecord } from './records.js';
 
-/** Big enough that a 100 MB model is 25 values, small enough that storing one never needs much memory. */
-export const CHUNK_SIZE = 4 * 1024 * 1024;
+export { CHUNK_SIZE } from './bytes-idb.js';
+export type { StoreKind } from './bytes.js';
+
+/** Where new files' bytes go: `'auto'` is OPFS where this context can write it, else IndexedDB. */
+export type StoragePreference = 'auto' | StoreKind;
 
 export interface CacheStore {
   getModel(url: string): Promise<ModelRecord | undefined>;
@@ -20,15 +27,18 @@ export interface CacheStore {
   getFile(sha256: string): Promise<FileRecord | undefined>;
   listFiles(): Promise<FileRecord[]>;
   /**
-   * Stores the bytes in chunks, then the file record. On failure the chunks written are removed.
-   * The first `savedBytes` (whole chunks only) are already stored, by download checkpoints.
+   * Stores the bytes in this context's byte store, then (once they are durable) the file record. On
+   * failure nothing of them is left. The first `savedBytes` may already be stored by download checkpoints.
    */
   writeFile(sha256: string, bytes: Uint8Array, savedBytes?: number): Promise<FileRecord>;
-  /** The whole file, or `undefined` if a chunk is missing. */
+  /** The whole file, from the store its record names, or `undefined` if it is missing or short. */
   readFile(file: FileRecord): Promise<Uint8Array | undefined>;
+  /** Deletes the file's record and its bytes (whole or partial) from every store. */
   deleteFile(sha256: string): Promise<void>;
-  /** Hashes that have chunks stored (with or without a file record). */
-  chunkOwners(): Promise<Set<string>>;
+  /** Hashes that have bytes stored in either store (with or without a file record). */
+  byteOwners(): Promise<Set<string>>;
+  /** The store new files go to from this context. */
+  byteStore(): Promise<StoreKind>;
   /**
    * Keeps what an interrupted download received, for a later `Range` request. Chunks already saved
    * for the same prefix are not written again.
@@ -39,7 +49,7 @@ export interface CacheStore {
   listPartials(): Promise<Array<{ sha256: string; received: number }>>;
   /** When a partial was last saved (`undefined` if there is none), without reading its bytes. */
   partialSavedAt(sha256: string): Promise<number | undefined>;
-  /** Forgets the partial record (its chunks are overwritten by `writeFile` or collected). */
+  /** Forgets the partial record (its bytes are replaced by `writeFile`, or collected). */
   deletePartial(sha256: string): Promise<void>;
   /**
    * A random id made once for this device and origin (the staged-rollout bucket); it never leaves
@@ -57,18 +67,35 @@ interface PartialRecord {
   chunkSize: number;
   validator: string | null;
   savedAt: number;
+  /** Absent in records from before OPFS: IndexedDB. */
+  store?: StoreKind;
 }
 
-let defaultStore: CacheStore | undefined;
+const defaultStores = new Map<StoragePreference, CacheStore>();
+let defaultDatabases: { meta: UseStore; chunks: UseStore } | undefined;
 
 /** The library's default store, created on first use (importing this module touches no browser API). */
-export function defaultCacheStore(): CacheStore {
-  defaultStore ??= idbCacheStore(createStore('ondevice-meta', 'meta'), createStore('ondevice-chunks', 'chunks'));
-  return defaultStore;
+export function defaultCacheStore(storage: StoragePreference = 'auto'): CacheStore {
+  defaultDatabases ??= { meta: createStore('ondevice-meta', 'meta'), chunks: createStore('ondevice-chunks', 'chunks') };
+  if (!defaultStores.has(storage)) defaultStores.set(storage, idbCacheStore(defaultDatabases.meta, defaultDatabases.chunks, { storage }));
+  return defaultStores.get(storage)!;
 }
 
-export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
-  const chunkKey = (sha256: string, i: number) => `${sha256}/${i}`;
+export interface CacheStoreOptions {
+  /** @default 'auto' */
+  storage?: StoragePreference;
+  /** The OPFS directory for file bytes; one per database, since collection deletes what its records do not name. @default 'ondevice' */
+  directory?: string;
+}
+
+export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheStoreOptions = {}): CacheStore {
+  const { storage = 'auto', directory = 'ondevice' } = options;
+  const stores: Record<StoreKind, ByteStore> = { indexeddb: idbByteStore(chunks), opfs: opfsByteStore(directory) };
+  let chosen: Promise<StoreKind> | undefined;
+  // Decided once per context: a private mode or an ephemeral session refuses OPFS for good.
+  const target = () => (chosen ??= storage === 'auto' ? opfsWritable(directory).then((ok) => (ok ? 'opfs' : 'indexeddb')) : Promise.resolve(storage));
+  const holder = (kind: StoreKind | undefined) => stores[kind ?? 'indexeddb'];
+  const other = (kind: StoreKind) => stores[kind === 'opfs' ? 'indexeddb' : 'opfs'];
   return {
     getModel: (url) => get<ModelRecord>(MODEL + url, meta),
     async updateModel(url, change) {
@@ -95,71 +122,46 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore): CacheStore {
       return (await entries<string, FileRecord>(meta)).filter(([k]) => k.startsWith(FILE)).map(([, v]) => v);
     },
     async writeFile(sha256, bytes, savedBytes = 0) {
-      const count = Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE));
-      const scratch = chunkWriter(bytes.length);
-      const from = Math.min(count, Math.floor(savedBytes / CHUNK_SIZE));
+      const kind = await target();
+      const partial = await get<PartialRecord>(PARTIAL + sha256, meta);
+      // A checkpoint's prefix counts only where it was saved.
+      const saved = (partial?.store ?? 'indexeddb') === kind ? savedBytes : 0;
       try {
-        for (let i = from; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
-        const record: FileRecord = { sha256, size: bytes.length, chunkSize: CHUNK_SIZE, chunks: count, storedAt: Date.now(), xxh64: await xxh64Hex(bytes) };
+        await stores[kind].write(sha256, bytes, saved);
+        const record: FileRecord = { sha256, size: bytes.length, storedAt: Date.now(), xxh64: await xxh64Hex(bytes), ...(kind === 'opfs' ? { store: kind } : { chunkSize: CHUNK_SIZE, chunks: Math.max(1, Math.ceil(bytes.length / CHUNK_SIZE)) }) };
         await set(FILE + sha256, record, meta);
+        // What a download kept in the other store is of no use now.
+        if (partial && (partial.store ?? 'indexeddb') !== kind) await other(kind).delete(sha256).catch(() => undefined);
         return record;
       } catch (error) {
-        await delMany(Array.from({ length: count }, (_, i) => chunkKey(sha256, i)), chunks).catch(() => undefined);
+        await stores[kind].delete(sha256).catch(() => undefined);
         throw storageError(error);
       }
     },
-    async readFile(file) {
-      const out = new Uint8Array(file.size);
-      // Two chunks a transaction, three transactions in flight: the browser process reads the next
-      // chunks while this thread copies the last ones, and memory stays a few chunks above the result.
-      const batch = 2;
-      const window = 3;
-      const starts = Array.from({ length: Math.ceil(file.chunks / batch) }, (_, k) => k * batch);
-      let ok = true;
-      const readBatch = async (first: number) => {
-        const ids = Array.from({ length: Math.min(batch, file.chunks - first) }, (_, k) => chunkKey(file.sha256, first + k));
-        const values = await getMany<ArrayBuffer | undefined>(ids, chunks);
-        for (const [k, value] of values.entries()) {
-          const offset = (first + k) * file.chunkSize;
-          if (!(value instanceof ArrayBuffer) || offset + value.byteLength > file.size) ok = false;
-          else out.set(new Uint8Array(value), offset);
-        }
-      };
-      const workers = Array.from({ length: Math.min(window, starts.length) }, async () => {
-        for (let next = starts.shift(); next !== undefined && ok; next = starts.shift()) await readBatch(next);
-      });
-      await Promise.all(workers);
-      return ok ? out : undefined;
-    },
+    readFile: (file) => holder(file.store).read(file),
     async deleteFile(sha256) {
-      const record = await get<FileRecord>(FILE + sha256, meta);
       await del(FILE + sha256, meta);
-      const owned = (await keys<string>(chunks)).filter((k) => k.startsWith(`${sha256}/`));
-      await delMany(record ? [...new Set([...owned, ...Array.from({ length: record.chunks }, (_, i) => chunkKey(sha256, i))])] : owned, chunks);
+      await Promise.all(Object.values(stores).map((s) => s.delete(sha256).catch((error: unknown) => (s.kind === 'opfs' ? undefined : Promise.reject(error)))));
     },
-    async chunkOwners() {
-      return new Set((await keys<string>(chunks)).map((k) => k.slice(0, k.indexOf('/'))));
+    async byteOwners() {
+      // A context without OPFS cannot hold any there.
+      const [chunked, files] = await Promise.all([stores.indexeddb.owners(), stores.opfs.owners().catch(() => new Set<string>())]);
+      return new Set([...chunked, ...files]);
     },
+    byteStore: target,
     async savePartial(sha256, { bytes, validator }) {
-      const count = Math.ceil(bytes.length / CHUNK_SIZE);
       const previous = await get<PartialRecord>(PARTIAL + sha256, meta);
-      // Whole chunks of an earlier checkpoint with the same validator are already there.
-      const from = previous && previous.validator === validator ? Math.floor(Math.min(previous.received, bytes.length) / CHUNK_SIZE) : 0;
-      const scratch = chunkWriter(bytes.length);
-      for (let i = from; i < count; i++) await set(chunkKey(sha256, i), scratch(bytes.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE)), chunks);
-      await set(PARTIAL + sha256, { received: bytes.length, chunkSize: CHUNK_SIZE, validator, savedAt: Date.now() } satisfies PartialRecord, meta);
+      const kind = previous && previous.validator === validator ? (previous.store ?? 'indexeddb') : await target();
+      // Bytes of an earlier checkpoint with the same validator are already there.
+      const from = previous && previous.validator === validator ? Math.min(previous.received, bytes.length) : 0;
+      await stores[kind].writePartial(sha256, bytes, from);
+      await set(PARTIAL + sha256, { received: bytes.length, chunkSize: CHUNK_SIZE, validator, savedAt: Date.now(), store: kind } satisfies PartialRecord, meta);
     },
     async loadPartial(sha256) {
       const record = await get<PartialRecord>(PARTIAL + sha256, meta);
       if (!record) return undefined;
-      const count = Math.ceil(record.received / record.chunkSize);
-      const values = await getMany<ArrayBuffer | undefined>(Array.from({ length: count }, (_, i) => chunkKey(sha256, i)), chunks);
-      const bytes = new Uint8Array(record.received);
-      for (const [i, value] of values.entries()) {
-        if (!(value instanceof ArrayBuffer)) return undefined;
-        bytes.set(new Uint8Array(value).subarray(0, record.received - i * record.chunkSize), i * record.chunkSize);
-      }
-      return { bytes, validator: record.validator, savedAt: record.savedAt };
+      const bytes = await holder(record.store).readPartial(sha256, record.received);
+      return bytes && { bytes, validator: record.validator, savedAt: record.savedAt };
     },
     async listPartials() {
       return (await entries<string, PartialRecord>(meta)).filter(([k]) => k.startsWith(PARTIAL)).map(([k, v]) => ({ sha256: k.slice(PARTIAL.length), received: v.received }));
@@ -179,21 +181,6 @@ const DEVICE_ID = 'device-id';
 function randomId(): string {
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-/**
- * The value to store for one chunk. Storing a view would clone its whole underlying buffer, and a
- * fresh slice per chunk leaves a model's worth of garbage behind; IndexedDB clones the value inside
- * `put()`, which idb-keyval has called by the time `set()` resolves, so one scratch buffer serves
- * every full chunk (only a short last chunk gets its own).
- */
-function chunkWriter(size: number): (part: Uint8Array) => ArrayBuffer {
-  const scratch = new Uint8Array(Math.min(CHUNK_SIZE, size));
-  return (part) => {
-    if (part.length !== scratch.length) return part.slice().buffer;
-    scratch.set(part);
-    return scratch.buffer;
-  };
 }
 
 async function guard<T>(promise: Promise<T>): Promise<T> {

@@ -8,7 +8,7 @@ import { wasmThreadCount } from '../backend/detect.js';
 import { BackendSkipped } from '../backend/select.js';
 import { holdShared } from '../cache/locks.js';
 import { modelLock, type Estimate } from '../cache/quota.js';
-import { defaultCacheStore, type CacheStore } from '../cache/store.js';
+import { defaultCacheStore, type CacheStore, type StoragePreference } from '../cache/store.js';
 import type { Fetch } from '../download/fetch-file.js';
 import { DEFAULT_RETRY } from '../download/resumable.js';
 import { OndeviceError, disposedError, errorToWire, throwIfAborted, toOndeviceError, type WireError } from '../errors.js';
@@ -64,8 +64,8 @@ export interface ModelHostOptions {
    * worker's dynamic imports, so a worker that imported every adapter would carry every runtime).
    */
   runtimes: Runtimes;
-  /** @default IndexedDB through idb-keyval (`undefined` entries run without a cache) */
-  store?: () => CacheStore | undefined;
+  /** The cache for a load's storage preference. @default IndexedDB through idb-keyval, bytes in OPFS where it works (`undefined`: run without a cache) */
+  store?: (storage: StoragePreference) => CacheStore | undefined;
   /** @default navigator.storage.estimate */
   estimate?: Estimate;
   /** WASM threads this context can use. @default wasmThreadCount() (1 unless cross-origin isolated with SharedArrayBuffer) */
@@ -107,8 +107,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   let nextId = 1;
   const fetchFn = options.fetch ?? globalThis.fetch.bind(globalThis);
   const { runtimes } = options;
-  const store = options.store ?? (() => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore()));
-  const listeners = createListeners(store);
+  const store = options.store ?? ((storage: StoragePreference) => (typeof indexedDB === 'undefined' ? undefined : defaultCacheStore(storage)));
+  const listeners = createListeners(() => store('auto'));
 
   /** The backends this host's runtimes run on: the only ones its loads probe. */
   const offered = new Set(Object.values(runtimes).flatMap((r) => r?.backends ?? []));
@@ -131,7 +131,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     fetch: fetchFn,
     signal,
     progress,
-    store: store(),
+    store: store(request.storage ?? 'auto'),
     estimate: options.estimate,
     inUse: new Set([...models.values()].map((m) => m.request.url)),
     handoff: request.handoff,

@@ -2,6 +2,7 @@
 import type { FilesContext, ModelFileBytes } from '../cache/files.js';
 import type { Estimate } from '../cache/quota.js';
 import type { Validator } from '../cache/records.js';
+import type { StoragePreference } from '../cache/store.js';
 import type { RetryOptions } from '../download/resumable.js';
 import type { OndeviceError } from '../errors.js';
 import type { Manifest } from '../manifest/types.js';
@@ -23,6 +24,8 @@ export interface UpdateRules {
   retry?: Partial<RetryOptions> | undefined;
   /** Keys one of which must have signed every manifest acted on (see manifest/signature.ts). */
   publicKeys?: PublicJwk[] | undefined;
+  /** Where new files' bytes go (see cache/store.ts). @default 'auto' */
+  storage?: StoragePreference | undefined;
 }
 
 /** The variant of a manifest this device should load, and what was passed over on the way. */

@@ -4,11 +4,12 @@
  * many contexts at once.
  */
 import { beforeEach, describe, expect, test } from 'vitest';
-import { loadModel, modelCache, type UpdateInfo } from '../../src/index.js';
+import { loadModel as loadAnywhere, modelCache, type LoadOptions, type UpdateInfo } from '../../src/index.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { allRuntimes } from '../../src/runtime/all.js';
 import { expected } from './engine.js';
 import { expectOndeviceError, loaded, quiet } from './helpers.js';
+import { alterStored, storedBytes, stores } from './stores.js';
 import { LiveHost, bytesOf, eventually, fileOf, onnxDigits, release, tfjsDigits } from './live.js';
 
 const whichRelease = onnxDigits.whichRelease;
@@ -22,261 +23,269 @@ beforeEach(async () => {
   await modelCache.clear();
 });
 
-/** Flips the first bytes of a stored chunk, as disk corruption or a meddling extension would. */
-async function alterChunk(key: string): Promise<void> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const open = indexedDB.open('ondevice-chunks');
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
-  const store = db.transaction('chunks', 'readwrite').objectStore('chunks');
-  const value = await new Promise<ArrayBuffer>((resolve) => {
-    const get = store.get(key);
-    get.onsuccess = () => resolve(get.result as ArrayBuffer);
-  });
-  expect(value, `chunk ${key} is stored`).toBeInstanceOf(ArrayBuffer);
-  const bytes = new Uint8Array(value.slice(0));
-  for (let i = 100; i < 200; i++) bytes[i] = bytes[i]! ^ 0xff;
-  await new Promise<void>((resolve) => {
-    const put = store.put(bytes.buffer, key);
-    put.onsuccess = () => resolve();
-  });
-  db.close();
-}
+/** Loads with the engine's default store (OPFS where it works). */
+const loadModel = (url: string, options: LoadOptions = {}) => loadAnywhere(url, options);
 
-/** The versioned cache's rules hold whatever the runtime: each test runs for the ONNX and the TF.js model. */
-describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
-  describe.each([true, false])('cache (worker: %s)', (worker) => {
-    test('first load downloads each file once; a revisit downloads no model bytes and asks once, cheaply', async () => {
-      const host = new LiveHost();
+/**
+ * The versioned cache's rules hold whatever the store holding the bytes (OPFS, IndexedDB) and the
+ * runtime: each test runs for both stores (where the engine has OPFS), the ONNX and the TF.js model.
+ */
+describe.each(stores)('bytes in %s', (storage) => {
+  const loadModel = (url: string, options: LoadOptions = {}) => loadAnywhere(url, { storage, ...options });
+
+  test('the files of a load go to the store asked for, and a revisit reads them from there', async () => {
+    const host = new LiveHost();
+    const v1 = await onnxDigits.release('release');
+    await host.publish(v1);
+    await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+    const file = v1.variants.fp32.files[0]!;
+    const usage = await modelCache.usage();
+    expect(usage.storeBytes).toEqual({ opfs: storage === 'opfs' ? file.size : 0, indexeddb: storage === 'indexeddb' ? file.size : 0 });
+    const held = await storedBytes();
+    expect(held.opfs[file.sha256] ?? null).toBe(storage === 'opfs' ? file.size : null);
+    expect(held.chunks.filter((k) => k.startsWith(`${file.sha256}/`))).toHaveLength(storage === 'indexeddb' ? 1 : 0);
+    // Another preference reads the file where it is, with no download.
+    const other = await loadAnywhere(host.url, { backend: 'wasm', storage: storage === 'opfs' ? 'indexeddb' : 'auto' });
+    expect(other.info.fromCache).toBe(true);
+    expect(await onnxDigits.whichRelease(other)).toBe('1.0.0');
+    await other.dispose();
+    expect(await host.count(fileOf(v1))).toBe(1);
+  });
+
+  describe.each([onnxDigits, tfjsDigits])('$label', (subject) => {
+    describe.each([true, false])('cache (worker: %s)', (worker) => {
+      test('first load downloads each file once; a revisit downloads no model bytes and asks once, cheaply', async () => {
+        const host = new LiveHost();
+        const v1 = await subject.release('release');
+        await host.publish(v1);
+        const first = await loadModel(host.url, { backend: 'wasm', worker });
+        expect(first.info).toMatchObject({ version: '1.0.0', fromCache: false });
+        await first.dispose();
+        expect(await host.count(fileOf(v1))).toBe(1);
+        expect(await host.count('manifest.json')).toBe(1);
+
+        const second = await loadModel(host.url, { backend: 'wasm', worker });
+        expect(second.info).toMatchObject({ version: '1.0.0', fromCache: true });
+        expect(await subject.whichRelease(second)).toBe('1.0.0');
+        // The background check: one conditional request, answered 304 (where the engine's HTTP cache keeps the ETag).
+        await eventually(async () => (await host.count('manifest.json')) === 2, 'the background check');
+        const manifests = (await host.requests()).filter((r) => r.path.endsWith('/manifest.json'));
+        expect(manifests.map((r) => r.status)).toEqual([200, expected.httpRevalidation ? 304 : 200]);
+        expect(await host.count(fileOf(v1))).toBe(1);
+        await second.dispose();
+      });
+
+      test('publishing 1.1.0: a background load starts 1.0.0 at once, onUpdate fires, reload and the next load run 1.1.0, and 1.0.0 is collected', async () => {
+        const host = new LiveHost();
+        const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm', worker })).dispose();
+        await host.publish(v2);
+
+        const updates: UpdateInfo[] = [];
+        const model = await loadModel(host.url, { backend: 'wasm', worker, onUpdate: (u) => updates.push(u) });
+        expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
+        await eventually(() => updates.length > 0, 'onUpdate');
+        expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
+        // Never swapped under the app.
+        expect(model.info.version).toBe('1.0.0');
+        expect(await subject.whichRelease(model)).toBe('1.0.0');
+        await model.reload();
+        expect(model.info.version).toBe('1.1.0');
+        expect(await subject.whichRelease(model)).toBe('1.1.0');
+        await model.dispose();
+
+        const next = await loadModel(host.url, { backend: 'wasm', worker });
+        expect(next.info).toMatchObject({ version: '1.1.0', fromCache: true });
+        expect(await subject.whichRelease(next)).toBe('1.1.0');
+        expect(await host.count(fileOf(v2))).toBe(1);
+        const size = bytesOf(v2);
+        await eventually(async () => (await modelCache.usage()).bytes === size, "1.0.0's file to be collected");
+        const [entry] = await modelCache.list();
+        expect(entry).toMatchObject({ name: subject.name, manifestUrl: host.url, versions: ['1.1.0'], activeVersion: '1.1.0', bytes: size });
+        await next.dispose();
+      });
+    });
+
+    test('a load that asked the host makes no second, background request, even when its files were cached by hash', async () => {
+      const [a, b] = [new LiveHost(), new LiveHost()];
       const v1 = await subject.release('release');
-      await host.publish(v1);
-      const first = await loadModel(host.url, { backend: 'wasm', worker });
-      expect(first.info).toMatchObject({ version: '1.0.0', fromCache: false });
-      await first.dispose();
-      expect(await host.count(fileOf(v1))).toBe(1);
-      expect(await host.count('manifest.json')).toBe(1);
-
-      const second = await loadModel(host.url, { backend: 'wasm', worker });
-      expect(second.info).toMatchObject({ version: '1.0.0', fromCache: true });
-      expect(await subject.whichRelease(second)).toBe('1.0.0');
-      // The background check: one conditional request, answered 304 (where the engine's HTTP cache keeps the ETag).
-      await eventually(async () => (await host.count('manifest.json')) === 2, 'the background check');
-      const manifests = (await host.requests()).filter((r) => r.path.endsWith('/manifest.json'));
-      expect(manifests.map((r) => r.status)).toEqual([200, expected.httpRevalidation ? 304 : 200]);
-      expect(await host.count(fileOf(v1))).toBe(1);
-      await second.dispose();
+      await a.publish(v1);
+      await b.publish(v1);
+      await (await loadModel(a.url, { backend: 'wasm' })).dispose();
+      const host = createModelHost({ runtimes: allRuntimes });
+      const model = loaded(await host.load({ url: b.url, backends: ['wasm'], update: 'background', variant: 'auto', version: undefined, maxCacheBytes: undefined, storage }));
+      expect(model.info.fromCache).toBe(true);
+      // A background check would start as the load resolves; once the host is idle, it would have asked.
+      await host.idle();
+      expect(await b.count('manifest.json')).toBe(1);
+      expect(await b.count(fileOf(v1))).toBe(0);
+      await host.dispose(model.id);
     });
 
-    test('publishing 1.1.0: a background load starts 1.0.0 at once, onUpdate fires, reload and the next load run 1.1.0, and 1.0.0 is collected', async () => {
-      const host = new LiveHost();
-      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
-      await host.publish(v1);
-      await (await loadModel(host.url, { backend: 'wasm', worker })).dispose();
-      await host.publish(v2);
+    describe('integrity', () => {
+      test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, a blocking load starts the old version and says why', async () => {
+        const host = new LiveHost();
+        const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        await host.publish(v2);
+        // The last file: same size in both releases, so only its hash tells them apart.
+        const [wrong, served] = [v2.variants.fp32.files.at(-1)!, v1.variants.fp32.files.at(-1)!];
+        await host.swap({ [wrong.path]: served.path });
 
-      const updates: UpdateInfo[] = [];
-      const model = await loadModel(host.url, { backend: 'wasm', worker, onUpdate: (u) => updates.push(u) });
-      expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
-      await eventually(() => updates.length > 0, 'onUpdate');
-      expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
-      // Never swapped under the app.
-      expect(model.info.version).toBe('1.0.0');
-      expect(await subject.whichRelease(model)).toBe('1.0.0');
-      await model.reload();
-      expect(model.info.version).toBe('1.1.0');
-      expect(await subject.whichRelease(model)).toBe('1.1.0');
-      await model.dispose();
+        const model = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+        const error = await expectOndeviceError(model.checkForUpdate(), 'INTEGRITY_MISMATCH');
+        expect(error.details).toMatchObject({ url: `${host.base}${wrong.path}`, expected: wrong.sha256, actual: served.sha256 });
+        await model.dispose();
+        expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
+        const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
+        expect(await subject.whichRelease(again)).toBe('1.0.0');
+        expect(again.lastUpdateError).toMatchObject({ code: 'INTEGRITY_MISMATCH', details: { expected: wrong.sha256 } });
+        await again.dispose();
+        const old = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+        expect(await subject.whichRelease(old)).toBe('1.0.0');
+        await old.dispose();
+      });
 
-      const next = await loadModel(host.url, { backend: 'wasm', worker });
-      expect(next.info).toMatchObject({ version: '1.1.0', fromCache: true });
-      expect(await subject.whichRelease(next)).toBe('1.1.0');
-      expect(await host.count(fileOf(v2))).toBe(1);
-      const size = bytesOf(v2);
-      await eventually(async () => (await modelCache.usage()).bytes === size, "1.0.0's file to be collected");
-      const [entry] = await modelCache.list();
-      expect(entry).toMatchObject({ name: subject.name, manifestUrl: host.url, versions: ['1.1.0'], activeVersion: '1.1.0', bytes: size });
-      await next.dispose();
-    });
-  });
+      test('a file altered in storage is detected and healed by downloading the file again', async () => {
+        const host = new LiveHost();
+        const v1 = await subject.release('release');
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        await alterStored(v1.variants.fp32.files[0]!.sha256);
 
-  test('a load that asked the host makes no second, background request, even when its files were cached by hash', async () => {
-    const [a, b] = [new LiveHost(), new LiveHost()];
-    const v1 = await subject.release('release');
-    await a.publish(v1);
-    await b.publish(v1);
-    await (await loadModel(a.url, { backend: 'wasm' })).dispose();
-    const host = createModelHost({ runtimes: allRuntimes });
-    const model = loaded(await host.load({ url: b.url, backends: ['wasm'], update: 'background', variant: 'auto', version: undefined, maxCacheBytes: undefined }));
-    expect(model.info.fromCache).toBe(true);
-    // A background check would start as the load resolves; once the host is idle, it would have asked.
-    await host.idle();
-    expect(await b.count('manifest.json')).toBe(1);
-    expect(await b.count(fileOf(v1))).toBe(0);
-    await host.dispose(model.id);
-  });
-
-  describe('integrity', () => {
-    test('a host serving wrong bytes for a new version: INTEGRITY_MISMATCH, nothing activates, a blocking load starts the old version and says why', async () => {
-      const host = new LiveHost();
-      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
-      await host.publish(v1);
-      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-      await host.publish(v2);
-      // The last file: same size in both releases, so only its hash tells them apart.
-      const [wrong, served] = [v2.variants.fp32.files.at(-1)!, v1.variants.fp32.files.at(-1)!];
-      await host.swap({ [wrong.path]: served.path });
-
-      const model = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-      const error = await expectOndeviceError(model.checkForUpdate(), 'INTEGRITY_MISMATCH');
-      expect(error.details).toMatchObject({ url: `${host.base}${wrong.path}`, expected: wrong.sha256, actual: served.sha256 });
-      await model.dispose();
-      expect((await modelCache.list())[0]).toMatchObject({ activeVersion: '1.0.0' });
-      const again = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
-      expect(await subject.whichRelease(again)).toBe('1.0.0');
-      expect(again.lastUpdateError).toMatchObject({ code: 'INTEGRITY_MISMATCH', details: { expected: wrong.sha256 } });
-      await again.dispose();
-      const old = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-      expect(await subject.whichRelease(old)).toBe('1.0.0');
-      await old.dispose();
+        const model = await loadModel(host.url, { backend: 'wasm' });
+        expect(model.info.fromCache).toBe(false);
+        expect(await subject.whichRelease(model)).toBe('1.0.0');
+        expect(await host.count(fileOf(v1))).toBe(2);
+        await model.dispose();
+        const healed = await loadModel(host.url, { backend: 'wasm' });
+        expect(healed.info.fromCache).toBe(true);
+        await healed.dispose();
+      });
     });
 
-    test('a chunk altered in IndexedDB is detected and healed by downloading the file again', async () => {
-      const host = new LiveHost();
-      const v1 = await subject.release('release');
-      await host.publish(v1);
-      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-      await alterChunk(`${v1.variants.fp32.files[0]!.sha256}/0`);
+    describe('offline', () => {
+      test.each(['background', 'blocking'] as const)('a cached model loads under %s with the host down', async (update) => {
+        const host = new LiveHost();
+        await host.publish(await subject.release('release'));
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        await host.down(true);
+        const model = await loadModel(host.url, { backend: 'wasm', update });
+        expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
+        expect(await subject.whichRelease(model)).toBe('1.0.0');
+        await model.dispose();
+      });
 
-      const model = await loadModel(host.url, { backend: 'wasm' });
-      expect(model.info.fromCache).toBe(false);
-      expect(await subject.whichRelease(model)).toBe('1.0.0');
-      expect(await host.count(fileOf(v1))).toBe(2);
-      await model.dispose();
-      const healed = await loadModel(host.url, { backend: 'wasm' });
-      expect(healed.info.fromCache).toBe(true);
-      await healed.dispose();
-    });
-  });
-
-  describe('offline', () => {
-    test.each(['background', 'blocking'] as const)('a cached model loads under %s with the host down', async (update) => {
-      const host = new LiveHost();
-      await host.publish(await subject.release('release'));
-      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-      await host.down(true);
-      const model = await loadModel(host.url, { backend: 'wasm', update });
-      expect(model.info).toMatchObject({ version: '1.0.0', fromCache: true });
-      expect(await subject.whichRelease(model)).toBe('1.0.0');
-      await model.dispose();
+      test('with nothing cached and the host down, a clear error', async () => {
+        const host = new LiveHost();
+        await host.publish(await subject.release('release'));
+        await host.down(true);
+        const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'DOWNLOAD_FAILED');
+        expect(error.message).toMatch(/Could not reach .*manifest\.json/);
+      });
     });
 
-    test('with nothing cached and the host down, a clear error', async () => {
-      const host = new LiveHost();
-      await host.publish(await subject.release('release'));
-      await host.down(true);
-      const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'DOWNLOAD_FAILED');
-      expect(error.message).toMatch(/Could not reach .*manifest\.json/);
+    describe('revoked versions and ranges', () => {
+      test('a revoked version is not run from the cache, even offline', async () => {
+        const host = new LiveHost();
+        const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        await host.publish({ ...v2, revoked: ['1.0.0'] });
+
+        const updates: UpdateInfo[] = [];
+        const model = await loadModel(host.url, { backend: 'wasm', onUpdate: (u) => updates.push(u) });
+        // Background: the cached start comes first; the check then says the running version is revoked.
+        expect(model.info.version).toBe('1.0.0');
+        await eventually(() => updates.length > 0, 'onUpdate');
+        expect(updates[0]).toEqual({ version: '1.1.0', previousVersion: '1.0.0', revoked: true });
+        await model.dispose();
+
+        await host.down(true);
+        const offline = await loadModel(host.url, { backend: 'wasm', update: 'never' });
+        expect(offline.info.version).toBe('1.1.0');
+        expect(await subject.whichRelease(offline)).toBe('1.1.0');
+        await offline.dispose();
+        expect((await modelCache.list())[0]?.versions).toEqual(['1.1.0']);
+      });
+
+      test('a host whose only version is revoked, with nothing else cached: VERSION_UNAVAILABLE', async () => {
+        const host = new LiveHost();
+        await host.publish({ ...(await subject.release('release')), revoked: ['1.0.0'] });
+        await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'VERSION_UNAVAILABLE');
+        expect(await modelCache.list()).toEqual([expect.objectContaining({ activeVersion: null, versions: [] })]);
+      });
+
+      test('a version outside the range is never activated; the cached one in range keeps running', async () => {
+        const host = new LiveHost();
+        const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+        await host.publish(v2);
+        const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm', version: '~1.0.0' }), 'VERSION_UNAVAILABLE');
+        expect(error.message).toMatch(/1\.1\.0 .* is outside the accepted range "~1\.0\.0"/);
+        expect(await host.count(fileOf(v2))).toBe(0);
+
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm', version: '~1.0.0' })).dispose();
+        await host.publish(v2);
+        const model = await loadModel(host.url, { backend: 'wasm', version: '~1.0.0', update: 'blocking' });
+        expect(model.info.version).toBe('1.0.0');
+        expect(await model.checkForUpdate()).toEqual({ available: false, revoked: false });
+        expect(await host.count(fileOf(v2))).toBe(0);
+        await model.dispose();
+        await expectOndeviceError(loadModel(host.url, { version: 'not a range' }), 'INPUT_INVALID');
+      });
     });
-  });
 
-  describe('revoked versions and ranges', () => {
-    test('a revoked version is not run from the cache, even offline', async () => {
-      const host = new LiveHost();
-      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
-      await host.publish(v1);
-      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-      await host.publish({ ...v2, revoked: ['1.0.0'] });
-
-      const updates: UpdateInfo[] = [];
-      const model = await loadModel(host.url, { backend: 'wasm', onUpdate: (u) => updates.push(u) });
-      // Background: the cached start comes first; the check then says the running version is revoked.
-      expect(model.info.version).toBe('1.0.0');
-      await eventually(() => updates.length > 0, 'onUpdate');
-      expect(updates[0]).toEqual({ version: '1.1.0', previousVersion: '1.0.0', revoked: true });
-      await model.dispose();
-
-      await host.down(true);
-      const offline = await loadModel(host.url, { backend: 'wasm', update: 'never' });
-      expect(offline.info.version).toBe('1.1.0');
-      expect(await subject.whichRelease(offline)).toBe('1.1.0');
-      await offline.dispose();
-      expect((await modelCache.list())[0]?.versions).toEqual(['1.1.0']);
+    describe('a stale manifest', () => {
+      test('naming an older version than the cached one does not move the device back', async () => {
+        const host = new LiveHost();
+        const [v1, v2] = [await subject.release('release'), await subject.release('next')];
+        await host.publish(v2);
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        await host.publish(v1);
+        const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
+        expect(model.info.version).toBe('1.1.0');
+        expect(await subject.whichRelease(model)).toBe('1.1.0');
+        expect(await host.count(fileOf(v1))).toBe(0);
+        await model.dispose();
+      });
     });
 
-    test('a host whose only version is revoked, with nothing else cached: VERSION_UNAVAILABLE', async () => {
-      const host = new LiveHost();
-      await host.publish({ ...(await subject.release('release')), revoked: ['1.0.0'] });
-      await expectOndeviceError(loadModel(host.url, { backend: 'wasm' }), 'VERSION_UNAVAILABLE');
-      expect(await modelCache.list()).toEqual([expect.objectContaining({ activeVersion: null, versions: [] })]);
-    });
+    describe('many contexts', () => {
+      test('two workers loading the same model at once fetch each file once in total', async () => {
+        const host = new LiveHost();
+        const v1 = await subject.release('release');
+        await host.publish(v1);
+        const [a, b] = [newWorker(), newWorker()];
+        const models = await Promise.all([loadModel(host.url, { backend: 'wasm', worker: a }), loadModel(host.url, { backend: 'wasm', worker: b })]);
+        expect(await host.count(fileOf(v1))).toBe(1);
+        expect(models.map((m) => m.info.fromCache).sort()).toEqual([false, true]);
+        for (const m of models) expect(await subject.whichRelease(m)).toBe('1.0.0');
+        await Promise.all(models.map((m) => m.dispose()));
+        a.terminate();
+        b.terminate();
+      });
 
-    test('a version outside the range is never activated; the cached one in range keeps running', async () => {
-      const host = new LiveHost();
-      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
-      await host.publish(v2);
-      const error = await expectOndeviceError(loadModel(host.url, { backend: 'wasm', version: '~1.0.0' }), 'VERSION_UNAVAILABLE');
-      expect(error.message).toMatch(/1\.1\.0 .* is outside the accepted range "~1\.0\.0"/);
-      expect(await host.count(fileOf(v2))).toBe(0);
-
-      await host.publish(v1);
-      await (await loadModel(host.url, { backend: 'wasm', version: '~1.0.0' })).dispose();
-      await host.publish(v2);
-      const model = await loadModel(host.url, { backend: 'wasm', version: '~1.0.0', update: 'blocking' });
-      expect(model.info.version).toBe('1.0.0');
-      expect(await model.checkForUpdate()).toEqual({ available: false, revoked: false });
-      expect(await host.count(fileOf(v2))).toBe(0);
-      await model.dispose();
-      await expectOndeviceError(loadModel(host.url, { version: 'not a range' }), 'INPUT_INVALID');
+      test('an update activated in one context is heard in another', async () => {
+        const host = new LiveHost();
+        await host.publish(await subject.release('release'));
+        const [a, b] = [newWorker(), newWorker()];
+        const updates: UpdateInfo[] = [];
+        const listening = await loadModel(host.url, { backend: 'wasm', worker: a, update: 'never', onUpdate: (u) => updates.push(u) });
+        const checking = await loadModel(host.url, { backend: 'wasm', worker: b, update: 'never' });
+        await host.publish(await subject.release('next'));
+        expect(await checking.checkForUpdate()).toEqual({ available: true, version: '1.1.0', revoked: false });
+        await eventually(() => updates.length > 0, 'the other context to hear of it');
+        expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
+        await Promise.all([listening.dispose(), checking.dispose()]);
+        a.terminate();
+        b.terminate();
+      });
     });
   });
 
-  describe('a stale manifest', () => {
-    test('naming an older version than the cached one does not move the device back', async () => {
-      const host = new LiveHost();
-      const [v1, v2] = [await subject.release('release'), await subject.release('next')];
-      await host.publish(v2);
-      await (await loadModel(host.url, { backend: 'wasm' })).dispose();
-      await host.publish(v1);
-      const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking' });
-      expect(model.info.version).toBe('1.1.0');
-      expect(await subject.whichRelease(model)).toBe('1.1.0');
-      expect(await host.count(fileOf(v1))).toBe(0);
-      await model.dispose();
-    });
-  });
-
-  describe('many contexts', () => {
-    test('two workers loading the same model at once fetch each file once in total', async () => {
-      const host = new LiveHost();
-      const v1 = await subject.release('release');
-      await host.publish(v1);
-      const [a, b] = [newWorker(), newWorker()];
-      const models = await Promise.all([loadModel(host.url, { backend: 'wasm', worker: a }), loadModel(host.url, { backend: 'wasm', worker: b })]);
-      expect(await host.count(fileOf(v1))).toBe(1);
-      expect(models.map((m) => m.info.fromCache).sort()).toEqual([false, true]);
-      for (const m of models) expect(await subject.whichRelease(m)).toBe('1.0.0');
-      await Promise.all(models.map((m) => m.dispose()));
-      a.terminate();
-      b.terminate();
-    });
-
-    test('an update activated in one context is heard in another', async () => {
-      const host = new LiveHost();
-      await host.publish(await subject.release('release'));
-      const [a, b] = [newWorker(), newWorker()];
-      const updates: UpdateInfo[] = [];
-      const listening = await loadModel(host.url, { backend: 'wasm', worker: a, update: 'never', onUpdate: (u) => updates.push(u) });
-      const checking = await loadModel(host.url, { backend: 'wasm', worker: b, update: 'never' });
-      await host.publish(await subject.release('next'));
-      expect(await checking.checkForUpdate()).toEqual({ available: true, version: '1.1.0', revoked: false });
-      await eventually(() => updates.length > 0, 'the other context to hear of it');
-      expect(updates).toEqual([{ version: '1.1.0', previousVersion: '1.0.0', revoked: false }]);
-      await Promise.all([listening.dispose(), checking.dispose()]);
-      a.terminate();
-      b.terminate();
-    });
-  });
 });
 
 describe('a release that changes runtime', () => {

@@ -25,13 +25,15 @@ export interface EngineExpectations {
    * gets the whole manifest (a 200; still no model bytes).
    */
   httpRevalidation: boolean;
+  /** The origin private file system, writable from the page and the worker (WebKit's automation sessions are ephemeral: it rejects). */
+  opfs: boolean;
 }
 
 const TABLE: Record<Engine, EngineExpectations> = {
-  chromium: { webgpu: true, webgl: true, storageEstimate: true, httpRevalidation: true },
-  firefox: { webgpu: false, webgl: true, storageEstimate: true, httpRevalidation: true },
-  webkit: { webgpu: false, webgl: false, storageEstimate: false, httpRevalidation: false },
-  'webkit-safari': { webgpu: false, webgl: false, storageEstimate: true, httpRevalidation: false },
+  chromium: { webgpu: true, webgl: true, storageEstimate: true, httpRevalidation: true, opfs: true },
+  firefox: { webgpu: false, webgl: true, storageEstimate: true, httpRevalidation: true, opfs: true },
+  webkit: { webgpu: false, webgl: false, storageEstimate: false, httpRevalidation: false, opfs: false },
+  'webkit-safari': { webgpu: false, webgl: false, storageEstimate: true, httpRevalidation: false, opfs: false },
 };
 
 export const expected: EngineExpectations = TABLE[engine];

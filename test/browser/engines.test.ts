@@ -18,12 +18,15 @@ describe('storage that is missing or asks the user', () => {
     await model.dispose();
   }, 20_000);
 
-  test(`usage() reports what the engine offers (${engine}: estimate ${expected.storageEstimate ? 'present' : 'missing'})`, async () => {
+  test(`usage() reports what the engine offers (${engine}: estimate ${expected.storageEstimate ? 'present' : 'missing'}, bytes in ${expected.opfs ? 'OPFS' : 'IndexedDB'})`, async () => {
     const live = new LiveHost();
     await live.publish(await release('release'));
     await (await loadModel(live.url, { backend: 'wasm' })).dispose();
     const usage = await modelCache.usage();
     expect(usage.bytes).toBeGreaterThan(0);
+    // Where OPFS refuses (WebKit's ephemeral sessions, private modes) the bytes go to IndexedDB, and the load works all the same.
+    expect(usage.store).toBe(expected.opfs ? 'opfs' : 'indexeddb');
+    expect(usage.storeBytes[usage.store]).toBe(usage.bytes);
     if (expected.storageEstimate) {
       expect(usage.originQuota).toBeGreaterThan(0);
       expect(typeof usage.persisted).toBe('boolean');

@@ -13,6 +13,8 @@ import { allRuntimes } from '../../src/runtime/all.js';
 import { onnxRuntime } from '../../src/runtime/onnx.js';
 import type { RuntimeAdapter, RuntimeSession } from '../../src/runtime/types.js';
 import { expectOndeviceError, loaded, server } from './helpers.js';
+import { expected } from './engine.js';
+import { storedBytes } from './stores.js';
 import { LiveHost, eventually, fileOf, onnxDigits, release, type ManifestJson } from './live.js';
 
 const proxy = inject('faultProxy');
@@ -374,19 +376,14 @@ describe('11. smaller ones', () => {
     controller.abort();
     await expectOndeviceError(loading, 'ABORTED');
     expect((await modelCache.usage()).bytes).toBe(64 * 1024);
+    const sha256 = v1.variants.fp32.files[0]!.sha256;
+    const kept = await storedBytes();
+    if (expected.opfs) expect(kept.opfs).toEqual({ [`${sha256}.partial`]: 64 * 1024 });
+    else expect(kept.chunks).toEqual([`${sha256}/0`]);
     await modelCache.clear();
     expect((await modelCache.usage()).bytes).toBe(0);
-    const chunks = await new Promise<number>((resolve) => {
-      const open = indexedDB.open('ondevice-chunks');
-      open.onsuccess = () => {
-        const count = open.result.transaction('chunks').objectStore('chunks').count();
-        count.onsuccess = () => {
-          resolve(count.result);
-          open.result.close();
-        };
-      };
-    });
-    expect(chunks).toBe(0);
+    // Neither store keeps a byte of it (the partial went to OPFS where the engine has it).
+    expect(await storedBytes()).toEqual({ opfs: {}, chunks: [] });
   });
 
   test("a model file redirected to another origin is refused; one redirected on the manifest's origin is fine", async () => {

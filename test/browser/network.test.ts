@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, inject, test } from 'vitest';
 import { loadModel, modelCache, type LoadProgress, type Model } from '../../src/index.js';
 import { digitsTestSet, expectOndeviceError, maxAbsDiff } from './helpers.js';
 import { LiveHost, fileOf, release } from './live.js';
+import { stores } from './stores.js';
 
 const proxy = inject('faultProxy');
 const v1Reference = inject('referenceLogits');
@@ -177,12 +178,13 @@ test('a wrong-size file leaves nothing to resume: the right manifest then downlo
   ]);
 });
 
-test('abort during the download, then a new load resumes with Range and completes with correct outputs', async () => {
+test.each(stores)('abort during the download, then a new load resumes with Range and completes with correct outputs (bytes in %s)', async (storage) => {
   const { live, file, size } = await host();
   await faults([{ match: file, fault: 'throttle', bps: 60_000 }]);
   const controller = new AbortController();
   const load = loadModel(live.url, {
     backend: 'wasm',
+    storage,
     signal: controller.signal,
     onProgress: (e) => {
       if (e.phase === 'download' && e.loaded > 40_000) controller.abort();
@@ -191,9 +193,10 @@ test('abort during the download, then a new load resumes with Range and complete
   await expectOndeviceError(load, 'ABORTED');
   expect((await modelCache.list())[0]?.activeVersion ?? null).toBeNull();
 
-  const model = await loadModel(live.url, { backend: 'wasm' });
+  const model = await loadModel(live.url, { backend: 'wasm', storage });
   await expectV1(model);
   await model.dispose();
+  expect((await modelCache.usage()).storeBytes[storage]).toBe(size);
   const requests = await seen(file);
   expect(requests).toHaveLength(2);
   const from = Number(/^bytes=(\d+)-$/.exec(requests[1]!.range ?? '')?.[1]);

@@ -1,0 +1,180 @@
+/**
+ * @file File bytes in the origin private file system: one file per SHA-256 (and `<sha256>.partial`
+ * for what an interrupted download received). In a dedicated worker bytes are written through a sync
+ * access handle and read through a read-only one straight into one buffer, the fastest path the
+ * browser offers (issue 14's table: 56 ms per 100 MB against 171–265 for IndexedDB); elsewhere
+ * through `createWritable()` and `getFile()`. Locking is the cache's Web Locks' job (a writer holds a
+ * file's lock exclusive, readers shared); the handles' own locks are only met when they disagree.
+ */
+import type { ByteStore, StoredBytes } from './bytes.js';
+
+/** The part of a sync access handle used here (declared for the DOM lib, which lacks the worker's types). */
+interface SyncHandle {
+  read(into: Uint8Array, options?: { at: number }): number;
+  write(from: Uint8Array, options?: { at: number }): number;
+  truncate(size: number): void;
+  getSize(): number;
+  flush(): void;
+  close(): void;
+}
+
+type SyncCapable = FileSystemFileHandle & {
+  createSyncAccessHandle?: (options?: { mode?: 'read-only' | 'readwrite' }) => Promise<SyncHandle>;
+};
+
+const HASH_NAME = /^[0-9a-f]{64}(\.partial)?$/;
+const PARTIAL = '.partial';
+
+/** `getDirectory` itself, typed where the DOM lib has it and absent where an engine does not. */
+function storageManager(): StorageManager | undefined {
+  return globalThis.navigator?.storage;
+}
+
+/**
+ * Whether this context can keep bytes in OPFS: the directory opens and a file can be written and
+ * removed (private modes and ephemeral sessions reject one of those). Asked once per context.
+ */
+export async function opfsWritable(directory: string): Promise<boolean> {
+  try {
+    const dir = await openDirectory(directory);
+    const name = `probe-${Math.random().toString(36).slice(2)}`;
+    const handle = await dir.getFileHandle(name, { create: true });
+    await writeAll(handle, new Uint8Array([1]), 0);
+    await dir.removeEntry(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function openDirectory(directory: string): Promise<FileSystemDirectoryHandle> {
+  const manager = storageManager();
+  if (typeof manager?.getDirectory !== 'function') throw new DOMException('This engine has no origin private file system.', 'NotSupportedError');
+  return (await manager.getDirectory()).getDirectoryHandle(directory, { create: true });
+}
+
+/** Writes `bytes` at `at` and truncates the file to `at + bytes.length`; durable when it resolves. */
+async function writeAll(handle: SyncCapable, bytes: Uint8Array, at: number): Promise<void> {
+  if (typeof handle.createSyncAccessHandle === 'function') {
+    const access = await handle.createSyncAccessHandle();
+    try {
+      access.truncate(at + bytes.length);
+      for (let done = 0; done < bytes.length; ) {
+        const n = access.write(bytes.subarray(done), { at: at + done });
+        if (n <= 0) throw new DOMException('OPFS wrote nothing.', 'InvalidStateError');
+        done += n;
+      }
+      access.flush();
+    } finally {
+      access.close();
+    }
+    return;
+  }
+  if (typeof handle.createWritable !== 'function') throw new DOMException('This context cannot write to the origin private file system.', 'NotSupportedError');
+  // The stream writes a swap file, put in place by close(): the file is whole or as it was.
+  const stream = await handle.createWritable({ keepExistingData: at > 0 });
+  try {
+    await stream.write({ type: 'write', position: at, data: bytes as Uint8Array<ArrayBuffer> });
+    await stream.truncate(at + bytes.length);
+    await stream.close();
+  } catch (error) {
+    await stream.abort().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Reads the first `size` bytes into one buffer; `undefined` if the file is shorter. */
+async function readAll(handle: SyncCapable, size: number): Promise<Uint8Array | undefined> {
+  if (typeof handle.createSyncAccessHandle === 'function') {
+    // Read-only handles may be open in several contexts at once (Chromium 121+); an engine without
+    // the mode opens an exclusive one, which fails while another context reads: getFile() then.
+    const access = await handle.createSyncAccessHandle({ mode: 'read-only' }).catch(() => undefined);
+    if (access) {
+      try {
+        if (access.getSize() < size) return undefined;
+        const out = new Uint8Array(size);
+        for (let done = 0; done < size; ) {
+          const n = access.read(out.subarray(done), { at: done });
+          if (n <= 0) return undefined;
+          done += n;
+        }
+        return out;
+      } finally {
+        access.close();
+      }
+    }
+  }
+  const file = await handle.getFile();
+  if (file.size < size) return undefined;
+  return new Uint8Array(await (size === file.size ? file : file.slice(0, size)).arrayBuffer());
+}
+
+const missing = (error: unknown) => error instanceof DOMException && (error.name === 'NotFoundError' || error.name === 'TypeMismatchError');
+
+/** Another context holds an exclusive handle on the file for a moment: try again a few times. */
+async function retried<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const busy = error instanceof DOMException && (error.name === 'NoModificationAllowedError' || error.name === 'InvalidStateError');
+      if (!busy || attempt >= 20) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+export function opfsByteStore(directory: string): ByteStore {
+  let dir: Promise<FileSystemDirectoryHandle> | undefined;
+  const open = () => {
+    dir ??= openDirectory(directory).catch((error: unknown) => {
+      dir = undefined;
+      throw error;
+    });
+    return dir;
+  };
+  const remove = async (name: string) => {
+    await (await open()).removeEntry(name).catch((error: unknown) => {
+      if (!missing(error)) throw error;
+    });
+  };
+  const read = async (name: string, size: number) => {
+    let handle: FileSystemFileHandle;
+    try {
+      handle = await (await open()).getFileHandle(name);
+    } catch (error) {
+      if (missing(error)) return undefined;
+      throw error;
+    }
+    return retried(() => readAll(handle, size));
+  };
+  const write = async (name: string, bytes: Uint8Array, at: number) => {
+    const handle = await (await open()).getFileHandle(name, { create: true });
+    await retried(() => writeAll(handle, bytes.subarray(at), at));
+  };
+  return {
+    kind: 'opfs',
+    async write(sha256, bytes) {
+      try {
+        await write(sha256, bytes, 0);
+      } catch (error) {
+        await remove(sha256).catch(() => undefined);
+        throw error;
+      }
+      await remove(sha256 + PARTIAL).catch(() => undefined);
+    },
+    read: (file: StoredBytes) => read(file.sha256, file.size),
+    writePartial: (sha256, bytes, from) => write(sha256 + PARTIAL, bytes, from),
+    readPartial: (sha256, received) => read(sha256 + PARTIAL, received),
+    async delete(sha256) {
+      await remove(sha256);
+      await remove(sha256 + PARTIAL);
+    },
+    async owners() {
+      const names: string[] = [];
+      const handle = (await open()) as FileSystemDirectoryHandle & { keys(): AsyncIterable<string> };
+      for await (const name of handle.keys()) if (HASH_NAME.test(name)) names.push(name.slice(0, 64));
+      return new Set(names);
+    },
+  };
+}

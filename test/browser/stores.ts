@@ -1,0 +1,72 @@
+/**
+ * @file The byte stores as the tests see them: which ones this engine has, and hands on the bytes
+ * each holds, to alter or count them as disk corruption or a leftover would.
+ */
+import { expect } from 'vitest';
+import { defaultCacheStore, type StoreKind } from '../../src/cache/store.js';
+import { expected } from './engine.js';
+
+/** The stores the cache tests run against here: both where the engine lets a page write OPFS. */
+export const stores: StoreKind[] = expected.opfs ? ['opfs', 'indexeddb'] : ['indexeddb'];
+
+async function chunksDb(): Promise<IDBDatabase> {
+  return new Promise<IDBDatabase>((resolve, reject) => {
+    const open = indexedDB.open('ondevice-chunks');
+    open.onsuccess = () => resolve(open.result);
+    open.onerror = () => reject(open.error);
+  });
+}
+
+async function opfsDir(): Promise<FileSystemDirectoryHandle> {
+  return (await navigator.storage.getDirectory()).getDirectoryHandle('ondevice', { create: true });
+}
+
+const flip = (bytes: Uint8Array) => {
+  for (let i = 100; i < 200; i++) bytes[i] = bytes[i]! ^ 0xff;
+};
+
+/** Flips bytes 100–199 of a stored file, wherever its record says it is. */
+export async function alterStored(sha256: string): Promise<void> {
+  const record = await defaultCacheStore().getFile(sha256);
+  expect(record, `file ${sha256} is stored`).toBeDefined();
+  if (record!.store === 'opfs') {
+    const handle = await (await opfsDir()).getFileHandle(sha256);
+    const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+    flip(bytes);
+    const stream = await handle.createWritable();
+    await stream.write(bytes);
+    await stream.close();
+    return;
+  }
+  const db = await chunksDb();
+  const store = db.transaction('chunks', 'readwrite').objectStore('chunks');
+  const key = `${sha256}/0`;
+  const value = await new Promise<ArrayBuffer>((resolve) => {
+    const get = store.get(key);
+    get.onsuccess = () => resolve(get.result as ArrayBuffer);
+  });
+  expect(value, `chunk ${key} is stored`).toBeInstanceOf(ArrayBuffer);
+  const bytes = new Uint8Array(value.slice(0));
+  flip(bytes);
+  await new Promise<void>((resolve) => {
+    const put = store.put(bytes.buffer, key);
+    put.onsuccess = () => resolve();
+  });
+  db.close();
+}
+
+/** What each store holds: OPFS file names (with their sizes) and the IndexedDB chunk keys. */
+export async function storedBytes(): Promise<{ opfs: Record<string, number>; chunks: string[] }> {
+  const opfs: Record<string, number> = {};
+  if (expected.opfs) {
+    const dir = (await opfsDir()) as FileSystemDirectoryHandle & { entries(): AsyncIterable<[string, FileSystemHandle]> };
+    for await (const [name, handle] of dir.entries()) if (handle.kind === 'file') opfs[name] = (await (handle as FileSystemFileHandle).getFile()).size;
+  }
+  const db = await chunksDb();
+  const chunks = await new Promise<string[]>((resolve) => {
+    const all = db.transaction('chunks').objectStore('chunks').getAllKeys();
+    all.onsuccess = () => resolve(all.result as string[]);
+  });
+  db.close();
+  return { opfs, chunks };
+}
