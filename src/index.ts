@@ -9,6 +9,7 @@ export type {
   BackendFallback,
   BackendPreference,
   LoadOptions,
+  OnnxOptions,
   LoadPhase,
   LoadProgress,
   Model,

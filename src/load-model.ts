@@ -11,6 +11,7 @@ import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckR
 import { markThreadsStalled, threadsStalled, workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 import { within } from './within.js';
+import { onnxOptions, storagePreference, updatePolicy } from './load-options.js';
 import { runsOnWasm } from './pipeline/threads.js';
 import { publicKeys } from './manifest/signature.js';
 
@@ -43,6 +44,7 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
     retry: options.retry,
     publicKeys: options.publicKey === undefined ? undefined : publicKeys(options.publicKey),
     storage: storagePreference(options.storage),
+    onnx: onnxOptions(options.onnx),
   };
   // A signed load never skips its check: without WebCrypto it cannot be made.
   if (request.publicKeys && !globalThis.crypto?.subtle) {
@@ -140,21 +142,6 @@ async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamil
   return workerConnection(undefined, await family());
 }
 
-function updatePolicy(value: LoadOptions['update']): LoadRequest['update'] {
-  if (value === undefined) return 'background';
-  if (value === 'background' || value === 'blocking' || value === 'never') return value;
-  throw new OndeviceError('INPUT_INVALID', `Option "update" must be 'background', 'blocking' or 'never'; got ${JSON.stringify(value)}.`, {
-    details: { input: 'update', actual: value },
-  });
-}
-
-function storagePreference(value: LoadOptions['storage']): LoadRequest['storage'] {
-  if (value === undefined) return 'auto';
-  if (value === 'auto' || value === 'opfs' || value === 'indexeddb') return value;
-  throw new OndeviceError('INPUT_INVALID', `Option "storage" must be 'auto', 'opfs' or 'indexeddb'; got ${JSON.stringify(value)}.`, {
-    details: { input: 'storage', actual: value },
-  });
-}
 
 class OndeviceModel implements Model {
   #info: ModelInfo;

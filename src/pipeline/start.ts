@@ -16,7 +16,7 @@ import { boundedStart, runsOnWasm, type Threading } from './threads.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
-import type { Backend, ModelInfo } from '../types.js';
+import type { Backend, ModelInfo, OnnxOptions } from '../types.js';
 import { resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateRules } from '../update/resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
@@ -29,6 +29,8 @@ export interface LoadRequest extends UpdateRules {
   handoff?: Handoff | undefined;
   /** At most this many WASM threads (1 after a threaded start stalled on this page; see threads.ts). */
   threads?: number | undefined;
+  /** onnxruntime-web session settings (validated by the caller). */
+  onnx?: OnnxOptions | undefined;
 }
 
 export type { Device } from '../backend/detect.js';
@@ -98,7 +100,7 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     return guarded.run(() => {
       // After the start is marked: a page that dies from here on is caught by the guard next time.
       progress.emit({ phase: 'compile', backend: b });
-      const create = () => adapter.create(resolved.files, b, { threads: threading.threads });
+      const create = () => adapter.create(resolved.files, b, { threads: threading.threads, onnx: request.onnx });
       if (threading.threads <= 1 || !runsOnWasm(runtime, b)) return create();
       return boundedStart(create, threading, resolved.files.reduce((sum, f) => sum + f.bytes.byteLength, 0), b);
     });

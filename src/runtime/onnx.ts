@@ -3,7 +3,7 @@ import type * as OrtModule from 'onnxruntime-web';
 import { OndeviceError } from '../errors.js';
 import { BackendSkipped } from '../backend/select.js';
 import { probeBackend, wasmThreadCount } from '../backend/detect.js';
-import type { Backend, TensorMap, TensorSpec } from '../types.js';
+import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from './types.js';
 
 type Ort = typeof OrtModule;
@@ -44,6 +44,18 @@ async function configure(module: Promise<Ort>, threads: number): Promise<Ort> {
 /** ORT status codes that say the bytes themselves are not a usable model, whatever the backend. */
 const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
 
+/** The ORT session options for a create: the app's typed settings mapped to ORT's names. */
+export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [backend],
+    graphOptimizationLevel: onnx.graphOptimizationLevel ?? 'all',
+    logSeverityLevel: 3,
+    // `extra` becomes ORT's session config entries, keys joined with dots: "session.disable_prepacking".
+    ...(onnx.disablePrepacking && { extra: { session: { disable_prepacking: '1' } } }),
+    ...(external.length > 0 && { externalData: external.map((f) => ({ path: f.path, data: f.bytes })) }),
+  };
+}
+
 export const onnxRuntime: RuntimeAdapter = {
   backends: ['webgpu', 'wasm'],
   unsupported: (backend) =>
@@ -62,12 +74,7 @@ export const onnxRuntime: RuntimeAdapter = {
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
     let session: OrtModule.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.bytes, {
-        executionProviders: [backend],
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-        ...(external.length > 0 && { externalData: external.map((f) => ({ path: f.path, data: f.bytes })) }),
-      });
+      session = await ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external));
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {

@@ -1,5 +1,5 @@
 /** @file The one small interface every runtime (onnxruntime-web, TF.js) implements. */
-import type { Backend, TensorMap, TensorSpec } from '../types.js';
+import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 
 export type { ModelFileBytes } from '../cache/files.js';
 import type { ModelFileBytes } from '../cache/files.js';
@@ -19,6 +19,8 @@ export interface CreateOptions {
    * after that the context keeps what it started with.
    */
   threads: number;
+  /** onnxruntime-web session settings, already validated. */
+  onnx?: OnnxOptions | undefined;
 }
 
 export interface RuntimeAdapter {

@@ -7,7 +7,7 @@
 import { describe, expect, inject, test } from 'vitest';
 import { loadModel, type Backend } from '../../src/index.js';
 import { argmax, digitsManifest, digitsTestSet, maxAbsDiff } from './helpers.js';
-import { has } from './engine.js';
+import { has, usable } from './engine.js';
 import { LiveHost, type ManifestJson } from './live.js';
 
 const references = inject('variantReferences');
@@ -71,5 +71,20 @@ describe('variant selection', () => {
   test('a variant the manifest does not offer is INPUT_INVALID, listing what it offers', async () => {
     const error = await loadModel(digitsManifest, { variant: 'q4' }).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'INPUT_INVALID', message: expect.stringMatching(/does not offer; it offers "fp16", "fp32", "int8"/) });
+  });
+});
+
+describe('onnx session settings', () => {
+  test.each(usable(['wasm', 'webgpu'] as const))("prepacking off and no graph optimisation on %s: onnxruntime-node's numbers all the same", async (backend) => {
+    const model = await loadModel(digitsManifest, { backend, variant: 'fp32', onnx: { disablePrepacking: true, graphOptimizationLevel: 'disabled' } });
+    const { images, count } = await digitsTestSet();
+    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(), dims: [count, 1, 8, 8] } });
+    expect(maxAbsDiff(logits!.data as Float32Array, references['fp32']!.logits)).toBeLessThanOrEqual(1e-4);
+    await model.dispose();
+  });
+
+  test('a setting the library does not type is INPUT_INVALID before any request', async () => {
+    const error = await loadModel(digitsManifest, { onnx: { enableProfiling: true } as never }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INPUT_INVALID', details: { input: 'onnx.enableProfiling' } });
   });
 });
