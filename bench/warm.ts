@@ -1,92 +1,118 @@
 /**
- * @file Suite "warm": a warm load (model in IndexedDB) to the first result through ondevice, against
- * onnxruntime-web creating the same session from bytes already in memory, and raw IndexedDB read
- * throughput of the same stored chunks (the physical floor of reading a model from the device).
+ * @file Suite "warm": a warm load (model cached) to the first result through ondevice, each contender
+ * in a fresh worker and the rounds interleaved: onnxruntime-web creating the same session from bytes
+ * already in memory (the floor), the peers' way (Cache API `match` → `arrayBuffer` → create), and
+ * ondevice with the bytes in OPFS and in IndexedDB; beside them, one raw OPFS read of the file (the
+ * storage floor). A model with external data is compared with the floor of its embedded twin.
  */
-import * as ort from 'onnxruntime-web/wasm';
-import { loadModel, modelCache, type Model, type TensorMap } from '../src/index.js';
+import { loadModel, modelCache, type LoadOptions } from '../src/index.js';
 import { stats, type Stats } from './stats.js';
+import type { WarmJob } from './warm-worker.js';
 
 export interface WarmReport {
   model: string;
   bytes: number;
-  direct: Stats;
-  ondevice: Stats;
-  idbRead: Stats;
+  tensors: number;
+  external: boolean;
+  /** Median ms of a warm load to the first result, by contender. */
+  contenders: Record<string, Stats>;
 }
 
 interface ManifestJson {
   name: string;
   variants: { fp32: { files: Array<{ path: string; size: number; sha256: string }> } };
   inputs: Array<{ name: string; dims: Array<number | string> }>;
-}
-
-function inputsFor(manifest: ManifestJson): TensorMap {
-  const input = manifest.inputs[0]!;
-  const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
-  return { [input.name]: { type: 'float32', data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims } };
+  metadata?: { tensors?: number; external?: boolean };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
 
-/** Reads every chunk of a stored file straight from IndexedDB, as fast as the API allows. */
-async function rawRead(sha256: string): Promise<number> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const open = indexedDB.open('ondevice-chunks');
-    open.onsuccess = () => resolve(open.result);
-    open.onerror = () => reject(open.error);
-  });
+/** Runs one job in a fresh worker; the time is the page's, from creating the worker to its answer. */
+async function inFreshWorker(job: WarmJob, transfer: Transferable[] = []): Promise<number> {
   const t0 = performance.now();
-  const values = await new Promise<unknown[]>((resolve, reject) => {
-    const range = IDBKeyRange.bound(`${sha256}/`, `${sha256}/\uffff`);
-    const request = db.transaction('chunks', 'readonly').objectStore('chunks').getAll(range);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
+  const worker = new Worker(new URL('./warm-worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const answer = await new Promise<{ ms?: number; error?: string }>((resolve) => {
+      worker.onmessage = (e) => resolve(e.data as { ms?: number; error?: string });
+      worker.onerror = (e) => resolve({ error: e.message });
+      worker.postMessage(job, transfer);
+    });
+    if (answer.error) throw new Error(answer.error);
+    return job.kind === 'opfs-read' ? answer.ms! : performance.now() - t0;
+  } finally {
+    worker.terminate();
+  }
+}
+
+async function ondevice(url: string, input: { name: string; dims: number[] }, options: LoadOptions): Promise<number> {
+  const t0 = performance.now();
+  const model = await loadModel(url, { backend: 'wasm', variant: 'fp32', ...options });
+  const size = input.dims.reduce((a, b) => a * b, 1);
+  await model.run({ [input.name]: { type: 'float32', data: new Float32Array(size), dims: input.dims } });
   const ms = performance.now() - t0;
-  db.close();
-  if (values.length === 0) throw new Error('the model is not in IndexedDB');
+  if (!model.info.fromCache) throw new Error('expected a warm load from the cache');
+  // The last model gone, the library ends its worker: the next load starts a fresh one.
+  await model.dispose();
   return ms;
 }
 
+async function fetchBytes(url: string): Promise<Uint8Array> {
+  return new Uint8Array(await (await fetch(url)).arrayBuffer());
+}
+
 export async function warmSuite(manifestUrls: string[], reps: number, log: (s: string) => void): Promise<WarmReport[]> {
-  ort.env.logLevel = 'error';
-  ort.env.wasm.numThreads = 1;
-  await modelCache.clear();
   const reports: WarmReport[] = [];
   for (const url of manifestUrls) {
+    await modelCache.clear();
     const manifest = (await (await fetch(url)).json()) as ManifestJson;
-    const file = manifest.variants.fp32.files[0]!;
-    const bytes = new Uint8Array(await (await fetch(new URL(file.path, url))).arrayBuffer());
-    const inputs = inputsFor(manifest);
-    // Cache the model, and keep a worker alive: both sides then start with the runtime loaded.
-    const keeper: Model = await loadModel(url, { backend: 'wasm', variant: 'fp32' });
-    const samples = { direct: [] as number[], ondevice: [] as number[], idbRead: [] as number[] };
-    for (let r = 0; r < reps; r++) {
-      log(`warm ${manifest.name}: round ${r + 1}/${reps}`);
-      let t0 = performance.now();
-      const session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(inputs)) feeds[name] = new ort.Tensor('float32', t.data.slice() as Float32Array, t.dims);
-      await session.run(feeds);
-      samples.direct.push(performance.now() - t0);
-      await session.release();
-      await settle();
-
-      t0 = performance.now();
-      const model = await loadModel(url, { backend: 'wasm', variant: 'fp32' });
-      await model.run(structuredClone(inputs));
-      samples.ondevice.push(performance.now() - t0);
-      if (!model.info.fromCache) throw new Error('expected a warm load from the cache');
-      await model.dispose();
-      // Let the background update check and collection (after the first result) finish, so that
-      // they do not spill into the next contender's measurement.
-      await settle();
-
-      samples.idbRead.push(await rawRead(file.sha256));
+    const [file, ...data] = manifest.variants.fp32.files;
+    const fileUrl = (path: string) => new URL(path, url).href;
+    const model = await fetchBytes(fileUrl(file!.path));
+    const external = await Promise.all(data.map(async (f) => ({ path: f.path, data: await fetchBytes(fileUrl(f.path)) })));
+    const raw = manifest.inputs[0]!;
+    const input = { name: raw.name, dims: raw.dims.map((d) => (typeof d === 'number' ? d : 1)) };
+    const big = file!.size + data.reduce((n, f) => n + f.size, 0) > 50 * 1024 * 1024;
+    const memory = (disablePrepacking: boolean) => () => {
+      const copy = model.slice();
+      const extra = external.map((e) => ({ path: e.path, data: e.data.slice() }));
+      return inFreshWorker({ kind: 'memory', model: copy, external: extra, input, disablePrepacking }, [copy.buffer, ...extra.map((e) => e.data.buffer)]);
+    };
+    const contenders: Record<string, () => Promise<number>> = { 'ORT from memory': memory(false), 'ondevice (OPFS)': () => ondevice(url, input, {}) };
+    if (external.length === 0) {
+      await (await caches.open('ondevice-bench')).put(fileUrl(file!.path), new Response(model.slice()));
+      contenders['Cache API → ORT'] = () => inFreshWorker({ kind: 'cache-api', url: fileUrl(file!.path), input });
     }
-    await keeper.dispose();
-    reports.push({ model: manifest.name, bytes: file.size, direct: stats(samples.direct), ondevice: stats(samples.ondevice), idbRead: stats(samples.idbRead) });
+    if (big) {
+      contenders['ORT from memory, no prepack'] = memory(true);
+      contenders['ondevice (OPFS), no prepack'] = () => ondevice(url, input, { onnx: { disablePrepacking: true } });
+      contenders['raw OPFS read'] = () => inFreshWorker({ kind: 'opfs-read', sha256: file!.sha256, size: file!.size });
+    }
+    // Cached in OPFS first; the IndexedDB rounds follow, once the cache holds the bytes there.
+    await (await loadModel(url, { backend: 'wasm', variant: 'fp32', storage: 'opfs' })).dispose();
+    await settle();
+    const samples: Record<string, number[]> = {};
+    const round = async (set: Record<string, () => Promise<number>>, r: number) => {
+      log(`warm ${manifest.name}: round ${r + 1}/${reps}`);
+      for (const [name, run] of Object.entries(set)) {
+        (samples[name] ??= []).push(await run());
+        // Let the background update check finish, so that it does not spill into the next measurement.
+        await settle();
+      }
+    };
+    for (let r = 0; r < reps; r++) await round(contenders, r);
+    await modelCache.clear();
+    await (await loadModel(url, { backend: 'wasm', variant: 'fp32', storage: 'indexeddb' })).dispose();
+    await settle();
+    for (let r = 0; r < reps; r++) await round({ 'ondevice (IndexedDB)': () => ondevice(url, input, {}) }, r);
+    await modelCache.clear();
+    await caches.delete('ondevice-bench');
+    reports.push({
+      model: manifest.name,
+      bytes: file!.size + data.reduce((n, f) => n + f.size, 0),
+      tensors: manifest.metadata?.tensors ?? 1,
+      external: external.length > 0,
+      contenders: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])),
+    });
   }
   return reports;
 }

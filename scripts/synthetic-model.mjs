@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * @file Writes a synthetic ONNX model of about N bytes (one MatMul, y = x·W, W seeded pseudo-random)
- * and its `ondevice/1` manifest, for benchmarks and large-model tests. Nothing is committed: the
+ * @file Writes a synthetic ONNX model of about N bytes (y = x·W, W seeded pseudo-random; or, with
+ * `tensors` K > 1, a chain of K MatMuls, as a real network's many weight tensors are) and its
+ * `ondevice/1` manifest, for benchmarks and large-model tests. Nothing is committed: the
  * file is generated where it is needed. A minimal protobuf encoder streams the weights to disk and
  * hashes them on the way, so a 300 MB model never sits in memory.
  *
- *   node scripts/synthetic-model.mjs <out-dir> --mb 100 [--external]
+ *   node scripts/synthetic-model.mjs <out-dir> --mb 100 [--tensors 32] [--external]
  */
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
@@ -54,44 +55,62 @@ function valueInfo(/** @type {string} */ name, /** @type {Array<number | string>
  * With `external`, the weights go to a separate `.data` file (ONNX external data), named by its hash,
  * and the variant lists both files: the model first, then its data.
  * @param {string} dir
- * @param {{ mb: number, name?: string, version?: string, external?: boolean }} options
+ * @param {{ mb: number, name?: string, version?: string, external?: boolean, tensors?: number }} options
  */
-export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.0.0', external = false }) {
-  const n = Math.max(8, Math.round(Math.sqrt((mb * 1024 * 1024) / 4)));
+export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.0.0', external = false, tensors = 1 }) {
+  const n = Math.max(8, Math.round(Math.sqrt((mb * 1024 * 1024) / 4 / tensors)));
   const manifestPath = join(dir, 'manifest.json');
   if (existsSync(manifestPath)) {
     const old = JSON.parse(readFileSync(manifestPath, 'utf8'));
     const files = old.variants?.fp32?.files ?? [];
-    if (old.metadata?.n === n && old.metadata?.external === external && old.name === name && old.version === version && files.every((/** @type {{ path: string }} */ f) => existsSync(join(dir, f.path)))) return old;
+    if (old.metadata?.n === n && (old.metadata?.tensors ?? 1) === tensors && old.metadata?.external === external && old.name === name && old.version === version && files.every((/** @type {{ path: string }} */ f) => existsSync(join(dir, f.path)))) return old;
   }
   mkdirSync(dir, { recursive: true });
   const rawLength = n * n * 4;
   /** @type {Array<{ path: string, size: number, sha256: string }>} */
   const files = [];
-  let tensorHead;
-  let weightsInModel = true;
+  // One tensor keeps the names (and so the bytes) of the first version of this script.
+  const weight = (/** @type {number} */ i) => (tensors === 1 ? 'W' : `W${i}`);
+  const value = (/** @type {number} */ i) => (i === 0 ? 'x' : i === tensors ? 'y' : `h${i}`);
+  const fill = (/** @type {(part: Uint8Array) => void} */ write, /** @type {number} */ i) => writeWeights(n, write, i, tensors > 1);
+  /** @type {Uint8Array[]} */
+  const tensorHeads = [];
+  let dataPath = '';
   if (external) {
-    const data = streamFile(dir, 'data', (write) => writeWeights(n, write));
-    const dataPath = `${name}.fp32.${data.sha256.slice(0, 8)}.data`;
+    const data = streamFile(dir, 'data', (write) => {
+      for (let i = 0; i < tensors; i++) fill(write, i);
+    });
+    dataPath = `${name}.fp32.${data.sha256.slice(0, 8)}.data`;
     renameSync(data.tmp, join(dir, dataPath));
     files.push({ path: dataPath, size: data.size, sha256: data.sha256 });
-    const entry = (/** @type {string} */ k, /** @type {string} */ v) => bytes(13, concat([str(1, k), str(2, v)]));
-    // data_location = EXTERNAL (1); external_data: location, offset, length.
-    tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), entry('location', dataPath), entry('offset', '0'), entry('length', String(rawLength)), int(14, 1)]);
-    weightsInModel = false;
-  } else {
-    tensorHead = concat([int(1, n), int(1, n), int(2, 1), str(8, 'W'), key(9, 2), varint(rawLength)]);
   }
-  const bodyLength = tensorHead.length + (weightsInModel ? rawLength : 0);
-  const initializer = concat([key(5, 2), varint(bodyLength)]);
-  const node = bytes(1, concat([str(1, 'x'), str(1, 'W'), str(2, 'y'), str(3, 'matmul'), str(4, 'MatMul')]));
+  const entry = (/** @type {string} */ k, /** @type {string} */ v) => bytes(13, concat([str(1, k), str(2, v)]));
+  for (let i = 0; i < tensors; i++) {
+    // External: data_location = EXTERNAL (1); external_data: location, offset, length. Else raw_data (9).
+    tensorHeads.push(
+      external
+        ? concat([int(1, n), int(1, n), int(2, 1), str(8, weight(i)), entry('location', dataPath), entry('offset', String(i * rawLength)), entry('length', String(rawLength)), int(14, 1)])
+        : concat([int(1, n), int(1, n), int(2, 1), str(8, weight(i)), key(9, 2), varint(rawLength)]),
+    );
+  }
+  const head = (/** @type {number} */ i) => /** @type {Uint8Array} */ (tensorHeads[i]);
+  const bodyLength = (/** @type {number} */ i) => head(i).length + (external ? 0 : rawLength);
+  const initializers = tensorHeads.map((_, i) => concat([key(5, 2), varint(bodyLength(i))]));
+  const nodes = concat(
+    Array.from({ length: tensors }, (_, i) => bytes(1, concat([str(1, value(i)), str(1, weight(i)), str(2, value(i + 1)), str(3, tensors === 1 ? 'matmul' : `matmul${i}`), str(4, 'MatMul')]))),
+  );
   const tail = concat([bytes(11, valueInfo('x', ['batch', n])), bytes(12, valueInfo('y', ['batch', n]))]);
-  const graphHead = concat([node, str(2, name)]);
-  const graphLength = graphHead.length + initializer.length + bodyLength + tail.length;
+  const graphHead = concat([nodes, str(2, name)]);
+  const graphLength = graphHead.length + initializers.reduce((sum, h, i) => sum + h.length + bodyLength(i), 0) + tail.length;
   const modelHead = concat([int(1, 8), bytes(8, concat([str(1, ''), int(2, 17)])), str(2, 'ondevice synthetic-model'), key(7, 2), varint(graphLength)]);
   const model = streamFile(dir, 'onnx', (write) => {
-    for (const part of [modelHead, graphHead, initializer, tensorHead]) write(part);
-    if (weightsInModel) writeWeights(n, write);
+    write(modelHead);
+    write(graphHead);
+    for (let i = 0; i < tensors; i++) {
+      write(/** @type {Uint8Array} */ (initializers[i]));
+      write(head(i));
+      if (!external) fill(write, i);
+    }
     write(tail);
   });
   const path = `${name}.fp32.${model.sha256.slice(0, 8)}.onnx`;
@@ -105,7 +124,7 @@ export function writeSyntheticModel(dir, { mb, name = 'synthetic', version = '1.
     variants: { fp32: { files } },
     inputs: [{ name: 'x', type: 'float32', dims: ['batch', n] }],
     outputs: [{ name: 'y', type: 'float32', dims: ['batch', n] }],
-    metadata: { n, external, synthetic: true },
+    metadata: { n, tensors, external, synthetic: true },
   };
   writeFileSync(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
@@ -126,17 +145,21 @@ function streamFile(/** @type {string} */ dir, /** @type {string} */ ext, /** @t
   return { tmp, size, sha256: hash.digest('hex') };
 }
 
-/** n×n small seeded pseudo-random float32 weights (xorshift32), 1 MiB at a time. */
-function writeWeights(/** @type {number} */ n, /** @type {(part: Uint8Array) => void} */ write) {
+/**
+ * n×n small seeded pseudo-random float32 weights (xorshift32), 1 MiB at a time; tensor `index` has its
+ * own seed. `unitGain`: scaled so that a chain of them keeps its values near 1 (no denormals).
+ */
+function writeWeights(/** @type {number} */ n, /** @type {(part: Uint8Array) => void} */ write, index = 0, unitGain = false) {
   const block = new Float32Array(256 * 1024);
-  let state = 0x9e3779b9;
+  const scale = unitGain ? Math.sqrt(12 / n) : 1 / n;
+  let state = (0x9e3779b9 + index * 0x85ebca6b) >>> 0 || 1;
   for (let left = n * n; left > 0; left -= block.length) {
     const count = Math.min(left, block.length);
     for (let i = 0; i < count; i++) {
       state ^= state << 13;
       state ^= state >>> 17;
       state ^= state << 5;
-      block[i] = ((state >>> 0) / 0xffffffff - 0.5) / n;
+      block[i] = ((state >>> 0) / 0xffffffff - 0.5) * scale;
     }
     write(new Uint8Array(block.buffer, 0, count * 4));
   }
@@ -149,6 +172,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('usage: node scripts/synthetic-model.mjs <out-dir> --mb 100');
     process.exit(1);
   }
-  const manifest = writeSyntheticModel(dir, { mb, external: process.argv.includes('--external') });
+  const tensors = process.argv.includes('--tensors') ? Number(process.argv[process.argv.indexOf('--tensors') + 1]) : 1;
+  const manifest = writeSyntheticModel(dir, { mb, tensors, external: process.argv.includes('--external') });
   for (const f of manifest.variants.fp32.files) console.log(`${join(dir, f.path)}: ${f.size} bytes`);
 }
