@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-web/wasm';
 export type WarmJob =
   | { kind: 'memory'; model: Uint8Array; external: Array<{ path: string; data: Uint8Array }>; input: Input; disablePrepacking: boolean }
   | { kind: 'cache-api'; url: string; input: Input }
-  | { kind: 'opfs-read'; sha256: string; size: number };
+  | { kind: 'opfs-read'; files: Array<{ sha256: string; size: number }> };
 
 interface Input {
   name: string;
@@ -43,11 +43,13 @@ async function run(job: WarmJob): Promise<number> {
     await createAndRun(new Uint8Array(await response.arrayBuffer()), job.input, {});
   } else {
     const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ondevice');
-    const handle = (await dir.getFileHandle(job.sha256)) as FileSystemFileHandle & { createSyncAccessHandle(o: { mode: string }): Promise<SyncHandle> };
-    const access = await handle.createSyncAccessHandle({ mode: 'read-only' });
-    const out = new Uint8Array(job.size);
-    for (let done = 0; done < job.size; ) done += access.read(out.subarray(done), { at: done });
-    access.close();
+    for (const file of job.files) {
+      const handle = (await dir.getFileHandle(file.sha256)) as FileSystemFileHandle & { createSyncAccessHandle(o: { mode: string }): Promise<SyncHandle> };
+      const access = await handle.createSyncAccessHandle({ mode: 'read-only' });
+      const out = new Uint8Array(file.size);
+      for (let done = 0; done < file.size; ) done += access.read(out.subarray(done), { at: done });
+      access.close();
+    }
   }
   return performance.now() - t0;
 }

@@ -85,7 +85,7 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
     if (big) {
       contenders['ORT from memory, no prepack'] = memory(true);
       contenders['ondevice (OPFS), no prepack'] = () => ondevice(url, input, { onnx: { disablePrepacking: true } });
-      contenders['raw OPFS read'] = () => inFreshWorker({ kind: 'opfs-read', sha256: file!.sha256, size: file!.size });
+      contenders['raw OPFS read'] = () => inFreshWorker({ kind: 'opfs-read', files: manifest.variants.fp32.files });
     }
     // Cached in OPFS first; the IndexedDB rounds follow, once the cache holds the bytes there.
     await (await loadModel(url, { backend: 'wasm', variant: 'fp32', storage: 'opfs' })).dispose();

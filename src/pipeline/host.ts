@@ -124,6 +124,15 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     return work;
   };
 
+  /** Each runtime starts loading its code for the first backend it would try here, while the cache is read. */
+  const prepareRuntimes = (request: LoadRequest, device: Device) => {
+    for (const adapter of Object.values(runtimes)) {
+      const order = typeof request.backends === 'string' ? adapter?.backends : request.backends;
+      const first = order?.find((b) => adapter?.backends.includes(b) && device.get(b)?.ok !== false);
+      if (adapter && first) adapter.prepare?.(first, { threads: threading(request).threads });
+    }
+  };
+
   /** `starting`: the load will open a session here (else an update check, which only downloads). */
   const context = (request: LoadRequest, device: Device, progress: ProgressEmitter, signal: AbortSignal | undefined, starting: boolean): ResolveContext => ({
     choose: variantChooser(runtimes, request, device, starting),
@@ -197,6 +206,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const clock = createPhaseClock();
     const progress = timed(createProgressEmitter(controls.onProgress), clock);
     const device = await probeDevice(request.backends, offered);
+    prepareRuntimes(request, device);
     const ctx = context(request, device, progress, signal, true);
     let started;
     try {

@@ -60,6 +60,9 @@ export const onnxRuntime: RuntimeAdapter = {
   backends: ['webgpu', 'wasm'],
   unsupported: (backend) =>
     backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'",
+  prepare(backend, options) {
+    if (backend === 'webgpu' || backend === 'wasm') ortFor(backend, options.threads).catch(() => undefined);
+  },
   async create(files, backend, options = { threads: wasmThreadCount() }) {
     if (backend !== 'webgpu' && backend !== 'wasm') throw new BackendSkipped('unavailable', this.unsupported(backend));
     const available = await probeBackend(backend);

@@ -33,4 +33,9 @@ export interface RuntimeAdapter {
    * `BackendSkipped` when the backend is unavailable or cannot create this session.
    */
   create(files: readonly ModelFileBytes[], backend: Backend, options?: CreateOptions): Promise<RuntimeSession>;
+  /**
+   * Starts loading what `create` on `backend` will need (the runtime's code), so that it arrives while
+   * the model's bytes are read. Never throws; `create` reports any failure.
+   */
+  prepare?(backend: Backend, options: CreateOptions): void;
 }
