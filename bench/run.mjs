@@ -170,6 +170,8 @@ function printWarm(reports) {
         if (same) ratios.push(`${(s.median / same.median).toFixed(2)}× ORT from memory, no prepack`);
       }
       console.log(`    ${name.padEnd(30)} ${s.median.toFixed(1).padStart(8)}  ${ratios.join(' · ')}`);
+      const inside = r.inWorker[name];
+      if (inside) console.log(`    ${''.padEnd(30)} ${''.padStart(8)}  in its worker ${inside.ms.toFixed(1)}: ${Object.entries(inside.phases).map(([p, ms]) => `${p} ${ms.toFixed(1)}`).join(', ')}`);
     }
   }
   console.log('');

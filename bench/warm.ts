@@ -16,6 +16,8 @@ export interface WarmReport {
   external: boolean;
   /** Median ms of a warm load to the first result, by contender. */
   contenders: Record<string, Stats>;
+  /** ondevice contenders: median ms of the load inside its worker (`model.stats().load`), in all and by phase. */
+  inWorker: Record<string, { ms: number; phases: Record<string, number> }>;
 }
 
 interface ManifestJson {
@@ -44,13 +46,18 @@ async function inFreshWorker(job: WarmJob, transfer: Transferable[] = []): Promi
   }
 }
 
-async function ondevice(url: string, input: { name: string; dims: number[] }, options: LoadOptions): Promise<number> {
+/** `model.stats().load` of each ondevice contender's loads. */
+const loads: Record<string, Array<{ ms: number; phases: Record<string, number> }>> = {};
+
+async function ondevice(url: string, input: { name: string; dims: number[] }, options: LoadOptions, name = JSON.stringify(options)): Promise<number> {
   const t0 = performance.now();
   const model = await loadModel(url, { backend: 'wasm', variant: 'fp32', ...options });
   const size = input.dims.reduce((a, b) => a * b, 1);
   await model.run({ [input.name]: { type: 'float32', data: new Float32Array(size), dims: input.dims } });
   const ms = performance.now() - t0;
   if (!model.info.fromCache) throw new Error('expected a warm load from the cache');
+  const { load } = await model.stats();
+  (loads[name] ??= []).push({ ms: load.ms, phases: load.phases as Record<string, number> });
   // The last model gone, the library ends its worker: the next load starts a fresh one.
   await model.dispose();
   return ms;
@@ -77,14 +84,15 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
       const extra = external.map((e) => ({ path: e.path, data: e.data.slice() }));
       return inFreshWorker({ kind: 'memory', model: copy, external: extra, input, disablePrepacking }, [copy.buffer, ...extra.map((e) => e.data.buffer)]);
     };
-    const contenders: Record<string, () => Promise<number>> = { 'ORT from memory': memory(false), 'ondevice (OPFS)': () => ondevice(url, input, {}) };
+    for (const key of Object.keys(loads)) delete loads[key];
+    const contenders: Record<string, () => Promise<number>> = { 'ORT from memory': memory(false), 'ondevice (OPFS)': () => ondevice(url, input, {}, 'ondevice (OPFS)') };
     if (external.length === 0) {
       await (await caches.open('ondevice-bench')).put(fileUrl(file!.path), new Response(model.slice()));
       contenders['Cache API → ORT'] = () => inFreshWorker({ kind: 'cache-api', url: fileUrl(file!.path), input });
     }
     if (big) {
       contenders['ORT from memory, no prepack'] = memory(true);
-      contenders['ondevice (OPFS), no prepack'] = () => ondevice(url, input, { onnx: { disablePrepacking: true } });
+      contenders['ondevice (OPFS), no prepack'] = () => ondevice(url, input, { onnx: { disablePrepacking: true } }, 'ondevice (OPFS), no prepack');
       contenders['raw OPFS read'] = () => inFreshWorker({ kind: 'opfs-read', files: manifest.variants.fp32.files });
     }
     // Cached in OPFS first; the IndexedDB rounds follow, once the cache holds the bytes there.
@@ -103,7 +111,7 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
     await modelCache.clear();
     await (await loadModel(url, { backend: 'wasm', variant: 'fp32', storage: 'indexeddb' })).dispose();
     await settle();
-    for (let r = 0; r < reps; r++) await round({ 'ondevice (IndexedDB)': () => ondevice(url, input, {}) }, r);
+    for (let r = 0; r < reps; r++) await round({ 'ondevice (IndexedDB)': () => ondevice(url, input, {}, 'ondevice (IndexedDB)') }, r);
     await modelCache.clear();
     await caches.delete('ondevice-bench');
     reports.push({
@@ -112,6 +120,12 @@ export async function warmSuite(manifestUrls: string[], reps: number, log: (s: s
       tensors: manifest.metadata?.tensors ?? 1,
       external: external.length > 0,
       contenders: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, stats(v)])),
+      inWorker: Object.fromEntries(
+        Object.entries(loads).map(([k, v]) => {
+          const phases = [...new Set(v.flatMap((l) => Object.keys(l.phases)))];
+          return [k, { ms: stats(v.map((l) => l.ms)).median, phases: Object.fromEntries(phases.map((p) => [p, stats(v.map((l) => l.phases[p] ?? 0)).median])) }];
+        }),
+      ),
     });
   }
   return reports;

@@ -13,6 +13,9 @@ Writes, next to this script, models named the way their authors name them:
                             (paddle2onnx and some tf2onnx outputs), at opset 11
   if-subgraph.onnx          an `If` whose branches hold the weights: one as the branch's own
                             initializer, one as a `Constant` node (stateful audio models do this)
+  external-data/model.onnx  the classifier saved as Hugging Face Optimum and onnx.save_model with
+  external-data/model.onnx_data   save_as_external_data write it: weights over 1 kB in a separate
+                            file the model names by a relative `location` (the bias stays inside)
   vad_v5-stateful.onnx      a stateful step, as voice-activity models are: a float `state` input
                             fed back from the `stateN` output on every call, and an int64 scalar
                             `sr` (the sample rate)
@@ -129,4 +132,7 @@ if __name__ == '__main__':
     onnx.save(classifier(), os.path.join(HERE, 'classifier-2024-05.onnx'))
     onnx.save(weights_as_constants(), os.path.join(HERE, 'weights-as-constants.onnx'))
     onnx.save(if_subgraph(), os.path.join(HERE, 'if-subgraph.onnx'))
+    os.makedirs(os.path.join(HERE, 'external-data'), exist_ok=True)
+    onnx.save_model(classifier(), os.path.join(HERE, 'external-data', 'model.onnx'), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location='model.onnx_data', size_threshold=1024)
     print('wrote', os.listdir(HERE))

@@ -55,7 +55,7 @@ variant is below a threshold.
                             file = float32 little-endian, relative to the JSON
   --min-agreement <0..1>    top-1 agreement with fp32 (default 0.99)
   --max-accuracy-drop <pt>  accuracy points below fp32 (default 0.5)`,
-  publish: `usage: ondevice publish <model> <release-dir> --version X.Y.Z [--name <name>] [--variant <variant>]
+  publish: `usage: ondevice publish <model> <release-dir> --version X.Y.Z [--name <name>] [--variant <variant>] [--external-data]
 
 <model> is one ONNX file of any name (one variant: --variant, default fp32), or a folder with one
 ONNX file per variant, named after it: fp32.onnx, int8.onnx, fp16.onnx (a lone file of another
@@ -63,6 +63,9 @@ name is fp32), and optionally metadata.json (e.g. { "labels": [...] }).
 For a TF.js model it holds model.json and its weight shards (one fp32 variant), or one folder
 per variant (fp32/model.json, ...); each is loaded and run once with TF.js before publishing,
 its shards get content-hashed names and model.json is rewritten to name them.
+An ONNX model whose weights are in external data files (model.onnx + model.onnx_data, as
+exporters write large models) is published with them: each data file gets a content-hashed
+name and the model is rewritten to name it; the variant lists the model first.
 
 Writes content-hashed files, manifest.json (last, atomically), manifest.<version>.json, and the
 caching headers (_headers, nginx.conf). Files of earlier versions stay; a published version is
@@ -73,7 +76,10 @@ never overwritten.
   --variant <name>  the variant a single model file is published as (default fp32)
   --sign <file>     sign the manifests with this private key (ondevice keygen)
   --expires <when>  devices stop taking this manifest as an update after 30d, 12h, or an
-                    ISO 8601 date-time: a frozen host cannot hide a revocation for ever`,
+                    ISO 8601 date-time: a frozen host cannot hide a revocation for ever
+  --external-data   move each ONNX variant's weights (tensors of 1 kB or more) into a .data
+                    file: the browser then needs one copy of the weights fewer while the
+                    session is built`,
   revoke: `usage: ondevice revoke <release-dir> <version> [--sign <private.jwk>]
 
 Adds <version> (the published one or an earlier one) to the manifest's "revoked": devices that see
@@ -170,7 +176,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     if (report.failures.length > 0) throw new CliError(`${report.failures.length} variant check(s) failed`);
   },
   async publish(args, io) {
-    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' }, sign: { type: 'string' }, expires: { type: 'string' } }, 2, 'publish');
+    const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' }, sign: { type: 'string' }, expires: { type: 'string' }, 'external-data': { type: 'boolean' } }, 2, 'publish');
     if (typeof values['version'] !== 'string') throw new CliError('--version X.Y.Z is required', 2);
     const { manifest, written } = await publish(positionals[0]!, positionals[1]!, {
       version: values['version'],
@@ -178,6 +184,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       variant: values['variant'] as string | undefined,
       expires: typeof values['expires'] === 'string' ? expiresAt(values['expires']) : undefined,
       signer: await signerOf(values['sign']),
+      externalData: values['external-data'] === true,
     });
     io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
   },

@@ -11,6 +11,7 @@ import { basename, join, resolve } from 'node:path';
 import { compareVersionStrings, parseVersion } from '../manifest/semver.js';
 import { CliError } from './cli-error.js';
 import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
+import { checkExtents, externalize, externalLocations, readExternalData, relocate } from './external-data.js';
 import { decodeModel, modelSignature } from './onnx-model.js';
 import { finish, signManifest, type SigningKey } from './sign.js';
 import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.js';
@@ -25,6 +26,8 @@ export interface PublishOptions {
   expires?: string | undefined;
   /** Signs manifest.json and the per-version manifest. */
   signer?: SigningKey | undefined;
+  /** Moves embedded ONNX weights out into a `.data` file per variant (ONNX external data). @default false */
+  externalData?: boolean | undefined;
 }
 
 export interface PublishResult {
@@ -44,7 +47,7 @@ const VARIANT_FILES = new Set(['fp32', 'fp16', 'bf16', 'int8', 'uint8', 'int4', 
  * another name in a folder is fp32; several differently named models are an error, never variants
  * named after files.
  */
-async function readVariants(modelPath: string, variant: string | undefined): Promise<Map<string, Uint8Array>> {
+async function readVariants(modelPath: string, variant: string | undefined): Promise<Map<string, OnnxFile>> {
   if (modelPath.endsWith('.onnx') && (await stat(modelPath).catch(() => undefined))?.isFile()) {
     return new Map([[variant ?? 'fp32', await readOnnx(modelPath)]]);
   }
@@ -64,17 +67,44 @@ async function readVariants(modelPath: string, variant: string | undefined): Pro
     throw new CliError(`${unknown.join(', ')}: ${modelPath} holds several models; name each file after its variant (fp32.onnx, int8.onnx, fp16.onnx), or publish one model file at a time`);
   }
   if (variant !== undefined) throw new CliError(`--variant names the variant of one model file; ${modelPath} already names ${names.length} variants by their files`, 2);
-  const variants = new Map<string, Uint8Array>();
+  const variants = new Map<string, OnnxFile>();
   for (const file of names) variants.set(basename(file, '.onnx'), await readOnnx(join(modelPath, file)));
   return variants;
 }
 
-async function readOnnx(path: string): Promise<Uint8Array> {
+interface OnnxFile {
+  path: string;
+  bytes: Uint8Array;
+}
+
+async function readOnnx(path: string): Promise<OnnxFile> {
   const bytes = await readFile(path).catch(() => {
     throw new CliError(`cannot read ${path}`);
   });
   decodeModel(bytes, path);
-  return bytes;
+  return { path, bytes };
+}
+
+const sha256Of = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/**
+ * A variant's files as published: the model first, then its external data under content-hashed
+ * names the model is rewritten to use. `split`: embedded weights are moved out into one data file.
+ */
+async function onnxFiles(file: OnnxFile, name: string, variant: string, split: boolean): Promise<{ suffix: string; bytes: Uint8Array }[]> {
+  const model = decodeModel(file.bytes, file.path);
+  const locations = externalLocations(model);
+  let data: Map<string, Uint8Array>;
+  if (locations.length > 0) {
+    data = await readExternalData(file.path, locations);
+    checkExtents(model, data, file.path);
+  } else {
+    const moved = split ? externalize(model, 'weights') : undefined;
+    if (!moved) return [{ suffix: '.onnx', bytes: file.bytes }];
+    data = new Map([['weights', moved.data]]);
+  }
+  const renamed = new Map([...data].map(([location, bytes]) => [location, hashedName(name, variant, sha256Of(bytes), '.data')]));
+  return [{ suffix: '.onnx', bytes: relocate(model, renamed) }, ...[...data.values()].map((bytes) => ({ suffix: '.data', bytes }))];
 }
 
 async function readMetadata(modelDir: string): Promise<Record<string, unknown> | undefined> {
@@ -111,7 +141,8 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
   const name = options.name ?? basename(resolve(modelDir)).replace(/\.(onnx|json)$/i, '');
   // Everything is read and checked before anything is written.
   const tfjs = await readTfjsVariants(modelDir, options.variant);
-  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant);
+  if (tfjs && options.externalData) throw new CliError('--external-data is for ONNX models; a TF.js model keeps its weights in shards already', 2);
+  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant, name, options.externalData === true);
   const metadata = (await stat(modelDir).catch(() => undefined))?.isDirectory() ? await readMetadata(modelDir) : undefined;
   const previous = await readManifestFile(releaseDir).then(
     (m) => m.manifest,
@@ -174,16 +205,18 @@ function hashedName(name: string, variant: string, sha256: string, suffix: strin
   return `${name}.${variant}.${sha256.slice(0, 8)}${suffix}`;
 }
 
-async function onnxRelease(modelPath: string, variant: string | undefined): Promise<Release> {
+async function onnxRelease(modelPath: string, variant: string | undefined, name: string, split: boolean): Promise<Release> {
   const variants = await readVariants(modelPath, variant);
-  const signatures = [...variants].map(([variant, bytes]) => [variant, modelSignature(decodeModel(bytes, variant))] as const);
+  const signatures = [...variants].map(([variant, file]) => [variant, modelSignature(decodeModel(file.bytes, variant))] as const);
   const [firstVariant, signature] = signatures.find(([v]) => v === 'fp32') ?? signatures[0]!;
   for (const [variant, other] of signatures) {
     if (JSON.stringify(other.inputs.map((i) => i.name)) !== JSON.stringify(signature.inputs.map((i) => i.name)) || JSON.stringify(other.outputs.map((o) => o.name)) !== JSON.stringify(signature.outputs.map((o) => o.name))) {
       throw new CliError(`variant ${variant} has other inputs or outputs than ${firstVariant}; every variant must be the same model`);
     }
   }
-  return { runtime: 'onnx', variants: new Map([...variants].map(([v, bytes]) => [v, [{ suffix: '.onnx', bytes }]])), signature };
+  const published = new Map<string, { suffix: string; bytes: Uint8Array }[]>();
+  for (const [v, file] of variants) published.set(v, await onnxFiles(file, name, v, split));
+  return { runtime: 'onnx', variants: published, signature };
 }
 
 /**
@@ -223,6 +256,7 @@ async function writeHeaders(releaseDir: string, hashedJson: readonly string[]): 
     join(releaseDir, '_headers'),
     `# Netlify / Cloudflare Pages. Hashed model files never change; the manifest must be revalidated.
 /*.onnx
+${immutable}/*.data
 ${immutable}/*.bin
 ${immutable}${hashedJson.map((f) => `/${f}\n${immutable}`).join('')}/manifest.json
   Cache-Control: no-cache
@@ -232,7 +266,7 @@ ${immutable}${hashedJson.map((f) => `/${f}\n${immutable}`).join('')}/manifest.js
   await writeAtomically(
     join(releaseDir, 'nginx.conf'),
     `# Include in the server block that serves this release folder.
-location ~ \\.([0-9a-f]{8}\\.json|onnx|bin)$ {
+location ~ \\.([0-9a-f]{8}\\.json|onnx|data|bin)$ {
     add_header Cache-Control "public, max-age=31536000, immutable";
     add_header Access-Control-Allow-Origin "*";
 }

@@ -78,3 +78,17 @@ describe.each([true, false])('a stateful model, its state fed back across calls,
     await model.dispose();
   });
 });
+
+describe.each(['exported', 'split'] as const)('ONNX external data (%s)', (kind) => {
+  const manifest = inject('externalDataReleases')[kind];
+  test.each(usable(['wasm', 'webgpu'] as const))("the model and its data file load together on %s and equal onnxruntime-node's outputs", async (backend) => {
+    const files = ((await (await fetch(`${server}${manifest}`)).json()) as { variants: { fp32: { files: Array<{ path: string }> } } }).variants.fp32.files;
+    expect(files.map((f) => f.path.split('.').at(-1))).toEqual(['onnx', 'data']);
+    const model = await loadModel(`${server}${manifest}`, { backend });
+    for (const rows of [1, 3]) {
+      const { logits } = await model.run({ features: { type: 'float32', data: classifierInput(rows), dims: [rows, 64] } });
+      expect(maxAbsDiff(logits!.data as Float32Array, references[rows]!.logits)).toBeLessThanOrEqual(1e-5);
+    }
+    await model.dispose();
+  });
+});

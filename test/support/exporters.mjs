@@ -131,3 +131,24 @@ export async function statefulRelease() {
   await session.release();
   return { manifest: '/generated/stateful/manifest.json', ys, state: Array.from(state) };
 }
+
+/**
+ * The classifier with its weights in ONNX external data, published with the CLI two ways: as an
+ * exporter wrote it (external-data/model.onnx + model.onnx_data), and from its one-file form with
+ * `--external-data`. Their outputs are the classifier's (classifierReferences).
+ * @returns {Promise<Record<'exported' | 'split', string>>}
+ */
+export async function externalDataReleases() {
+  const { main } = await import('../../src/cli/main.js');
+  const root = fileURLToPath(new URL('../../models/generated/external/', import.meta.url));
+  const { rmSync } = await import('node:fs');
+  rmSync(root, { recursive: true, force: true });
+  const io = { out: () => undefined, err: (/** @type {string} */ t) => console.error(t) };
+  for (const argv of [
+    ['publish', `${EXPORTERS}external-data`, `${root}exported`, '--version', '1.0.0', '--name', 'classifier'],
+    ['publish', `${EXPORTERS}classifier-2024-05.onnx`, `${root}split`, '--version', '1.0.0', '--name', 'classifier', '--external-data'],
+  ]) {
+    if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
+  }
+  return { exported: '/generated/external/exported/manifest.json', split: '/generated/external/split/manifest.json' };
+}

@@ -4,7 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
-import { classifierReferences, quantizedReleases, statefulRelease } from './exporters.mjs';
+import { classifierReferences, externalDataReleases, quantizedReleases, statefulRelease } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 import { signedReleases, type SignedReleases } from './signed.js';
@@ -28,6 +28,7 @@ declare module 'vitest' {
     /** Releases published at test time with the CLI, one variant per quantization, and each variant's reference outputs. */
     /** vad_v5-stateful.onnx published with the CLI, and onnxruntime-node's outputs over calls that feed the state back. */
     statefulRelease: { manifest: string; ys: number[]; state: number[] };
+    externalDataReleases: Record<'exported' | 'split', string>;
     quantizedReleases: Record<string, { manifest: string; inputs: Record<string, { type: string; data: number[]; dims: number[] }>; variants: Record<string, { logits: number[]; dims: number[] }> }>;
     /** Two key pairs and the digits releases signed with them (test/support/signed.ts). */
     signedReleases: SignedReleases;
@@ -63,6 +64,7 @@ async function start(): Promise<{ values: Partial<Provided>; close: () => Promis
   // Before the server starts: it lists the files it serves once, at start.
   values.quantizedReleases = await quantizedReleases();
   values.statefulRelease = await statefulRelease();
+  values.externalDataReleases = await externalDataReleases();
   const server = await startModelServer();
   values.modelServer = server.url;
   const proxy = await startFaultProxy(server.url);
