@@ -38,7 +38,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('latency')) result.latency = await latencySuite((params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   if (suites.includes('tfjs')) result.tfjs = await tfjsLatencySuite((params.get('tfjsBackends') ?? 'webgpu,webgl,wasm,cpu').split(',') as Backend[], log);
   if (suites.includes('warm')) result.warm = await warmSuite(params.getAll('warm'), Number(params.get('reps') ?? 5), log);
-  if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, log);
+  if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, params.get('memoryExternal')!, log);
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
   if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);

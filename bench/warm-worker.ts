@@ -1,7 +1,7 @@
 /**
  * @file The baselines of suite "warm", each in a fresh worker as ondevice's own load is:
  * onnxruntime-web creating a session from bytes handed to it in memory, the peers' way (Cache API
- * `match` → `arrayBuffer` → create), and the storage floor (one OPFS read-only sync read).
+ * `match` → `arrayBuffer` → create), a plain `fetch` → create (suite "memory"), and the storage floor (one OPFS read-only sync read).
  * Each job ends with one run, and posts when it is done.
  */
 import * as ort from 'onnxruntime-web/wasm';
@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-web/wasm';
 export type WarmJob =
   | { kind: 'memory'; model: Uint8Array; external: Array<{ path: string; data: Uint8Array }>; input: Input; disablePrepacking: boolean }
   | { kind: 'cache-api'; url: string; input: Input }
+  | { kind: 'fetch'; url: string; input: Input }
   | { kind: 'opfs-read'; files: Array<{ sha256: string; size: number }> };
 
 interface Input {
@@ -37,6 +38,8 @@ async function run(job: WarmJob): Promise<number> {
       ...(job.external.length > 0 && { externalData: job.external }),
       ...(job.disablePrepacking && { extra: { session: { disable_prepacking: '1' } } }),
     });
+  } else if (job.kind === 'fetch') {
+    await createAndRun(new Uint8Array(await (await fetch(job.url)).arrayBuffer()), job.input, {});
   } else if (job.kind === 'cache-api') {
     const response = await (await caches.open('ondevice-bench')).match(job.url);
     if (!response) throw new Error(`${job.url} is not in the Cache API`);

@@ -30,23 +30,6 @@ function storageManager(): StorageManager | undefined {
   return globalThis.navigator?.storage;
 }
 
-/**
- * Whether this context can keep bytes in OPFS: the directory opens and a file can be written and
- * removed (private modes and ephemeral sessions reject one of those). Asked once per context.
- */
-export async function opfsWritable(directory: string): Promise<boolean> {
-  try {
-    const dir = await openDirectory(directory);
-    const name = `probe-${Math.random().toString(36).slice(2)}`;
-    const handle = await dir.getFileHandle(name, { create: true });
-    await writeAll(handle, new Uint8Array([1]), 0);
-    await dir.removeEntry(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function openDirectory(directory: string): Promise<FileSystemDirectoryHandle> {
   const manager = storageManager();
   if (typeof manager?.getDirectory !== 'function') throw new DOMException('This engine has no origin private file system.', 'NotSupportedError');
@@ -124,14 +107,30 @@ async function retried<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-export function opfsByteStore(directory: string): ByteStore {
+export interface OpfsByteStore extends ByteStore {
+  /**
+   * Whether this context can keep bytes in OPFS: the directory opens and a file can be written and
+   * removed (private modes and ephemeral sessions refuse one of those). Asked once per context.
+   */
+  writable(): Promise<boolean>;
+}
+
+export function opfsByteStore(directory: string): OpfsByteStore {
   let dir: Promise<FileSystemDirectoryHandle> | undefined;
-  const open = () => {
-    dir ??= openDirectory(directory).catch((error: unknown) => {
-      dir = undefined;
-      throw error;
-    });
-    return dir;
+  // A refusal is kept for the context's life: WebKit takes seconds to refuse each time it is asked
+  // (ephemeral sessions), and a context OPFS refused once does not get it later.
+  const open = () => (dir ??= openDirectory(directory));
+  let writable: Promise<boolean> | undefined;
+  const probe = async () => {
+    try {
+      const name = `probe-${Math.random().toString(36).slice(2)}`;
+      const handle = await (await open()).getFileHandle(name, { create: true });
+      await writeAll(handle, new Uint8Array([1]), 0);
+      await (await open()).removeEntry(name);
+      return true;
+    } catch {
+      return false;
+    }
   };
   const remove = async (name: string) => {
     await (await open()).removeEntry(name).catch((error: unknown) => {
@@ -154,6 +153,7 @@ export function opfsByteStore(directory: string): ByteStore {
   };
   return {
     kind: 'opfs',
+    writable: () => (writable ??= probe()),
     async write(sha256, bytes) {
       try {
         await write(sha256, bytes, 0);

@@ -9,7 +9,7 @@ import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
 import type { ByteStore, StoreKind } from './bytes.js';
 import { CHUNK_SIZE, idbByteStore } from './bytes-idb.js';
-import { opfsByteStore, opfsWritable } from './bytes-opfs.js';
+import { opfsByteStore } from './bytes-opfs.js';
 import type { FileRecord, ModelRecord } from './records.js';
 
 export { CHUNK_SIZE } from './bytes-idb.js';
@@ -90,10 +90,10 @@ export interface CacheStoreOptions {
 
 export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheStoreOptions = {}): CacheStore {
   const { storage = 'auto', directory = 'ondevice' } = options;
-  const stores: Record<StoreKind, ByteStore> = { indexeddb: idbByteStore(chunks), opfs: opfsByteStore(directory) };
+  const stores = { indexeddb: idbByteStore(chunks), opfs: opfsByteStore(directory) } satisfies Record<StoreKind, ByteStore>;
   let chosen: Promise<StoreKind> | undefined;
   // Decided once per context: a private mode or an ephemeral session refuses OPFS for good.
-  const target = () => (chosen ??= storage === 'auto' ? opfsWritable(directory).then((ok) => (ok ? 'opfs' : 'indexeddb')) : Promise.resolve(storage));
+  const target = () => (chosen ??= storage === 'auto' ? stores.opfs.writable().then((ok) => (ok ? 'opfs' : 'indexeddb')) : Promise.resolve(storage));
   const holder = (kind: StoreKind | undefined) => stores[kind ?? 'indexeddb'];
   const other = (kind: StoreKind) => stores[kind === 'opfs' ? 'indexeddb' : 'opfs'];
   return {

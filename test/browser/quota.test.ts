@@ -5,11 +5,13 @@ import { collectGarbage } from '../../src/cache/gc.js';
 import { idbCacheStore, type CacheStore } from '../../src/cache/store.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { loadModel, modelCache } from '../../src/index.js';
-import { expectOndeviceError, loaded } from './helpers.js';
+import { expectOndeviceError, loaded, quiet } from './helpers.js';
 import { LiveHost, fileOf, release } from './live.js';
 import { allRuntimes } from '../../src/runtime/all.js';
 
 beforeEach(async () => {
+  // Background work of an earlier test holds file locks that collection would respect.
+  await quiet();
   await modelCache.clear();
 });
 
@@ -53,7 +55,8 @@ test('maxCacheBytes makes room by evicting the least recently used model', async
 });
 
 test('a write that fails for quota part-way leaves the cache consistent and the previous version active', async () => {
-  const real = idbCacheStore(createStore('ondevice-test-meta', 'meta'), createStore('ondevice-test-chunks', 'chunks'));
+  // Its own databases and OPFS directory: the default store's collection must not take its files.
+  const real = idbCacheStore(createStore('ondevice-test-meta', 'meta'), createStore('ondevice-test-chunks', 'chunks'), { directory: 'ondevice-test' });
   let writes = 0;
   let failing = false;
   // The storage interface is ours: this one runs out of space on the second file of a version.
@@ -89,6 +92,7 @@ test('a write that fails for quota part-way leaves the cache consistent and the 
   expect(Object.keys(record?.versions ?? {})).toEqual(['1.0.0']);
   failing = false;
   // The file stored before the failure belongs to no kept version: the next collection takes it.
+  await quiet();
   await collectGarbage(real);
   expect((await real.listFiles()).map((f) => f.sha256)).toEqual([v1.variants.fp32.files[0]!.sha256]);
 });
