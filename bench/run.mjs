@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
- * @file `npm run bench`: serves bench/ with Vite and the models from a real model server, opens the
+ * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
+ * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
  * baseline. Options: --suites=latency,tfjs,warm,memory,hash,stats,signing --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --reps=5
@@ -42,9 +43,14 @@ if (suites.includes('memory')) {
 const modelServer = await startModelServer({ root: hosted });
 const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`, `${modelServer.url}/synthetic-external/manifest.json`];
 
+// The library as users get it: the built package (one module per chunk), not src/ served module by
+// module, which would put a dev server's hundred requests on ondevice's side of every fresh worker.
+console.error('[bench] building the package…');
+execFileSync('npm', ['run', 'build', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'ignore', 'inherit'] });
 const server = await createServer({
   configFile: false,
   root: fileURLToPath(new URL('.', import.meta.url)),
+  resolve: { alias: [{ find: /^\.\.\/src\/index\.js$/, replacement: fileURLToPath(new URL('../dist/index.js', import.meta.url)) }] },
   publicDir: fileURLToPath(new URL('../models', import.meta.url)),
   server: { host: 'localhost', port: 0 },
   logLevel: 'warn',

@@ -41,6 +41,10 @@ async function configure(module: Promise<Ort>, threads: number): Promise<Ort> {
   return ort;
 }
 
+/** Identity on one float (78 bytes, made with onnx.helper at opset 13): the smallest session ORT builds. */
+const WARM_MODEL = () => Uint8Array.from(atob('CAgSCG9uZGV2aWNlOjoKEAoBeBIBeSIISWRlbnRpdHkSBHdhcm1aDwoBeBIKCggIARIECgIIAWIPCgF5EgoKCAgBEgQKAggBQgQKABAN'), (c) => c.charCodeAt(0));
+let warmed: Promise<void> | undefined;
+
 /** ORT status codes that say the bytes themselves are not a usable model, whatever the backend. */
 const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
 
@@ -61,7 +65,13 @@ export const onnxRuntime: RuntimeAdapter = {
   unsupported: (backend) =>
     backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'",
   prepare(backend, options) {
-    if (backend === 'webgpu' || backend === 'wasm') ortFor(backend, options.threads).catch(() => undefined);
+    if (backend !== 'webgpu' && backend !== 'wasm') return;
+    const ort = ortFor(backend, options.threads);
+    // ORT instantiates its WebAssembly (and, for WebGPU, gets its device) at the first session: a
+    // one-node model makes that happen now, while the model's bytes are read. Not for a threaded
+    // start, which must stay inside its time bound (see pipeline/threads.ts).
+    if (options.threads <= 1) warmed ??= ort.then((o) => o.InferenceSession.create(WARM_MODEL(), { executionProviders: [backend], logSeverityLevel: 3 })).then((s) => s.release(), () => undefined);
+    else ort.catch(() => undefined);
   },
   async create(files, backend, options = { threads: wasmThreadCount() }) {
     if (backend !== 'webgpu' && backend !== 'wasm') throw new BackendSkipped('unavailable', this.unsupported(backend));
