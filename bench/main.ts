@@ -18,6 +18,7 @@ export interface BenchResult {
   tfjs?: BackendReport[];
   warm?: WarmReport[];
   memory?: MemoryMarks;
+  large?: MemoryMarks;
   hash?: HashReport;
   stats?: StatsCostReport;
   signing?: SigningReport;
@@ -39,6 +40,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('tfjs')) result.tfjs = await tfjsLatencySuite((params.get('tfjsBackends') ?? 'webgpu,webgl,wasm,cpu').split(',') as Backend[], log);
   if (suites.includes('warm')) result.warm = await warmSuite(params.getAll('warm'), Number(params.get('reps') ?? 5), log);
   if (suites.includes('memory')) result.memory = await memorySuite(params.get('memory')!, params.get('memoryExternal')!, log);
+  if (suites.includes('large')) result.large = await memorySuite(params.get('large')!, undefined, log);
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
   if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);

@@ -2,7 +2,9 @@
  * @file Suite "memory": phases the runner samples the renderer's memory across (VmRSS; workers live
  * in the page's renderer process), each marked with its start and end: onnxruntime-web's own way in a
  * fresh worker (`fetch` → `arrayBuffer` → create), ondevice's cold load (download, verify, cache,
- * create), its warm load (from the cache), and the warm load of the same model with external data.
+ * create), its warm load (from the cache), and the warm load of the same model with external data;
+ * each ends with one run.
+ * Suite "large" runs the same phases on a 1 GB model: it caches, warm-loads and runs.
  */
 import { loadModel, modelCache } from '../src/index.js';
 import type { WarmJob } from './warm-worker.js';
@@ -37,7 +39,8 @@ async function rawOrt(url: string): Promise<void> {
   if (answer.error) throw new Error(answer.error);
 }
 
-export async function memorySuite(url: string, externalUrl: string, log: (s: string) => void): Promise<MemoryMarks> {
+/** `externalUrl`: the same model with external data, for a fourth phase (none for suite "large"). */
+export async function memorySuite(url: string, externalUrl: string | undefined, log: (s: string) => void): Promise<MemoryMarks> {
   await modelCache.clear();
   const manifest = (await (await fetch(url)).json()) as { variants: { fp32: { files: Array<{ size: number }> } } };
   const bytes = manifest.variants.fp32.files.reduce((sum, f) => sum + f.size, 0);
@@ -51,15 +54,22 @@ export async function memorySuite(url: string, externalUrl: string, log: (s: str
     marks.ready = Date.now();
     phases.push(marks);
   };
+  // Each phase ends with one run, as the ORT phase does.
   const load = async (u: string, cached?: (at: 'cached') => void) => {
     const model = await loadModel(u, { backend: 'wasm', variant: 'fp32', onProgress: (e) => void (e.phase === 'compile' && cached?.('cached')) });
+    const input = model.info.inputs[0]!;
+    const dims = input.dims.map((d) => (typeof d === 'number' ? d : 1));
+    const out = Object.values(await model.run({ [input.name]: { type: 'float32', data: new Float32Array(dims.reduce((a, b) => a * b, 1)), dims } }))[0]!;
+    if (out.data.length === 0) throw new Error('the model gave no output');
     await model.dispose();
   };
   await phase('ORT: fetch → create', () => rawOrt(url));
   await phase('ondevice, cold (download + cache + create)', (mark) => load(url, mark));
   await phase('ondevice, warm', () => load(url));
-  await load(externalUrl);
-  await phase('ondevice, warm, external data', () => load(externalUrl));
+  if (externalUrl) {
+    await load(externalUrl);
+    await phase('ondevice, warm, external data', () => load(externalUrl));
+  }
   await modelCache.clear();
   return { bytes, phases };
 }

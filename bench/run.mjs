@@ -3,8 +3,8 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,tfjs,warm,memory,hash,stats,signing --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
- * --warm-mb=100 --memory-mb=200 --reps=5
+ * baseline. Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,9 +19,10 @@ import { startModelServer } from '../test/support/model-server.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,hash,stats,signing');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
+const largeMb = Number(arg('large-mb', '1024'));
 const warmMb = Number(arg('warm-mb', '100'));
 const reps = arg('reps', '5');
 
@@ -39,6 +40,10 @@ if (suites.includes('memory')) {
   console.error(`[bench] writing a ${memoryMb} MB synthetic model…`);
   writeSyntheticModel(`${hosted}memory`, { mb: memoryMb, name: 'memory', tensors: 32 });
   writeSyntheticModel(`${hosted}memory-external`, { mb: memoryMb, name: 'memory-external', tensors: 32, external: true });
+}
+if (suites.includes('large')) {
+  console.error(`[bench] writing a ${largeMb} MB synthetic model…`);
+  writeSyntheticModel(`${hosted}large`, { mb: largeMb, name: 'large', tensors: 32 });
 }
 const modelServer = await startModelServer({ root: hosted });
 const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`, `${modelServer.url}/synthetic-external/manifest.json`];
@@ -70,6 +75,7 @@ try {
   for (const u of warmUrls) query.append('warm', u);
   query.set('memory', `${modelServer.url}/memory/manifest.json`);
   query.set('memoryExternal', `${modelServer.url}/memory-external/manifest.json`);
+  query.set('large', `${modelServer.url}/large/manifest.json`);
   query.set('modelServer', modelServer.url);
   await page.goto(`${url}?${query}`);
   const sampler = sampleRenderers();
@@ -83,6 +89,7 @@ try {
   if (result.tfjs) printLatency(result.tfjs);
   if (result.warm) printWarm(result.warm);
   if (result.memory) printMemory(result.memory, samples);
+  if (result.large) printMemory(result.large, samples);
   if (result.hash) printHash(result.hash);
   if (result.stats) printStatsCost(result.stats);
   if (result.signing) printSigning(result.signing);
@@ -138,7 +145,7 @@ function printMemory(marks, samples) {
     const peak = (/** @type {number} */ to) => samples.filter((s) => s.t >= p.start && s.t <= to).reduce((max, s) => Math.max(max, s.rss), 0) - baseline;
     const total = peak(p.ready + 300);
     raw ??= total;
-    const parts = [`+${mb(total)} = ${(total / marks.bytes).toFixed(2)}× the model`, `${(total / raw).toFixed(2)}× ORT fetch → create`];
+    const parts = [`${((p.ready - p.start) / 1000).toFixed(2)} s`, `+${mb(total)} = ${(total / marks.bytes).toFixed(2)}× the model`, `${(total / raw).toFixed(2)}× ORT fetch → create`];
     if (p.cached) parts.push(`while caching (until the first compile event) +${mb(peak(p.cached))} = ${(peak(p.cached) / marks.bytes).toFixed(2)}× the model`);
     console.log(`  ${p.name.padEnd(44)} ${parts.join(' · ')}`);
   }
