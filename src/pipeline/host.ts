@@ -134,7 +134,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
   };
 
   /** `starting`: the load will open a session here (else an update check, which only downloads). */
-  const context = (request: LoadRequest, device: Device, progress: ProgressEmitter, signal: AbortSignal | undefined, starting: boolean): ResolveContext => ({
+  const context = (request: LoadRequest, device: Device | Promise<Device>, progress: ProgressEmitter, signal: AbortSignal | undefined, starting: boolean): ResolveContext => ({
     choose: variantChooser(runtimes, request, device, starting),
     retry: { ...DEFAULT_RETRY, ...request.retry },
     fetch: fetchFn,
@@ -205,8 +205,9 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const unlock = await holdShared(modelLock(request.url));
     const clock = createPhaseClock();
     const progress = timed(createProgressEmitter(controls.onProgress), clock);
-    const device = await probeDevice(request.backends, offered);
-    prepareRuntimes(request, device);
+    // Probed while the cache is read (see update/from-cache.ts); the runtime loads once it is known.
+    const device = probeDevice(request.backends, offered);
+    device.then((d) => prepareRuntimes(request, d)).catch(() => undefined);
     const ctx = context(request, device, progress, signal, true);
     let started;
     try {

@@ -63,8 +63,9 @@ function orderFor(adapter: RuntimeAdapter, backends: BackendOrder): readonly Bac
 }
 
 /** The variant chooser for a resolve: with this host's adapter, or (for a runtime it lacks) every backend asked. */
-export function variantChooser(runtimes: Runtimes, request: LoadRequest, device: Device, starting: boolean): ResolveContext['choose'] {
-  return (manifest) => {
+export function variantChooser(runtimes: Runtimes, request: LoadRequest, probed: Device | Promise<Device>, starting: boolean): ResolveContext['choose'] {
+  return async (manifest) => {
+    const device = await probed;
     const adapter = runtimes[manifest.runtime];
     if (!adapter) {
       // A load: before any file is downloaded, the worker that has the runtime takes over. An update
@@ -164,9 +165,10 @@ export interface Started {
  * host is asked), and the previous version if a new one's bytes are refused by the runtime (see the
  * file comment).
  */
-export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device, threading: Threading): Promise<Started> {
+export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, probed: Device | Promise<Device>, threading: Threading): Promise<Started> {
   const { progress, signal } = ctx;
   let resolved = await resolveModel(request.url, request, ctx);
+  const device = await probed;
   throwIfAborted(signal);
   let opened: Opened | undefined;
   try {

@@ -85,6 +85,9 @@ export const onnxRuntime: RuntimeAdapter = {
     }
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
+    // Two sessions created at once while ORT initialises its backend race (WebGPU's device above
+    // all): the model's waits for the warming one to finish.
+    await warmed;
     let session: OrtModule.InferenceSession;
     try {
       session = await ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external));

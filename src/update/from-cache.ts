@@ -46,14 +46,18 @@ export async function readCachedVersion(record: ModelRecord, version: CachedVers
     }
   }
   const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
-  const choice = manifest ? context.choose(manifest) : { variant: version.variant, fallbacks: [] };
-  // The device wants another variant of this version now (another backend, or the app asked): a miss.
-  if (!anyVariant && choice.variant !== version.variant) return undefined;
   const drop = () => store.updateModel(record.url, (r) => r && withoutVersion(r, version.version));
   const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
+  // The files are read while the device is probed (the variant is chosen with the backend): the
+  // variant this device ran last time is the one it almost always runs again.
+  const reading = readCachedFiles(wanted, context);
+  reading.then((c) => c.verified).catch(() => undefined);
+  const choice = manifest ? await context.choose(manifest) : { variant: version.variant, fallbacks: [] };
+  // The device wants another variant of this version now (another backend, or the app asked): a miss.
+  if (!anyVariant && choice.variant !== version.variant) return undefined;
   let cached;
   try {
-    cached = await readCachedFiles(wanted, context);
+    cached = await reading;
   } catch (error) {
     if (!(error instanceof CacheMiss)) throw error;
     await drop();

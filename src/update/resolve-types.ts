@@ -35,8 +35,11 @@ export interface VariantChoice {
 }
 
 export interface ResolveContext extends FilesContext {
-  /** The variant this device should load from a manifest (chosen with the backend). */
-  choose: (manifest: Manifest) => VariantChoice;
+  /**
+   * The variant this device should load from a manifest (chosen with the backend). Asynchronous: it
+   * waits for the device probe, which runs while the cache is read.
+   */
+  choose: (manifest: Manifest) => Promise<VariantChoice>;
   estimate?: Estimate | undefined;
   /** URLs of the models loaded in this context (never evicted to make room; other contexts' are seen through their locks). */
   inUse: ReadonlySet<string>;

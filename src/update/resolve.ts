@@ -184,7 +184,7 @@ async function download(url: string, answer: HostAnswer, version: string, rules:
   if (answer.kind === 'file') return downloadBareFile(url, answer, context);
   if (answer.kind !== 'manifest') throw new Error('unreachable');
   const { manifest, json, validator } = answer.fetched;
-  const { variant, fallbacks } = context.choose(manifest);
+  const { variant, fallbacks } = await context.choose(manifest);
   const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
   await makeRoom(url, wanted, rules, context);
   return fetchFiles(wanted, context, async (fetched) => {
