@@ -147,9 +147,11 @@ export function opfsByteStore(directory: string): OpfsByteStore {
     }
     return retried(() => readAll(handle, size));
   };
+  /** Writes `bytes` from offset `at` on (what is before it is there already), or whole if the file is shorter than that. */
   const write = async (name: string, bytes: Uint8Array, at: number) => {
     const handle = await (await open()).getFileHandle(name, { create: true });
-    await retried(() => writeAll(handle, bytes.subarray(at), at));
+    const from = at > 0 ? Math.min(at, (await handle.getFile()).size) : 0;
+    await retried(() => writeAll(handle, bytes.subarray(from), from));
   };
   return {
     kind: 'opfs',

@@ -5,7 +5,7 @@
  */
 import { beforeEach, describe, expect, inject, test } from 'vitest';
 import { loadModel, modelCache, type LoadProgress, type Model } from '../../src/index.js';
-import { digitsTestSet, expectOndeviceError, maxAbsDiff } from './helpers.js';
+import { digitsTestSet, expectOndeviceError, maxAbsDiff, quiet } from './helpers.js';
 import { LiveHost, fileOf, release } from './live.js';
 import { stores } from './stores.js';
 
@@ -203,6 +203,34 @@ test.each(stores)('abort during the download, then a new load resumes with Range
   expect(from).toBeGreaterThan(40_000);
   expect(from).toBeLessThan(size);
   expect(requests[1]!.status).toBe(206);
+});
+
+test.runIf(stores.includes('opfs'))('a partial whose OPFS bytes were lost is not resumed from, and the next partial is whole', async () => {
+  const { live, file, v1 } = await host();
+  const sha256 = v1.variants.fp32.files[0]!.sha256;
+  await faults([{ match: file, fault: 'throttle', bps: 60_000, times: 2 }]);
+  const abortAfter = async (bytes: number) => {
+    const controller = new AbortController();
+    const load = loadModel(live.url, { backend: 'wasm', storage: 'opfs', signal: controller.signal, onProgress: (e) => void (e.phase === 'download' && e.loaded > bytes && controller.abort()) });
+    await expectOndeviceError(load, 'ABORTED');
+    // The partial is saved as the download unwinds, under the file's lock.
+    await quiet();
+  };
+  await abortAfter(30_000);
+  // The partial's bytes go (storage cleared behind the library's back); its record stays.
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ondevice');
+  const stream = await (await dir.getFileHandle(`${sha256}.partial`)).createWritable();
+  await stream.close();
+  await abortAfter(60_000);
+  const model = await loadModel(live.url, { backend: 'wasm' });
+  await expectV1(model);
+  await model.dispose();
+  const requests = await seen(file);
+  // Whole, whole again (nothing to resume from), then resumed from what the second attempt saved,
+  // and the resumed file hashed right: no fourth download from the first byte.
+  expect(requests).toHaveLength(3);
+  expect(requests.map((r) => r.range ?? null).slice(0, 2)).toEqual([null, null]);
+  expect(Number(/^bytes=(\d+)-$/.exec(requests[2]?.range ?? '')?.[1])).toBeGreaterThan(60_000);
 });
 
 test('a slow link: progress is monotonic, its total constant, and it reaches the total once', async () => {
