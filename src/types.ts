@@ -189,6 +189,7 @@ export interface OnnxOptions {
   /**
    * How far ORT optimises the graph when the session is created; `'disabled'` starts fastest and runs slowest.
    * @default 'all'
+   * @example onnx: { graphOptimizationLevel: 'basic' }
    */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
 }
@@ -302,7 +303,7 @@ export interface LoadOptions {
    * IndexedDB. `'opfs'`: only OPFS; where it cannot be written, files are not cached at all.
    * Files already cached are read from wherever they were stored. The cache's records are always in IndexedDB.
    * @default 'auto'
-   * @example storage: 'indexeddb' // an app that must see its cache in IndexedDB's devtools panel
+   * @example storage: 'indexeddb' // keep every byte in IndexedDB
    */
   storage?: 'auto' | 'opfs' | 'indexeddb';
   /**

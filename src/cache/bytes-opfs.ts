@@ -94,14 +94,17 @@ async function readAll(handle: SyncCapable, size: number): Promise<Uint8Array | 
 
 const missing = (error: unknown) => error instanceof DOMException && (error.name === 'NotFoundError' || error.name === 'TypeMismatchError');
 
-/** Another context holds an exclusive handle on the file for a moment: try again a few times. */
+/**
+ * Another context holds an exclusive handle on the file for a moment (Firefox opens every sync handle
+ * exclusive, and reading 1 GB takes half a second): try again for up to 5 s.
+ */
 async function retried<T>(work: () => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await work();
     } catch (error) {
       const busy = error instanceof DOMException && (error.name === 'NoModificationAllowedError' || error.name === 'InvalidStateError');
-      if (!busy || attempt >= 20) throw error;
+      if (!busy || attempt >= 200) throw error;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
@@ -145,7 +148,8 @@ export function opfsByteStore(directory: string): OpfsByteStore {
       if (missing(error)) return undefined;
       throw error;
     }
-    return retried(() => readAll(handle, size));
+    // A file that cannot be read is as good as missing: the version is fetched again.
+    return retried(() => readAll(handle, size)).catch(() => undefined);
   };
   /** Writes `bytes` from offset `at` on (what is before it is there already), or whole if the file is shorter than that. */
   const write = async (name: string, bytes: Uint8Array, at: number) => {

@@ -268,6 +268,22 @@ describe.each(stores)('bytes in %s', (storage) => {
         b.terminate();
       });
 
+      test('three contexts warm-loading the same cached model at once all read it, with no download', async () => {
+        const host = new LiveHost();
+        const v1 = await subject.release('release');
+        await host.publish(v1);
+        await (await loadModel(host.url, { backend: 'wasm' })).dispose();
+        // Two workers and the page read the same files at once (Firefox opens each OPFS sync handle exclusive).
+        const [a, b] = [newWorker(), newWorker()];
+        const models = await Promise.all([a, b, false as const].map((worker) => loadModel(host.url, { backend: 'wasm', worker, update: 'never' })));
+        expect(models.map((m) => m.info.fromCache)).toEqual([true, true, true]);
+        for (const m of models) expect(await subject.whichRelease(m)).toBe('1.0.0');
+        expect(await host.count(fileOf(v1))).toBe(1);
+        await Promise.all(models.map((m) => m.dispose()));
+        a.terminate();
+        b.terminate();
+      });
+
       test('an update activated in one context is heard in another', async () => {
         const host = new LiveHost();
         await host.publish(await subject.release('release'));
