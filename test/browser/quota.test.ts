@@ -6,7 +6,7 @@ import { idbCacheStore, type CacheStore } from '../../src/cache/store.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { loadModel, modelCache } from '../../src/index.js';
 import { expectOndeviceError, loaded, quiet } from './helpers.js';
-import { LiveHost, fileOf, release } from './live.js';
+import { LiveHost, eventually, fileOf, release } from './live.js';
 import { allRuntimes } from '../../src/runtime/all.js';
 
 beforeEach(async () => {
@@ -91,8 +91,10 @@ test('a write that fails for quota part-way leaves the cache consistent and the 
   expect(record?.active).toBe('1.0.0');
   expect(Object.keys(record?.versions ?? {})).toEqual(['1.0.0']);
   failing = false;
-  // The file stored before the failure belongs to no kept version: the next collection takes it.
-  await quiet();
-  await collectGarbage(real);
-  expect((await real.listFiles()).map((f) => f.sha256)).toEqual([v1.variants.fp32.files[0]!.sha256]);
+  // The file stored before the failure belongs to no kept version: a collection takes it. (One that
+  // finds the file's lock held, by background work of another context on the same bytes, leaves it
+  // for the next: in full Firefox runs that happens here now and then.)
+  const kept = async () => (await real.listFiles()).map((f) => f.sha256);
+  await eventually(async () => (await collectGarbage(real), (await kept()).length === 1), 'the collection of the unused file');
+  expect(await kept()).toEqual([v1.variants.fp32.files[0]!.sha256]);
 });
