@@ -170,7 +170,7 @@ function printHash(r) {
   const rate = (/** @type {number} */ ms) => `${(r.mb / (ms / 1000)).toFixed(0)} MB/s`;
   console.log(`SHA-256 of ${r.mb} MB in the worker-less page (median of ${r.reps}):`);
   console.log(`  hash-wasm, incremental (1 MiB updates): ${r.hashWasm.toFixed(0)} ms, ${rate(r.hashWasm)}  ← used while downloading`);
-  console.log(`  WebCrypto, one shot (needs the whole file): ${r.webCrypto.toFixed(0)} ms, ${rate(r.webCrypto)}  ← used on warm loads, beside session creation\n`);
+  console.log(`  WebCrypto, one shot (needs the whole file): ${r.webCrypto.toFixed(0)} ms, ${rate(r.webCrypto)}  ← used when a warm load's size + xxh64 check fails\n`);
 }
 
 /** @param {import('./warm.ts').WarmReport[]} reports */
