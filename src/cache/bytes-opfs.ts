@@ -25,13 +25,9 @@ type SyncCapable = FileSystemFileHandle & {
 const HASH_NAME = /^[0-9a-f]{64}(\.partial)?$/;
 const PARTIAL = '.partial';
 
-/** `getDirectory` itself, typed where the DOM lib has it and absent where an engine does not. */
-function storageManager(): StorageManager | undefined {
-  return globalThis.navigator?.storage;
-}
-
 async function openDirectory(directory: string): Promise<FileSystemDirectoryHandle> {
-  const manager = storageManager();
+  // WebKit as shipped has no navigator.storage at all.
+  const manager = globalThis.navigator?.storage;
   if (typeof manager?.getDirectory !== 'function') throw new DOMException('This engine has no origin private file system.', 'NotSupportedError');
   return (await manager.getDirectory()).getDirectoryHandle(directory, { create: true });
 }
@@ -44,7 +40,7 @@ async function writeAll(handle: SyncCapable, bytes: Uint8Array, at: number): Pro
       access.truncate(at + bytes.length);
       for (let done = 0; done < bytes.length; ) {
         const n = access.write(bytes.subarray(done), { at: at + done });
-        if (n <= 0) throw new DOMException('OPFS wrote nothing.', 'InvalidStateError');
+        if (n <= 0) throw new DOMException('OPFS wrote nothing.', 'UnknownError');
         done += n;
       }
       access.flush();
