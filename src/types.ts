@@ -1,8 +1,12 @@
 /** @file The public data types: tensors, load options, progress events and model info. */
 import type { OndeviceError } from './errors.js';
 
-/** Where a model runs. */
-export type Backend = 'webgpu' | 'wasm' | 'webgl' | 'cpu';
+/**
+ * Where a model runs. In browsers: `'webgpu'`, `'wasm'`, `'webgl'`, `'cpu'` (TF.js). In Node
+ * (`ondevice/node`): onnxruntime-node's execution providers, `'cpu'`, and `'cuda'`, `'dml'` (DirectML,
+ * Windows), `'coreml'` (macOS) where the machine has them.
+ */
+export type Backend = 'webgpu' | 'wasm' | 'webgl' | 'cpu' | 'cuda' | 'dml' | 'coreml';
 
 /** `'auto'`, `'fastest'` (measured on this device, remembered), one backend, or an ordered list of backends to try. */
 export type BackendPreference = 'auto' | 'fastest' | Backend | readonly Backend[];

@@ -6,7 +6,10 @@
  */
 
 /** A byte store's name, as file records and `modelCache.usage()` give it. */
-export type StoreKind = 'opfs' | 'indexeddb';
+export type StoreKind = BrowserStoreKind | 'disk';
+
+/** The browser's two stores; `'disk'` is `ondevice/node`'s (src/node/disk-store.ts). */
+export type BrowserStoreKind = 'opfs' | 'indexeddb';
 
 /** What reading a stored file needs to know of it. */
 export interface StoredBytes {

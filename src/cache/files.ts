@@ -69,7 +69,7 @@ export async function checkStored(store: CacheStore, file: FileRef, read: Stored
   if ((await sha256Hex(read.bytes)) === file.sha256) return;
   // Delete only the copy that was read: another context may have stored a good one meanwhile. Under a
   // download's own exclusive lock (fetchFiles) the delete is skipped: the download overwrites the file.
-  await ifUnlocked(fileLock(file.sha256), async () => {
+  await ifUnlocked(store, fileLock(file.sha256), async () => {
     if ((await store.getFile(file.sha256))?.storedAt === read.storedAt) await store.deleteFile(file.sha256);
   }).catch(() => undefined);
   throw new CacheMiss(file.sha256);
@@ -101,7 +101,7 @@ export async function readCachedFiles(wanted: readonly WantedFile[], context: Fi
   const store = context.store;
   if (!store) throw new CacheMiss('no cache');
   const total = wanted.reduce((sum, f) => sum + f.size, 0);
-  const reads = await withLocks(wanted.map((f) => fileLock(f.sha256)), context.signal, async () => {
+  const reads = await withLocks(store, wanted.map((f) => fileLock(f.sha256)), context.signal, async () => {
     let done = 0;
     // The files of a variant (a model.json and its shards, or a model and its external data) are read
     // at once: the storage reads the next while this thread copies the last.

@@ -22,7 +22,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
   let freed = 0;
   for (const file of await store.listFiles()) {
     if (keep.has(file.sha256)) continue;
-    const deleted = await ifUnlocked(fileLock(file.sha256), async () => {
+    const deleted = await ifUnlocked(store, fileLock(file.sha256), async () => {
       if ((await referenced()).has(file.sha256)) return false;
       await store.deleteFile(file.sha256);
       return true;
@@ -33,7 +33,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
   // interrupted download received, kept a day so that the next load can resume it.
   for (const sha256 of await store.byteOwners()) {
     if (keep.has(sha256)) continue;
-    await ifUnlocked(fileLock(sha256), async () => {
+    await ifUnlocked(store, fileLock(sha256), async () => {
       if ((await store.getFile(sha256)) || (await referenced()).has(sha256)) return;
       const savedAt = await store.partialSavedAt(sha256).catch(() => undefined);
       if (!options.partials && savedAt !== undefined && Date.now() - savedAt < PARTIAL_LIFETIME_MS) return;

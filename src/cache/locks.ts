@@ -1,38 +1,51 @@
 /**
- * @file Web Locks for the cache, shared by every tab and worker of the origin. A context that reads a
+ * @file The cache's locks, shared by every context that uses one cache. A context that reads a
  * file's bytes holds `file:<sha256>` shared; one that downloads or activates it holds it exclusive;
  * garbage collection deletes a file only under an exclusive lock it got at once (`ifAvailable`).
  * A loaded model holds `model:<url>` shared for its life, so eviction can tell it is running somewhere.
- * Without Web Locks (insecure contexts, old browsers) each context works alone.
+ * The lock manager is the cache store's (`CacheStore.locks`): Web Locks in browsers, file locks on
+ * disk in Node (src/node/file-locks.ts). Without one (insecure contexts, old browsers) each context works alone.
  */
 
 const PREFIX = 'ondevice:';
 
 export type LockMode = 'exclusive' | 'shared';
 
-function locksApi(): LockManager | undefined {
-  return globalThis.navigator?.locks;
+/** The part of the Web Locks API (`navigator.locks`) the cache uses; Node's file locks implement it too. */
+export interface LockManagerLike {
+  request<T>(name: string, options: { mode?: LockMode; ifAvailable?: boolean; signal?: AbortSignal }, callback: (lock: unknown) => T | Promise<T>): Promise<T>;
+  query(): Promise<{ held?: ReadonlyArray<{ name?: string | undefined }> | undefined }>;
 }
 
-/** Runs `task` holding the lock `name` (across every tab and worker of the origin). */
-export async function withLock<T>(name: string, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
-  const locks = locksApi();
+/** Whoever holds the locks: a cache store (or nothing, for a load with no cache). */
+export interface LockHolder {
+  readonly locks?: LockManagerLike | undefined;
+}
+
+/** The browser's Web Locks, where this context has them. */
+export function webLocks(): LockManagerLike | undefined {
+  return globalThis.navigator?.locks as LockManagerLike | undefined;
+}
+
+/** Runs `task` holding the lock `name` (across every context that shares the cache). */
+export async function withLock<T>(holder: LockHolder | undefined, name: string, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
+  const locks = holder?.locks;
   if (!locks) return task();
-  return locks.request(PREFIX + name, { mode, ...(signal && { signal }) }, task) as Promise<T>;
+  return locks.request(PREFIX + name, { mode, ...(signal && { signal }) }, task);
 }
 
 /** Runs `task` holding every lock of `names` (taken in sorted order, so contexts cannot deadlock). */
-export function withLocks<T>(names: Iterable<string>, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
+export function withLocks<T>(holder: LockHolder | undefined, names: Iterable<string>, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
   const sorted = [...new Set(names)].sort();
-  return sorted.reduceRight<() => Promise<T>>((inner, name) => () => withLock(name, signal, inner, mode), task)();
+  return sorted.reduceRight<() => Promise<T>>((inner, name) => () => withLock(holder, name, signal, inner, mode), task)();
 }
 
 /**
  * Runs `task` holding `name` exclusively if no context holds it now; returns `undefined` without
- * running it otherwise. With no Web Locks, runs it.
+ * running it otherwise. With no lock manager, runs it.
  */
-export async function ifUnlocked<T>(name: string, task: () => Promise<T>): Promise<T | undefined> {
-  const locks = locksApi();
+export async function ifUnlocked<T>(holder: LockHolder | undefined, name: string, task: () => Promise<T>): Promise<T | undefined> {
+  const locks = holder?.locks;
   if (!locks) return task();
   let ran = false;
   const result = await locks.request(PREFIX + name, { ifAvailable: true }, async (lock) => {
@@ -47,23 +60,25 @@ export async function ifUnlocked<T>(name: string, task: () => Promise<T>): Promi
  * Holds `name` shared until the returned release is called (a loaded model's `model:<url>`).
  * Resolves once the lock is held.
  */
-export async function holdShared(name: string): Promise<() => void> {
-  const locks = locksApi();
+export async function holdShared(holder: LockHolder | undefined, name: string): Promise<() => void> {
+  const locks = holder?.locks;
   if (!locks) return () => undefined;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
-  await new Promise<void>((granted) => {
-    void locks.request(PREFIX + name, { mode: 'shared' }, () => {
-      granted();
-      return released;
-    });
+  await new Promise<void>((granted, failed) => {
+    locks
+      .request(PREFIX + name, { mode: 'shared' }, () => {
+        granted();
+        return released;
+      })
+      .catch(failed);
   });
   return release;
 }
 
 /** Names of the library's locks held right now, by any context (without the `ondevice:` prefix). */
-export async function heldLockNames(): Promise<Set<string>> {
-  const locks = locksApi();
+export async function heldLockNames(holder: LockHolder | undefined): Promise<Set<string>> {
+  const locks = holder?.locks;
   if (!locks) return new Set();
   const { held = [] } = await locks.query();
   return new Set(held.map((l) => l.name ?? '').filter((n) => n.startsWith(PREFIX)).map((n) => n.slice(PREFIX.length)));

@@ -73,7 +73,7 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
     },
     async usage() {
       const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials(), store().byteStore()]);
-      const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0 };
+      const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0, disk: 0 };
       for (const file of files) storeBytes[file.store ?? 'indexeddb'] += file.size;
       const storage = globalThis.navigator?.storage;
       const estimate = await storage?.estimate?.().catch(() => undefined);

@@ -57,7 +57,7 @@ export async function ensureSpace(store: CacheStore, request: SpaceRequest, esti
   let free = await available(store, request.maxCacheBytes, estimate);
   if (request.needed <= free) return;
   const all = await store.listModels();
-  const running = await heldLockNames();
+  const running = await heldLockNames(store);
   const candidates = all
     .filter((r) => r.url !== request.url && !request.inUse.has(r.url) && !running.has(modelLock(r.url)))
     .sort((a, b) => a.lastUsed - b.lastUsed);
@@ -66,7 +66,7 @@ export async function ensureSpace(store: CacheStore, request: SpaceRequest, esti
   if (request.needed > atMost) throw tooBig(request, atMost);
   for (const victim of candidates) {
     // A tab may have started the model since the look above: its lock says so.
-    await ifUnlocked(modelLock(victim.url), () => store.deleteModel(victim.url));
+    await ifUnlocked(store, modelLock(victim.url), () => store.deleteModel(victim.url));
     await collectGarbage(store);
     free = await available(store, request.maxCacheBytes, estimate);
     if (request.needed <= free) return;

@@ -55,7 +55,7 @@ export interface FileRecord {
   sha256: string;
   size: number;
   /** The byte store that holds it; absent in records from before OPFS: IndexedDB. */
-  store?: 'opfs';
+  store?: 'opfs' | 'disk';
   /** IndexedDB chunks: their size and count. */
   chunkSize?: number;
   chunks?: number;

@@ -7,18 +7,21 @@
 import { createStore, del, entries, get, set, update, type UseStore } from 'idb-keyval';
 import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
-import type { ByteStore, StoreKind } from './bytes.js';
+import type { BrowserStoreKind, ByteStore } from './bytes.js';
 import { CHUNK_SIZE, idbByteStore } from './bytes-idb.js';
 import { opfsByteStore } from './bytes-opfs.js';
+import { webLocks, type LockManagerLike } from './locks.js';
 import type { FileRecord, ModelRecord } from './records.js';
 
 export { CHUNK_SIZE } from './bytes-idb.js';
-export type { StoreKind } from './bytes.js';
+export type { BrowserStoreKind, StoreKind } from './bytes.js';
 
 /** Where new files' bytes go: `'auto'` is OPFS where this context can write it, else IndexedDB. */
-export type StoragePreference = 'auto' | StoreKind;
+export type StoragePreference = 'auto' | BrowserStoreKind;
 
 export interface CacheStore {
+  /** The locks every context sharing this cache takes (see locks.ts); none: each context works alone. */
+  readonly locks?: LockManagerLike | undefined;
   getModel(url: string): Promise<ModelRecord | undefined>;
   /** Read-modify-write in one IndexedDB transaction, so tabs never lose each other's updates. */
   updateModel(url: string, change: (record: ModelRecord | undefined) => ModelRecord | undefined): Promise<void>;
@@ -38,7 +41,7 @@ export interface CacheStore {
   /** Hashes that have bytes stored in either store (with or without a file record). */
   byteOwners(): Promise<Set<string>>;
   /** The store new files go to from this context. */
-  byteStore(): Promise<StoreKind>;
+  byteStore(): Promise<import("./bytes.js").StoreKind>;
   /**
    * Keeps what an interrupted download received, for a later `Range` request. Chunks already saved
    * for the same prefix are not written again.
@@ -68,7 +71,7 @@ interface PartialRecord {
   validator: string | null;
   savedAt: number;
   /** Absent in records from before OPFS: IndexedDB. */
-  store?: StoreKind;
+  store?: BrowserStoreKind;
 }
 
 const defaultStores = new Map<StoragePreference, CacheStore>();
@@ -90,13 +93,14 @@ export interface CacheStoreOptions {
 
 export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheStoreOptions = {}): CacheStore {
   const { storage = 'auto', directory = 'ondevice' } = options;
-  const stores = { indexeddb: idbByteStore(chunks), opfs: opfsByteStore(directory) } satisfies Record<StoreKind, ByteStore>;
-  let chosen: Promise<StoreKind> | undefined;
+  const stores = { indexeddb: idbByteStore(chunks), opfs: opfsByteStore(directory) } satisfies Record<BrowserStoreKind, ByteStore>;
+  let chosen: Promise<BrowserStoreKind> | undefined;
   // Decided once per context: a private mode or an ephemeral session refuses OPFS for good.
   const target = () => (chosen ??= storage === 'auto' ? stores.opfs.writable().then((ok) => (ok ? 'opfs' : 'indexeddb')) : Promise.resolve(storage));
-  const holder = (kind: StoreKind | undefined) => stores[kind ?? 'indexeddb'];
-  const other = (kind: StoreKind) => stores[kind === 'opfs' ? 'indexeddb' : 'opfs'];
+  const holder = (kind: FileRecord['store'] | BrowserStoreKind | undefined) => stores[kind === 'opfs' ? 'opfs' : 'indexeddb'];
+  const other = (kind: BrowserStoreKind) => stores[kind === 'opfs' ? 'indexeddb' : 'opfs'];
   return {
+    locks: webLocks(),
     getModel: (url) => get<ModelRecord>(MODEL + url, meta),
     async updateModel(url, change) {
       let removed = false;

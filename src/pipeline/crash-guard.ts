@@ -34,7 +34,7 @@ export async function guardStart<T>(store: CacheStore | undefined, url: string, 
   const mark = (await store.getModel(url))?.compiling?.[key];
   let unfinished = mark?.unfinished ?? 0;
   // A start marked as running whose lock nobody holds: its page or worker ended mid-compile.
-  if (mark?.running && (await ifUnlocked(lock, async () => true))) {
+  if (mark?.running && (await ifUnlocked(store, lock, async () => true))) {
     unfinished += 1;
     await setMark(store, url, key, { running: false, unfinished });
     if (!last) throw new BackendSkipped('failed', `a previous start of ${describe(key)} did not finish (the page or worker ended while it compiled): skipped this time`);
@@ -43,7 +43,7 @@ export async function guardStart<T>(store: CacheStore | undefined, url: string, 
   }
   return {
     async run(create) {
-      const release = await holdShared(lock);
+      const release = await holdShared(store, lock);
       try {
         await setMark(store, url, key, { running: true, unfinished });
         const value = await create();

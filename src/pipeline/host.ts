@@ -202,7 +202,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const { signal } = controls;
     throwIfAborted(signal);
     // Held from now on: no other context evicts this model while it loads or runs.
-    const unlock = await holdShared(modelLock(request.url));
+    const unlock = await holdShared(store(request.storage ?? 'auto'), modelLock(request.url));
     const clock = createPhaseClock();
     const progress = timed(createProgressEmitter(controls.onProgress), clock);
     // Probed while the cache is read (see update/from-cache.ts); the runtime loads once it is known.

@@ -63,7 +63,11 @@ export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {
 export const onnxRuntime: RuntimeAdapter = {
   backends: ['webgpu', 'wasm'],
   unsupported: (backend) =>
-    backend === 'cpu' ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'" : "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'",
+    backend === 'cpu'
+      ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'"
+      : backend === 'webgl'
+        ? "onnxruntime-web's WebGL backend is deprecated and not bundled: use 'webgpu' or 'wasm'"
+        : `'${backend}' is an onnxruntime-node execution provider: it runs with 'ondevice/node', not in a browser`,
   prepare(backend, options) {
     if (backend !== 'webgpu' && backend !== 'wasm') return;
     const ort = ortFor(backend, options.threads);

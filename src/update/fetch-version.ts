@@ -74,7 +74,7 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
     }
     return then({ files, fromCache });
   };
-  return withLocks(wanted.map((f) => fileLock(f.sha256)), context.signal, run).catch((error: unknown) => {
+  return withLocks(context.store, wanted.map((f) => fileLock(f.sha256)), context.signal, run).catch((error: unknown) => {
     if (context.signal?.aborted) throw abortError(context.signal);
     throw error;
   });

@@ -227,7 +227,7 @@ async function downloadBareFile(url: string, answer: Extract<HostAnswer, { kind:
   // Identical bytes (a host without ETags sends them on every check): nothing new to activate.
   const same = versionOf(record, version);
   if (same && record?.active === version) return { ...resolved, startedBefore: same.started === true };
-  await withLock(`file:${file.sha256}`, context.signal, async () => {
+  await withLock(context.store, `file:${file.sha256}`, context.signal, async () => {
     await storeFile(file, bytes, context);
     const files = [{ path, sha256: file.sha256, size: file.size }];
     await commit(url, { version, variant: null, manifest: undefined, files, storedAt: Date.now() }, name, validatorOf(response), context);

@@ -3,7 +3,7 @@
  * each holds, to alter or count them as disk corruption or a leftover would.
  */
 import { expect } from 'vitest';
-import { defaultCacheStore, type StoreKind } from '../../src/cache/store.js';
+import { defaultCacheStore, type BrowserStoreKind as StoreKind } from '../../src/cache/store.js';
 import { engine, expected } from './engine.js';
 
 /**

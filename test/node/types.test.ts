@@ -9,7 +9,7 @@ describe('public types', () => {
     expectTypeOf(loadModel).returns.resolves.toEqualTypeOf<Model>();
     expectTypeOf<Model['run']>().parameters.toEqualTypeOf<[inputs: TensorMap]>();
     expectTypeOf<Model['run']>().returns.resolves.toEqualTypeOf<TensorMap>();
-    expectTypeOf<ModelInfo['backend']>().toEqualTypeOf<'webgpu' | 'wasm' | 'webgl' | 'cpu'>();
+    expectTypeOf<ModelInfo['backend']>().toEqualTypeOf<'webgpu' | 'wasm' | 'webgl' | 'cpu' | 'cuda' | 'dml' | 'coreml'>();
     expectTypeOf<Model['lastUpdateError']>().toEqualTypeOf<OndeviceError | null>();
   });
 

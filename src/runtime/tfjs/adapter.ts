@@ -43,10 +43,11 @@ async function loadModel(kind: TfjsKind, artifacts: TfjsArtifacts): Promise<Tfjs
   }
 }
 
-export function tfjsRuntime(kind: TfjsKind): RuntimeAdapter {
+/** `backends`: the ones this host offers (Node: TF.js's plain JavaScript CPU backend). */
+export function tfjsRuntime(kind: TfjsKind, backends: readonly Backend[] = TFJS_BACKENDS): RuntimeAdapter {
   return {
-    backends: TFJS_BACKENDS,
-    unsupported: () => 'TF.js has no such backend',
+    backends,
+    unsupported: (backend) => (TFJS_BACKENDS.includes(backend) ? `TF.js's ${backend} backend is not offered here` : 'TF.js has no such backend'),
     async create(files, backend, options) {
       // Malformed model.json or a missing shard is the model's fault on every backend: MODEL_INVALID now.
       const artifacts = readArtifacts(files, kind === 'layers' ? 'layers-model' : 'graph-model');
