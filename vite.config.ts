@@ -67,11 +67,11 @@ export default defineConfig({
       // cli: the publisher's command (Node); its chunk starts with a shebang.
       // worker-onnx / worker-tfjs: the library's own workers, one per runtime family; worker-resolve: one with
       // no runtime, for a model's first load; worker: every runtime (for apps' own workers).
-      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts', 'worker-onnx': 'src/worker/worker-onnx.ts', 'worker-tfjs': 'src/worker/worker-tfjs.ts', 'worker-resolve': 'src/worker/worker-resolve.ts', cli: 'src/cli/bin.ts' },
+      entry: { index: 'src/index.ts', worker: 'src/worker/worker.ts', 'worker-onnx': 'src/worker/worker-onnx.ts', 'worker-tfjs': 'src/worker/worker-tfjs.ts', 'worker-resolve': 'src/worker/worker-resolve.ts', cli: 'src/cli/bin.ts', node: 'src/node/index.ts' },
       formats: ['es'],
     },
     rolldownOptions: {
-      external: [/^onnxruntime-web(\/|$)/, /^@tensorflow\//, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', /^node:/],
+      external: [/^onnxruntime-web(\/|$)/, /^@tensorflow\//, 'comlink', 'idb-keyval', 'onnx-proto', 'onnxruntime-node', 'proper-lockfile', 'env-paths', 'prom-client', /^node:/],
       output: {
         banner: (chunk) => (chunk.name === 'cli' ? '#!/usr/bin/env node' : ''),
         // Every chunk sits next to the worker files, so './worker-*.js' resolves from any of them.

@@ -1,16 +1,16 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
 import type { HostConnection } from './pipeline/connection.js';
 import { backendOrder } from './backend/select.js';
-import { OndeviceError, disposedError, errorFromWire, isOndeviceError, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
+import { OndeviceError, errorFromWire, isOndeviceError, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
 import { parseRange } from './manifest/semver.js';
 import type { RuntimeName } from './manifest/types.js';
 import type { LoadControls, LoadRequest, ModelEvent } from './pipeline/host.js';
 import { familyOf, type RuntimeFamily } from './runtime/runtimes.js';
-import { byInputName, validateInputs } from './tensor/validate.js';
-import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult, UpdateInfo } from './types.js';
+import type { LoadOptions, Model } from './types.js';
 import { markThreadsStalled, threadsStalled, workerConnection } from './worker/client.js';
 import { familyHint, rememberFamily } from './worker/family-hint.js';
 import { within } from './within.js';
+import { OndeviceModel, type Opened } from './model.js';
 import { onnxOptions, storagePreference, updatePolicy } from './load-options.js';
 import { runsOnWasm } from './pipeline/threads.js';
 import { publicKeys } from './manifest/signature.js';
@@ -33,7 +33,8 @@ export async function loadModel(url: string | URL, options: LoadOptions = {}): P
   }
 }
 
-async function load(url: string | URL, options: LoadOptions): Promise<Model> {
+/** The options every entry shares, checked and normalised into the request a host loads. */
+export function loadRequest(url: string | URL, options: Omit<LoadOptions, 'worker' | 'persist'>): LoadRequest {
   const request: LoadRequest = {
     url: parseUrl(url).href,
     backends: backendOrder(options.backend),
@@ -52,6 +53,11 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   }
   // Fails early on a malformed range, before any request.
   if (request.version !== undefined) parseRange(request.version);
+  return request;
+}
+
+async function load(url: string | URL, options: LoadOptions): Promise<Model> {
+  const request = loadRequest(url, options);
   throwIfAborted(options.signal);
   // StorageManager.persist() exists only in windows, not in workers: ask from here. It may show a
   // permission prompt (Firefox) that is never answered, so wait a moment for a quick grant, never longer.
@@ -67,13 +73,6 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   model = new OndeviceModel(opened, reopen, options.onUpdate, options.onStats);
   for (const event of early.splice(0)) model.handle(event);
   return model;
-}
-
-interface Opened {
-  connection: HostConnection;
-  id: number;
-  info: ModelInfo;
-  updateError: OndeviceError | null;
 }
 
 /**
@@ -140,143 +139,4 @@ async function connect(worker: LoadOptions['worker'], family: () => RuntimeFamil
   }
   if (typeof Worker !== 'undefined' && worker instanceof Worker) return workerConnection(worker, 'resolve');
   return workerConnection(undefined, await family());
-}
-
-
-class OndeviceModel implements Model {
-  #info: ModelInfo;
-  #connection: HostConnection;
-  #id: number;
-  #reopen: () => Promise<Opened>;
-  #onUpdate: LoadOptions['onUpdate'];
-  #disposed = false;
-  #lastUpdateError: OndeviceError | null;
-  /** Runs rejected here, before the inputs left this thread (`INPUT_INVALID`), by code. */
-  #rejectedHere = new Map<string, number>();
-  #onStats: LoadOptions['onStats'];
-  #statsDue = { runs: 0, at: performance.now() };
-
-  constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate'], onStats: LoadOptions['onStats']) {
-    this.#connection = opened.connection;
-    this.#id = opened.id;
-    this.#info = opened.info;
-    this.#lastUpdateError = opened.updateError;
-    this.#reopen = reopen;
-    this.#onUpdate = onUpdate;
-    this.#onStats = onStats;
-  }
-
-  get info(): ModelInfo {
-    return this.#info;
-  }
-
-  get lastUpdateError(): OndeviceError | null {
-    return this.#lastUpdateError;
-  }
-
-  /** An event from the host: an update to tell the app of, or how an update check went. */
-  handle(event: ModelEvent): void {
-    if (this.#disposed) return;
-    if (event.type === 'checked') {
-      const error = event.error && toOndeviceError(errorFromWire(event.error));
-      this.#lastUpdateError = error;
-      // A host that cannot be trusted, or has gone stale, is news for the app; being offline is not.
-      if (error && (error.code === 'SIGNATURE_INVALID' || error.code === 'MANIFEST_EXPIRED') && this.#info.version !== null) {
-        const running = this.#info.version;
-        this.#notify({ version: running, previousVersion: running, revoked: false, error });
-      }
-      return;
-    }
-    this.#notify(event.update);
-  }
-
-  #notify(update: UpdateInfo): void {
-    try {
-      this.#onUpdate?.(update);
-    } catch {
-      // The app's listener threw: its bug, not the library's.
-    }
-  }
-
-  async checkForUpdate(): Promise<UpdateCheckResult> {
-    if (this.#disposed) throw disposedError();
-    return this.#connection.checkForUpdate(this.#id);
-  }
-
-  async reload(): Promise<void> {
-    if (this.#disposed) throw disposedError();
-    const result = await this.#connection.reload(this.#id);
-    if (result.kind === 'loaded') {
-      if (result.info.version !== this.#info.version) this.#rejectedHere.clear();
-      this.#info = result.info;
-      return;
-    }
-    this.#rejectedHere.clear();
-    // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
-    const opened = await this.#reopen();
-    if (this.#disposed) {
-      await opened.connection.dispose(opened.id).catch(() => undefined);
-      opened.connection.release();
-      throw disposedError();
-    }
-    const [old, oldId] = [this.#connection, this.#id];
-    [this.#connection, this.#id, this.#info] = [opened.connection, opened.id, opened.info];
-    await old.dispose(oldId).catch(() => undefined);
-    old.release();
-  }
-
-  async run(inputs: TensorMap): Promise<TensorMap> {
-    if (this.#disposed) throw disposedError();
-    try {
-      // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
-      validateInputs(inputs, this.info.inputs);
-    } catch (error) {
-      const code = toOndeviceError(error).code;
-      this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
-      throw error;
-    }
-    try {
-      return await this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
-    } finally {
-      this.#reportStats();
-    }
-  }
-
-  async stats(): Promise<ModelStats> {
-    if (this.#disposed) throw disposedError();
-    const stats = await this.#connection.stats(this.#id);
-    const failures: Record<string, number> = { ...stats.failures };
-    for (const [code, n] of this.#rejectedHere) failures[code] = (failures[code] ?? 0) + n;
-    return { ...stats, failures };
-  }
-
-  /** Hands the stats to the app's sink every 100 runs or 30 seconds, whichever comes first. */
-  #reportStats(): void {
-    if (!this.#onStats) return;
-    const due = this.#statsDue;
-    due.runs++;
-    if (due.runs < 100 && performance.now() - due.at < 30_000) return;
-    this.#statsDue = { runs: 0, at: performance.now() };
-    const sink = this.#onStats;
-    this.stats().then(
-      (stats) => {
-        try {
-          sink(stats);
-        } catch {
-          // The app's sink threw: its bug, not the library's.
-        }
-      },
-      () => undefined,
-    );
-  }
-
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    try {
-      await this.#connection.dispose(this.#id);
-    } finally {
-      this.#connection.release();
-    }
-  }
 }

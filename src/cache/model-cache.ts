@@ -49,7 +49,18 @@ export interface ModelCache {
 }
 
 /** The cache API over a store; `modelCache` is this over the default IndexedDB store. */
-export function createModelCache(store: () => CacheStore = defaultCacheStore): ModelCache {
+/** What `usage()` reports as the origin's usage and quota, and its persistence (Node: the disk's). */
+export interface StorageReport {
+  estimate(): Promise<{ usage?: number; quota?: number } | undefined>;
+  persisted(): Promise<boolean | undefined>;
+}
+
+const browserStorage: StorageReport = {
+  estimate: async () => globalThis.navigator?.storage?.estimate?.().catch(() => undefined),
+  persisted: async () => globalThis.navigator?.storage?.persisted?.().catch(() => undefined),
+};
+
+export function createModelCache(store: () => CacheStore = defaultCacheStore, storage: StorageReport = browserStorage): ModelCache {
   return {
     async list() {
       return (await store().listModels()).map((r) => ({
@@ -75,9 +86,8 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore): M
       const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials(), store().byteStore()]);
       const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0, disk: 0 };
       for (const file of files) storeBytes[file.store ?? 'indexeddb'] += file.size;
-      const storage = globalThis.navigator?.storage;
-      const estimate = await storage?.estimate?.().catch(() => undefined);
-      const persisted = await storage?.persisted?.().catch(() => undefined);
+      const estimate = await storage.estimate();
+      const persisted = await storage.persisted();
       return {
         bytes: files.reduce((sum, f) => sum + f.size, 0) + partials.reduce((sum, p) => sum + p.received, 0),
         models: models.length,
@@ -106,3 +116,5 @@ function coded(cache: ModelCache): ModelCache {
 }
 
 export const modelCache: ModelCache = coded(createModelCache());
+
+export { coded as codedModelCache };

@@ -40,7 +40,7 @@ describe.each(stores)('bytes in %s', (storage) => {
     await (await loadModel(host.url, { backend: 'wasm' })).dispose();
     const file = v1.variants.fp32.files[0]!;
     const usage = await modelCache.usage();
-    expect(usage.storeBytes).toEqual({ opfs: storage === 'opfs' ? file.size : 0, indexeddb: storage === 'indexeddb' ? file.size : 0 });
+    expect(usage.storeBytes).toEqual({ opfs: storage === 'opfs' ? file.size : 0, indexeddb: storage === 'indexeddb' ? file.size : 0, disk: 0 });
     const held = await storedBytes();
     expect(held.opfs[file.sha256] ?? null).toBe(storage === 'opfs' ? file.size : null);
     expect(held.chunks.filter((k) => k.startsWith(`${file.sha256}/`))).toHaveLength(storage === 'indexeddb' ? 1 : 0);

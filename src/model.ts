@@ -1,0 +1,152 @@
+/** @file The `Model` an app holds: runs (inputs checked here first), stats, updates and reloads, through its host connection. */
+import type { HostConnection } from './pipeline/connection.js';
+import { OndeviceError, disposedError, errorFromWire, toOndeviceError } from './errors.js';
+import type { ModelEvent } from './pipeline/host.js';
+import { byInputName, validateInputs } from './tensor/validate.js';
+import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult, UpdateInfo } from './types.js';
+
+/** A model opened on a host: its connection, its id there, and what the load said. */
+export interface Opened {
+  connection: HostConnection;
+  id: number;
+  info: ModelInfo;
+  updateError: OndeviceError | null;
+}
+
+export class OndeviceModel implements Model {
+  #info: ModelInfo;
+  #connection: HostConnection;
+  #id: number;
+  #reopen: () => Promise<Opened>;
+  #onUpdate: LoadOptions['onUpdate'];
+  #disposed = false;
+  #lastUpdateError: OndeviceError | null;
+  /** Runs rejected here, before the inputs left this thread (`INPUT_INVALID`), by code. */
+  #rejectedHere = new Map<string, number>();
+  #onStats: LoadOptions['onStats'];
+  #statsDue = { runs: 0, at: performance.now() };
+
+  constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate'], onStats: LoadOptions['onStats']) {
+    this.#connection = opened.connection;
+    this.#id = opened.id;
+    this.#info = opened.info;
+    this.#lastUpdateError = opened.updateError;
+    this.#reopen = reopen;
+    this.#onUpdate = onUpdate;
+    this.#onStats = onStats;
+  }
+
+  get info(): ModelInfo {
+    return this.#info;
+  }
+
+  get lastUpdateError(): OndeviceError | null {
+    return this.#lastUpdateError;
+  }
+
+  /** An event from the host: an update to tell the app of, or how an update check went. */
+  handle(event: ModelEvent): void {
+    if (this.#disposed) return;
+    if (event.type === 'checked') {
+      const error = event.error && toOndeviceError(errorFromWire(event.error));
+      this.#lastUpdateError = error;
+      // A host that cannot be trusted, or has gone stale, is news for the app; being offline is not.
+      if (error && (error.code === 'SIGNATURE_INVALID' || error.code === 'MANIFEST_EXPIRED') && this.#info.version !== null) {
+        const running = this.#info.version;
+        this.#notify({ version: running, previousVersion: running, revoked: false, error });
+      }
+      return;
+    }
+    this.#notify(event.update);
+  }
+
+  #notify(update: UpdateInfo): void {
+    try {
+      this.#onUpdate?.(update);
+    } catch {
+      // The app's listener threw: its bug, not the library's.
+    }
+  }
+
+  async checkForUpdate(): Promise<UpdateCheckResult> {
+    if (this.#disposed) throw disposedError();
+    return this.#connection.checkForUpdate(this.#id);
+  }
+
+  async reload(): Promise<void> {
+    if (this.#disposed) throw disposedError();
+    const result = await this.#connection.reload(this.#id);
+    if (result.kind === 'loaded') {
+      if (result.info.version !== this.#info.version) this.#rejectedHere.clear();
+      this.#info = result.info;
+      return;
+    }
+    this.#rejectedHere.clear();
+    // The new version runs on the other runtime (a release that moved from TF.js to ONNX, say).
+    const opened = await this.#reopen();
+    if (this.#disposed) {
+      await opened.connection.dispose(opened.id).catch(() => undefined);
+      opened.connection.release();
+      throw disposedError();
+    }
+    const [old, oldId] = [this.#connection, this.#id];
+    [this.#connection, this.#id, this.#info] = [opened.connection, opened.id, opened.info];
+    await old.dispose(oldId).catch(() => undefined);
+    old.release();
+  }
+
+  async run(inputs: TensorMap): Promise<TensorMap> {
+    if (this.#disposed) throw disposedError();
+    try {
+      // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
+      validateInputs(inputs, this.info.inputs);
+    } catch (error) {
+      const code = toOndeviceError(error).code;
+      this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
+      throw error;
+    }
+    try {
+      return await this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
+    } finally {
+      this.#reportStats();
+    }
+  }
+
+  async stats(): Promise<ModelStats> {
+    if (this.#disposed) throw disposedError();
+    const stats = await this.#connection.stats(this.#id);
+    const failures: Record<string, number> = { ...stats.failures };
+    for (const [code, n] of this.#rejectedHere) failures[code] = (failures[code] ?? 0) + n;
+    return { ...stats, failures };
+  }
+
+  /** Hands the stats to the app's sink every 100 runs or 30 seconds, whichever comes first. */
+  #reportStats(): void {
+    if (!this.#onStats) return;
+    const due = this.#statsDue;
+    due.runs++;
+    if (due.runs < 100 && performance.now() - due.at < 30_000) return;
+    this.#statsDue = { runs: 0, at: performance.now() };
+    const sink = this.#onStats;
+    this.stats().then(
+      (stats) => {
+        try {
+          sink(stats);
+        } catch {
+          // The app's sink threw: its bug, not the library's.
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    try {
+      await this.#connection.dispose(this.#id);
+    } finally {
+      this.#connection.release();
+    }
+  }
+}

@@ -1,0 +1,25 @@
+/** @file The Node entry (`ondevice/node`): exports only. */
+export { loadModel, type NodeLoadOptions } from './load-model.js';
+export { modelCache, openModelCache } from './model-cache.js';
+export { defaultCacheDir } from './cache-dir.js';
+export { OndeviceError, isOndeviceError } from '../errors.js';
+export type { CachedModel, CacheUsage, ModelCache } from '../cache/model-cache.js';
+export type { OndeviceErrorCode, ErrorDetails, OndeviceErrorOptions } from '../errors.js';
+export type {
+  Backend,
+  BackendFallback,
+  BackendPreference,
+  OnnxOptions,
+  LoadPhase,
+  LoadProgress,
+  Model,
+  ModelInfo,
+  ModelStats,
+  Tensor,
+  TensorDataTypes,
+  TensorMap,
+  TensorSpec,
+  TensorType,
+  UpdateCheckResult,
+  UpdateInfo,
+} from '../types.js';

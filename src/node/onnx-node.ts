@@ -1,0 +1,134 @@
+/**
+ * @file The onnxruntime-node adapter: the same RuntimeAdapter as onnxruntime-web's, on the execution
+ * providers this machine has. onnxruntime-node is an optional peer dependency, imported on first use.
+ */
+import type * as OrtModule from 'onnxruntime-node';
+import { BackendSkipped } from '../backend/select.js';
+import { OndeviceError } from '../errors.js';
+import { freeDim } from '../runtime/onnx.js';
+import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
+import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
+
+type Ort = typeof OrtModule;
+
+/** `'auto'`, per platform: the accelerator onnxruntime-node ships there first, then the CPU. */
+export function nodeBackends(platform: NodeJS.Platform = process.platform): readonly Backend[] {
+  if (platform === 'darwin') return ['coreml', 'cpu'];
+  if (platform === 'win32') return ['dml', 'cuda', 'cpu'];
+  return ['cuda', 'cpu'];
+}
+
+export const INSTALL_HINT = 'npm install onnxruntime-node';
+
+let ortModule: Promise<Ort> | undefined;
+
+/** Imports onnxruntime-node once; a failed import is tried again by the next load (it may be installed since). */
+export function loadOrt(): Promise<Ort> {
+  ortModule ??= import('onnxruntime-node')
+    .then((m) => ((m as unknown as { default?: Ort }).default ?? m) as Ort)
+    .catch((error: unknown) => {
+      ortModule = undefined;
+      throw error;
+    });
+  return ortModule;
+}
+
+/** ORT status codes that say the bytes themselves are not a usable model, whatever the provider. */
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|10)|INVALID_PROTOBUF|INVALID_GRAPH|Protobuf parsing failed|NO_MODEL|Load model from buffer failed/i;
+
+/** The session options for a create: the app's typed settings in onnxruntime-node's terms. */
+export function nodeSessionOptions(backend: Backend, onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [backend],
+    graphOptimizationLevel: onnx.graphOptimizationLevel ?? 'all',
+    logSeverityLevel: 3,
+    // The Node binding takes session config entries with their dotted names, values as strings.
+    ...(onnx.disablePrepacking && { extra: { 'session.disable_prepacking': '1' } }),
+    ...(external.length > 0 && { externalData: external.map((f) => ({ path: f.path, data: f.bytes })) }),
+  } as OrtModule.InferenceSession.SessionOptions;
+}
+
+export const onnxNodeRuntime: RuntimeAdapter = {
+  backends: nodeBackends(),
+  unsupported: (backend) => `onnxruntime-node has no '${backend}' execution provider: use 'cpu'${backend === 'webgpu' || backend === 'wasm' ? " (or the browser entry 'ondevice')" : ''}`,
+  prepare() {
+    loadOrt().catch(() => undefined);
+  },
+  async create(files, backend, options) {
+    if (!['cpu', 'cuda', 'dml', 'coreml'].includes(backend)) throw new BackendSkipped('unavailable', this.unsupported(backend));
+    let ort: Ort;
+    try {
+      ort = await loadOrt();
+    } catch (error) {
+      throw new BackendSkipped('unavailable', `onnxruntime-node is not installed (it is an optional peer dependency of ondevice/node): run \`${INSTALL_HINT}\` (${message(error)})`);
+    }
+    const listed = ort.listSupportedBackends?.().map((b) => b.name) ?? ['cpu'];
+    if (!listed.includes(backend)) throw new BackendSkipped('unavailable', `this onnxruntime-node build has no ${backend} execution provider (it has ${listed.join(', ')})`);
+    const [model, ...external] = files;
+    if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
+    let session: OrtModule.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(model.bytes, nodeSessionOptions(backend, options?.onnx, external));
+    } catch (error) {
+      const text = message(error);
+      if (MODEL_ERROR.test(text)) {
+        throw new OndeviceError('MODEL_INVALID', `onnxruntime-node cannot load this model: ${text}. Check that the file is a valid ONNX model.`, { details: { backend, runtimeMessage: text }, cause: error });
+      }
+      throw new BackendSkipped('failed', `creating the session failed: ${text}`);
+    }
+    return new NodeSession(ort, session);
+  },
+};
+
+class NodeSession implements RuntimeSession {
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  #ort: Ort;
+  #session: OrtModule.InferenceSession;
+  /** Runs in flight; `release()` waits for them (a hot swap ends the old session under its last requests). */
+  #running = new Set<Promise<unknown>>();
+
+  constructor(ort: Ort, session: OrtModule.InferenceSession) {
+    this.#ort = ort;
+    this.#session = session;
+    this.inputs = specs(session.inputNames, session.inputMetadata);
+    this.outputs = specs(session.outputNames, session.outputMetadata);
+  }
+
+  run(inputs: TensorMap): Promise<TensorMap> {
+    const result = this.#runNow(inputs);
+    this.#running.add(result);
+    void result.catch(() => undefined).finally(() => this.#running.delete(result));
+    return result;
+  }
+
+  async #runNow(inputs: TensorMap): Promise<TensorMap> {
+    const feeds: Record<string, OrtModule.Tensor> = {};
+    for (const [name, t] of Object.entries(inputs)) feeds[name] = new this.#ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
+    let results: OrtModule.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.#session.run(feeds);
+    } catch (error) {
+      throw new OndeviceError('RUN_FAILED', `Inference failed in onnxruntime-node: ${message(error)}`, { cause: error });
+    }
+    const outputs: TensorMap = {};
+    for (const [name, value] of Object.entries(results)) outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
+    return outputs;
+  }
+
+  async release(): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
+    await this.#session.release();
+  }
+}
+
+function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
+  return names.map((name, i) => {
+    const meta = metadata?.[i];
+    return meta?.isTensor ? { name, type: meta.type, dims: meta.shape.map(freeDim) } : { name, type: 'unknown', dims: [] };
+  });
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
