@@ -3,6 +3,8 @@
  *   base (errors, types, progress, within, tensor/) → manifest → download → cache → update → backend →
  *   runtime → pipeline → worker → entry files (load-model, index, in-thread, connection)
  * and nothing imports in a circle. The CLI may use any layer below the entry files; nothing imports it.
+ * src/node/ (the `ondevice/node` entry) and src/serve/ sit on top, beside the CLI: the browser code
+ * imports neither, nor any Node built-in module.
  * `npm test` runs this first (npm run check:imports).
  */
 const LAYERS = [
@@ -15,7 +17,7 @@ const LAYERS = [
   ['runtime', '^src/runtime/'],
   ['pipeline', '^src/pipeline/'],
   ['worker', '^src/worker/'],
-  ['entry', '^src/(load-model|index|in-thread|connection)\\.ts$'],
+  ['entry', '^src/(load-model|model|index|in-thread|connection)\\.ts$'],
 ];
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({
@@ -35,6 +37,19 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/' },
       to: { circular: true },
+    },
+    {
+      name: 'browser-code-imports-no-node',
+      comment: "The browser entry and its workers must not pull in ondevice/node, serve, or Node's built-in modules",
+      severity: 'error',
+      from: { path: '^src/(?!cli/|node/|serve/)' },
+      to: { path: '^src/(node|serve)/' },
+    },
+    {
+      name: 'browser-code-imports-no-node-builtins',
+      severity: 'error',
+      from: { path: '^src/(?!cli/|node/|serve/)' },
+      to: { dependencyTypes: ['core'] },
     },
     {
       name: 'nothing-imports-the-cli',

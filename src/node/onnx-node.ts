@@ -2,6 +2,9 @@
  * @file The onnxruntime-node adapter: the same RuntimeAdapter as onnxruntime-web's, on the execution
  * providers this machine has. onnxruntime-node is an optional peer dependency, imported on first use.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type * as OrtModule from 'onnxruntime-node';
 import { BackendSkipped } from '../backend/select.js';
 import { OndeviceError } from '../errors.js';
@@ -62,8 +65,8 @@ export const onnxNodeRuntime: RuntimeAdapter = {
     } catch (error) {
       throw new BackendSkipped('unavailable', `onnxruntime-node is not installed (it is an optional peer dependency of ondevice/node): run \`${INSTALL_HINT}\` (${message(error)})`);
     }
-    const listed = ort.listSupportedBackends?.().map((b) => b.name) ?? ['cpu'];
-    if (!listed.includes(backend)) throw new BackendSkipped('unavailable', `this onnxruntime-node build has no ${backend} execution provider (it has ${listed.join(', ')})`);
+    const missing = providerMissing(ort, backend);
+    if (missing) throw new BackendSkipped('unavailable', missing);
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
     let session: OrtModule.InferenceSession;
@@ -120,6 +123,24 @@ class NodeSession implements RuntimeSession {
     while (this.#running.size > 0) await Promise.allSettled([...this.#running]);
     await this.#session.release();
   }
+}
+
+/** Which providers this install has: listed by the binding, and (where not bundled) their library present. */
+function providerMissing(ort: Ort, backend: Backend): string | undefined {
+  const listed = ort.listSupportedBackends?.() ?? [{ name: 'cpu', bundled: true }];
+  const entry = listed.find((b) => b.name === backend);
+  if (!entry) return `this onnxruntime-node build has no ${backend} execution provider (it has ${listed.map((b) => b.name).join(', ')})`;
+  if (entry.bundled || backend !== 'cuda') return undefined;
+  // The CUDA provider is a separate library that onnxruntime-node's installer fetches only when asked
+  // (ONNXRUNTIME_NODE_INSTALL_CUDA); without it ORT logs an error on every attempt, so do not attempt.
+  let binding: string;
+  try {
+    binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+  const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+  return existsSync(join(binding, library)) ? undefined : `onnxruntime-node's CUDA provider is not installed here (${library} is missing; it needs an NVIDIA GPU with CUDA 12, and installing onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12)`;
 }
 
 function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {

@@ -11,7 +11,11 @@ let channel: BroadcastChannel | undefined;
 
 function getChannel(): BroadcastChannel | undefined {
   if (typeof BroadcastChannel === 'undefined') return undefined;
-  channel ??= new BroadcastChannel(CHANNEL);
+  if (!channel) {
+    channel = new BroadcastChannel(CHANNEL);
+    // Node's channel (which reaches this process's worker threads) would keep a script alive for ever.
+    (channel as BroadcastChannel & { unref?: () => void }).unref?.();
+  }
   return channel;
 }
 

@@ -78,6 +78,8 @@ export async function startFaultProxy(upstream) {
       res.writeHead(up.statusCode ?? 502, out);
       let sent = 0;
       let stalled = false;
+      let trickling = false;
+      let upEnded = false;
       const after = rule?.after ?? 0;
       up.on('data', (/** @type {Buffer} */ chunk) => {
         if (stalled) return;
@@ -102,11 +104,17 @@ export async function startFaultProxy(upstream) {
         if (rule?.fault === 'throttle') {
           // A trickle: 4 KiB at a time, at `bps`.
           up.pause();
+          trickling = true;
           const bps = rule.bps ?? 50_000;
           let at = 0;
           const next = () => {
             if (res.destroyed) return void up.destroy();
-            if (at >= chunk.length) return void up.resume();
+            if (at >= chunk.length) {
+              trickling = false;
+              // The upstream may have ended while this chunk trickled: end now, not mid-chunk.
+              if (upEnded && !res.writableEnded) return void res.end();
+              return void up.resume();
+            }
             res.write(chunk.subarray(at, at + 4096));
             at += 4096;
             setTimeout(next, (4096 / bps) * 1000);
@@ -115,7 +123,8 @@ export async function startFaultProxy(upstream) {
         } else res.write(chunk);
       });
       up.on('end', () => {
-        if (!res.writableEnded && !res.destroyed) res.end();
+        upEnded = true;
+        if (!trickling && !res.writableEnded && !res.destroyed) res.end();
       });
     });
     upstreamReq.on('error', () => {
