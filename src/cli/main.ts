@@ -12,6 +12,7 @@ import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { formatReport, readTestSet, verifyRelease } from './verify.js';
 import { expiresAt, keygen, readSigningKey, rollout, type SigningKey } from './sign.js';
+import { SERVE_HELP, serveCommand } from './serve-command.js';
 
 export interface Io {
   out(text: string): void;
@@ -31,6 +32,7 @@ commands:
   revoke <release-dir> <version>                    never run that version again
   keygen --out <dir>                                a key pair for signed releases
   rollout <release-dir> <version> <percent>         move only a share of devices to a version
+  serve <manifest> [--port 8080]                    serve the model over HTTP (Open Inference Protocol)
 
 ondevice <command> --help tells more.`,
   quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
@@ -97,6 +99,7 @@ per-version manifest. A device moves to it only if its bucket (from a random id 
 which never leaves it) is under <percent>; a new device outside it loads <previous>, the highest
 earlier version published here and not revoked. Raise <percent> as confidence grows; 100 ends the
 rollout.`,
+  serve: SERVE_HELP,
 };
 
 export async function main(argv: readonly string[], io: Io): Promise<number> {
@@ -205,6 +208,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     const state = manifest['rollout'] as { percent: number; previous: string } | undefined;
     io.out(state ? `${manifest.name} ${manifest.version}: rolled out to ${state.percent}% of devices; the others run ${state.previous}` : `${manifest.name} ${manifest.version}: rolled out to every device`);
   },
+  serve: (args, io) => serveCommand(args, io),
 };
 
 function signerOf(path: unknown): Promise<SigningKey | undefined> {

@@ -11,7 +11,7 @@
  * stay float32.
  */
 import { CliError } from './cli-error.js';
-import { toFloat16Bits } from './float16.js';
+import { toFloat16Bits } from '../tensor/float16.js';
 import { elementCount, floatValues, onnx, opsetVersion, type Onnx } from './onnx-model.js';
 
 const FLOAT = 1;

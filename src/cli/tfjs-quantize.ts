@@ -10,7 +10,7 @@
  */
 import { describedBytes, readArtifacts, type WeightSpec } from '../runtime/tfjs/artifacts.js';
 import { CliError } from './cli-error.js';
-import { toFloat16Bits } from './float16.js';
+import { toFloat16Bits } from '../tensor/float16.js';
 import type { TfjsVariant } from './tfjs-model.js';
 
 export type TfjsQuantizeTarget = 'fp16' | 'uint8' | 'uint16';

@@ -6,7 +6,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { fromFloat16Bits, toFloat16Bits } from '../../src/cli/float16.js';
+import { fromFloat16Bits, toFloat16Bits } from '../../src/tensor/float16.js';
 import { cli } from '../support/cli.js';
 import { readTestSet, verifyRelease, type VerifyReport } from '../../src/cli/verify.js';
 import { digitsModelPath } from '../support/digits.mjs';

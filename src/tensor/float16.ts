@@ -1,4 +1,3 @@
-/// <reference types="node" />
 /** @file IEEE 754 float32 → float16 bits, round to nearest even, with subnormals, infinities and NaN. */
 
 const f32 = new Float32Array(1);

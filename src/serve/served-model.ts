@@ -1,0 +1,118 @@
+/**
+ * @file One model the server serves: loaded with `ondevice/node`, checked every interval, swapped to a
+ * new verified version between requests (runs in flight finish on the old session, which is released
+ * after them), and withheld (503) while its version is revoked and nothing else is cached.
+ */
+import { toOndeviceError } from '../errors.js';
+import { loadModel, type NodeLoadOptions } from '../node/load-model.js';
+import type { Model, ModelInfo } from '../types.js';
+import type { Metrics } from './metrics.js';
+
+export interface ServedOptions extends Pick<NodeLoadOptions, 'cacheDir' | 'backend' | 'publicKey' | 'variant'> {
+  /** Seconds between update checks (0: never). */
+  updateInterval: number;
+  log: (line: string) => void;
+}
+
+export class ServedModel {
+  #model: Model | undefined;
+  #revoked = false;
+  #problem = 'loading';
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<void> | undefined;
+  #closed = false;
+  #labels: Record<'model' | 'version' | 'variant' | 'backend', string> | undefined;
+
+  constructor(
+    readonly url: string,
+    readonly options: ServedOptions,
+    readonly metrics: Metrics,
+  ) {}
+
+  /** The manifest's name once loaded; until then the URL stands for it. */
+  get name(): string {
+    return this.#model?.info.name ?? this.url;
+  }
+
+  get info(): ModelInfo | undefined {
+    return this.#model?.info;
+  }
+
+  /** The model to run now, or why there is none. */
+  current(): { model: Model } | { problem: string } {
+    if (this.#model && !this.#revoked) return { model: this.#model };
+    return { problem: this.#model ? `version ${this.#model.info.version} was revoked and no other version is available yet` : this.#problem };
+  }
+
+  /** Loads (asking the host first; offline, the cached version), then checks every interval. */
+  async start(): Promise<void> {
+    await this.#load();
+    if (this.options.updateInterval > 0) {
+      // Unref'd: the server's socket keeps the process alive, not this timer.
+      this.#timer = setInterval(() => void this.check(), this.options.updateInterval * 1000);
+      this.#timer.unref();
+    }
+  }
+
+  async #load(): Promise<void> {
+    try {
+      const { cacheDir, backend, publicKey, variant } = this.options;
+      this.#model = await loadModel(this.url, { update: 'blocking', ...(cacheDir && { cacheDir }), ...(backend && { backend }), ...(publicKey && { publicKey }), ...(variant && { variant }) });
+      if (this.#closed) return void (await this.#model.dispose());
+      const error = this.#model.lastUpdateError;
+      if (error) this.options.log(`${this.url}: the host could not be asked (${error.code}); serving cached version ${this.#model.info.version}`);
+      this.#published();
+    } catch (error) {
+      const e = toOndeviceError(error);
+      this.#problem = `it could not be loaded: ${e.code}: ${e.message}`;
+      this.options.log(`${this.url}: ${this.#problem}`);
+      this.#published();
+    }
+  }
+
+  /** One update check (never two at once); a new version is swapped in, a revoked one withheld. */
+  check(): Promise<void> {
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  async #check(): Promise<void> {
+    const model = this.#model;
+    if (this.#closed) return;
+    if (!model) return this.#load();
+    const label = { model: this.name };
+    try {
+      const result = await model.checkForUpdate();
+      if (result.available) {
+        const before = model.info.version;
+        await model.reload();
+        this.#revoked = false;
+        this.options.log(`${this.name}: now serving version ${model.info.version} (was ${before})`);
+        this.metrics.updates.inc({ ...label, outcome: 'swapped' });
+      } else {
+        if (result.revoked && !this.#revoked) this.options.log(`${this.name}: version ${model.info.version} was revoked; answering 503 until a good version is available`);
+        this.#revoked = result.revoked;
+        this.metrics.updates.inc({ ...label, outcome: result.revoked ? 'revoked' : 'unchanged' });
+      }
+    } catch (error) {
+      this.metrics.updates.inc({ ...label, outcome: 'failed' });
+      this.options.log(`${this.name}: update check failed: ${toOndeviceError(error).message}`);
+    }
+    this.#published();
+  }
+
+  #published(): void {
+    const info = this.#model?.info;
+    if (this.#labels) this.metrics.model.remove(this.#labels);
+    this.#labels = info && { model: info.name, version: info.version ?? '', variant: info.variant ?? '', backend: info.backend };
+    if (this.#labels) this.metrics.model.set(this.#labels, 1);
+    this.metrics.ready.set({ model: this.name }, 'model' in this.current() ? 1 : 0);
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#checking?.catch(() => undefined);
+    await this.#model?.dispose();
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * @file `ondevice serve`: the same release the browsers run, over HTTP, in the Open Inference Protocol
+ * (KServe v2 REST) that Triton, KServe and MLServer speak. Bad input is refused at the edge (body size,
+ * JSON, then each input against the model) before any work; runs are capped, queued and timed; the
+ * server stays up whatever a request holds.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toOndeviceError } from '../errors.js';
+import type { BackendPreference, LoadOptions, TensorMap } from '../types.js';
+import { bearerMatches, createLimiter, parseJson, readBody } from './limits.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { HttpError, datatypeOf, outputJson, parseInfer, shapeOf } from './oip.js';
+import { ServedModel } from './served-model.js';
+
+export interface ServeOptions {
+  /** Manifest URLs (or paths) of the models to serve. */
+  models: readonly string[];
+  /** @default 8080 */
+  port?: number;
+  /** @default '127.0.0.1' (reachable from this machine only) */
+  host?: string;
+  cacheDir?: string;
+  /** Seconds between update checks; 0 never checks. @default 300 */
+  updateInterval?: number;
+  backend?: BackendPreference;
+  variant?: string;
+  publicKey?: LoadOptions['publicKey'];
+  /** Every request but the health checks needs `Authorization: Bearer <token>`. */
+  token?: string;
+  /** The origin allowed to call the server from a browser (CORS is off without it). */
+  cors?: string;
+  /** Bytes. @default 32 MiB */
+  maxBody?: number;
+  /** Runs at once. @default 4 */
+  maxConcurrent?: number;
+  /** Requests waiting for a run; more get 503. @default 64 */
+  maxQueue?: number;
+  /** Milliseconds a request may take to arrive, and to wait for a run slot. @default 30_000 */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  models: readonly ServedModel[];
+  metrics: Metrics;
+  /** Stops taking requests, lets those in flight finish, disposes the models. */
+  close(): Promise<void>;
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...headers }).end(text);
+};
+
+/** Routes: /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready|/infer], /metrics. */
+const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const metrics = createMetrics();
+  const limit = options.maxBody ?? 32 * 1024 * 1024;
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const limiter = createLimiter(options.maxConcurrent ?? 4, options.maxQueue ?? 64, timeoutMs);
+  const served = options.models.map(
+    (url) =>
+      new ServedModel(
+        url,
+        {
+          updateInterval: options.updateInterval ?? 300,
+          log,
+          ...(options.cacheDir !== undefined && { cacheDir: options.cacheDir }),
+          ...(options.backend !== undefined && { backend: options.backend }),
+          ...(options.publicKey !== undefined && { publicKey: options.publicKey }),
+          ...(options.variant !== undefined && { variant: options.variant }),
+        },
+        metrics,
+      ),
+  );
+  await Promise.all(served.map((m) => m.start()));
+
+  const find = (name: string, version: string | undefined): ServedModel => {
+    const model = served.find((m) => m.name === name);
+    if (!model) throw new HttpError(404, `No model named "${name}" here; this server has ${served.map((m) => `"${m.name}"`).join(', ')}.`);
+    if (version !== undefined && model.info?.version !== version) throw new HttpError(404, `Model "${name}" serves version ${model.info?.version ?? '(none yet)'}, not ${version}.`);
+    return model;
+  };
+
+  async function infer(req: IncomingMessage, res: ServerResponse, model: ServedModel): Promise<number> {
+    const body = parseJson(await readBody(req, limit));
+    const now = model.current();
+    if (!('model' in now)) throw Object.assign(new HttpError(503, `Model "${model.name}" is not ready: ${now.problem}.`, { 'retry-after': '5' }), { code: 'NOT_READY' });
+    const running = now.model;
+    const request = parseInfer(body, running.info);
+    const release = await limiter.acquire().catch((error: unknown) => Promise.reject(Object.assign(error as Error, { code: 'BUSY' })));
+    let outputs: TensorMap;
+    let info;
+    const timer = metrics.latency.startTimer({ model: model.name });
+    try {
+      // The info of the session that ran: a swap between requests changes the next one's.
+      info = running.info;
+      outputs = await running.run(request.inputs);
+    } finally {
+      release();
+      timer();
+    }
+    const names = request.outputs ?? Object.keys(outputs);
+    json(res, 200, { model_name: info.name, model_version: info.version ?? '', ...(request.id !== undefined && { id: request.id }), outputs: names.map((n) => outputJson(n, outputs[n]!)) });
+    return 200;
+  }
+
+  function metadata(model: ServedModel) {
+    const info = model.info;
+    if (!info) throw new HttpError(503, `Model "${model.name}" is not ready: ${String((model.current() as { problem?: string }).problem)}.`);
+    const tensors = (specs: typeof info.inputs) => specs.map((s) => ({ name: s.name, datatype: datatypeOf(s.type), shape: shapeOf(s.dims) }));
+    return { name: info.name, versions: [info.version ?? ''], platform: info.runtime === 'onnx' ? 'onnxruntime_onnx' : 'tensorflow_js', inputs: tensors(info.inputs), outputs: tensors(info.outputs) };
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
+    const method = req.method ?? 'GET';
+    const allow = (methods: string) => {
+      if (!methods.split(',').includes(method)) throw new HttpError(405, `${path} takes ${methods}, not ${method}.`, { allow: methods });
+    };
+    if (path === '/v2/health/live') {
+      allow('GET,HEAD');
+      return json(res, 200, { live: true }), ['health', 200];
+    }
+    if (path === '/v2/health/ready') {
+      allow('GET,HEAD');
+      const ready = served.every((m) => 'model' in m.current());
+      return json(res, ready ? 200 : 503, { ready }), ['health', ready ? 200 : 503];
+    }
+    if (options.token !== undefined && !bearerMatches(req.headers.authorization, options.token)) {
+      throw new HttpError(401, 'This server needs "Authorization: Bearer <token>".', { 'www-authenticate': 'Bearer' });
+    }
+    if (path === '/metrics') {
+      allow('GET');
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+      return ['metrics', 200];
+    }
+    if (path === '/v2') {
+      allow('GET');
+      return json(res, 200, { name: 'ondevice', version: '1', extensions: [] }), ['server', 200];
+    }
+    const match = MODEL_ROUTE.exec(path);
+    if (!match) throw new HttpError(404, `No route ${path}: the server speaks the Open Inference Protocol (/v2/...).`);
+    const model = find(decodeURIComponent(match[1]!), match[2] && decodeURIComponent(match[2]));
+    if (match[3] === '/ready') {
+      allow('GET,HEAD');
+      const ready = 'model' in model.current();
+      return json(res, ready ? 200 : 503, { name: model.name, ready }), ['ready', ready ? 200 : 503];
+    }
+    if (match[3] === '/infer') {
+      allow('POST');
+      try {
+        return ['infer', await infer(req, res, model)];
+      } catch (error) {
+        const code = error instanceof HttpError ? ((error as { code?: string }).code ?? (error.status === 400 ? 'BAD_REQUEST' : `HTTP_${error.status}`)) : toOndeviceError(error).code;
+        metrics.failures.inc({ model: model.name, code });
+        throw error;
+      }
+    }
+    allow('GET');
+    return json(res, 200, metadata(model)), ['metadata', 200];
+  }
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (options.cors) {
+      res.setHeader('access-control-allow-origin', options.cors);
+      res.setHeader('vary', 'Origin');
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600' }).end();
+        return;
+      }
+    }
+    let label = 'other';
+    let status: number;
+    try {
+      [label, status] = await route(req, res, path);
+    } catch (error) {
+      status = error instanceof HttpError ? error.status : 500;
+      if (error instanceof HttpError) json(res, error.status, { error: error.message }, error.headers);
+      else {
+        // A run failure (or our bug): the error's code, never a stack.
+        const e = toOndeviceError(error);
+        const clientFault = e.code === 'INPUT_INVALID';
+        status = clientFault ? 400 : 500;
+        json(res, status, { error: e.message, code: e.code });
+      }
+      if (path.endsWith('/infer')) label = 'infer';
+    }
+    metrics.requests.inc({ route: label, status: String(status) });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
+      if (!res.headersSent) json(res, 500, { error: 'Internal server error.' });
+      else res.destroy();
+    });
+  });
+  server.requestTimeout = timeoutMs;
+  server.headersTimeout = Math.min(timeoutMs, 60_000);
+  // Idle keep-alive connections must not hold a shutdown open.
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    server,
+    models: served,
+    metrics,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await Promise.all(served.map((m) => m.close()));
+    },
+  };
+}

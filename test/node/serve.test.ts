@@ -1,0 +1,283 @@
+/**
+ * @file `ondevice serve` over real HTTP: the Open Inference Protocol against onnxruntime-node's numbers,
+ * bad input refused with 400/404/405/413 while the server keeps serving, auth, CORS, metrics, hot
+ * update and revocation against the real model server, and a graceful SIGTERM of the built command.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { createLimiter } from '../../src/serve/limits.js';
+import { startServer, type RunningServer, type ServeOptions } from '../../src/serve/server.js';
+import { digitsTestSet } from '../support/digits.mjs';
+import { builtNodeEntry } from '../support/node-build.js';
+import { LiveHost, eventually, maxAbsDiff, release, startServers, type Servers } from '../support/node-host.js';
+
+const DIGITS = fileURLToPath(new URL('../../models/digits/release/manifest.json', import.meta.url));
+let servers: Servers;
+let cacheDir: string;
+const running: RunningServer[] = [];
+
+beforeAll(async () => {
+  servers = await startServers();
+});
+afterAll(async () => {
+  await servers.close();
+});
+beforeEach(() => {
+  cacheDir = mkdtempSync(join(tmpdir(), 'ondevice-serve-'));
+  return async () => {
+    for (const s of running.splice(0)) await s.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  };
+});
+
+async function serve(options: Partial<ServeOptions> = {}): Promise<RunningServer> {
+  const server = await startServer({ models: [DIGITS], port: 0, cacheDir, updateInterval: 0, log: () => undefined, ...options });
+  running.push(server);
+  return server;
+}
+
+const images = (n: number) => Array.from(digitsTestSet().images.slice(0, n * 64));
+const inferBody = (n: number, extra: Record<string, unknown> = {}) => ({ inputs: [{ name: 'image', shape: [n, 1, 8, 8], datatype: 'FP32', data: images(n), ...extra }] });
+
+async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
+  return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, any> };
+}
+
+describe('the Open Inference Protocol', () => {
+  test('metadata, readiness and health', async () => {
+    const { url } = await serve();
+    expect(await (await fetch(`${url}/v2/health/live`)).json()).toEqual({ live: true });
+    expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
+    expect((await fetch(`${url}/v2/models/digits/ready`)).status).toBe(200);
+    expect(await (await fetch(`${url}/v2/models/digits`)).json()).toEqual({
+      name: 'digits',
+      versions: ['1.0.0'],
+      platform: 'onnxruntime_onnx',
+      inputs: [{ name: 'image', datatype: 'FP32', shape: [-1, 1, 8, 8] }],
+      outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 10] }],
+    });
+    expect(await (await fetch(`${url}/v2`)).json()).toMatchObject({ name: 'ondevice' });
+  });
+
+  test('infer equals onnxruntime-node on the same file, with flat or nested data, by name or by version', async () => {
+    const { url } = await serve({ variant: 'fp32' });
+    const flat = await post(`${url}/v2/models/digits/infer`, { id: 'req-1', ...inferBody(10) });
+    expect(flat.status).toBe(200);
+    expect(flat.json).toMatchObject({ model_name: 'digits', model_version: '1.0.0', id: 'req-1' });
+    expect(flat.json['outputs']).toHaveLength(1);
+    expect(flat.json['outputs'][0]).toMatchObject({ name: 'logits', datatype: 'FP32', shape: [10, 10] });
+    expect(maxAbsDiff(flat.json['outputs'][0].data, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
+    // The same images as [10][1][8][8] nested arrays.
+    const nested = images(10).reduce<number[][]>((rows, v, i) => (i % 8 === 0 ? rows.push([v]) : rows.at(-1)!.push(v), rows), []);
+    const byVersion = await post(`${url}/v2/models/digits/versions/1.0.0/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', data: Array.from({ length: 10 }, (_, i) => [nested.slice(i * 8, i * 8 + 8)]) }], outputs: [{ name: 'logits' }] });
+    expect(byVersion.status).toBe(200);
+    expect(byVersion.json['outputs'][0].data).toEqual(flat.json['outputs'][0].data);
+  });
+
+  const bad: Array<[string, number, unknown, RegExp]> = [
+    ['a body that is not JSON', 400, '{"inputs": [', /not valid JSON/],
+    ['a body that is not an object', 400, '[1, 2]', /JSON object/],
+    ['no inputs', 400, {}, /"inputs" must be a non-empty array/],
+    ['an unknown input', 400, { inputs: [{ name: 'img', shape: [1, 1, 8, 8], datatype: 'FP32', data: images(1) }] }, /Unknown input "img".*"image"/],
+    ['a wrong datatype', 400, inferBody(1, { datatype: 'INT32' }), /"image" is FP32, got INT32/],
+    ['a datatype that does not exist', 400, inferBody(1, { datatype: 'FLOAT' }), /"datatype" must be one of/],
+    ['a wrong shape', 400, inferBody(1, { shape: [1, 1, 8, 7] }), /has shape \[-1, 1, 8, 8\].*got \[1, 1, 8, 7\]/],
+    ['a negative dimension', 400, inferBody(1, { shape: [-1, 1, 8, 8] }), /non-negative integers/],
+    ['data that does not fill the shape', 400, inferBody(1, { shape: [2, 1, 8, 8] }), /needs 128 values, got 64/],
+    ['data that is not numbers', 400, inferBody(1, { data: [...images(1).slice(1), 'x'] }), /data\[63\] must be a number/],
+    ['an input given twice', 400, { inputs: [inferBody(1).inputs[0], inferBody(1).inputs[0]] }, /given twice/],
+    ['an unknown output', 400, { ...inferBody(1), outputs: [{ name: 'probs' }] }, /Unknown output "probs"/],
+  ];
+  test.each(bad)('%s: %i, with an error that says what to send, and the server keeps serving', async (_, status, body, message) => {
+    const { url } = await serve();
+    const answer = await post(`${url}/v2/models/digits/infer`, body);
+    expect(answer.status).toBe(status);
+    expect(answer.json['error']).toMatch(message);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
+  });
+
+  test('an unknown model or version is 404, an unknown route 404, a wrong method 405', async () => {
+    const { url } = await serve();
+    expect(await post(`${url}/v2/models/cats/infer`, inferBody(1))).toMatchObject({ status: 404, json: { error: expect.stringContaining('"digits"') } });
+    expect((await post(`${url}/v2/models/digits/versions/9.9.9/infer`, inferBody(1))).status).toBe(404);
+    expect((await fetch(`${url}/v1/models/digits:predict`)).status).toBe(404);
+    const wrong = await fetch(`${url}/v2/models/digits/infer`);
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get('allow')).toBe('POST');
+  });
+
+  test('a body over --max-body is 413, announced or not, and the server keeps serving', async () => {
+    const { url } = await serve({ maxBody: 1024 });
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(10))).status).toBe(413);
+    // Chunked (no Content-Length): refused as it arrives.
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(JSON.stringify(inferBody(10))));
+        controller.close();
+      },
+    });
+    const chunked = await fetch(`${url}/v2/models/digits/infer`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
+  });
+});
+
+describe('access', () => {
+  test('with a token, every request but the health checks needs it', async () => {
+    const token = 'a'.repeat(32);
+    const { url } = await serve({ token });
+    expect((await fetch(`${url}/v2/health/ready`)).status).toBe(200);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(401);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1), { authorization: `Bearer ${'b'.repeat(32)}` })).status).toBe(401);
+    expect((await fetch(`${url}/metrics`)).status).toBe(401);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1), { authorization: `Bearer ${token}` })).status).toBe(200);
+  });
+
+  test('CORS is off unless an origin is named', async () => {
+    const closed = await serve();
+    expect((await fetch(`${closed.url}/v2/models/digits`, { headers: { origin: 'https://app.example' } })).headers.get('access-control-allow-origin')).toBeNull();
+    const open = await serve({ cors: 'https://app.example' });
+    expect((await fetch(`${open.url}/v2/models/digits`)).headers.get('access-control-allow-origin')).toBe('https://app.example');
+    const preflight = await fetch(`${open.url}/v2/models/digits/infer`, { method: 'OPTIONS' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+  });
+
+  test('it listens on 127.0.0.1 unless told otherwise', async () => {
+    const { url } = await serve();
+    expect(new URL(url).hostname).toBe('127.0.0.1');
+  });
+});
+
+describe('the run limit', () => {
+  test('runs beyond the cap wait in a bounded queue; beyond it, or past the wait, 503 with Retry-After', async () => {
+    const limiter = createLimiter(1, 1, 200);
+    const first = await limiter.acquire();
+    const queued = limiter.acquire();
+    await expect(limiter.acquire()).rejects.toMatchObject({ status: 503, headers: { 'retry-after': '1' } });
+    expect([limiter.running, limiter.queued]).toEqual([1, 1]);
+    first();
+    first(); // a second release of the same slot frees nothing more
+    const second = await queued;
+    expect([limiter.running, limiter.queued]).toEqual([1, 0]);
+    await expect(limiter.acquire()).rejects.toMatchObject({ status: 503, message: expect.stringContaining('200 ms') });
+    second();
+    expect(limiter.running).toBe(0);
+  });
+});
+
+describe('metrics', () => {
+  test('requests and failures by code, a latency histogram, and the version served', async () => {
+    const { url } = await serve();
+    for (let i = 0; i < 3; i++) await post(`${url}/v2/models/digits/infer`, inferBody(1));
+    await post(`${url}/v2/models/digits/infer`, inferBody(1, { datatype: 'INT8' }));
+    const response = await fetch(`${url}/metrics`);
+    expect(response.headers.get('content-type')).toContain('text/plain');
+    const text = await response.text();
+    expect(text).toContain('ondevice_requests_total{route="infer",status="200"} 3');
+    expect(text).toContain('ondevice_requests_total{route="infer",status="400"} 1');
+    expect(text).toContain('ondevice_inference_failures_total{model="digits",code="BAD_REQUEST"} 1');
+    expect(text).toContain('ondevice_inference_duration_seconds_count{model="digits"} 3');
+    expect(text).toMatch(/ondevice_inference_duration_seconds_bucket\{le="0.005",model="digits"\} \d/);
+    expect(text).toMatch(/ondevice_model_info\{model="digits",version="1.0.0",variant="\w+",backend="cpu"\} 1/);
+    expect(text).toContain('ondevice_model_ready{model="digits"} 1');
+  });
+});
+
+describe('updates', () => {
+  test('a new version is swapped in between requests; requests in flight finish on the version they started on', async () => {
+    const host = new LiveHost(servers.server);
+    await host.publish(await release('release'));
+    const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
+    await host.publish(await release('next'));
+    const seen = new Set<string>();
+    let failures = 0;
+    // Requests keep coming while the server swaps.
+    await eventually(async () => {
+      const answers = await Promise.all([0, 1, 2, 3].map(() => post(`${url}/v2/models/digits/infer`, inferBody(10))));
+      for (const a of answers) {
+        if (a.status !== 200) failures++;
+        const version = a.json['model_version'] as '1.0.0' | '1.1.0';
+        seen.add(version);
+        // Each answer's numbers are those of the version it names.
+        if (maxAbsDiff(a.json['outputs'][0].data, servers.references[version].slice(0, 100)) > 1e-5) failures++;
+      }
+      return seen.has('1.1.0');
+    }, 'the new version to be served');
+    expect(failures).toBe(0);
+    expect([...seen].sort()).toEqual(['1.0.0', '1.1.0']);
+    expect(await (await fetch(`${url}/v2/models/digits`)).json()).toMatchObject({ versions: ['1.1.0'] });
+  });
+
+  test('a revoked version stops being served (503) until a good one runs', async () => {
+    const host = new LiveHost(servers.server);
+    const [v1, v2] = [await release('release'), await release('next')];
+    await host.publish(v1);
+    const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
+    await host.publish({ ...v1, revoked: ['1.0.0'] });
+    await eventually(async () => (await post(`${url}/v2/models/digits/infer`, inferBody(1))).status === 503, 'the revocation');
+    const refused = await post(`${url}/v2/models/digits/infer`, inferBody(1));
+    expect(refused.json['error']).toMatch(/revoked/);
+    expect((await fetch(`${url}/v2/health/ready`)).status).toBe(503);
+    expect((await fetch(`${url}/v2/health/live`)).status).toBe(200);
+    await host.publish({ ...v2, revoked: ['1.0.0'] });
+    await eventually(async () => (await post(`${url}/v2/models/digits/infer`, inferBody(1))).status === 200, 'the good version');
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).json['model_version']).toBe('1.1.0');
+  });
+
+  test('offline at start with a cached version: it serves that version', async () => {
+    const host = new LiveHost(servers.server);
+    await host.publish(await release('release'));
+    await (await serve({ models: [host.url] })).close();
+    running.length = 0;
+    await host.down(true);
+    const { url } = await serve({ models: [host.url] });
+    const answer = await post(`${url}/v2/models/digits/infer`, inferBody(10));
+    expect(answer.status).toBe(200);
+    expect(answer.json['model_version']).toBe('1.0.0');
+    expect(maxAbsDiff(answer.json['outputs'][0].data, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('the command', () => {
+  test('`ondevice serve` answers, then on SIGTERM finishes what is in flight and exits 0', async () => {
+    const cli = join(dirname(builtNodeEntry()), 'cli.js');
+    const proc = spawn(process.execPath, [cli, 'serve', DIGITS, '--port', '0', '--cache-dir', cacheDir, '--update-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stdout.on('data', (c: Buffer) => {
+        const m = /on (http:\/\/\S+)/.exec(c.toString());
+        if (m) resolve(m[1]!);
+      });
+      proc.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const inFlight = post(`${url}/v2/models/digits/infer`, inferBody(100));
+    await new Promise((r) => setTimeout(r, 20));
+    proc.kill('SIGTERM');
+    const [answer, code] = await Promise.all([inFlight, new Promise((r) => proc.once('exit', r))]);
+    expect(answer.status).toBe(200);
+    expect(answer.json['outputs'][0].shape).toEqual([100, 10]);
+    expect(code).toBe(0);
+    expect(stderr).toContain('stopping');
+  }, 60_000);
+
+  test('bad flags are refused with the reason', async () => {
+    const { serveOptions } = await import('../../src/cli/serve-command.js');
+    await expect(serveOptions([])).rejects.toThrow(/manifest URL or path is required/);
+    await expect(serveOptions([DIGITS, '--max-body', 'lots'])).rejects.toThrow(/--max-body/);
+    await expect(serveOptions([DIGITS, '--token', 'short'])).rejects.toThrow(/at least 16/);
+    await expect(serveOptions([DIGITS, '--backend', 'tpu'])).rejects.toThrow(/--backend/);
+    expect(await serveOptions([DIGITS, '--model', 'b.json', '--max-body', '2mb', '--backend', 'cuda,cpu'], { ONDEVICE_SERVE_TOKEN: 'x'.repeat(20) })).toMatchObject({
+      models: [DIGITS, 'b.json'],
+      maxBody: 2 * 1024 * 1024,
+      backend: ['cuda', 'cpu'],
+      token: 'x'.repeat(20),
+    });
+  });
+});
