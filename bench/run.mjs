@@ -3,8 +3,8 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
- * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,10 +16,11 @@ import { createServer } from 'vite';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/chromium-path.mjs';
 import { writeSyntheticModel } from '../scripts/synthetic-model.mjs';
 import { startModelServer } from '../test/support/model-server.mjs';
+import { printServe, serveBench } from './serve.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
@@ -45,13 +46,21 @@ if (suites.includes('large')) {
   console.error(`[bench] writing a ${largeMb} MB synthetic model…`);
   writeSyntheticModel(`${hosted}large`, { mb: largeMb, name: 'large', tensors: 32 });
 }
-const modelServer = await startModelServer({ root: hosted });
-const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`, `${modelServer.url}/synthetic-external/manifest.json`];
-
 // The library as users get it: the built package (one module per chunk), not src/ served module by
 // module, which would put a dev server's hundred requests on ondevice's side of every fresh worker.
 console.error('[bench] building the package…');
 execFileSync('npm', ['run', 'build', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'ignore', 'inherit'] });
+if (suites.split(',').includes('serve')) {
+  console.error('[bench] serve: ondevice serve vs onnxruntime-node in-process…');
+  const rows = await serveBench({ seconds: Number(arg('serve-seconds', '5')), out: hosted });
+  console.log('');
+  printServe(rows);
+}
+const browserSuites = suites.split(',').filter((s) => s !== 'serve');
+if (browserSuites.length === 0) process.exit(0);
+const modelServer = await startModelServer({ root: hosted });
+const warmUrls = [`${modelServer.url}/digits/release/manifest.json`, `${modelServer.url}/synthetic/manifest.json`, `${modelServer.url}/synthetic-external/manifest.json`];
+
 const server = await createServer({
   configFile: false,
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -71,7 +80,7 @@ try {
   page.on('console', (m) => {
     if (m.text().startsWith('[bench]')) console.error(m.text());
   });
-  const query = new URLSearchParams({ suites, backends, tfjsBackends, reps });
+  const query = new URLSearchParams({ suites: browserSuites.join(','), backends, tfjsBackends, reps });
   for (const u of warmUrls) query.append('warm', u);
   query.set('memory', `${modelServer.url}/memory/manifest.json`);
   query.set('memoryExternal', `${modelServer.url}/memory-external/manifest.json`);

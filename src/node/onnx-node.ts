@@ -45,8 +45,9 @@ export function nodeSessionOptions(backend: Backend, onnx: OnnxOptions = {}, ext
     executionProviders: [backend],
     graphOptimizationLevel: onnx.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
+    intraOpNumThreads: 1,
     // The Node binding takes session config entries with their dotted names, values as strings.
-    ...(onnx.disablePrepacking && { extra: { 'session.disable_prepacking': '1' } }),
+    extra: { 'session.intra_op.allow_spinning': '0', ...(onnx.disablePrepacking && { 'session.disable_prepacking': '1' }) },
     ...(external.length > 0 && { externalData: external.map((f) => ({ path: f.path, data: f.bytes })) }),
   } as OrtModule.InferenceSession.SessionOptions;
 }
