@@ -1,6 +1,6 @@
 /**
  * @file Which variant of a manifest to load, chosen together with the backend: fp16 on WebGPU when the
- * adapter has `shader-f16`, int8 on WASM, fp32 otherwise. A variant whose `requires` the backend
+ * adapter has `shader-f16`, int8 on WASM and on onnxruntime-node's CPU, fp16 on its GPU providers, fp32 otherwise. A variant whose `requires` the backend
  * cannot meet is skipped, and the report says so. (Preferring fp16 is a choice about speed, made
  * only where half floats are fast; `requires` is the manifest's hard condition to run at all.)
  */
@@ -12,6 +12,11 @@ import type { Availability } from './detect.js';
 const PREFERENCE: Partial<Record<Backend, readonly string[]>> = {
   webgpu: ['fp16', 'fp32', 'int8'],
   wasm: ['int8', 'fp32', 'fp16'],
+  // onnxruntime-node: its CPU like WASM; its GPU providers like WebGPU (there is no adapter to ask).
+  cpu: ['int8', 'fp32', 'fp16'],
+  cuda: ['fp16', 'fp32', 'int8'],
+  dml: ['fp16', 'fp32', 'int8'],
+  coreml: ['fp16', 'fp32', 'int8'],
 };
 
 /** Preferred only where the device has the feature that makes them worth it. */

@@ -58,6 +58,17 @@ export const onnxNodeRuntime: RuntimeAdapter = {
   prepare() {
     loadOrt().catch(() => undefined);
   },
+  async probe(backend) {
+    let ort: Ort;
+    try {
+      ort = await loadOrt();
+    } catch {
+      // Reported by create(), with the install command.
+      return { ok: true, features: new Set() };
+    }
+    const missing = providerMissing(ort, backend);
+    return missing ? { ok: false, reason: missing } : { ok: true, features: new Set() };
+  },
   async create(files, backend, options) {
     if (!['cpu', 'cuda', 'dml', 'coreml'].includes(backend)) throw new BackendSkipped('unavailable', this.unsupported(backend));
     let ort: Ort;

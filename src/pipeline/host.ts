@@ -181,7 +181,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     track(
       (async () => {
         const model = find(id);
-        const device = await probeDevice(model.request.backends, offered);
+        const device = await probeDevice(model.request.backends, offered, runtimes);
         const ctx = context(model.request, device, createProgressEmitter(undefined), undefined, false);
         try {
           const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx);
@@ -206,7 +206,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const clock = createPhaseClock();
     const progress = timed(createProgressEmitter(controls.onProgress), clock);
     // Probed while the cache is read (see update/from-cache.ts); the runtime loads once it is known.
-    const device = probeDevice(request.backends, offered);
+    const device = probeDevice(request.backends, offered, runtimes);
     device.then((d) => prepareRuntimes(request, d)).catch(() => undefined);
     const ctx = context(request, device, progress, signal, true);
     let started;
@@ -237,7 +237,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     const model = find(id);
     // The cache's active version, with no network: reload() only switches to what is verified here.
     const request = { ...model.request, update: 'never' as const };
-    const device = await probeDevice(request.backends, offered);
+    const device = await probeDevice(request.backends, offered, runtimes);
     const clock = createPhaseClock();
     const ctx = context(request, device, timed(createProgressEmitter(undefined), clock), undefined, true);
     if ((await cachedVersion(request.url, request, ctx)) === model.info.version) return { kind: 'loaded', info: model.info };

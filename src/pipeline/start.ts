@@ -42,10 +42,12 @@ const ALL_BACKENDS: readonly Backend[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
  * `offered`: the backends this host's runtimes run on, the only ones worth probing (the ONNX worker
  * never makes a WebGL context); empty (a host with no runtime) probes them all.
  */
-export async function probeDevice(backends: BackendOrder, offered: ReadonlySet<Backend> = new Set()): Promise<Device> {
-  const all = typeof backends === 'string' ? ALL_BACKENDS : backends;
-  const asked = offered.size > 0 ? all.filter((b) => offered.has(b)) : all;
-  return new Map(await Promise.all(asked.map(async (b) => [b, await probeBackend(b)] as const)));
+export async function probeDevice(backends: BackendOrder, offered: ReadonlySet<Backend> = new Set(), runtimes: Runtimes = {}): Promise<Device> {
+  const all = typeof backends === 'string' ? [...ALL_BACKENDS, ...offered] : backends;
+  const asked = [...new Set(offered.size > 0 ? all.filter((b) => offered.has(b)) : all)];
+  // A backend a runtime probes itself (onnxruntime-node's providers), else the context's own probe.
+  const probe = (b: Backend) => Object.values(runtimes).find((r) => r?.probe && r.backends.includes(b))?.probe?.(b) ?? probeBackend(b);
+  return new Map(await Promise.all(asked.map(async (b) => [b, await probe(b)] as const)));
 }
 
 /**

@@ -1,4 +1,5 @@
 /** @file The one small interface every runtime (onnxruntime-web, TF.js) implements. */
+import type { Availability } from '../backend/detect.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 
 export type { ModelFileBytes } from '../cache/files.js';
@@ -38,4 +39,9 @@ export interface RuntimeAdapter {
    * the model's bytes are read. Never throws; `create` reports any failure.
    */
   prepare?(backend: Backend, options: CreateOptions): void;
+  /**
+   * Whether `backend` works here, for the backends only this runtime knows (onnxruntime-node's
+   * providers); the host probes the others itself (WebGPU's adapter, WebGL, WASM).
+   */
+  probe?(backend: Backend): Promise<Availability>;
 }

@@ -53,6 +53,12 @@ describe('loading', () => {
     expect(maxAbsDiff(out['logits']!.data as Float32Array, servers.references['1.0.0'])).toBe(0);
   });
 
+  test("'auto' picks int8 for onnxruntime-node's CPU, after probing the providers this install lacks", async () => {
+    const model = await load(`${servers.server}/digits/release/manifest.json`);
+    expect(model.info).toMatchObject({ variant: 'int8', backend: 'cpu' });
+    expect(model.info.fallbacks).toEqual([{ backend: 'cuda', reason: expect.stringContaining('CUDA provider is not installed') }]);
+  });
+
   test('files are named by their SHA-256 only, and a second load reads them from the disk cache', async () => {
     const manifest = await release('release');
     const host = new LiveHost(servers.server);
