@@ -1,8 +1,15 @@
 /** @file Two projects: pure logic in Node, everything that touches a browser API in real headless Chromium. */
 import { playwright } from '@vitest/browser-playwright';
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { CHROMIUM_ARGS, chromiumPath } from './scripts/chromium-path.mjs';
 import { DEFAULT_ENGINES, SAFARI_FEATURES, firefox, webkit } from './test/support/engines.mjs';
+
+/** `import … from 'ondevice'` / `'ondevice/node'` (as the examples write it) is this repo's source. */
+const ALIASES = [
+  { find: /^ondevice$/, replacement: fileURLToPath(new URL('./src/index.ts', import.meta.url)) },
+  { find: /^ondevice\/node$/, replacement: fileURLToPath(new URL('./src/node/index.ts', import.meta.url)) },
+];
 
 /**
  * The browser suite, once per engine: Chromium (Playwright), Firefox ESR (WebDriver BiDi), WebKitGTK
@@ -43,6 +50,7 @@ const BROWSER_DEPS = [
 
 const browserProjects = (selected as Engine[]).map((engine, i) => ({
   optimizeDeps: { include: BROWSER_DEPS },
+  resolve: { alias: ALIASES },
   test: {
     name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
     // WebKit with Safari's storage features differs from WebKit as shipped only in storage: it runs
@@ -74,6 +82,7 @@ export default defineConfig({
   test: {
     projects: [
       {
+        resolve: { alias: ALIASES },
         test: {
           name: 'node',
           include: ['test/node/**/*.test.ts'],

@@ -230,6 +230,22 @@ describe('updates', () => {
     expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).json['model_version']).toBe('1.1.0');
   });
 
+  test('a model that cannot load at start: the server runs, answers 503 with the reason, and loads it once the host answers', async () => {
+    const host = new LiveHost(servers.server);
+    await host.publish(await release('release'));
+    await host.down(true);
+    const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
+    expect((await fetch(`${url}/v2/health/live`)).status).toBe(200);
+    expect((await fetch(`${url}/v2/health/ready`)).status).toBe(503);
+    // Until it loads, the model is known by its URL.
+    const refused = await post(`${url}/v2/models/${encodeURIComponent(host.url)}/infer`, inferBody(1));
+    expect(refused.status).toBe(503);
+    expect(refused.json['error']).toMatch(/could not be loaded: DOWNLOAD_FAILED/);
+    await host.down(false);
+    await eventually(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 'the model to load');
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).json['model_version']).toBe('1.0.0');
+  });
+
   test('offline at start with a cached version: it serves that version', async () => {
     const host = new LiveHost(servers.server);
     await host.publish(await release('release'));
