@@ -19,6 +19,9 @@ Writes, next to this script, models named the way their authors name them:
   vad_v5-stateful.onnx      a stateful step, as voice-activity models are: a float `state` input
                             fed back from the `stateN` output on every call, and an int64 scalar
                             `sr` (the sample rate)
+  dynamic-axes.onnx         every input dimension named, as torch.onnx.export with dynamic_axes on
+                            all of them writes it, though the MatMul inside needs 16 features: a
+                            declared shape that admits inputs the kernels then refuse at run time
 
 Seeded: a rerun writes the same bytes on the same onnx version.
 """
@@ -59,6 +62,19 @@ def classifier():
         [w, b],
     )
     return finish(graph, 13, 'hand-built', 8)
+
+
+def dynamic_axes():
+    rng = np.random.default_rng(7)
+    w = numpy_helper.from_array(rng.standard_normal((16, 4)).astype(np.float32), 'weight')
+    graph = helper.make_graph(
+        [helper.make_node('MatMul', ['x', 'weight'], ['y'])],
+        'dynamic_axes',
+        [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['batch', 'features'])],
+        [helper.make_tensor_value_info('y', TensorProto.FLOAT, ['batch', 4])],
+        [w],
+    )
+    return finish(graph, 17, 'pytorch', 8)
 
 
 def constant(name, array):
@@ -132,6 +148,7 @@ if __name__ == '__main__':
     onnx.save(classifier(), os.path.join(HERE, 'classifier-2024-05.onnx'))
     onnx.save(weights_as_constants(), os.path.join(HERE, 'weights-as-constants.onnx'))
     onnx.save(if_subgraph(), os.path.join(HERE, 'if-subgraph.onnx'))
+    onnx.save(dynamic_axes(), os.path.join(HERE, 'dynamic-axes.onnx'))
     os.makedirs(os.path.join(HERE, 'external-data'), exist_ok=True)
     onnx.save_model(classifier(), os.path.join(HERE, 'external-data', 'model.onnx'), save_as_external_data=True,
                     all_tensors_to_one_file=True, location='model.onnx_data', size_threshold=1024)

@@ -115,8 +115,9 @@ function tensor(raw: Record<string, unknown>, spec: TensorSpec): Tensor {
   const count = dims.reduce((a, b) => a * b, 1);
   if (!Array.isArray(raw['data'])) throw bad(`Input "${name}": "data" must be an array (flat in row-major order, or nested).`);
   const data = raw['data'] as unknown[];
-  // Flat row-major data is the common case: only nested data is flattened (flat(Infinity) is slow).
-  const values = data.some(Array.isArray) ? data.flat(Number.POSITIVE_INFINITY) : data;
+  // Flat row-major data is the common case: only nested data is flattened, and never deeper than the
+  // shape's rank (a hostile body nested a million deep stays an array, refused below as not a number).
+  const values = data.some(Array.isArray) ? (data.flat(Math.max(0, dims.length - 1)) as unknown[]) : data;
   if (values.length !== count) throw bad(`Input "${name}": shape [${dims.join(', ')}] needs ${count} values, got ${values.length}.`);
   return { type, data: typed(type, values, name), dims } as Tensor;
 }

@@ -196,7 +196,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     metrics.requests.inc({ route: label, status: String(status) });
   };
 
-  const server = createServer((req, res) => {
+  // Node checks request and header timeouts on this interval (30 s by default, which would let a
+  // slow client hold a connection far past --timeout).
+  const server = createServer({ connectionsCheckingInterval: Math.max(250, Math.min(timeoutMs / 4, 5_000)) }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
       log(`internal error: ${error instanceof Error ? error.stack : String(error)}`);
       if (!res.headersSent) json(res, 500, { error: 'Internal server error.' });

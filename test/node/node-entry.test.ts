@@ -10,7 +10,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { loadModel, openModelCache, isOndeviceError, type Model, type UpdateInfo } from '../../src/node/index.js';
 import { defaultCacheDir } from '../../src/node/cache-dir.js';
 import { digitsTestSet } from '../support/digits.mjs';
-import { LiveHost, eventually, maxAbsDiff, release, startServers, whichRelease, type Servers } from '../support/node-host.js';
+import { tfjsReferenceLogits } from '../support/digits-tfjs.mjs';
+import { signedReleases, type SignedReleases } from '../support/signed.js';
+import { LiveHost, eventually, maxAbsDiff, release, startServers, whichRelease, type ManifestJson, type Servers } from '../support/node-host.js';
 
 let servers: Servers;
 let cacheDir: string;
@@ -204,5 +206,54 @@ describe('updates, revocation, offline', () => {
     const error = await load(host.url).catch((e: unknown) => e);
     expect(isOndeviceError(error) && error.code).toBe('MANIFEST_INVALID');
     expect(readdirSync(cacheDir).filter((n) => n !== 'locks' && n !== 'tmp' && n !== 'index')).toEqual([]);
+  });
+});
+
+describe('signed releases', () => {
+  let signed: SignedReleases;
+  beforeAll(async () => {
+    signed = await signedReleases();
+  });
+
+  test('a release signed by the key given loads; by another key: SIGNATURE_INVALID and nothing cached', async () => {
+    const host = new LiveHost(servers.server);
+    await host.publish(signed.manifests.v1A as unknown as ManifestJson);
+    const model = await load(host.url, { publicKey: signed.publicA });
+    expect(await whichRelease(model, servers.references)).toBe('1.0.0');
+    const other = new LiveHost(servers.server);
+    await other.publish(signed.manifests.v2B as unknown as ManifestJson);
+    const error = await load(other.url, { publicKey: signed.publicA }).catch((e: unknown) => e);
+    expect(isOndeviceError(error) && error.code).toBe('SIGNATURE_INVALID');
+    expect((await openModelCache(cacheDir).list()).map((m) => m.manifestUrl)).toEqual([host.url]);
+  });
+});
+
+describe('TF.js models', () => {
+  test("a TF.js layers release runs on TF.js's CPU backend and equals TF.js's own numbers", async () => {
+    const path = fileURLToPath(new URL('../../models/digits-tfjs/layers/manifest.json', import.meta.url));
+    const model = await load(path);
+    expect(model.info).toMatchObject({ runtime: 'tfjs-layers', backend: 'cpu', fallbacks: [] });
+    const { images } = digitsTestSet();
+    const reference = await tfjsReferenceLogits('layers');
+    const out = await model.run({ image: { type: 'float32', data: images.slice(0, 640), dims: [10, 8, 8, 1] } });
+    expect(maxAbsDiff(out['logits']!.data as Float32Array, reference.logits.slice(0, 100))).toBeLessThanOrEqual(1e-5);
+  });
+});
+
+describe('modelCache on disk', () => {
+  test('usage counts the files once and reports the disk; clear empties the directory of model bytes', async () => {
+    const manifest = await release('release');
+    const host = new LiveHost(servers.server);
+    await host.publish(manifest);
+    await (await load(host.url)).dispose();
+    const cache = openModelCache(cacheDir);
+    const usage = await cache.usage();
+    const size = manifest.variants['fp32']!.files[0]!.size;
+    expect(usage).toMatchObject({ bytes: size, models: 1, store: 'disk', storeBytes: { disk: size, opfs: 0, indexeddb: 0 }, persisted: true });
+    expect(usage.originQuota).toBeGreaterThan(size);
+    await cache.clear();
+    expect(await cache.list()).toEqual([]);
+    expect((await cache.usage()).bytes).toBe(0);
+    expect(contentFiles()).toEqual([]);
   });
 });

@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,6 +91,7 @@ describe('the Open Inference Protocol', () => {
     ['a negative dimension', 400, inferBody(1, { shape: [-1, 1, 8, 8] }), /non-negative integers/],
     ['data that does not fill the shape', 400, inferBody(1, { shape: [2, 1, 8, 8] }), /needs 128 values, got 64/],
     ['data that is not numbers', 400, inferBody(1, { data: [...images(1).slice(1), 'x'] }), /data\[63\] must be a number/],
+    ['data nested deeper than the shape', 400, inferBody(1, { data: [...images(1).slice(1), [[[[[[[1]]]]]]]] }), /data\[63\] must be a number/],
     ['an input given twice', 400, { inputs: [inferBody(1).inputs[0], inferBody(1).inputs[0]] }, /given twice/],
     ['an unknown output', 400, { ...inferBody(1), outputs: [{ name: 'probs' }] }, /Unknown output "probs"/],
   ];
@@ -123,6 +125,42 @@ describe('the Open Inference Protocol', () => {
     });
     const chunked = await fetch(`${url}/v2/models/digits/infer`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
     expect(chunked.status).toBe(413);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
+  });
+});
+
+describe('robustness', () => {
+  test('a client that sends half a request is cut off after --timeout; the server keeps serving', async () => {
+    const { url } = await serve({ timeoutMs: 1_000 });
+    const { port } = new URL(url);
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.write('POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"inputs": [');
+    let answer = '';
+    socket.on('data', (c: Buffer) => (answer += c.toString()));
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(answer).toMatch(/^HTTP\/1\.1 408/);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
+  });
+
+  test('a run that fails in the runtime is 500 with the error code, and the server keeps serving', async () => {
+    // A bare .onnx whose every dimension is named: any shape of rank 2 passes the declaration, but
+    // its MatMul needs 16 features.
+    const { url } = await serve({ models: [fileURLToPath(new URL('../../models/exporters/dynamic-axes.onnx', import.meta.url))] });
+    const infer = (features: number) => post(`${url}/v2/models/dynamic-axes/infer`, { inputs: [{ name: 'x', shape: [1, features], datatype: 'FP32', data: new Array(features).fill(1) }] });
+    const answer = await infer(3);
+    expect(answer.status, JSON.stringify(answer.json)).toBe(500);
+    expect(answer.json).toMatchObject({ code: 'RUN_FAILED', error: expect.stringContaining('onnxruntime-node') });
+    expect(await infer(16)).toMatchObject({ status: 200, json: { outputs: [{ shape: [1, 4] }] } });
+    expect(await (await fetch(`${url}/metrics`)).text()).toContain('ondevice_inference_failures_total{model="dynamic-axes",code="RUN_FAILED"} 1');
+  });
+
+  test('several models in one server, each by its name', async () => {
+    const tfjs = fileURLToPath(new URL('../../models/digits-tfjs/layers/manifest.json', import.meta.url));
+    const { url } = await serve({ models: [DIGITS, tfjs] });
+    expect(await (await fetch(`${url}/v2/models/digits-layers`)).json()).toMatchObject({ platform: 'tensorflow_js', inputs: [{ name: 'image', datatype: 'FP32', shape: [-1, 8, 8, 1] }] });
+    const answer = await post(`${url}/v2/models/digits-layers/infer`, { inputs: [{ name: 'image', shape: [1, 8, 8, 1], datatype: 'FP32', data: images(1) }] });
+    expect(answer.status).toBe(200);
+    expect(answer.json['outputs'][0].shape).toEqual([1, 10]);
     expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
   });
 });
