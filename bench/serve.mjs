@@ -67,19 +67,19 @@ async function floor(/** @type {Subject} */ s, /** @type {number} */ concurrency
  * Throughput from autocannon; latency from a keep-alive `node:http` client with the same number of
  * connections (autocannon's latency is in whole milliseconds, and these runs take microseconds).
  */
-async function cannon(/** @type {string} */ url, /** @type {string} */ body, /** @type {number} */ connections, /** @type {number} */ duration) {
-  const result = await autocannon({ url, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections, duration });
-  const latencies = await timed(url, body, connections, Math.min(2, duration));
+async function cannon(/** @type {string} */ url, /** @type {string | Buffer} */ body, /** @type {number} */ connections, /** @type {number} */ duration, /** @type {Record<string, string>} */ headers = { 'content-type': 'application/json' }) {
+  const result = await autocannon({ url, method: 'POST', body, headers, connections, duration });
+  const latencies = await timed(url, body, connections, Math.min(2, duration), headers);
   return { rps: result.requests.average, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), errors: result.errors + result.non2xx + result.timeouts };
 }
 
 /** Per-request latency (ms, sorted) over `seconds`, `connections` requests in flight. */
-async function timed(/** @type {string} */ url, /** @type {string} */ body, /** @type {number} */ connections, /** @type {number} */ seconds) {
+async function timed(/** @type {string} */ url, /** @type {string | Buffer} */ body, /** @type {number} */ connections, /** @type {number} */ seconds, /** @type {Record<string, string>} */ headers) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   const target = new URL(url);
   const once = () =>
     new Promise((resolve, reject) => {
-      const req = request({ agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const req = request({ agent, host: target.hostname, port: target.port, path: target.pathname, method: 'POST', headers: { ...headers, 'content-length': Buffer.byteLength(body) } }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode));
       });
@@ -120,18 +120,24 @@ export async function serveBench(options) {
   const seconds = options.seconds ?? 5;
   const cacheDir = mkdtempSync(join(tmpdir(), 'ondevice-bench-serve-'));
   const models = subjects(options.out);
-  /** @type {Array<{ subject: string, c: number, floor: Row, minimal: Row, serve: Row }>} */
+  /** @type {Array<{ subject: string, c: number, floor: Row, minimal: Row, serve: Row, binary: Row }>} */
   const rows = [];
   const serve = await start([`${REPO}dist/cli.js`, 'serve', ...models.flatMap((m, i) => (i === 0 ? [m.manifest] : ['--model', m.manifest])), '--port', '0', '--cache-dir', cacheDir, '--update-interval', '0', '--variant', 'fp32', '--max-concurrent', '8']);
   try {
     for (const s of models) {
       const body = JSON.stringify({ inputs: [{ name: s.input, shape: s.dims, datatype: 'FP32', data: Array.from(s.data) }] });
+      // The same request with the binary tensor data extension, outputs as bytes too (tritonclient's default).
+      const header = Buffer.from(JSON.stringify({ inputs: [{ name: s.input, shape: s.dims, datatype: 'FP32', parameters: { binary_data_size: s.data.byteLength } }], parameters: { binary_data_output: true } }));
+      const binaryBody = Buffer.concat([header, Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength)]);
+      const binaryHeaders = { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) };
       const minimal = await start([`${REPO}bench/serve-minimal.mjs`, fp32File(s.manifest), s.input, JSON.stringify(s.dims)]);
       try {
         const url = `${serve.url}/v2/models/${s.name}/infer`;
         await cannon(url, body, 8, 1); // warm-up
         await cannon(minimal.url, body, 8, 1);
-        for (const c of [1, 8]) rows.push({ subject: s.label, c, floor: await floor(s, c, seconds), minimal: await cannon(minimal.url, body, c, seconds), serve: await cannon(url, body, c, seconds) });
+        for (const c of [1, 8]) {
+          rows.push({ subject: s.label, c, floor: await floor(s, c, seconds), minimal: await cannon(minimal.url, body, c, seconds), serve: await cannon(url, body, c, seconds), binary: await cannon(url, binaryBody, c, seconds, binaryHeaders) });
+        }
       } finally {
         await minimal.stop();
       }
@@ -151,7 +157,9 @@ export function printServe(rows) {
   let subject = '';
   for (const r of rows) {
     if (r.subject !== subject) console.log(`  ${(subject = r.subject)}`);
-    console.log(`    c=${r.c}  floor ${fmt(r.floor)} | minimal HTTP ${fmt(r.minimal)} | serve ${fmt(r.serve)} | serve/floor ${(r.serve.rps / r.floor.rps).toFixed(2)}×, serve/minimal ${(r.serve.rps / r.minimal.rps).toFixed(2)}×`);
+    console.log(`    c=${r.c}  floor ${fmt(r.floor)} | minimal HTTP (JSON) ${fmt(r.minimal)}`);
+    console.log(`          serve, JSON ${fmt(r.serve)} | ${(r.serve.rps / r.floor.rps).toFixed(2)}× floor, ${(r.serve.rps / r.minimal.rps).toFixed(2)}× minimal`);
+    console.log(`          serve, binary tensors ${fmt(r.binary)} | ${(r.binary.rps / r.floor.rps).toFixed(2)}× floor`);
   }
   console.log('');
 }

@@ -12,7 +12,8 @@ export const SERVE_HELP = `usage: ondevice serve <manifest-url | path> [--model 
 Serves the release's model over HTTP in the Open Inference Protocol (KServe v2 REST: Triton, KServe
 and MLServer clients work unchanged), from the same manifest, cache rules and checks as the
 browsers: GET /v2/health/live, /v2/health/ready, /v2/models/<name>, /v2/models/<name>/ready,
-POST /v2/models/<name>/infer, and GET /metrics (Prometheus).
+POST /v2/models/<name>/infer (JSON, or the binary tensor data extension), and GET /metrics
+(Prometheus).
 
   --model <manifest>         one more model to serve (repeatable)
   --port <n>                 default 8080 (0: any free port)

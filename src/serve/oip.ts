@@ -6,6 +6,7 @@
  */
 import { fromFloat16Bits, toFloat16Bits } from '../tensor/float16.js';
 import type { ModelInfo, Tensor, TensorMap, TensorSpec, TensorType } from '../types.js';
+import type { BinaryReader } from './binary.js';
 
 /** A request the server refuses, with the HTTP status and the message the client gets. */
 export class HttpError extends Error {
@@ -61,12 +62,14 @@ export interface InferRequest {
   inputs: TensorMap;
   /** The outputs asked for (`undefined`: all). */
   outputs: string[] | undefined;
+  /** Outputs to send as raw bytes (the binary data extension), or `'all'`. */
+  binary: ReadonlySet<string> | 'all';
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Checks a parsed `/infer` body against the model's inputs and builds its tensors. */
-export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outputs'>): InferRequest {
+/** Checks a parsed `/infer` body against the model's inputs and builds its tensors; `binary` reads the inputs sent as raw bytes. */
+export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outputs'>, binary?: BinaryReader): InferRequest {
   if (!isRecord(body)) throw bad('The body must be a JSON object: { "inputs": [{ "name", "shape", "datatype", "data" }] }.');
   if (body['id'] !== undefined && typeof body['id'] !== 'string') throw bad('"id" must be a string.');
   const list = body['inputs'];
@@ -78,11 +81,14 @@ export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outp
     const spec = info.inputs.find((s) => s.name === name);
     if (!spec) throw bad(`Unknown input "${name}": the model's inputs are ${info.inputs.map((s) => `"${s.name}"`).join(', ')}.`);
     if (inputs[name]) throw bad(`Input "${name}" is given twice.`);
-    inputs[name] = tensor(raw, spec);
+    inputs[name] = tensor(raw, spec, binary);
   }
+  binary?.finish();
   const missing = info.inputs.filter((s) => !inputs[s.name]).map((s) => `"${s.name}"`);
   if (missing.length > 0) throw bad(`Missing input ${missing.join(', ')}.`);
-  return { id: body['id'] as string | undefined, inputs, outputs: requestedOutputs(body['outputs'], info.outputs) };
+  const all = isRecord(body['parameters']) && body['parameters']['binary_data_output'] === true;
+  const perOutput = Array.isArray(body['outputs']) ? body['outputs'].filter((o) => isRecord(o) && isRecord(o['parameters']) && o['parameters']['binary_data'] === true).map((o) => (o as Record<string, unknown>)['name'] as string) : [];
+  return { id: body['id'] as string | undefined, inputs, outputs: requestedOutputs(body['outputs'], info.outputs), binary: all ? 'all' : new Set(perOutput) };
 }
 
 function requestedOutputs(raw: unknown, specs: readonly TensorSpec[]): string[] | undefined {
@@ -96,7 +102,7 @@ function requestedOutputs(raw: unknown, specs: readonly TensorSpec[]): string[] 
   });
 }
 
-function tensor(raw: Record<string, unknown>, spec: TensorSpec): Tensor {
+function tensor(raw: Record<string, unknown>, spec: TensorSpec, binary: BinaryReader | undefined): Tensor {
   const name = spec.name;
   const datatype = raw['datatype'];
   const expected = datatypeOf(spec.type);
@@ -113,6 +119,11 @@ function tensor(raw: Record<string, unknown>, spec: TensorSpec): Tensor {
     throw bad(`Input "${name}" has shape [${shapeOf(declared).join(', ')}] (-1: any size), got [${dims.join(', ')}].`);
   }
   const count = dims.reduce((a, b) => a * b, 1);
+  const size = isRecord(raw['parameters']) ? raw['parameters']['binary_data_size'] : undefined;
+  if (size !== undefined) {
+    if (!binary) throw bad(`Input "${name}" has "binary_data_size", but the request has no binary part: send the Inference-Header-Content-Length header.`);
+    return { type, data: binary.take(name, type, size, count), dims } as Tensor;
+  }
   if (!Array.isArray(raw['data'])) throw bad(`Input "${name}": "data" must be an array (flat in row-major order, or nested).`);
   const data = raw['data'] as unknown[];
   // Flat row-major data is the common case: only nested data is flattened, and never deeper than the
@@ -166,6 +177,11 @@ function typed(type: TensorType, values: unknown[], name: string): Tensor['data'
   }
 }
 
+/** A tensor's name, datatype and shape, as the protocol writes them. */
+export function outputMeta(name: string, t: Tensor): { name: string; datatype: string; shape: number[] } {
+  return { name, datatype: DATATYPES[t.type], shape: [...t.dims] };
+}
+
 /** A tensor as the protocol sends it: flat row-major data (64-bit integers as numbers; FP16 as numbers). */
 export function outputJson(name: string, t: Tensor): { name: string; datatype: string; shape: number[]; data: Array<number | boolean> } {
   let data: Array<number | boolean>;
@@ -173,5 +189,5 @@ export function outputJson(name: string, t: Tensor): { name: string; datatype: s
   else if (t.type === 'float16') data = Array.from(t.data, fromFloat16Bits);
   else if (t.type === 'int64' || t.type === 'uint64') data = Array.from(t.data as BigInt64Array, Number);
   else data = Array.from(t.data as Float32Array);
-  return { name, datatype: DATATYPES[t.type], shape: [...t.dims], data };
+  return { ...outputMeta(name, t), data };
 }

@@ -8,9 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { toOndeviceError } from '../errors.js';
 import type { BackendPreference, LoadOptions, TensorMap } from '../types.js';
+import { BinaryReader, HEADER, splitBody, tensorBytes } from './binary.js';
 import { bearerMatches, createLimiter, parseJson, readBody } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { HttpError, datatypeOf, outputJson, parseInfer, shapeOf } from './oip.js';
+import { HttpError, datatypeOf, outputJson, outputMeta, parseInfer, shapeOf } from './oip.js';
 import { ServedModel } from './served-model.js';
 
 export interface ServeOptions {
@@ -89,11 +90,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   };
 
   async function infer(req: IncomingMessage, res: ServerResponse, model: ServedModel): Promise<number> {
-    const body = parseJson(await readBody(req, limit));
+    const header = req.headers[HEADER];
+    const parts = splitBody(await readBody(req, limit), Array.isArray(header) ? header[0] : header);
+    const body = parseJson(parts.json);
     const now = model.current();
     if (!('model' in now)) throw Object.assign(new HttpError(503, `Model "${model.name}" is not ready: ${now.problem}.`, { 'retry-after': '5' }), { code: 'NOT_READY' });
     const running = now.model;
-    const request = parseInfer(body, running.info);
+    const request = parseInfer(body, running.info, parts.binary && new BinaryReader(parts.binary));
     const release = await limiter.acquire().catch((error: unknown) => Promise.reject(Object.assign(error as Error, { code: 'BUSY' })));
     let outputs: TensorMap;
     let info;
@@ -107,7 +110,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       timer();
     }
     const names = request.outputs ?? Object.keys(outputs);
-    json(res, 200, { model_name: info.name, model_version: info.version ?? '', ...(request.id !== undefined && { id: request.id }), outputs: names.map((n) => outputJson(n, outputs[n]!)) });
+    const head = { model_name: info.name, model_version: info.version ?? '', ...(request.id !== undefined && { id: request.id }) };
+    const raw = names.filter((n) => request.binary === 'all' || request.binary.has(n));
+    if (raw.length === 0) {
+      json(res, 200, { ...head, outputs: names.map((n) => outputJson(n, outputs[n]!)) });
+      return 200;
+    }
+    // The binary data extension: the JSON header, then each binary output's bytes in order.
+    const described = names.map((n) => (raw.includes(n) ? { ...outputMeta(n, outputs[n]!), parameters: { binary_data_size: tensorBytes(outputs[n]!).byteLength } } : outputJson(n, outputs[n]!)));
+    const text = Buffer.from(JSON.stringify({ ...head, outputs: described }));
+    const chunks = [text, ...raw.map((n) => tensorBytes(outputs[n]!))];
+    res.writeHead(200, { 'content-type': 'application/octet-stream', [HEADER]: String(text.length), 'content-length': chunks.reduce((a, c) => a + c.byteLength, 0) });
+    for (const chunk of chunks) res.write(chunk);
+    res.end();
     return 200;
   }
 

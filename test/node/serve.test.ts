@@ -129,6 +129,53 @@ describe('the Open Inference Protocol', () => {
   });
 });
 
+describe('the binary tensor data extension (what tritonclient sends by default)', () => {
+  /** A body as tritonclient builds it: the JSON header, then each binary input's bytes. */
+  function binaryBody(header: unknown, ...tensors: ArrayBufferView[]) {
+    const json = Buffer.from(JSON.stringify(header));
+    return { body: Buffer.concat([json, ...tensors.map((t) => Buffer.from(t.buffer, t.byteOffset, t.byteLength))]), headerLength: json.length };
+  }
+  async function postBinary(url: string, header: unknown, ...tensors: ArrayBufferView[]) {
+    const { body, headerLength } = binaryBody(header, ...tensors);
+    const response = await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength) } });
+    const bytes = Buffer.from(await response.arrayBuffer());
+    const length = Number(response.headers.get('inference-header-content-length') ?? bytes.length);
+    return { status: response.status, json: JSON.parse(bytes.subarray(0, length).toString()) as Record<string, any>, binary: bytes.subarray(length) };
+  }
+
+  test('binary inputs and outputs carry the same numbers as JSON', async () => {
+    const { url } = await serve({ variant: 'fp32' });
+    const data = digitsTestSet().images.slice(0, 640);
+    const answer = await postBinary(`${url}/v2/models/digits/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }], outputs: [{ name: 'logits', parameters: { binary_data: true } }] }, data);
+    expect(answer.status, JSON.stringify(answer.json)).toBe(200);
+    expect(answer.json['outputs']).toEqual([{ name: 'logits', datatype: 'FP32', shape: [10, 10], parameters: { binary_data_size: 400 } }]);
+    const logits = new Float32Array(answer.binary.buffer.slice(answer.binary.byteOffset, answer.binary.byteOffset + answer.binary.byteLength));
+    expect(maxAbsDiff(logits, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
+    // Binary in, JSON out (no binary_data asked for): a plain JSON answer.
+    const mixed = await postBinary(`${url}/v2/models/digits/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }] }, data);
+    expect(maxAbsDiff(mixed.json['outputs'][0].data, logits)).toBe(0);
+    // binary_data_output: every output as bytes.
+    const all = await postBinary(`${url}/v2/models/digits/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }], parameters: { binary_data_output: true } }, data);
+    expect(all.binary.equals(answer.binary)).toBe(true);
+  });
+
+  const broken: Array<[string, (data: Float32Array) => { header: unknown; tensors: ArrayBufferView[]; length?: string }, RegExp]> = [
+    ['a size that does not match the shape', (d) => ({ header: { inputs: [{ name: 'image', shape: [1, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 100 } }] }, tensors: [d] }), /make 256 bytes, but "binary_data_size" says 100/],
+    ['a binary part shorter than it says', (d) => ({ header: { inputs: [{ name: 'image', shape: [1, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 256 } }] }, tensors: [d.subarray(0, 10)] }), /ends 216 bytes short/],
+    ['bytes no input claims', (d) => ({ header: { inputs: [{ name: 'image', shape: [1, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: 256 } }] }, tensors: [d, d] }), /256 bytes that no input/],
+    ['a header length beyond the body', (d) => ({ header: { inputs: [] }, tensors: [d], length: '999999' }), /Inference-Header-Content-Length must be/],
+  ];
+  test.each(broken)('%s: 400, and the server keeps serving', async (_, make, message) => {
+    const { url } = await serve();
+    const { header, tensors, length } = make(digitsTestSet().images.slice(0, 64));
+    const { body, headerLength } = binaryBody(header, ...tensors);
+    const response = await fetch(`${url}/v2/models/digits/infer`, { method: 'POST', body, headers: { 'inference-header-content-length': length ?? String(headerLength) } });
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: string }).error).toMatch(message);
+    expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).status).toBe(200);
+  });
+});
+
 describe('robustness', () => {
   test('a client that sends half a request is cut off after --timeout; the server keeps serving', async () => {
     const { url } = await serve({ timeoutMs: 1_000 });
