@@ -1,7 +1,6 @@
 /** @file One model host per cache directory: the browser's host, on the disk cache, onnxruntime-node and TF.js's CPU backend. */
 import { mkdir } from 'node:fs/promises';
 import { createModelHost, type ModelHost } from '../pipeline/host.js';
-import type { HostConnection } from '../pipeline/connection.js';
 import type { Runtimes } from '../runtime/runtimes.js';
 import { tfjsRuntime } from '../runtime/tfjs/adapter.js';
 import type { CacheStore } from '../cache/store.js';
@@ -29,17 +28,4 @@ export async function nodeHost(dir: string): Promise<ModelHost> {
     hosts.set(dir, createModelHost({ runtimes: nodeRuntimes, fetch: fileAwareFetch(), store: () => store, estimate: diskEstimate(dir, () => store), threads: () => 1 }));
   }
   return hosts.get(dir)!;
-}
-
-/** The in-process connection a `Model` holds (as `worker: false` in a browser). */
-export function connection(host: ModelHost): HostConnection {
-  return {
-    load: (request, controls) => host.load(request, controls),
-    run: (id, inputs) => host.run(id, inputs),
-    checkForUpdate: (id) => host.checkForUpdate(id),
-    reload: (id) => host.reload(id),
-    stats: (id) => host.stats(id),
-    dispose: (id) => host.dispose(id),
-    release: () => undefined,
-  };
 }

@@ -7,7 +7,8 @@ import { OndeviceModel, type Opened } from '../model.js';
 import type { ModelEvent } from '../pipeline/host.js';
 import type { LoadOptions, Model } from '../types.js';
 import { defaultCacheDir } from './cache-dir.js';
-import { connection, nodeHost } from './host.js';
+import { directConnection } from '../pipeline/connection.js';
+import { nodeHost } from './host.js';
 
 /** `loadModel`'s options in Node: the browser's, less what only a browser has, plus `cacheDir`. */
 export interface NodeLoadOptions extends Omit<LoadOptions, 'worker' | 'persist' | 'storage'> {
@@ -53,7 +54,7 @@ async function load(source: string | URL, options: NodeLoadOptions): Promise<Mod
   let model: OndeviceModel | undefined;
   const early: ModelEvent[] = [];
   const onEvent = (event: ModelEvent) => (model ? model.handle(event) : early.push(event));
-  const conn = connection(host);
+  const conn = directConnection(host);
   const open = async (controls: Parameters<typeof conn.load>[1], req = request): Promise<Opened> => {
     const result = await conn.load(req, controls);
     // Every runtime lives in this process.

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type * as OrtModule from 'onnxruntime-node';
 import { BackendSkipped } from '../backend/select.js';
 import { OndeviceError } from '../errors.js';
-import { freeDim } from '../runtime/onnx.js';
+import { specs } from '../runtime/onnx.js';
 import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 
@@ -153,13 +153,6 @@ function providerMissing(ort: Ort, backend: Backend): string | undefined {
   }
   const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
   return existsSync(join(binding, library)) ? undefined : `onnxruntime-node's CUDA provider is not installed here (${library} is missing; it needs an NVIDIA GPU with CUDA 12, and installing onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12)`;
-}
-
-function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
-  return names.map((name, i) => {
-    const meta = metadata?.[i];
-    return meta?.isTensor ? { name, type: meta.type, dims: meta.shape.map(freeDim) } : { name, type: 'unknown', dims: [] };
-  });
 }
 
 function message(error: unknown): string {

@@ -1,5 +1,5 @@
 /** @file How a Model reaches its host: directly in this thread, or through a worker. */
-import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from './host.js';
+import type { LoadControls, LoadRequest, LoadResult, ModelHost, ReloadResult } from './host.js';
 import type { ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
 
 export interface HostConnection {
@@ -13,4 +13,17 @@ export interface HostConnection {
   release(): void;
   /** Ends a worker the library owns that can no longer serve (see pipeline/threads.ts); other hosts ignore it. */
   abandon?(why: string): void;
+}
+
+/** A host called in this thread (`worker: false`, and `ondevice/node`). */
+export function directConnection(host: ModelHost): HostConnection {
+  return {
+    load: (request, controls) => host.load(request, controls),
+    run: (id, inputs) => host.run(id, inputs),
+    checkForUpdate: (id) => host.checkForUpdate(id),
+    reload: (id) => host.reload(id),
+    stats: (id) => host.stats(id),
+    dispose: (id) => host.dispose(id),
+    release: () => undefined,
+  };
 }

@@ -154,7 +154,8 @@ class OnnxSession implements RuntimeSession {
   }
 }
 
-function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
+/** Inputs or outputs as ORT (web or node: the same onnxruntime-common types) describes them. */
+export function specs(names: readonly string[], metadata: readonly OrtModule.InferenceSession.ValueMetadata[] | undefined): TensorSpec[] {
   return names.map((name, i) => {
     const meta = metadata?.[i];
     return meta?.isTensor ? { name, type: meta.type, dims: meta.shape.map(freeDim) } : { name, type: 'unknown', dims: [] };

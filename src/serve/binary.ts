@@ -7,7 +7,7 @@
  * https://github.com/triton-inference-server/server/blob/main/docs/protocol/extension_binary_data.md
  */
 import type { Tensor, TensorType } from '../types.js';
-import { HttpError } from './oip.js';
+import { HttpError } from './http-error.js';
 
 export const HEADER = 'inference-header-content-length';
 

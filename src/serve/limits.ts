@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { HttpError } from './oip.js';
+import { HttpError } from './http-error.js';
 
 /** Reads the body, refusing one over `limit` bytes before reading it (Content-Length) or as it arrives. */
 export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

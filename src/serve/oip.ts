@@ -7,17 +7,9 @@
 import { fromFloat16Bits, toFloat16Bits } from '../tensor/float16.js';
 import type { ModelInfo, Tensor, TensorMap, TensorSpec, TensorType } from '../types.js';
 import type { BinaryReader } from './binary.js';
+import { HttpError } from './http-error.js';
 
-/** A request the server refuses, with the HTTP status and the message the client gets. */
-export class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(message);
-  }
-}
+export { HttpError } from './http-error.js';
 
 const bad = (message: string) => new HttpError(400, message);
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { loadModel } from '../../src/node/index.js';
+import { loadModel, openModelCache } from '../../src/node/index.js';
 import { builtNodeEntry } from '../support/node-build.js';
 import { LiveHost, maxAbsDiff, release, startServers, whichRelease, type Servers } from '../support/node-host.js';
 
@@ -36,7 +36,7 @@ interface ChildResult {
   stderr: string;
 }
 
-function child(url: string, mode?: 'hold'): { process: ChildProcess; done: Promise<ChildResult>; line: Promise<Record<string, unknown>> } {
+function child(url: string, mode?: 'hold' | 'wait'): { process: ChildProcess; done: Promise<ChildResult>; line: Promise<Record<string, unknown>> } {
   const proc = spawn(process.execPath, [CHILD, entry, url, cacheDir, ...(mode ? [mode] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: Array<Record<string, unknown>> = [];
   let stderr = '';
@@ -96,6 +96,30 @@ describe('processes sharing one cache directory', () => {
     expect(model.info.version).toBe('1.0.0');
     expect(await whichRelease(model, servers.references)).toBe('1.0.0');
     await model.dispose();
+  }, 60_000);
+});
+
+describe('eviction (maxCacheBytes) across processes', () => {
+  test('a model that runs in another process is not evicted; once that process ends, it is', async () => {
+    const [v1, v2] = [await release('release'), await release('next')];
+    const [a, b] = [new LiveHost(servers.server), new LiveHost(servers.server)];
+    await a.publish(v1);
+    await b.publish(v2);
+    const running = child(a.url, 'wait');
+    expect(await running.line).toMatchObject({ version: '1.0.0' });
+    const sizeOf = (m: typeof v1) => m.variants['fp32']!.files[0]!.size;
+    // Room for one model only: B needs A's bytes gone, but A runs in the other process.
+    const tight = { cacheDir, variant: 'fp32', maxCacheBytes: Math.max(sizeOf(v1), sizeOf(v2)) + 1_000 };
+    await expect(loadModel(b.url, tight)).rejects.toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    const active = async () => Object.fromEntries((await openModelCache(cacheDir).list()).map((m) => [m.manifestUrl, m.activeVersion]));
+    // B's manifest is remembered, with nothing of it active; A is untouched.
+    expect(await active()).toEqual({ [a.url]: '1.0.0', [b.url]: null });
+    running.process.stdin!.end();
+    expect((await running.done).code).toBe(0);
+    const model = await loadModel(b.url, tight);
+    expect(await whichRelease(model, servers.references)).toBe('1.1.0');
+    await model.dispose();
+    expect(await active()).toEqual({ [b.url]: '1.1.0' });
   }, 60_000);
 });
 
