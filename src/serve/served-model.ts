@@ -22,6 +22,7 @@ export class ServedModel {
   #checking: Promise<void> | undefined;
   #closed = false;
   #labels: Record<'model' | 'version' | 'variant' | 'backend', string> | undefined;
+  #readyName: string | undefined;
 
   constructor(
     readonly url: string,
@@ -106,6 +107,9 @@ export class ServedModel {
     if (this.#labels) this.metrics.model.remove(this.#labels);
     this.#labels = info && { model: info.name, version: info.version ?? '', variant: info.variant ?? '', backend: info.backend };
     if (this.#labels) this.metrics.model.set(this.#labels, 1);
+    // Until it loads, a model is known by its URL: that series goes once it has its name.
+    if (this.#readyName !== undefined && this.#readyName !== this.name) this.metrics.ready.remove({ model: this.#readyName });
+    this.#readyName = this.name;
     this.metrics.ready.set({ model: this.name }, 'model' in this.current() ? 1 : 0);
   }
 

@@ -329,6 +329,8 @@ describe('updates', () => {
     await host.down(false);
     await eventually(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 'the model to load');
     expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).json['model_version']).toBe('1.0.0');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics.split('\n').filter((l) => l.startsWith('ondevice_model_ready'))).toEqual(['ondevice_model_ready{model="digits"} 1']);
   });
 
   test('offline at start with a cached version: it serves that version', async () => {
