@@ -228,6 +228,24 @@ describe('signed releases', () => {
   });
 });
 
+describe('ONNX external data', () => {
+  test.each(['exporter layout', '--external-data'])('a release whose weights are in a data file (%s) equals onnxruntime-node on the one-file model', async (layout) => {
+    const { main } = await import('../../src/cli/main.js');
+    const exporters = fileURLToPath(new URL('../../models/exporters/', import.meta.url));
+    const out = join(cacheDir, 'release');
+    const argv = layout === '--external-data' ? ['publish', `${exporters}classifier-2024-05.onnx`, out, '--version', '1.0.0', '--name', 'classifier', '--external-data'] : ['publish', `${exporters}external-data`, out, '--version', '1.0.0', '--name', 'classifier'];
+    expect(await main(argv, { out: () => undefined, err: () => undefined })).toBe(0);
+    const model = await load(join(out, 'manifest.json'));
+    const features = Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(i));
+    const got = await model.run({ features: { type: 'float32', data: features, dims: [3, 64] } });
+    const ort = (await import('onnxruntime-node')).default;
+    const session = await ort.InferenceSession.create(`${exporters}classifier-2024-05.onnx`);
+    const want = await session.run({ features: new ort.Tensor('float32', features, [3, 64]) });
+    await session.release();
+    expect(maxAbsDiff(got['logits']!.data as Float32Array, want['logits']!.data as Float32Array)).toBeLessThanOrEqual(1e-6);
+  });
+});
+
 describe('TF.js models', () => {
   test("a TF.js layers release runs on TF.js's CPU backend and equals TF.js's own numbers", async () => {
     const path = fileURLToPath(new URL('../../models/digits-tfjs/layers/manifest.json', import.meta.url));
