@@ -11,7 +11,7 @@
  * files that are only ever renamed into place, and POSIX keeps an open file readable when it is unlinked.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { abortError } from '../errors.js';
@@ -135,10 +135,23 @@ export function fileLocks(dir: string, options: FileLocksOptions = {}): LockMana
 
   const holdShared = async (name: string): Promise<() => Promise<void>> => {
     const folder = sharedDir(name);
-    await mkdir(folder, { recursive: true });
     const file = join(folder, `${process.pid}-${counter++}-${randomBytes(4).toString('hex')}`);
-    await writeFile(file, name);
-    return () => rm(file, { force: true });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await mkdir(folder, { recursive: true });
+        await writeFile(file, name);
+        break;
+      } catch (error) {
+        // A release (here or in another process) removed the then empty folder in between, even
+        // inside mkdir's own check that it exists: make it again.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw error;
+      }
+    }
+    return async () => {
+      await rm(file, { force: true });
+      // The last holder takes the folder with it, so folders do not pile up (fails while others hold it).
+      await rmdir(folder).catch(() => undefined);
+    };
   };
 
   return {

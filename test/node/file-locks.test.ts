@@ -4,7 +4,7 @@
  * node-processes.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -63,6 +63,8 @@ describe('file locks', () => {
     // A release is asynchronous, as with Web Locks: the lock is free soon after.
     for (let i = 0; i < 100 && (await heldLockNames(a)).size > 0; i++) await sleep(10);
     expect(await ifUnlocked(a, 'model:u', async () => 'ran')).toBe('ran');
+    // Nothing is left behind once no one holds a lock.
+    expect(readdirSync(dir)).toEqual([]);
   });
 
   test("another process's shared holder is seen while it lives, and forgotten when it dies", async () => {

@@ -36,7 +36,7 @@ beforeEach(() => {
 });
 
 async function serve(options: Partial<ServeOptions> = {}): Promise<RunningServer> {
-  const server = await startServer({ models: [DIGITS], port: 0, cacheDir, updateInterval: 0, log: () => undefined, ...options });
+  const server = await startServer({ models: [DIGITS], port: 0, cacheDir, updateInterval: 0, log: (l) => process.env['SERVE_LOG'] && console.log(l), ...options });
   running.push(server);
   return server;
 }
