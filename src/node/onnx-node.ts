@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import type * as OrtModule from 'onnxruntime-node';
 import { BackendSkipped } from '../backend/select.js';
 import { OndeviceError } from '../errors.js';
-import { specs } from '../runtime/onnx.js';
+import { runOrt, specs } from '../runtime/onnx.js';
 import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 
@@ -117,18 +117,9 @@ class NodeSession implements RuntimeSession {
     return result;
   }
 
-  async #runNow(inputs: TensorMap): Promise<TensorMap> {
-    const feeds: Record<string, OrtModule.Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) feeds[name] = new this.#ort.Tensor(t.type as 'float32', t.data as Float32Array, t.dims);
-    let results: OrtModule.InferenceSession.OnnxValueMapType;
-    try {
-      results = await this.#session.run(feeds);
-    } catch (error) {
-      throw new OndeviceError('RUN_FAILED', `Inference failed in onnxruntime-node: ${message(error)}`, { cause: error });
-    }
-    const outputs: TensorMap = {};
-    for (const [name, value] of Object.entries(results)) outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
-    return outputs;
+  /** Not queued as onnxruntime-web's are: runs scheduled together execute back to back in one turn of the event loop (a queue cost serve a quarter of its throughput). */
+  #runNow(inputs: TensorMap): Promise<TensorMap> {
+    return runOrt(this.#ort as unknown as Parameters<typeof runOrt>[0], this.#session as unknown as Parameters<typeof runOrt>[1], inputs, 'onnxruntime-node');
   }
 
   async release(): Promise<void> {

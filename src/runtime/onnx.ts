@@ -130,28 +130,33 @@ class OnnxSession implements RuntimeSession {
     return result;
   }
 
-  async #runNow(inputs: TensorMap): Promise<TensorMap> {
-    const feeds: Record<string, OrtModule.Tensor> = {};
-    for (const [name, t] of Object.entries(inputs)) {
-      feeds[name] = new this.#ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims);
-    }
-    let results: OrtModule.InferenceSession.OnnxValueMapType;
-    try {
-      results = await this.#session.run(feeds);
-    } catch (error) {
-      throw new OndeviceError('RUN_FAILED', `Inference failed in onnxruntime-web: ${message(error)}`, { cause: error });
-    }
-    const outputs: TensorMap = {};
-    for (const [name, value] of Object.entries(results)) {
-      outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
-    }
-    return outputs;
+  #runNow(inputs: TensorMap): Promise<TensorMap> {
+    return runOrt(this.#ort, this.#session, inputs, 'onnxruntime-web');
   }
 
   async release(): Promise<void> {
     await this.#queue;
     await this.#session.release();
   }
+}
+
+/** One ORT run (web or node: both speak onnxruntime-common's types): our tensors in, ORT's out as ours. */
+export async function runOrt(ort: Pick<Ort, 'Tensor'>, session: Pick<OrtModule.InferenceSession, 'run'>, inputs: TensorMap, runtime: string): Promise<TensorMap> {
+  const feeds: Record<string, OrtModule.Tensor> = {};
+  for (const [name, t] of Object.entries(inputs)) {
+    feeds[name] = new ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims);
+  }
+  let results: OrtModule.InferenceSession.OnnxValueMapType;
+  try {
+    results = await session.run(feeds);
+  } catch (error) {
+    throw new OndeviceError('RUN_FAILED', `Inference failed in ${runtime}: ${message(error)}`, { cause: error });
+  }
+  const outputs: TensorMap = {};
+  for (const [name, value] of Object.entries(results)) {
+    outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
+  }
+  return outputs;
 }
 
 /** Inputs or outputs as ORT (web or node: the same onnxruntime-common types) describes them. */
