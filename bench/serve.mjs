@@ -46,20 +46,8 @@ async function floor(/** @type {Subject} */ s, /** @type {number} */ concurrency
   const session = await ort.InferenceSession.create(fp32File(s.manifest), { intraOpNumThreads: 1, extra: { 'session.intra_op.allow_spinning': '0' } });
   const once = () => session.run({ [s.input]: new ort.Tensor('float32', s.data.slice(), s.dims) });
   for (let i = 0; i < 50; i++) await once();
-  /** @type {number[]} */
-  const latencies = [];
-  const until = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        const t = performance.now();
-        await once();
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
+  const latencies = await loop(once, concurrency, seconds);
   await session.release();
-  latencies.sort((a, b) => a - b);
   return { rps: latencies.length / seconds, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), errors: 0 };
 }
 
@@ -86,11 +74,18 @@ async function timed(/** @type {string} */ url, /** @type {string | Buffer} */ b
       req.on('error', reject);
       req.end(body);
     });
+  const latencies = await loop(once, connections, seconds);
+  agent.destroy();
+  return latencies;
+}
+
+/** `concurrency` callers, each calling `once` one call after another for `seconds`: each call's latency (ms), sorted. */
+async function loop(/** @type {() => Promise<unknown>} */ once, /** @type {number} */ concurrency, /** @type {number} */ seconds) {
   /** @type {number[]} */
   const latencies = [];
   const until = performance.now() + seconds * 1000;
   await Promise.all(
-    Array.from({ length: connections }, async () => {
+    Array.from({ length: concurrency }, async () => {
       while (performance.now() < until) {
         const t = performance.now();
         await once();
@@ -98,7 +93,6 @@ async function timed(/** @type {string} */ url, /** @type {string | Buffer} */ b
       }
     }),
   );
-  agent.destroy();
   return latencies.sort((a, b) => a - b);
 }
 

@@ -4,9 +4,6 @@ import type { Backend, BackendFallback, BackendPreference } from '../types.js';
 
 export const BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'webgl', 'cpu', 'cuda', 'dml', 'coreml'];
 
-/** onnxruntime-node's execution providers beyond its CPU: only `ondevice/node` runs on them. */
-export const NODE_BACKENDS: readonly Backend[] = ['cuda', 'dml', 'coreml'];
-
 /**
  * The backends to try, in order; `'auto'` stays `'auto'` until the runtime is known (ONNX: WebGPU, WASM;
  * TF.js: WebGPU, WebGL, WASM, CPU; see each adapter's `backends`).

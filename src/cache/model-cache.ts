@@ -48,7 +48,6 @@ export interface ModelCache {
   usage(): Promise<CacheUsage>;
 }
 
-/** The cache API over a store; `modelCache` is this over the default IndexedDB store. */
 /** What `usage()` reports as the origin's usage and quota, and its persistence (Node: the disk's). */
 export interface StorageReport {
   estimate(): Promise<{ usage?: number; quota?: number } | undefined>;
@@ -60,6 +59,7 @@ const browserStorage: StorageReport = {
   persisted: async () => globalThis.navigator?.storage?.persisted?.().catch(() => undefined),
 };
 
+/** The cache API over a store; `modelCache` is this over the default IndexedDB store. */
 export function createModelCache(store: () => CacheStore = defaultCacheStore, storage: StorageReport = browserStorage): ModelCache {
   return {
     async list() {

@@ -21,12 +21,12 @@ export function nodeBackends(platform: NodeJS.Platform = process.platform): read
   return ['cuda', 'cpu'];
 }
 
-export const INSTALL_HINT = 'npm install onnxruntime-node';
+const INSTALL_HINT = 'npm install onnxruntime-node';
 
 let ortModule: Promise<Ort> | undefined;
 
 /** Imports onnxruntime-node once; a failed import is tried again by the next load (it may be installed since). */
-export function loadOrt(): Promise<Ort> {
+function loadOrt(): Promise<Ort> {
   ortModule ??= import('onnxruntime-node')
     .then((m) => ((m as unknown as { default?: Ort }).default ?? m) as Ort)
     .catch((error: unknown) => {
