@@ -56,6 +56,9 @@ const browserProjects = (selected as Engine[]).map((engine, i) => ({
     // WebKit with Safari's storage features differs from WebKit as shipped only in storage: it runs
     // the tests that touch storage (the rest run once per engine already).
     include: engine === 'webkit-safari' ? SAFARI_FEATURE_TESTS : ['test/browser/**/*.test.ts'],
+    // examples/electron's renderer half: Electron's renderers are Chromium. Kept out of the other
+    // engines' pages altogether (WebKit's is shared by every file, see `isolate` below).
+    exclude: engine === 'chromium' ? [] : ['test/browser/electron-example.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
