@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { backendOrder } from '../backend/select.js';
 import { toOndeviceError } from '../errors.js';
-import { startServer, type ServeOptions } from '../serve/server.js';
+import { MAX_TIMER_SECONDS, startServer, type ServeOptions } from '../serve/server.js';
 import type { BackendPreference } from '../types.js';
 import { CliError } from './cli-error.js';
 
@@ -27,16 +27,24 @@ POST /v2/models/<name>/infer (JSON, or the binary tensor data extension), and GE
                              (or set ONDEVICE_SERVE_TOKEN)
   --cors <origin>            let pages from <origin> call the server (off by default)
   --max-body <size>          largest request body, e.g. 32mb (default), 512kb, 1048576
+  --max-batch <n>            largest size of an input's free dimension, such as its batch
+                             (default 1024); larger is 413
+  --max-buffered <size>      request bytes held at once across all requests, a body counting
+                             twice (its bytes, then its tensors) (default 256mb); beyond it, 503
+  --max-connections <n>      open connections (default 256); more are closed as they arrive
   --max-concurrent <n>       runs at once (default 4); more wait in a queue
   --max-queue <n>            requests that may wait (default 64); more get 503
   --timeout <s>              how long a request may take to arrive or wait for a run (default 30)
+  --host-timeout <s>         how long the model host may take to answer (default 30)
+
+Times are whole seconds up to ${MAX_TIMER_SECONDS} (24.8 days, what Node's timers hold).
 
 It stops on SIGTERM or SIGINT, letting requests in flight finish.`;
 
-function size(value: string | undefined): number | undefined {
+function size(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const m = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)?$/i.exec(value.trim());
-  if (!m) throw new CliError(`--max-body must be a size like 32mb, 512kb or 1048576; got "${value}"`, 2);
+  if (!m) throw new CliError(`${flag} must be a size like 32mb, 512kb or 1048576; got "${value}"`, 2);
   const unit = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[(m[2] ?? 'b').toLowerCase() as 'b'];
   return Math.floor(Number(m[1]) * unit);
 }
@@ -44,7 +52,15 @@ function size(value: string | undefined): number | undefined {
 function count(value: string | undefined, flag: string, min: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new CliError(`${flag} must be an integer ≥ ${min}; got "${value}"`, 2);
+  if (!Number.isSafeInteger(n) || n < min) throw new CliError(`${flag} must be an integer ≥ ${min}; got "${value}"`, 2);
+  return n;
+}
+
+/** Seconds, within what Node's timers hold. */
+function seconds(value: string | undefined, flag: string, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > MAX_TIMER_SECONDS) throw new CliError(`${flag} must be whole seconds between ${min} and ${MAX_TIMER_SECONDS} (24.8 days); got "${value}"`, 2);
   return n;
 }
 
@@ -66,7 +82,7 @@ export async function serveOptions(args: readonly string[], env: NodeJS.ProcessE
     allowPositionals: true,
     strict: true,
     options: Object.fromEntries(
-      ['port', 'host', 'cache-dir', 'update-interval', 'backend', 'variant', 'public-key', 'token', 'cors', 'max-body', 'max-concurrent', 'max-queue', 'timeout'].map((k) => [k, { type: 'string' as const }]).concat([['model', { type: 'string' as const, multiple: true } as never]]),
+      ['port', 'host', 'cache-dir', 'update-interval', 'backend', 'variant', 'public-key', 'token', 'cors', 'max-body', 'max-batch', 'max-buffered', 'max-connections', 'max-concurrent', 'max-queue', 'timeout', 'host-timeout'].map((k) => [k, { type: 'string' as const }]).concat([['model', { type: 'string' as const, multiple: true } as never]]),
     ),
   });
   const v = values as Record<string, string | undefined> & { model?: string[] };
@@ -87,17 +103,22 @@ export async function serveOptions(args: readonly string[], env: NodeJS.ProcessE
   set('port', count(v['port'], '--port', 0));
   set('host', v['host']);
   set('cacheDir', v['cache-dir']);
-  set('updateInterval', count(v['update-interval'], '--update-interval', 0));
+  set('updateInterval', seconds(v['update-interval'], '--update-interval', 0));
   set('backend', backend(v['backend']));
   set('variant', v['variant']);
   set('publicKey', publicKey);
   set('token', token);
   set('cors', v['cors']);
-  set('maxBody', size(v['max-body']));
+  set('maxBody', size(v['max-body'], '--max-body'));
+  set('maxBatch', count(v['max-batch'], '--max-batch', 1));
+  set('maxBuffered', size(v['max-buffered'], '--max-buffered'));
+  set('maxConnections', count(v['max-connections'], '--max-connections', 1));
   set('maxConcurrent', count(v['max-concurrent'], '--max-concurrent', 1));
   set('maxQueue', count(v['max-queue'], '--max-queue', 0));
-  const timeout = count(v['timeout'], '--timeout', 1);
+  const timeout = seconds(v['timeout'], '--timeout', 1);
   set('timeoutMs', timeout === undefined ? undefined : timeout * 1000);
+  const hostTimeout = seconds(v['host-timeout'], '--host-timeout', 1);
+  set('hostTimeoutMs', hostTimeout === undefined ? undefined : hostTimeout * 1000);
   return options;
 }
 
@@ -111,8 +132,8 @@ interface Io {
 export async function serveCommand(args: readonly string[], io: Io, stop?: Promise<unknown>): Promise<void> {
   const options = await serveOptions(args);
   const server = await startServer({ ...options, log: (line) => io.err(line) });
-  const names = server.models.map((m) => `${m.name} ${m.info?.version ?? '(not ready)'}`).join(', ');
-  io.out(`serving ${names} on ${server.url}${options.token ? ' (token required)' : ''}`);
+  // Listening now; each model says on stderr when it serves (ready is 503 until then).
+  io.out(`listening on ${server.url}${options.token ? ' (token required)' : ''}`);
   await (stop ??
     new Promise<void>((resolve) => {
       process.once('SIGTERM', () => resolve());

@@ -31,10 +31,27 @@ async function serveFile(url: URL, headers: Headers, signal: AbortSignal | undef
     const start = Number(range[1]);
     const end = range[2] ? Math.min(Number(range[2]), info.size - 1) : info.size - 1;
     if (start >= info.size || start > end) return new Response(null, { status: 416, headers: { ...common, 'content-range': `bytes */${info.size}` } });
-    const body = Readable.toWeb(createReadStream(path, { start, end, ...(signal && { signal }) })) as ReadableStream<Uint8Array>;
+    const body = readStream(path, signal, { start, end });
     return new Response(body, { status: 206, headers: { ...common, 'content-length': String(end - start + 1), 'content-range': `bytes ${start}-${end}/${info.size}` } });
   }
-  const body = Readable.toWeb(createReadStream(path, signal && { signal })) as ReadableStream<Uint8Array>;
+  const body = readStream(path, signal, {});
   const type = path.endsWith('.json') ? 'application/json' : 'application/octet-stream';
   return new Response(body, { status: 200, headers: { ...common, 'content-length': String(info.size), 'content-type': type } });
+}
+
+/**
+ * The file as a web stream that an abort ends. Not `createReadStream`'s own `signal`: an abort that
+ * lands before the body is read (a disposed model's update check) made its AbortError an uncaught
+ * exception in Node 20.
+ */
+function readStream(path: string, signal: AbortSignal | undefined, range: { start?: number; end?: number }): ReadableStream<Uint8Array> {
+  const stream = createReadStream(path, range);
+  // Errors reach the reader through the web stream; this keeps them from also being uncaught.
+  stream.on('error', () => undefined);
+  if (signal) {
+    const stop = () => stream.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', stop, { once: true });
+    stream.once('close', () => signal.removeEventListener('abort', stop));
+  }
+  return Readable.toWeb(stream) as ReadableStream<Uint8Array>;
 }

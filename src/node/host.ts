@@ -8,6 +8,7 @@ import { diskEstimate } from './cache-dir.js';
 import { diskCacheStore } from './disk-store.js';
 import { fileAwareFetch } from './file-fetch.js';
 import { onnxNodeRuntime } from './onnx-node.js';
+import { timedFetch } from './timed-fetch.js';
 
 /** TF.js in Node runs on its plain JavaScript CPU backend (see docs/decisions.md). */
 export const nodeRuntimes: Runtimes = { onnx: onnxNodeRuntime, 'tfjs-layers': tfjsRuntime('layers', ['cpu']), 'tfjs-graph': tfjsRuntime('graph', ['cpu']) };
@@ -21,11 +22,14 @@ export function diskStore(dir: string): CacheStore {
   return stores.get(dir)!;
 }
 
-export async function nodeHost(dir: string): Promise<ModelHost> {
-  if (!hosts.has(dir)) {
+/** The host for the cache at `dir` whose requests to the model host wait at most `timeoutMs` (one per pair, sharing the dir's store). */
+export async function nodeHost(dir: string, timeoutMs: number): Promise<ModelHost> {
+  const key = `${timeoutMs} ${dir}`;
+  if (!hosts.has(key)) {
     await mkdir(dir, { recursive: true });
     const store = diskStore(dir);
-    hosts.set(dir, createModelHost({ runtimes: nodeRuntimes, fetch: fileAwareFetch(), store: () => store, estimate: diskEstimate(dir, () => store), threads: () => 1 }));
+    const fetch = fileAwareFetch(timedFetch(globalThis.fetch.bind(globalThis), timeoutMs));
+    hosts.set(key, createModelHost({ runtimes: nodeRuntimes, fetch, store: () => store, estimate: diskEstimate(dir, () => store), threads: () => 1 }));
   }
-  return hosts.get(dir)!;
+  return hosts.get(key)!;
 }

@@ -18,6 +18,13 @@ export interface NodeLoadOptions extends Omit<LoadOptions, 'worker' | 'persist' 
    * @example cacheDir: path.join(app.getPath('userData'), 'models')
    */
   cacheDir?: string;
+  /**
+   * Milliseconds the model host may take to answer a request: its status and headers, then each chunk
+   * of its body. Past it the request is aborted and counts as a network failure (a blocking load then
+   * starts the cached version). At most 2^31−1.
+   * @default 30_000
+   */
+  timeoutMs?: number;
 }
 
 /** A URL as it is, a path (absolute, or relative to the working directory) as a `file:` URL. */
@@ -50,7 +57,11 @@ export async function loadModel(source: string | URL, options: NodeLoadOptions =
 async function load(source: string | URL, options: NodeLoadOptions): Promise<Model> {
   const request = loadRequest(sourceUrl(source), options);
   throwIfAborted(options.signal);
-  const host = await nodeHost(resolve(options.cacheDir ?? defaultCacheDir()));
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  if (!(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
+    throw new OndeviceError('INPUT_INVALID', `Option "timeoutMs" must be a whole number of milliseconds from 1 to ${2 ** 31 - 1}; got ${JSON.stringify(timeoutMs)}.`, { details: { input: 'timeoutMs', actual: timeoutMs } });
+  }
+  const host = await nodeHost(resolve(options.cacheDir ?? defaultCacheDir()), timeoutMs);
   let model: OndeviceModel | undefined;
   const early: ModelEvent[] = [];
   const onEvent = (event: ModelEvent) => (model ? model.handle(event) : early.push(event));

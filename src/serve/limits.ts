@@ -6,24 +6,76 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from './http-error.js';
 
-/** Reads the body, refusing one over `limit` bytes before reading it (Content-Length) or as it arrives. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * Bytes the server holds for requests, across all of them: a body counts twice its size (its bytes,
+ * then the tensors parsed from them) from its first byte until its answer is sent. One request may
+ * not pass `--max-body`; all together may not pass `--max-buffered`, or the next one gets 503.
+ */
+export interface Budget {
+  /** Takes `bytes` if they fit; false if not. */
+  take(bytes: number): boolean;
+  give(bytes: number): void;
+  readonly held: number;
+}
+
+export function createBudget(limit: number): Budget {
+  let held = 0;
+  return {
+    take(bytes) {
+      if (held + bytes > limit) return false;
+      held += bytes;
+      return true;
+    },
+    give(bytes) {
+      held -= bytes;
+    },
+    get held() {
+      return held;
+    },
+  };
+}
+
+/** What a body of `n` bytes holds once parsed: its bytes and its tensors. */
+export const HOLD_PER_BYTE = 2;
+
+/**
+ * Reads the body, refusing one over `limit` bytes before reading it (Content-Length) or as it
+ * arrives, and one that does not fit in `budget` (503). Returns the body and how many bytes it holds
+ * in the budget, which the caller gives back once the answer is sent (on success or failure alike:
+ * `held` is set before anything can throw, through `hold`).
+ */
+export async function readBody(req: IncomingMessage, limit: number, budget: Budget, hold: { bytes: number }): Promise<Buffer> {
   const tooLarge = () => new HttpError(413, `The body is larger than ${limit} bytes (--max-body).`, { connection: 'close' });
+  const busy = () => new HttpError(503, `The server holds as many request bytes as it may (--max-buffered): retry shortly.`, { 'retry-after': '1', connection: 'close' });
+  const reserve = (bytes: number) => {
+    if (!budget.take(bytes)) return false;
+    hold.bytes += bytes;
+    return true;
+  };
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) throw tooLarge();
+  const announced = Number.isSafeInteger(declared) && declared >= 0;
+  if (announced && declared > limit) throw tooLarge();
+  // An announced body is reserved whole, up front: refused before a byte of it is read.
+  if (announced && !reserve(declared * HOLD_PER_BYTE)) throw busy();
   // Events, not `for await`: the async iterator costs several microseconds a request.
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    const fail = (error: HttpError) => {
+      req.off('data', onData);
+      reject(error);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      req.off('data', onData);
-      reject(tooLarge());
+      if (size > limit) return fail(tooLarge());
+      if (!announced && !reserve(chunk.length * HOLD_PER_BYTE)) return fail(busy());
+      chunks.push(chunk);
     };
     req.on('data', onData);
     req.once('end', () => resolve(Buffer.concat(chunks, size)));
     req.once('error', reject);
+    // A client that goes away mid-body: nothing to answer, but the caller must let go of what it held.
+    req.once('close', () => req.complete || reject(new HttpError(400, 'The client closed the connection before the body ended.')));
   });
 }
 

@@ -61,7 +61,7 @@ export interface InferRequest {
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Checks a parsed `/infer` body against the model's inputs and builds its tensors; `binary` reads the inputs sent as raw bytes. */
-export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outputs'>, binary?: BinaryReader): InferRequest {
+export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outputs'>, limits: { maxBatch: number }, binary?: BinaryReader): InferRequest {
   if (!isRecord(body)) throw bad('The body must be a JSON object: { "inputs": [{ "name", "shape", "datatype", "data" }] }.');
   if (body['id'] !== undefined && typeof body['id'] !== 'string') throw bad('"id" must be a string.');
   const list = body['inputs'];
@@ -73,7 +73,7 @@ export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outp
     const spec = info.inputs.find((s) => s.name === name);
     if (!spec) throw bad(`Unknown input "${name}": the model's inputs are ${info.inputs.map((s) => `"${s.name}"`).join(', ')}.`);
     if (inputs[name]) throw bad(`Input "${name}" is given twice.`);
-    inputs[name] = tensor(raw, spec, binary);
+    inputs[name] = tensor(raw, spec, limits.maxBatch, binary);
   }
   binary?.finish();
   const missing = info.inputs.filter((s) => !inputs[s.name]).map((s) => `"${s.name}"`);
@@ -86,15 +86,20 @@ export function parseInfer(body: unknown, info: Pick<ModelInfo, 'inputs' | 'outp
 function requestedOutputs(raw: unknown, specs: readonly TensorSpec[]): string[] | undefined {
   if (raw === undefined) return undefined;
   if (!Array.isArray(raw)) throw bad('"outputs" must be an array of { "name" }.');
-  return raw.map((o, i) => {
+  const names = new Set<string>();
+  for (const [i, o] of raw.entries()) {
     const name = isRecord(o) ? o['name'] : undefined;
     if (typeof name !== 'string') throw bad(`outputs[${i}] must be an object with a string "name".`);
     if (!specs.some((s) => s.name === name)) throw bad(`Unknown output "${name}": the model's outputs are ${specs.map((s) => `"${s.name}"`).join(', ')}.`);
-    return name;
-  });
+    // Each name once: the answer holds one copy of each output (a name listed thousands of times
+    // once built thousands of copies of the output).
+    if (names.has(name)) throw bad(`Output "${name}" is asked for twice: name each output once.`);
+    names.add(name);
+  }
+  return [...names];
 }
 
-function tensor(raw: Record<string, unknown>, spec: TensorSpec, binary: BinaryReader | undefined): Tensor {
+function tensor(raw: Record<string, unknown>, spec: TensorSpec, maxBatch: number, binary: BinaryReader | undefined): Tensor {
   const name = spec.name;
   const datatype = raw['datatype'];
   const expected = datatypeOf(spec.type);
@@ -110,6 +115,9 @@ function tensor(raw: Record<string, unknown>, spec: TensorSpec, binary: BinaryRe
   if (dims.length !== declared.length || declared.some((d, i) => typeof d === 'number' && d !== dims[i])) {
     throw bad(`Input "${name}" has shape [${shapeOf(declared).join(', ')}] (-1: any size), got [${dims.join(', ')}].`);
   }
+  // A free dimension sizes the run's memory (every intermediate tensor grows with it): bounded.
+  const over = dims.findIndex((d, i) => typeof declared[i] === 'string' && d > maxBatch);
+  if (over >= 0) throw new HttpError(413, `Input "${name}": dimension ${over} ("${String(declared[over])}") is ${dims[over]}, over this server's limit (--max-batch ${maxBatch}). Send at most ${maxBatch} at a time.`);
   const count = dims.reduce((a, b) => a * b, 1);
   const size = isRecord(raw['parameters']) ? raw['parameters']['binary_data_size'] : undefined;
   if (size !== undefined) {
@@ -125,8 +133,16 @@ function tensor(raw: Record<string, unknown>, spec: TensorSpec, binary: BinaryRe
   return { type, data: typed(type, values, name), dims } as Tensor;
 }
 
+/** A value a client sent, briefly: never the whole of it (it may be nested thousands deep, or megabytes long). */
+function described(value: unknown): string {
+  if (Array.isArray(value)) return 'an array';
+  if (isRecord(value)) return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
 function typed(type: TensorType, values: unknown[], name: string): Tensor['data'] {
-  const wrong = (i: number, what: string) => bad(`Input "${name}": data[${i}] must be ${what}, got ${JSON.stringify(values[i])}.`);
+  const wrong = (i: number, what: string) => bad(`Input "${name}": data[${i}] must be ${what}, got ${described(values[i])}.`);
   switch (type) {
     case 'bool':
       return Uint8Array.from(values, (v, i) => {

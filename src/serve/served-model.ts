@@ -11,6 +11,8 @@ import type { Metrics } from './metrics.js';
 export interface ServedOptions extends Pick<NodeLoadOptions, 'cacheDir' | 'backend' | 'publicKey' | 'variant'> {
   /** Seconds between update checks (0: never). */
   updateInterval: number;
+  /** Milliseconds the model host may take to answer a request. */
+  hostTimeoutMs: number;
   log: (line: string) => void;
 }
 
@@ -21,6 +23,8 @@ export class ServedModel {
   #timer: NodeJS.Timeout | undefined;
   #checking: Promise<void> | undefined;
   #closed = false;
+  /** Aborts a load still waiting on the model host when the server closes. */
+  #stop = new AbortController();
   #labels: Record<'model' | 'version' | 'variant' | 'backend', string> | undefined;
   #readyName: string | undefined;
 
@@ -45,10 +49,15 @@ export class ServedModel {
     return { problem: this.#model ? `version ${this.#model.info.version} was revoked and no other version is available yet` : this.#problem };
   }
 
-  /** Loads (asking the host first; offline, the cached version), then checks every interval. */
+  /**
+   * Loads the cached version at once if there is one (no request to the host on the way), else
+   * downloads; then asks the host, and checks again every interval.
+   */
   async start(): Promise<void> {
     await this.#load();
-    if (this.options.updateInterval > 0) {
+    // Asked off the start: a cached version serves while the host answers (or hangs).
+    if (this.#model && !this.#closed) void this.check();
+    if (this.options.updateInterval > 0 && !this.#closed) {
       // Unref'd: the server's socket keeps the process alive, not this timer.
       this.#timer = setInterval(() => void this.check(), this.options.updateInterval * 1000);
       this.#timer.unref();
@@ -57,11 +66,11 @@ export class ServedModel {
 
   async #load(): Promise<void> {
     try {
-      const { cacheDir, backend, publicKey, variant } = this.options;
-      this.#model = await loadModel(this.url, { update: 'blocking', ...(cacheDir && { cacheDir }), ...(backend && { backend }), ...(publicKey && { publicKey }), ...(variant && { variant }) });
-      if (this.#closed) return void (await this.#model.dispose());
-      const error = this.#model.lastUpdateError;
-      if (error) this.options.log(`${this.url}: the host could not be asked (${error.code}); serving cached version ${this.#model.info.version}`);
+      const { cacheDir, backend, publicKey, variant, hostTimeoutMs } = this.options;
+      const model = await loadModel(this.url, { update: 'never', timeoutMs: hostTimeoutMs, signal: this.#stop.signal, ...(cacheDir && { cacheDir }), ...(backend && { backend }), ...(publicKey && { publicKey }), ...(variant && { variant }) });
+      if (this.#closed) return void (await model.dispose());
+      this.#model = model;
+      this.options.log(`${model.info.name}: serving version ${model.info.version}${model.info.fromCache ? ' from the cache' : ''}`);
       this.#published();
     } catch (error) {
       const e = toOndeviceError(error);
@@ -84,6 +93,7 @@ export class ServedModel {
     const label = { model: this.name };
     try {
       const result = await model.checkForUpdate();
+      if (this.#closed) return;
       if (result.available) {
         const before = model.info.version;
         await model.reload();
@@ -96,6 +106,7 @@ export class ServedModel {
         this.metrics.updates.inc({ ...label, outcome: result.revoked ? 'revoked' : 'unchanged' });
       }
     } catch (error) {
+      if (this.#closed) return;
       this.metrics.updates.inc({ ...label, outcome: 'failed' });
       this.options.log(`${this.name}: update check failed: ${toOndeviceError(error).message}`);
     }
@@ -115,8 +126,10 @@ export class ServedModel {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stop.abort();
     clearInterval(this.#timer);
-    await this.#checking?.catch(() => undefined);
+    // Disposing aborts an update check still waiting on the host; then the check is let finish.
     await this.#model?.dispose();
+    await this.#checking?.catch(() => undefined);
   }
 }

@@ -6,10 +6,10 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toOndeviceError } from '../errors.js';
+import { OndeviceError, toOndeviceError } from '../errors.js';
 import type { BackendPreference, LoadOptions, TensorMap } from '../types.js';
 import { BinaryReader, HEADER, splitBody, tensorBytes } from './binary.js';
-import { bearerMatches, createLimiter, parseJson, readBody } from './limits.js';
+import { bearerMatches, createBudget, createLimiter, parseJson, readBody } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { HttpError, datatypeOf, outputJson, outputMeta, parseInfer, shapeOf } from './oip.js';
 import { ServedModel } from './served-model.js';
@@ -39,6 +39,14 @@ export interface ServeOptions {
   maxQueue?: number;
   /** Milliseconds a request may take to arrive, and to wait for a run slot. @default 30_000 */
   timeoutMs?: number;
+  /** The largest size of an input's free (named) dimension, such as its batch; larger is 413. @default 1024 */
+  maxBatch?: number;
+  /** Bytes held for requests across all of them (a body counts twice: its bytes, then its tensors); beyond it, 503. @default 256 MiB */
+  maxBuffered?: number;
+  /** Open connections; more are closed as they arrive. @default 256 */
+  maxConnections?: number;
+  /** Milliseconds the model host may take to answer (headers, then each chunk of a body). @default 30_000 */
+  hostTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -47,6 +55,10 @@ export interface RunningServer {
   server: Server;
   models: readonly ServedModel[];
   metrics: Metrics;
+  /** Settles once every model has loaded or failed to (the server listens before). */
+  started: Promise<unknown>;
+  /** Bytes held for requests now (see `maxBuffered`). */
+  buffered(): number;
   /** Stops taking requests, lets those in flight finish, disposes the models. */
   close(): Promise<void>;
 }
@@ -59,11 +71,45 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 /** Routes: /v2, /v2/health/{live,ready}, /v2/models/{name}[/versions/{v}][/ready|/infer], /metrics. */
 const MODEL_ROUTE = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?(\/ready|\/infer)?$/;
 
+/** A path segment, percent-decoded; a malformed encoding is the client's error. */
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, `The path has a malformed percent-encoding ("${segment.slice(0, 60)}").`);
+  }
+}
+
+/** The metrics' route label: known from the path alone, so refusals (401, 404, 405) count where they were aimed. */
+function routeLabel(path: string): string {
+  if (path.startsWith('/v2/health/')) return 'health';
+  if (path === '/metrics') return 'metrics';
+  if (path === '/v2') return 'server';
+  const match = MODEL_ROUTE.exec(path);
+  if (!match) return 'other';
+  return match[3] === '/infer' ? 'infer' : match[3] === '/ready' ? 'ready' : 'metadata';
+}
+
+/** Node's timers hold at most 2^31−1 ms; a longer delay fires at once (and an interval then every millisecond). */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+function checkRange(name: string, value: number | undefined, min: number, max: number, unit: string): void {
+  if (value === undefined || (Number.isFinite(value) && value >= min && value <= max)) return;
+  throw new OndeviceError('INPUT_INVALID', `Option "${name}" must be between ${min} and ${max} ${unit}; got ${value}.`, { details: { input: name, actual: value } });
+}
+
+/** Starts listening at once; each model loads behind it (not ready, 503, until it has). */
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  checkRange('updateInterval', options.updateInterval, 0, MAX_TIMER_SECONDS, 'seconds');
+  checkRange('timeoutMs', options.timeoutMs, 1, MAX_TIMER_SECONDS * 1000, 'ms');
+  checkRange('hostTimeoutMs', options.hostTimeoutMs, 1, MAX_TIMER_SECONDS * 1000, 'ms');
+  checkRange('maxBatch', options.maxBatch, 1, Number.MAX_SAFE_INTEGER, '');
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const metrics = createMetrics();
   const limit = options.maxBody ?? 32 * 1024 * 1024;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBatch = options.maxBatch ?? 1024;
+  const budget = createBudget(options.maxBuffered ?? 256 * 1024 * 1024);
   const limiter = createLimiter(options.maxConcurrent ?? 4, options.maxQueue ?? 64, timeoutMs);
   const served = options.models.map(
     (url) =>
@@ -72,6 +118,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         {
           updateInterval: options.updateInterval ?? 300,
           log,
+          hostTimeoutMs: options.hostTimeoutMs ?? 30_000,
           ...(options.cacheDir !== undefined && { cacheDir: options.cacheDir }),
           ...(options.backend !== undefined && { backend: options.backend }),
           ...(options.publicKey !== undefined && { publicKey: options.publicKey }),
@@ -80,7 +127,6 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         metrics,
       ),
   );
-  await Promise.all(served.map((m) => m.start()));
 
   const find = (name: string, version: string | undefined): ServedModel => {
     const model = served.find((m) => m.name === name);
@@ -91,12 +137,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   async function infer(req: IncomingMessage, res: ServerResponse, model: ServedModel): Promise<number> {
     const header = req.headers[HEADER];
-    const parts = splitBody(await readBody(req, limit), Array.isArray(header) ? header[0] : header);
+    // Held until the answer is sent (or the connection goes), whatever happens in between.
+    const hold = { bytes: 0 };
+    res.once('close', () => budget.give(hold.bytes));
+    const parts = splitBody(await readBody(req, limit, budget, hold), Array.isArray(header) ? header[0] : header);
     const body = parseJson(parts.json);
     const now = model.current();
     if (!('model' in now)) throw Object.assign(new HttpError(503, `Model "${model.name}" is not ready: ${now.problem}.`, { 'retry-after': '5' }), { code: 'NOT_READY' });
     const running = now.model;
-    const request = parseInfer(body, running.info, parts.binary && new BinaryReader(parts.binary));
+    const request = parseInfer(body, running.info, { maxBatch }, parts.binary && new BinaryReader(parts.binary));
     const release = await limiter.acquire().catch((error: unknown) => Promise.reject(Object.assign(error as Error, { code: 'BUSY' })));
     let outputs: TensorMap;
     let info;
@@ -133,19 +182,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return { name: info.name, versions: [info.version ?? ''], platform: info.runtime === 'onnx' ? 'onnxruntime_onnx' : 'tensorflow_js', inputs: tensors(info.inputs), outputs: tensors(info.outputs) };
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<[string, number]> {
+  async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<number> {
     const method = req.method ?? 'GET';
     const allow = (methods: string) => {
       if (!methods.split(',').includes(method)) throw new HttpError(405, `${path} takes ${methods}, not ${method}.`, { allow: methods });
     };
     if (path === '/v2/health/live') {
       allow('GET,HEAD');
-      return json(res, 200, { live: true }), ['health', 200];
+      return json(res, 200, { live: true }), 200;
     }
     if (path === '/v2/health/ready') {
       allow('GET,HEAD');
       const ready = served.every((m) => 'model' in m.current());
-      return json(res, ready ? 200 : 503, { ready }), ['health', ready ? 200 : 503];
+      return json(res, ready ? 200 : 503, { ready }), ready ? 200 : 503;
     }
     if (options.token !== undefined && !bearerMatches(req.headers.authorization, options.token)) {
       throw new HttpError(401, 'This server needs "Authorization: Bearer <token>".', { 'www-authenticate': 'Bearer' });
@@ -154,24 +203,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       allow('GET');
       const text = await metrics.registry.metrics();
       res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
-      return ['metrics', 200];
+      return 200;
     }
     if (path === '/v2') {
       allow('GET');
-      return json(res, 200, { name: 'ondevice', version: '1', extensions: [] }), ['server', 200];
+      return json(res, 200, { name: 'ondevice', version: '1', extensions: ['binary_tensor_data'] }), 200;
     }
     const match = MODEL_ROUTE.exec(path);
     if (!match) throw new HttpError(404, `No route ${path}: the server speaks the Open Inference Protocol (/v2/...).`);
-    const model = find(decodeURIComponent(match[1]!), match[2] && decodeURIComponent(match[2]));
+    const model = find(decoded(match[1]!), match[2] && decoded(match[2]));
     if (match[3] === '/ready') {
       allow('GET,HEAD');
       const ready = 'model' in model.current();
-      return json(res, ready ? 200 : 503, { name: model.name, ready }), ['ready', ready ? 200 : 503];
+      return json(res, ready ? 200 : 503, { name: model.name, ready }), ready ? 200 : 503;
     }
     if (match[3] === '/infer') {
       allow('POST');
       try {
-        return ['infer', await infer(req, res, model)];
+        return await infer(req, res, model);
       } catch (error) {
         const code = error instanceof HttpError ? ((error as { code?: string }).code ?? (error.status === 400 ? 'BAD_REQUEST' : `HTTP_${error.status}`)) : toOndeviceError(error).code;
         metrics.failures.inc({ model: model.name, code });
@@ -179,7 +228,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
     }
     allow('GET');
-    return json(res, 200, metadata(model)), ['metadata', 200];
+    return json(res, 200, metadata(model)), 200;
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
@@ -187,15 +236,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     if (options.cors) {
       res.setHeader('access-control-allow-origin', options.cors);
       res.setHeader('vary', 'Origin');
+      // The binary data extension's header, readable by the page (and sendable, below).
+      res.setHeader('access-control-expose-headers', HEADER);
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, { 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': 'authorization, content-type', 'access-control-max-age': '600' }).end();
+        res.writeHead(204, { 'access-control-allow-methods': 'GET, POST', 'access-control-allow-headers': `authorization, content-type, ${HEADER}`, 'access-control-max-age': '600' }).end();
         return;
       }
     }
-    let label = 'other';
     let status: number;
     try {
-      [label, status] = await route(req, res, path);
+      status = await route(req, res, path);
     } catch (error) {
       status = error instanceof HttpError ? error.status : 500;
       if (error instanceof HttpError) json(res, error.status, { error: error.message }, error.headers);
@@ -206,9 +256,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         status = clientFault ? 400 : 500;
         json(res, status, { error: e.message, code: e.code });
       }
-      if (path.endsWith('/infer')) label = 'infer';
     }
-    metrics.requests.inc({ route: label, status: String(status) });
+    metrics.requests.inc({ route: routeLabel(path), status: String(status) });
   };
 
   // Node checks request and header timeouts on this interval (30 s by default, which would let a
@@ -222,12 +271,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   });
   server.requestTimeout = timeoutMs;
   server.headersTimeout = Math.min(timeoutMs, 60_000);
+  server.maxConnections = options.maxConnections ?? 256;
   // Idle keep-alive connections must not hold a shutdown open.
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve());
   });
+  // Listening first: a slow or hanging model host delays readiness, never the server (a warm cache serves at once).
+  const started = Promise.all(served.map((m) => m.start()));
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
@@ -235,7 +287,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     server,
     models: served,
     metrics,
+    started,
+    buffered: () => budget.held,
     async close() {
+      // Requests in flight finish first; a model still loading has its request to the host aborted.
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

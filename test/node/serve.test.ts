@@ -4,50 +4,18 @@
  * update and revocation against the real model server, and a graceful SIGTERM of the built command.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createLimiter } from '../../src/serve/limits.js';
-import { startServer, type RunningServer, type ServeOptions } from '../../src/serve/server.js';
 import { digitsTestSet } from '../support/digits.mjs';
 import { builtNodeEntry } from '../support/node-build.js';
-import { LiveHost, eventually, maxAbsDiff, release, startServers, type Servers } from '../support/node-host.js';
+import { LiveHost, eventually, maxAbsDiff, release } from '../support/node-host.js';
+import { DIGITS, images, inferBody, post, serveHarness } from '../support/serve-harness.js';
 
-const DIGITS = fileURLToPath(new URL('../../models/digits/release/manifest.json', import.meta.url));
-let servers: Servers;
-let cacheDir: string;
-const running: RunningServer[] = [];
-
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  cacheDir = mkdtempSync(join(tmpdir(), 'ondevice-serve-'));
-  return async () => {
-    for (const s of running.splice(0)) await s.close();
-    rmSync(cacheDir, { recursive: true, force: true });
-  };
-});
-
-async function serve(options: Partial<ServeOptions> = {}): Promise<RunningServer> {
-  const server = await startServer({ models: [DIGITS], port: 0, cacheDir, updateInterval: 0, log: (l) => process.env['SERVE_LOG'] && console.log(l), ...options });
-  running.push(server);
-  return server;
-}
-
-const images = (n: number) => Array.from(digitsTestSet().images.slice(0, n * 64));
-const inferBody = (n: number, extra: Record<string, unknown> = {}) => ({ inputs: [{ name: 'image', shape: [n, 1, 8, 8], datatype: 'FP32', data: images(n), ...extra }] });
-
-async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': 'application/json', ...headers } });
-  return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, any> };
-}
+const harness = serveHarness();
+const serve = harness.serve;
 
 describe('the Open Inference Protocol', () => {
   test('metadata, readiness and health', async () => {
@@ -72,7 +40,7 @@ describe('the Open Inference Protocol', () => {
     expect(flat.json).toMatchObject({ model_name: 'digits', model_version: '1.0.0', id: 'req-1' });
     expect(flat.json['outputs']).toHaveLength(1);
     expect(flat.json['outputs'][0]).toMatchObject({ name: 'logits', datatype: 'FP32', shape: [10, 10] });
-    expect(maxAbsDiff(flat.json['outputs'][0].data, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(flat.json['outputs'][0].data, harness.servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
     // The same images as [10][1][8][8] nested arrays.
     const nested = images(10).reduce<number[][]>((rows, v, i) => (i % 8 === 0 ? rows.push([v]) : rows.at(-1)!.push(v), rows), []);
     const byVersion = await post(`${url}/v2/models/digits/versions/1.0.0/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', data: Array.from({ length: 10 }, (_, i) => [nested.slice(i * 8, i * 8 + 8)]) }], outputs: [{ name: 'logits' }] });
@@ -150,7 +118,7 @@ describe('the binary tensor data extension (what tritonclient sends by default)'
     expect(answer.status, JSON.stringify(answer.json)).toBe(200);
     expect(answer.json['outputs']).toEqual([{ name: 'logits', datatype: 'FP32', shape: [10, 10], parameters: { binary_data_size: 400 } }]);
     const logits = new Float32Array(answer.binary.buffer.slice(answer.binary.byteOffset, answer.binary.byteOffset + answer.binary.byteLength));
-    expect(maxAbsDiff(logits, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
+    expect(maxAbsDiff(logits, harness.servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-6);
     // Binary in, JSON out (no binary_data asked for): a plain JSON answer.
     const mixed = await postBinary(`${url}/v2/models/digits/infer`, { inputs: [{ name: 'image', shape: [10, 1, 8, 8], datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }] }, data);
     expect(maxAbsDiff(mixed.json['outputs'][0].data, logits)).toBe(0);
@@ -276,7 +244,7 @@ describe('metrics', () => {
 
 describe('updates', () => {
   test('a new version is swapped in between requests; requests in flight finish on the version they started on', async () => {
-    const host = new LiveHost(servers.server);
+    const host = new LiveHost(harness.servers.server);
     await host.publish(await release('release'));
     const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
     await host.publish(await release('next'));
@@ -290,7 +258,7 @@ describe('updates', () => {
         const version = a.json['model_version'] as '1.0.0' | '1.1.0';
         seen.add(version);
         // Each answer's numbers are those of the version it names.
-        if (maxAbsDiff(a.json['outputs'][0].data, servers.references[version].slice(0, 100)) > 1e-5) failures++;
+        if (maxAbsDiff(a.json['outputs'][0].data, harness.servers.references[version].slice(0, 100)) > 1e-5) failures++;
       }
       return seen.has('1.1.0');
     }, 'the new version to be served');
@@ -300,7 +268,7 @@ describe('updates', () => {
   });
 
   test('a revoked version stops being served (503) until a good one runs', async () => {
-    const host = new LiveHost(servers.server);
+    const host = new LiveHost(harness.servers.server);
     const [v1, v2] = [await release('release'), await release('next')];
     await host.publish(v1);
     const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
@@ -316,7 +284,7 @@ describe('updates', () => {
   });
 
   test('a model that cannot load at start: the server runs, answers 503 with the reason, and loads it once the host answers', async () => {
-    const host = new LiveHost(servers.server);
+    const host = new LiveHost(harness.servers.server);
     await host.publish(await release('release'));
     await host.down(true);
     const { url } = await serve({ models: [host.url], updateInterval: 0.2 });
@@ -334,23 +302,23 @@ describe('updates', () => {
   });
 
   test('offline at start with a cached version: it serves that version', async () => {
-    const host = new LiveHost(servers.server);
+    const host = new LiveHost(harness.servers.server);
     await host.publish(await release('release'));
     await (await serve({ models: [host.url] })).close();
-    running.length = 0;
+    harness.running.length = 0;
     await host.down(true);
     const { url } = await serve({ models: [host.url] });
     const answer = await post(`${url}/v2/models/digits/infer`, inferBody(10));
     expect(answer.status).toBe(200);
     expect(answer.json['model_version']).toBe('1.0.0');
-    expect(maxAbsDiff(answer.json['outputs'][0].data, servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-5);
+    expect(maxAbsDiff(answer.json['outputs'][0].data, harness.servers.references['1.0.0'].slice(0, 100))).toBeLessThanOrEqual(1e-5);
   });
 });
 
 describe('the command', () => {
   test('`ondevice serve` answers, then on SIGTERM finishes what is in flight and exits 0', async () => {
     const cli = join(dirname(builtNodeEntry()), 'cli.js');
-    const proc = spawn(process.execPath, [cli, 'serve', DIGITS, '--port', '0', '--cache-dir', cacheDir, '--update-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [cli, 'serve', DIGITS, '--port', '0', '--cache-dir', harness.cacheDir, '--update-interval', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const url = await new Promise<string>((resolve, reject) => {
@@ -360,6 +328,8 @@ describe('the command', () => {
       });
       proc.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
     });
+    // It listens before the model has loaded: ready says when it has.
+    await eventually(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 'the model to load');
     const inFlight = post(`${url}/v2/models/digits/infer`, inferBody(100));
     await new Promise((r) => setTimeout(r, 20));
     proc.kill('SIGTERM');

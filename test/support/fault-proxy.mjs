@@ -7,7 +7,7 @@
  * `stall` (send `after` bytes, then nothing), `status` (answer `status`, with `retryAfter` seconds),
  * `html` (200 text/html), `corrupt` (flip bytes, keep the length), `length` (a wrong Content-Length),
  * `throttle` (`bps` bytes a second), `no-range` (ignore Range and If-Range: answer 200 in full),
- * `no-length` (no Content-Length: a chunked body).
+ * `no-length` (no Content-Length: a chunked body), `hang` (answer nothing at all, until the client gives up).
  */
 import { createServer, request as httpRequest } from 'node:http';
 
@@ -57,6 +57,11 @@ export async function startFaultProxy(upstream) {
       if (rule.retryAfter !== undefined) res.setHeader('Retry-After', String(rule.retryAfter));
       res.setHeader('Access-Control-Expose-Headers', 'Retry-After');
       return void res.writeHead(seen.status).end('injected failure');
+    }
+    if (rule?.fault === 'hang') {
+      // A host that accepted the connection and never answers: no status, no headers.
+      req.resume();
+      return;
     }
     if (rule?.fault === 'html') {
       seen.status = 200;
