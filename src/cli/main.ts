@@ -5,6 +5,7 @@ import { CliError } from './cli-error.js';
 import { encodeModel, readModel } from './onnx-model.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
+import { externalLocations } from './external-data.js';
 import { quantize, type QuantizeTarget } from './quantize.js';
 import { isModelJson, readVariant } from './tfjs-model.js';
 import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
@@ -163,6 +164,10 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     }
     if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
     const model = await readModel(positionals[0]!);
+    // Weights in external data are neither read nor converted here, and the copy would point at files
+    // beside another path: refused, before anything is written.
+    const external = externalLocations(model);
+    if (external.length > 0) throw new CliError(`${positionals[0]!} keeps weights in external data (${external.map((l) => `"${l}"`).join(', ')}); quantize works on a model with its weights inside. Publish it (ondevice publish reads the data files beside it), or re-export it without external data, then quantize.`);
     const report = quantize(model, to as QuantizeTarget);
     const bytes = encodeModel(model);
     await writeAtomically(values['out'], bytes);

@@ -4,6 +4,8 @@
  * TF.js with TF.js's CPU backend through the library's own adapter) and compares it with fp32: size,
  * max abs diff, top-1 agreement, and accuracy when labels are given.
  */
+import { isOndeviceError } from '../errors.js';
+import { checkExternalData } from '../runtime/onnx-external.js';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CliError } from './cli-error.js';
@@ -127,8 +129,11 @@ async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, var
   const bytes = (await Promise.all(files.map(async (f) => (await stat(join(dir, f.path))).size))).reduce((a, b) => a + b, 0);
   let session: import('onnxruntime-node').InferenceSession;
   try {
+    // The variant's own files only: ORT would read any external data the model names from beside it.
+    checkExternalData(new Uint8Array(await readFile(path)), files.slice(1).map((f) => f.path), path);
     session = await ort.InferenceSession.create(path);
   } catch (error) {
+    if (isOndeviceError(error)) throw new CliError(`the ${variant} variant: ${error.message}`);
     throw new CliError(`onnxruntime-node cannot load the ${variant} variant (${path}): ${(error as Error).message}`);
   }
   const result = await session.run({ [testSet.input]: new ort.Tensor('float32', testSet.data, testSet.dims) });

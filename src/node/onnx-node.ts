@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import type * as OrtModule from 'onnxruntime-node';
 import { BackendSkipped } from '../backend/select.js';
 import { OndeviceError } from '../errors.js';
+import { checkExternalData } from '../runtime/onnx-external.js';
 import { runOrt, specs } from '../runtime/onnx.js';
 import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
@@ -81,6 +82,8 @@ export const onnxNodeRuntime: RuntimeAdapter = {
     if (missing) throw new BackendSkipped('unavailable', missing);
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
+    // Only the files the release supplies: a tensor naming any other would be read from elsewhere.
+    checkExternalData(model.bytes, external.map((f) => f.path), model.path);
     let session: OrtModule.InferenceSession;
     try {
       session = await ort.InferenceSession.create(model.bytes, nodeSessionOptions(backend, options?.onnx, external));

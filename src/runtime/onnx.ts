@@ -1,6 +1,7 @@
 /** @file The onnxruntime-web adapter: loads the smallest ORT build that serves the backend, one session per model. */
 import type * as OrtModule from 'onnxruntime-web';
 import { OndeviceError } from '../errors.js';
+import { checkExternalData } from './onnx-external.js';
 import { BackendSkipped } from '../backend/select.js';
 import { probeBackend, wasmThreadCount } from '../backend/detect.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
@@ -89,6 +90,8 @@ export const onnxRuntime: RuntimeAdapter = {
     }
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
+    // Only the files the release supplies: a tensor naming any other would be read from elsewhere.
+    checkExternalData(model.bytes, external.map((f) => f.path), model.path);
     // Two sessions created at once while ORT initialises its backend race (WebGPU's device above
     // all): the model's waits for the warming one to finish.
     await warmed;
