@@ -4,7 +4,7 @@
  */
 import { parseUrl, toOndeviceError } from '../errors.js';
 import { collectGarbage } from './gc.js';
-import { recordBytes, versionOf } from './records.js';
+import { recordBytes, tombstone, versionOf } from './records.js';
 import { defaultCacheStore, type CacheStore, type StoreKind } from './store.js';
 
 export interface CachedModel {
@@ -63,7 +63,7 @@ const browserStorage: StorageReport = {
 export function createModelCache(store: () => CacheStore = defaultCacheStore, storage: StorageReport = browserStorage): ModelCache {
   return {
     async list() {
-      return (await store().listModels()).map((r) => ({
+      return (await store().listModels()).filter((r) => !r.removed).map((r) => ({
         name: r.name,
         manifestUrl: r.url,
         versions: [r.active, r.previous].filter((v): v is string => v !== null && versionOf(r, v) !== undefined),
@@ -74,16 +74,18 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore, st
       }));
     },
     async remove(url) {
-      await store().deleteModel(parseUrl(url, 'manifestUrl').href);
+      // Its versions and bytes go; what the device learnt (revocations, the highest version it ran) stays.
+      await store().updateModel(parseUrl(url, 'manifestUrl').href, (r) => r && tombstone(r));
       await collectGarbage(store());
     },
     async clear() {
+      // Everything, what the device learnt included: the app's reset.
       for (const record of await store().listModels()) await store().deleteModel(record.url);
       // Everything goes, what interrupted downloads kept for a resume included.
       await collectGarbage(store(), { partials: true });
     },
     async usage() {
-      const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels(), store().listPartials(), store().byteStore()]);
+      const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels().then((all) => all.filter((r) => !r.removed)), store().listPartials(), store().byteStore()]);
       const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0, disk: 0 };
       for (const file of files) storeBytes[file.store ?? 'indexeddb'] += file.size;
       const estimate = await storage.estimate();

@@ -7,7 +7,7 @@
 import { OndeviceError } from '../errors.js';
 import { collectGarbage } from './gc.js';
 import { ifUnlocked, heldLockNames } from './locks.js';
-import { referencedFiles, type ModelRecord } from './records.js';
+import { referencedFiles, tombstone, type ModelRecord } from './records.js';
 import type { CacheStore } from './store.js';
 
 export interface SpaceRequest {
@@ -59,14 +59,15 @@ export async function ensureSpace(store: CacheStore, request: SpaceRequest, esti
   const all = await store.listModels();
   const running = await heldLockNames(store);
   const candidates = all
-    .filter((r) => r.url !== request.url && !request.inUse.has(r.url) && !running.has(modelLock(r.url)))
+    .filter((r) => !r.removed && r.url !== request.url && !request.inUse.has(r.url) && !running.has(modelLock(r.url)))
     .sort((a, b) => a.lastUsed - b.lastUsed);
   // Nothing is evicted for a download that would not fit even with every candidate gone.
   const atMost = free + freeable(all, candidates);
   if (request.needed > atMost) throw tooBig(request, atMost);
   for (const victim of candidates) {
     // A tab may have started the model since the look above: its lock says so.
-    await ifUnlocked(store, modelLock(victim.url), () => store.deleteModel(victim.url));
+    // Its bytes go; what the device learnt of it stays (a tombstone, see records.ts).
+    await ifUnlocked(store, modelLock(victim.url), () => store.updateModel(victim.url, (r) => r && tombstone(r)));
     await collectGarbage(store);
     free = await available(store, request.maxCacheBytes, estimate);
     if (request.needed <= free) return;

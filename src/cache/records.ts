@@ -1,4 +1,5 @@
 /** @file What the cache remembers about models and files, and the pure rules over it: activation and what to keep. */
+import { compareVersionStrings } from '../manifest/semver.js';
 
 /** A file of a cached version, content-addressed. */
 export interface FileRef {
@@ -38,6 +39,13 @@ export interface ModelRecord {
   lastUsed: number;
   /** Every version any manifest of this model has revoked: never started again. */
   revoked: string[];
+  /**
+   * The highest version ever activated here (manifests only): the no-downgrade floor. With `revoked`,
+   * it outlives `modelCache.remove()` and eviction (see `tombstone`).
+   */
+  highest?: string;
+  /** What is left of a removed or evicted model: no versions, only what the device learnt (`revoked`, `highest`, `name`). */
+  removed?: true;
   /** `backend: 'fastest'` choices, by version, variant and device (see pipeline/fastest.ts). */
   tuning?: Record<string, Tuned>;
   /** Session starts by `version|variant|backend`: running now, or how many never finished (see pipeline/crash-guard.ts). */
@@ -82,12 +90,27 @@ export function emptyRecord(url: string, kind: ModelRecord['kind'], name: string
  * any other version is dropped from the record (its files are collected if nothing else uses them).
  */
 export function activate(record: ModelRecord, version: CachedVersion): ModelRecord {
+  // Checked here, inside the activation's transaction: another tab or process may have recorded the
+  // revocation while this version downloaded.
+  if (record.revoked.includes(version.version)) return record;
+  const { removed: _removed, ...live } = record;
+  const highest = record.kind === 'manifest' && (record.highest === undefined || compareVersionStrings(version.version, record.highest) > 0) ? version.version : record.highest;
+  record = { ...live, ...(highest !== undefined && { highest }) };
   const replaced = record.active !== null && record.active !== version.version ? record.active : record.previous;
   const keep = new Set([version.version, replaced].filter((v): v is string => v !== null && !record.revoked.includes(v)));
   const all = [...Object.entries(record.versions).filter(([key]) => key !== version.version), [version.version, version] as const];
   // fromEntries defines own properties: a hostile name is a key like any other.
   const versions: Record<string, CachedVersion> = Object.fromEntries(all.filter(([key]) => keep.has(key)));
   return { ...record, versions, active: version.version, previous: replaced !== null && keep.has(replaced) ? replaced : null };
+}
+
+/**
+ * What a removed or evicted model leaves behind: no versions and no bytes, only what the device learnt
+ * (its name, the versions revoked, the highest version it ran), so a replayed old manifest cannot
+ * bring back a revoked or older version. `modelCache.clear()` forgets these too.
+ */
+export function tombstone(record: ModelRecord): ModelRecord {
+  return { ...emptyRecord(record.url, record.kind, record.name, record.lastUsed), revoked: record.revoked, ...(record.highest !== undefined && { highest: record.highest }), removed: true };
 }
 
 /** Drops the `backend: 'fastest'` choices of versions the record no longer keeps. */

@@ -4,7 +4,7 @@
  * files where this context can write them, else IndexedDB chunks; see bytes.ts), named in its record.
  * The same code runs in the worker and in the page: both stores are shared by every context of an origin.
  */
-import { createStore, del, entries, get, set, update, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, get, promisifyRequest, set, update, type UseStore } from 'idb-keyval';
 import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
 import type { BrowserStoreKind, ByteStore } from './bytes.js';
@@ -102,21 +102,28 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheSt
   return {
     locks: webLocks(),
     getModel: (url) => get<ModelRecord>(MODEL + url, meta),
-    async updateModel(url, change) {
-      let removed = false;
-      await guard(
-        update<ModelRecord | undefined>(
-          MODEL + url,
-          (old) => {
-            const next = change(old);
-            removed = next === undefined;
-            return next;
-          },
-          meta,
-        ),
-      );
-      if (removed) await del(MODEL + url, meta);
-    },
+    // One transaction for the read, the change and the write or delete: a record another context
+    // writes right after it is never deleted by it (idb-keyval's update() cannot delete, and a del()
+    // after it ran in a second transaction).
+    updateModel: (url, change) =>
+      guard(
+        meta('readwrite', (objects) => {
+          const key = MODEL + url;
+          let failure: unknown;
+          const read = objects.get(key);
+          read.onsuccess = () => {
+            try {
+              const next = change(read.result as ModelRecord | undefined);
+              if (next === undefined) objects.delete(key);
+              else objects.put(next, key);
+            } catch (error) {
+              objects.transaction.abort();
+              failure = error;
+            }
+          };
+          return promisifyRequest(objects.transaction).then(() => undefined, (error: unknown) => Promise.reject(failure ?? error));
+        }),
+      ),
     deleteModel: (url) => del(MODEL + url, meta),
     async listModels() {
       return (await entries<string, ModelRecord>(meta)).filter(([k, v]) => k.startsWith(MODEL) && v !== undefined).map(([, v]) => v);

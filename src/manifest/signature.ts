@@ -77,7 +77,14 @@ export async function verifyManifest(json: unknown, keys: readonly PublicJwk[], 
     return { keyid: e['keyid'], sig: e['sig'] };
   });
   const ids = await Promise.all(keys.map((k) => keyId(k, subtle)));
-  const data = signedBytes(manifest);
+  let data: Uint8Array<ArrayBuffer>;
+  try {
+    data = signedBytes(manifest);
+  } catch (error) {
+    // RFC 8785 has no form for a lone surrogate or a number JSON cannot hold (1e999 parses as
+    // Infinity): such a manifest was not signed by any signer, so it is refused as untrusted.
+    throw invalid(url, `it holds a value with no canonical JSON form (RFC 8785: ${error instanceof Error ? error.message : String(error)})`, '(root)');
+  }
   let mismatch: string | undefined;
   for (const { keyid, sig } of parsed) {
     const index = ids.indexOf(keyid);

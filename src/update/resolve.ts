@@ -12,13 +12,14 @@ import { DEFAULT_RETRY, downloadResumable } from '../download/resumable.js';
 import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
 import { parseManifest } from '../manifest/parse.js';
+import type { Manifest } from '../manifest/types.js';
 import { announce } from './broadcast.js';
 import { fetchManifest, readManifest, validatorOf, type FetchedManifest } from './fetch-manifest.js';
 import { fetchFiles } from './fetch-version.js';
 import { readCachedVersion, readRecord, source } from './from-cache.js';
 import type { Resolved, ResolveContext, UpdateRules } from './resolve-types.js';
 import { parseRange, type Range } from '../manifest/semver.js';
-import { allowed, replaces, usableCached } from './versions.js';
+import { allowed, belowFloor, replaces, usableCached } from './versions.js';
 import { checkFresh, checkSignature, revocable, rolloutState, type RolloutState } from './trust.js';
 
 export { cachedVersion, markStarted, rollBack } from './from-cache.js';
@@ -78,6 +79,18 @@ export async function checkForUpdate(url: string, running: string | null, rules:
   return active !== null && active !== running ? { available: true, version: active, revoked } : { available: false, revoked };
 }
 
+/**
+ * A manifest is bound to its model: the name of the model this device holds for the URL (a key that
+ * signs several models must not move a device from one to another, nor revoke one's versions with
+ * the other's list).
+ */
+function checkBound(manifest: Manifest, record: ModelRecord | undefined, url: string): void {
+  if (!record || record.kind !== 'manifest' || record.name === manifest.name) return;
+  throw new OndeviceError('MANIFEST_INVALID', `The manifest ${url} is for the model "${manifest.name}", but this device holds "${record.name}" for that URL: it is not taken (nothing downloaded, nothing revoked). Publish each model at its own URL; to replace a model with another, load the new one from a new URL.`, {
+    details: { url, field: 'name', expected: record.name, actual: manifest.name },
+  });
+}
+
 /** What the host said: the manifest (or bare file) is unchanged, or here it is. */
 type HostAnswer =
   | { kind: 'unchanged' }
@@ -115,6 +128,7 @@ async function askHost(url: string, record: ModelRecord | undefined, context: Re
 function fetched(manifest: FetchedManifest, record: ModelRecord | undefined, context: ResolveContext, url: string): HostAnswer {
   // Signature first (checked as it was read), then freshness: an expired manifest is not acted on at all.
   checkFresh(manifest.manifest, url);
+  checkBound(manifest.manifest, record, url);
   context.fetched = manifest;
   const same = record?.validator.etag && record.validator.etag === manifest.validator.etag && record.active === manifest.manifest.version;
   return same ? { kind: 'unchanged' } : { kind: 'manifest', fetched: manifest, version: manifest.manifest.version };
@@ -132,7 +146,7 @@ async function fromAnswer(url: string, answer: HostAnswer, record: ModelRecord |
   if (!allowed(answer.version, known, [], range)) {
     const hit = cached && (await readCachedVersion(known, cached, context));
     if (hit) return hit;
-    const why = known.revoked.includes(answer.version) ? 'is revoked' : `is outside the accepted range "${rules.version}"`;
+    const why = known.revoked.includes(answer.version) ? 'is revoked' : belowFloor(answer.version, known) ? `is below ${known.highest}, which this device already ran (a replayed or stale manifest is not taken)` : `is outside the accepted range "${rules.version}"`;
     throw new OndeviceError('VERSION_UNAVAILABLE', `The host's current version ${answer.version} of ${url} ${why}, and the device has no other version it may run.`, {
       details: { url, version: answer.version, range: rules.version ?? null, revoked: known.revoked },
     });
@@ -167,6 +181,7 @@ async function outsideRollout(url: string, answer: Exclude<HostAnswer, { kind: '
   const previous = answer.fetched.manifest.rollout!.previous;
   const perVersion = new URL(`manifest.${previous}.json`, url).href;
   const fetchedPrevious = await fetchManifest(perVersion, context.fetch, context.signal, context.publicKeys);
+  checkBound(fetchedPrevious.manifest, known, perVersion);
   if (fetchedPrevious.manifest.version !== previous) {
     throw new OndeviceError('MANIFEST_INVALID', `The rollout's previous version ${previous} names ${perVersion}, which holds version ${fetchedPrevious.manifest.version}. Fix the release folder (ondevice rollout writes both).`, {
       details: { url, field: 'rollout.previous' },
@@ -251,7 +266,16 @@ async function commit(url: string, version: CachedVersion, name: string, validat
   const store = context.store;
   if (!store) return;
   const kind = version.variant === null ? 'file' : 'manifest';
-  await store.updateModel(url, (old) => activate({ ...(old ?? emptyRecord(url, kind, name, Date.now())), name, validator, lastUsed: Date.now() }, version));
+  let revoked = false;
+  await store.updateModel(url, (old) => {
+    // Read in the activation's own transaction: a revocation that another tab or process recorded
+    // while this version downloaded wins.
+    revoked = old?.revoked.includes(version.version) === true;
+    return revoked ? old : activate({ ...(old ?? emptyRecord(url, kind, name, Date.now())), name, validator, lastUsed: Date.now() }, version);
+  });
+  if (revoked) {
+    throw new OndeviceError('VERSION_UNAVAILABLE', `Version ${version.version} of ${url} was revoked while it downloaded (another tab or process heard of it first): it is not activated.`, { details: { url, version: version.version } });
+  }
   await collectGarbage(store).catch(() => undefined);
   announce({ type: 'activated', url, version: version.version });
   context.onActivated?.(version.version);

@@ -40,7 +40,7 @@ let ephemeralId: string | undefined;
 
 /**
  * This device's place in the manifest's rollout (`null`: no rollout, or 100 %). The bucket is
- * SHA-256 of the device's random id, the model's name and the version, mod 100: each release
+ * SHA-256 of the device's random id, the model's name and the version, scaled to [0, 100): each release
  * samples other devices, and the id never leaves the device.
  */
 export async function rolloutState(manifest: Manifest, store: CacheStore | undefined): Promise<RolloutState | null> {
@@ -50,9 +50,12 @@ export async function rolloutState(manifest: Manifest, store: CacheStore | undef
   return { percent: rollout.percent, included: (await rolloutBucket(id, manifest.name, manifest.version)) < rollout.percent };
 }
 
-/** 0–99, the same for the same device, model and version everywhere. */
+/**
+ * In [0, 100), the same for the same device, model and version everywhere; fine-grained (2^32 steps),
+ * so `percent: 0.5` reaches half a percent of devices, not a whole one.
+ */
 export async function rolloutBucket(deviceId: string, name: string, version: string): Promise<number> {
   // sha256Hex works without WebCrypto too (insecure contexts): the bucket must not depend on it.
   const hex = await sha256Hex(new TextEncoder().encode(`${deviceId}|${name}|${version}`));
-  return Number.parseInt(hex.slice(0, 8), 16) % 100;
+  return (Number.parseInt(hex.slice(0, 8), 16) / 2 ** 32) * 100;
 }

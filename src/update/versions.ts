@@ -6,7 +6,19 @@ export function allowed(version: string, record: ModelRecord | undefined, revoke
   if (record?.revoked.includes(version) || revoked.includes(version)) return false;
   // A bare model file is versioned by its ETag, not semver: a range does not apply to it.
   if (record?.kind === 'file') return true;
+  if (belowFloor(version, record)) return false;
   return range === undefined || satisfies(version, range);
+}
+
+/**
+ * No downgrade: a version below the highest this device ever activated (and that is not revoked) is
+ * never taken again, even after the model was removed or evicted. One still cached (the previous
+ * version, kept for rollback) may run.
+ */
+export function belowFloor(version: string, record: ModelRecord | undefined): boolean {
+  const floor = record?.highest;
+  if (!record || floor === undefined || record.revoked.includes(floor) || versionOf(record, version)) return false;
+  return compareVersionStrings(version, floor) < 0;
 }
 
 /** The cached version to start from: the active one if it may run, else the previous one. */

@@ -412,3 +412,23 @@ describe('11. smaller ones', () => {
     await model.dispose();
   });
 });
+
+describe('hardening II: a record deleted by updateModel is deleted in its own transaction', () => {
+  test('a record another context writes right after the change is kept (its revocations included)', async () => {
+    const { createStore, get, set } = await import('idb-keyval');
+    // Another context's connection to the same database.
+    const other = createStore('ondevice-meta', 'meta');
+    const store = defaultCacheStore();
+    const url = `https://h.example/other-context/${Math.random()}/manifest.json`;
+    const theirs = { url, name: 'm', kind: 'manifest', versions: {}, active: null, previous: null, validator: { etag: null, lastModified: null }, lastChecked: null, lastUsed: 0, revoked: ['1.0.0'] };
+    let written: Promise<void> | undefined;
+    await store.updateModel(url, () => {
+      // Queued behind this change's transaction, as a write from another tab would be.
+      written = set(`model:${url}`, theirs, other);
+      return undefined;
+    });
+    await written;
+    expect(await get(`model:${url}`, other)).toEqual(theirs);
+    expect((await store.getModel(url))?.revoked).toEqual(['1.0.0']);
+  });
+});

@@ -1,6 +1,6 @@
 /** @file The cache's rules, pure: activation keeps one previous version, revocation drops versions, which version may run and replace. */
 import { describe, expect, test } from 'vitest';
-import { activate, emptyRecord, recordBytes, referencedFiles, revoke, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
+import { activate, emptyRecord, recordBytes, referencedFiles, revoke, tombstone, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
 import { parseRange } from '../../src/manifest/semver.js';
 import { allowed, replaces, usableCached } from '../../src/update/versions.js';
 
@@ -70,4 +70,29 @@ test('files are counted once per record and referenced across records', () => {
   const b = activate({ ...base(), url: 'https://h/other.json' }, version('2.0.0', shared));
   expect(referencedFiles([a, b])).toEqual(new Set([shared]));
   expect(recordBytes(activate(a, version('1.1.0', shared)))).toBe(100);
+});
+
+describe('what the device learnt (hardening II)', () => {
+  test('a version revoked before its activation ran (another context heard first) is not activated', () => {
+    const r = revoke(activate(base(), version('1.0.0')), ['1.1.0']);
+    const after = activate(r, version('1.1.0'));
+    expect(after).toBe(r);
+    expect([after.active, Object.keys(after.versions)]).toEqual(['1.0.0', ['1.0.0']]);
+  });
+
+  test('the highest version activated is a floor that survives removal; a revoked floor lets go', () => {
+    const ran = activate(activate(base(), version('1.0.0')), version('1.1.0'));
+    expect(ran.highest).toBe('1.1.0');
+    // The previous version, still cached, may run (rollback); an older one not cached may not.
+    expect(allowed('1.0.0', ran, [], undefined)).toBe(true);
+    expect(allowed('0.9.0', ran, [], undefined)).toBe(false);
+    const gone = tombstone(revoke(ran, ['1.0.0']));
+    expect(gone).toMatchObject({ removed: true, versions: {}, active: null, highest: '1.1.0', revoked: ['1.0.0'], name: 'm' });
+    expect(allowed('1.0.0', gone, [], undefined)).toBe(false);
+    expect(allowed('1.0.5', gone, [], undefined)).toBe(false);
+    expect(allowed('1.2.0', gone, [], undefined)).toBe(true);
+    expect(allowed('1.0.5', revoke(gone, ['1.1.0']), [], undefined)).toBe(true);
+    // Activating again brings the record back to life.
+    expect(activate(gone, version('1.2.0'))).not.toHaveProperty('removed');
+  });
 });

@@ -183,3 +183,23 @@ describe('the rollout bucket', () => {
     expect(same).toBeLessThan(0.6);
   });
 });
+
+describe('hostile signed manifests (hardening II)', () => {
+  test('a fractional percent reaches that share of devices, not a whole percent', async () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => `device-${i}`);
+    const buckets = await Promise.all(ids.map((id) => rolloutBucket(id, 'digits', '1.1.0')));
+    const share = buckets.filter((b) => b < 0.5).length / ids.length;
+    // Whole-percent buckets put 1 % of devices under 0.5.
+    expect(share).toBeGreaterThan(0.003);
+    expect(share).toBeLessThan(0.007);
+  });
+
+  test('a lone surrogate or a number out of range: SIGNATURE_INVALID, not a plain Error', async () => {
+    const key = { kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' } as PublicJwk;
+    for (const text of ['{"name":"\\ud800","signatures":[{"keyid":"k","sig":"AAAA"}]}', '{"size":1e999,"signatures":[{"keyid":"k","sig":"AAAA"}]}']) {
+      const error = await verifyManifest(JSON.parse(text), [key], 'https://host/manifest.json').catch((e: unknown) => e);
+      expect(isOndeviceError(error, 'SIGNATURE_INVALID'), String(error)).toBe(true);
+      expect((error as Error).message).toMatch(/no canonical JSON form/);
+    }
+  });
+});
