@@ -12,7 +12,7 @@ import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quan
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { formatReport, readTestSet, verifyRelease } from './verify.js';
-import { expiresAt, keygen, readSigningKey, rollout, type SigningKey } from './sign.js';
+import { expiresAt, keygen, readSigningKey, resign, rollout, type Freshness, type SigningKey } from './sign.js';
 import { SERVE_HELP, serveCommand } from './serve-command.js';
 
 export interface Io {
@@ -32,6 +32,7 @@ commands:
   publish <model> <release-dir> --version X.Y.Z     a versioned, content-hashed release
   revoke <release-dir> <version>                    never run that version again
   keygen --out <dir>                                a key pair for signed releases
+  sign <release-dir> --sign <key> [--expires <when>] sign a release's manifests again (renew, rotate)
   rollout <release-dir> <version> <percent>         move only a share of devices to a version
   serve <manifest> [--port 8080]                    serve the model over HTTP (Open Inference Protocol)
 
@@ -83,17 +84,24 @@ never overwritten.
   --external-data   move each ONNX variant's weights (tensors of 1 kB or more) into a .data
                     file: the browser then needs one copy of the weights fewer while the
                     session is built`,
-  revoke: `usage: ondevice revoke <release-dir> <version> [--sign <private.jwk>]
+  revoke: `usage: ondevice revoke <release-dir> <version> [--sign <private.jwk>] [--expires <when>]
 
 Adds <version> (the published one or an earlier one) to the manifest's "revoked": devices that see
 it never start that version again. Publish a fixed version first, so that devices have something
-to move to. A signed manifest must be signed again: pass --sign.`,
+to move to. A signed manifest must be signed again: pass --sign. If its expires has passed, pass
+--expires too (a revocation signed already expired would be ignored by every device; it is refused).`,
+  sign: `usage: ondevice sign <release-dir> --sign <private.jwk> [--expires <when>]
+
+Signs every manifest of the release again (manifest.json and each manifest.<version>.json) and
+changes nothing else, so devices download no file: to renew the --expires window before it ends,
+or to move to a new key (see "Rotating a key" in docs/publishing.md). Refuses to write a manifest
+that is already expired.`,
   keygen: `usage: ondevice keygen --out <dir>
 
 Writes <dir>/private.jwk (mode 0600: keep it out of the repository, e.g. in your CI's secrets) and
 <dir>/public.jwk (ECDSA P-256). Give the public key to loadModel's publicKey option, and the
 private one to publish, revoke and rollout with --sign. Never overwrites a private key.`,
-  rollout: `usage: ondevice rollout <release-dir> <version> <percent> [--sign <private.jwk>]
+  rollout: `usage: ondevice rollout <release-dir> <version> <percent> [--sign <private.jwk>] [--expires <when>]
 
 Sets rollout: { percent, previous } on <version> (the published one) in manifest.json and its
 per-version manifest. A device moves to it only if its bucket (from a random id made on the device,
@@ -193,12 +201,13 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       expires: typeof values['expires'] === 'string' ? expiresAt(values['expires']) : undefined,
       signer: await signerOf(values['sign']),
       externalData: values['external-data'] === true,
+      warn: (text) => io.err(text),
     });
     io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
   },
   async revoke(args, io) {
-    const { positionals, values } = parse(args, { sign: { type: 'string' } }, 2, 'revoke');
-    const manifest = await revoke(positionals[0]!, positionals[1]!, await signerOf(values['sign']));
+    const { positionals, values } = parse(args, { sign: { type: 'string' }, expires: { type: 'string' } }, 2, 'revoke');
+    const manifest = await revoke(positionals[0]!, positionals[1]!, await signerOf(values['sign']), freshnessOf(values['expires'], io));
     io.out(`revoked ${positionals[1]} of ${manifest.name}; revoked now: ${(manifest.revoked ?? []).join(', ')}`);
   },
   async keygen(args, io) {
@@ -208,13 +217,24 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     io.out(`key ${keyid}: ${privatePath} (private, mode 0600: never commit or ship it), ${publicPath} (public: give it to loadModel's publicKey)`);
   },
   async rollout(args, io) {
-    const { positionals, values } = parse(args, { sign: { type: 'string' } }, 3, 'rollout');
-    const manifest = await rollout(positionals[0]!, positionals[1]!, positionals[2]!, await signerOf(values['sign']));
+    const { positionals, values } = parse(args, { sign: { type: 'string' }, expires: { type: 'string' } }, 3, 'rollout');
+    const manifest = await rollout(positionals[0]!, positionals[1]!, positionals[2]!, await signerOf(values['sign']), freshnessOf(values['expires'], io));
     const state = manifest['rollout'] as { percent: number; previous: string } | undefined;
     io.out(state ? `${manifest.name} ${manifest.version}: rolled out to ${state.percent}% of devices; the others run ${state.previous}` : `${manifest.name} ${manifest.version}: rolled out to every device`);
   },
+  async sign(args, io) {
+    const { positionals, values } = parse(args, { sign: { type: 'string' }, expires: { type: 'string' } }, 1, 'sign');
+    const signer = await signerOf(values['sign']);
+    if (!signer) throw new CliError('--sign <private.jwk> is required', 2);
+    const { manifest, files } = await resign(positionals[0]!, signer, freshnessOf(values['expires'], io));
+    io.out(`signed ${manifest.name} ${manifest.version} by key ${signer.keyid}${typeof manifest['expires'] === 'string' ? `, expires ${manifest['expires']}` : ''}: ${files.join(', ')}`);
+  },
   serve: (args, io) => serveCommand(args, io),
 };
+
+function freshnessOf(expires: unknown, io: Io): Freshness {
+  return { expires: typeof expires === 'string' ? expiresAt(expires) : undefined, warn: (text) => io.err(text) };
+}
 
 function signerOf(path: unknown): Promise<SigningKey | undefined> {
   return typeof path === 'string' ? readSigningKey(path) : Promise.resolve(undefined);

@@ -13,7 +13,7 @@ import { CliError } from './cli-error.js';
 import { readManifestFile, writeAtomically, type ManifestJson } from './manifest-file.js';
 import { checkExtents, externalize, externalLocations, readExternalData, relocate } from './external-data.js';
 import { decodeModel, modelSignature } from './onnx-model.js';
-import { finish, signManifest, type SigningKey } from './sign.js';
+import { finish, type Freshness, type SigningKey } from './sign.js';
 import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.js';
 
 export interface PublishOptions {
@@ -24,6 +24,8 @@ export interface PublishOptions {
   variant?: string | undefined;
   /** The manifest's `expires` (ISO 8601). @default none */
   expires?: string | undefined;
+  /** Where warnings go (a signed manifest with no `expires`). */
+  warn?: ((text: string) => void) | undefined;
   /** Signs manifest.json and the per-version manifest. */
   signer?: SigningKey | undefined;
   /** Moves embedded ONNX weights out into a `.data` file per variant (ONNX external data). @default false */
@@ -191,7 +193,7 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
     revoked: previous?.revoked ?? [],
     ...(options.expires && { expires: options.expires }),
   };
-  const signed = options.signer ? await signManifest(manifest, options.signer) : manifest;
+  const signed = await finish(manifest, options.signer, 'manifest.json', { warn: options.warn });
   const text = `${JSON.stringify(signed, null, 2)}\n`;
   // Each version's manifest stays readable (for revoke and rollbacks); files of earlier versions are never deleted.
   await writeAtomically(join(releaseDir, `manifest.${options.version}.json`), text);
@@ -279,12 +281,12 @@ location ~ /manifest\\.json$ {
   );
 }
 
-export async function revoke(releaseDir: string, version: string, signer?: SigningKey): Promise<ManifestJson> {
+export async function revoke(releaseDir: string, version: string, signer?: SigningKey, freshness: Freshness = {}): Promise<ManifestJson> {
   const { manifest, path, dir } = await readManifestFile(releaseDir);
   const known = version === manifest.version || (await access(join(dir, `manifest.${version}.json`)).then(() => true, () => false));
   if (!known) throw new CliError(`version ${version} was never published in ${releaseDir}; nothing to revoke`);
   if (compareVersionStrings(version, manifest.version) > 0) throw new CliError(`version ${version} is above the published ${manifest.version}; a manifest only revokes its own version or earlier ones`);
-  const next = await finish({ ...manifest, revoked: [...new Set([...(manifest.revoked ?? []), version])] }, signer, path);
+  const next = await finish({ ...manifest, revoked: [...new Set([...(manifest.revoked ?? []), version])] }, signer, path, freshness);
   await writeAtomically(path, `${JSON.stringify(next, null, 2)}\n`);
   return next;
 }

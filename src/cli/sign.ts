@@ -61,11 +61,60 @@ export async function signManifest(manifest: ManifestJson, signer: SigningKey): 
   return { ...unsigned, signatures: [{ keyid: signer.keyid, sig: base64url(sig) }] } as ManifestJson;
 }
 
-/** Signs with `signer` if given; refuses to change a signed manifest without it (its signature would break). */
-export async function finish(manifest: ManifestJson, signer: SigningKey | undefined, what: string): Promise<ManifestJson> {
-  if (signer) return signManifest(manifest, signer);
-  if (manifest['signatures'] !== undefined) throw new CliError(`${what} is signed; pass --sign <private.jwk> so it stays signed`);
-  return manifest;
+/** What a signing command is told about `expires`: a new value (`--expires`), or none (the manifest's own stays). */
+export interface Freshness {
+  expires?: string | undefined;
+  /** Told when a signed manifest has no `expires` (a replayed copy is then good for ever). */
+  warn?: ((text: string) => void) | undefined;
+  now?: number;
+}
+
+/**
+ * Sets `--expires` if given, then signs with `signer` if given; refuses to change a signed manifest
+ * without it (its signature would break), and never signs a manifest that is already expired (every
+ * device would ignore it: an emergency revocation would be lost without a word).
+ */
+export async function finish(manifest: ManifestJson, signer: SigningKey | undefined, what: string, freshness: Freshness = {}): Promise<ManifestJson> {
+  const next = freshness.expires === undefined ? manifest : ({ ...manifest, expires: freshness.expires } as ManifestJson);
+  if (!signer) {
+    if (next['signatures'] !== undefined) throw new CliError(`${what} is signed; pass --sign <private.jwk> so it stays signed`);
+    return next;
+  }
+  checkNotExpired(next, what, freshness.now);
+  if (next['expires'] === undefined) freshness.warn?.(`warning: ${what} is signed with no --expires: a copy of it replayed by a host or a network stays valid for ever (it cannot hide a later revocation for long only if it expires). Pass --expires 30d, and sign again before then (ondevice sign).`);
+  return signManifest(next, signer);
+}
+
+function checkNotExpired(manifest: ManifestJson, what: string, now = Date.now()): void {
+  const expires = manifest['expires'];
+  if (typeof expires !== 'string') return;
+  const ms = Date.parse(expires);
+  if (Number.isNaN(ms) || ms > now) return;
+  throw new CliError(`${what} expired at ${expires}: signed as it is, every device would ignore it (a revocation in it included). Pass --expires with a new window, e.g. --expires 30d`, 2);
+}
+
+/**
+ * `ondevice sign`: signs every manifest of a release again (manifest.json and each
+ * manifest.<version>.json), with a new window (`--expires`) or a new key (rotation). Nothing else
+ * changes, so devices download no file.
+ */
+export async function resign(releaseDir: string, signer: SigningKey, freshness: Freshness): Promise<{ manifest: ManifestJson; files: string[] }> {
+  const { manifest, path, dir } = await readManifestFile(releaseDir);
+  const files: string[] = [];
+  for (const name of (await readdir(dir)).filter((f) => /^manifest\..+\.json$/.test(f)).sort()) {
+    const perVersion = JSON.parse(await readFile(join(dir, name), 'utf8')) as ManifestJson;
+    // The published version's own copy is the same manifest as manifest.json: written below, as one.
+    if (perVersion.version === manifest.version) continue;
+    const signed = await finish(perVersion, signer, join(dir, name), { ...freshness, warn: undefined });
+    await writeAtomically(join(dir, name), `${JSON.stringify(signed, null, 2)}\n`);
+    files.push(name);
+  }
+  const next = await finish(manifest, signer, path, freshness);
+  const text = `${JSON.stringify(next, null, 2)}\n`;
+  await writeAtomically(join(dir, `manifest.${manifest.version}.json`), text);
+  await writeAtomically(path, text);
+  files.push(`manifest.${manifest.version}.json`, 'manifest.json');
+  return { manifest: next, files };
 }
 
 /** `--expires`: a duration from now (`30d`, `12h`) or an ISO 8601 date-time; the manifest's `expires`. */
@@ -83,7 +132,7 @@ export function expiresAt(text: string, now = Date.now()): string {
  * per-version manifest; 100 ends the rollout. `previous` is the highest earlier version published
  * here and not revoked.
  */
-export async function rollout(releaseDir: string, version: string, percentText: string, signer: SigningKey | undefined): Promise<ManifestJson> {
+export async function rollout(releaseDir: string, version: string, percentText: string, signer: SigningKey | undefined, freshness: Freshness = {}): Promise<ManifestJson> {
   const percent = Number(percentText);
   if (!/^\d+(\.\d+)?$/.test(percentText) || percent < 0 || percent > 100) throw new CliError(`<percent> must be a number from 0 to 100, got "${percentText}"`, 2);
   const { manifest, path, dir } = await readManifestFile(releaseDir);
@@ -95,8 +144,13 @@ export async function rollout(releaseDir: string, version: string, percentText: 
     .sort(compareVersionStrings);
   const previous = earlier.at(-1);
   if (!previous) throw new CliError(`no earlier version of ${manifest.name} is published in ${releaseDir} (and not revoked): devices outside the rollout would have nothing to run`);
+  // Devices outside the rollout load previous's own manifest: signed like this one, or they refuse it.
+  const previousPath = join(dir, `manifest.${previous}.json`);
+  if (signer && (JSON.parse(await readFile(previousPath, 'utf8')) as ManifestJson)['signatures'] === undefined) {
+    throw new CliError(`${previousPath} is not signed, so every signed device outside the rollout would refuse it (SIGNATURE_INVALID). Sign the release's manifests first: ondevice sign ${releaseDir} --sign <private.jwk> --expires 30d`);
+  }
   const { rollout: _old, ...rest } = manifest;
-  const next = await finish(percent >= 100 ? (rest as ManifestJson) : ({ ...rest, rollout: { percent, previous } } as ManifestJson), signer, path);
+  const next = await finish(percent >= 100 ? (rest as ManifestJson) : ({ ...rest, rollout: { percent, previous } } as ManifestJson), signer, path, freshness);
   const text = `${JSON.stringify(next, null, 2)}\n`;
   await writeAtomically(join(dir, `manifest.${version}.json`), text);
   await writeAtomically(path, text);

@@ -67,11 +67,17 @@ export async function checkForUpdate(url: string, running: string | null, rules:
   let record = await readRecord(url, context);
   const answer = await askHost(url, record, context);
   record = await remember(url, answer, record, context);
-  // A device outside a staged rollout keeps what it runs.
+  // A device outside a staged rollout keeps what it runs, or moves up to the rollout's previous.
   const outside = answer.kind === 'manifest' && (await rolloutState(answer.fetched.manifest, context.store))?.included === false;
-  const target = answer.kind === 'unchanged' || outside ? record.active : answer.version;
+  let target = answer.kind === 'unchanged' ? record.active : answer.version;
+  let from: HostAnswer = answer;
+  if (outside && answer.kind === 'manifest') {
+    const previous = answer.fetched.manifest.rollout!.previous;
+    target = movesUpTo(previous, record.active, record, range) ? previous : record.active;
+    if (target === previous && !versionOf(record, previous)) from = await previousAnswer(url, answer, record, context);
+  }
   if (target !== null && allowed(target, record, [], range) && replaces(target, record.active, record, range) && !versionOf(record, target)) {
-    await download(url, answer, target, rules, context);
+    await download(url, from, target, rules, context);
     record = (await readRecord(url, context)) ?? record;
   }
   const active = record.active;
@@ -171,13 +177,28 @@ async function toVersion(url: string, answer: Exclude<HostAnswer, { kind: 'uncha
 }
 
 /**
- * A device outside a staged rollout: it keeps the version it runs, or, new to this model, loads the
- * rollout's `previous` from its per-version manifest (signed like the rest, when keys are set).
+ * A device outside a staged rollout runs the rollout's `previous`, or the version it runs if that is
+ * newer: one that runs an older version moves up to `previous`, and a new device loads it, from its
+ * per-version manifest (signed like the rest, when keys are set).
  */
 async function outsideRollout(url: string, answer: Exclude<HostAnswer, { kind: 'unchanged' }>, known: ModelRecord, cached: CachedVersion | undefined, range: Range | undefined, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
-  const hit = cached && (await readCachedVersion(known, cached, context));
-  if (hit) return hit;
   if (answer.kind !== 'manifest') throw new Error('unreachable');
+  const previous = answer.fetched.manifest.rollout!.previous;
+  const hit = cached && !movesUpTo(previous, cached.version, known, range) && (await readCachedVersion(known, cached, context));
+  if (hit) return hit;
+  if (!allowed(previous, known, [], range)) {
+    throw new OndeviceError('VERSION_UNAVAILABLE', `This device is outside the staged rollout of ${answer.version}, and the version before it, ${previous}, is revoked or outside the accepted range.`, { details: { url, version: previous } });
+  }
+  return toVersion(url, await previousAnswer(url, answer, known, context), known, undefined, range, rules, context);
+}
+
+/** Whether a device outside a rollout that runs `running` should move to the rollout's `previous`. */
+function movesUpTo(previous: string, running: string | null, record: ModelRecord, range: Range | undefined): boolean {
+  return running !== previous && allowed(previous, record, [], range) && replaces(previous, running, record, range);
+}
+
+/** The rollout's `previous`, as the host answers it: its per-version manifest, checked like any other. */
+async function previousAnswer(url: string, answer: Extract<HostAnswer, { kind: 'manifest' }>, known: ModelRecord, context: ResolveContext): Promise<Extract<HostAnswer, { kind: 'manifest' }>> {
   const previous = answer.fetched.manifest.rollout!.previous;
   const perVersion = new URL(`manifest.${previous}.json`, url).href;
   const fetchedPrevious = await fetchManifest(perVersion, context.fetch, context.signal, context.publicKeys);
@@ -187,11 +208,7 @@ async function outsideRollout(url: string, answer: Exclude<HostAnswer, { kind: '
       details: { url, field: 'rollout.previous' },
     });
   }
-  const before: HostAnswer = { kind: 'manifest', fetched: { ...fetchedPrevious, validator: answer.fetched.validator }, version: previous };
-  if (!allowed(previous, known, [], range)) {
-    throw new OndeviceError('VERSION_UNAVAILABLE', `This device is outside the staged rollout of ${answer.version}, and the version before it, ${previous}, is revoked or outside the accepted range.`, { details: { url, version: previous } });
-  }
-  return toVersion(url, before, known, undefined, range, rules, context);
+  return { kind: 'manifest', fetched: { ...fetchedPrevious, validator: answer.fetched.validator }, version: previous };
 }
 
 /** Downloads (or reuses by hash) every file of the version, verifies, stores, activates, collects. */
@@ -282,6 +299,21 @@ async function commit(url: string, version: CachedVersion, name: string, validat
 }
 
 /**
+ * The host's manifest for a version this device holds, with the same files but other bytes (signed
+ * again: a new key, a new `expires`), replaces the stored one: a later start checks the signature the
+ * host serves now, so an app that has since dropped the old key still starts offline. No file moves.
+ */
+function resigned(record: ModelRecord, answer: HostAnswer): ModelRecord {
+  if (answer.kind !== 'manifest') return record;
+  const held = versionOf(record, answer.version);
+  if (!held || held.variant === null || JSON.stringify(held.manifest) === JSON.stringify(answer.fetched.json)) return record;
+  const files = answer.fetched.manifest.variants[held.variant]?.files ?? [];
+  const same = files.length === held.files.length && files.every((f, i) => f.sha256 === held.files[i]!.sha256 && f.path === held.files[i]!.path);
+  if (!same) return record;
+  return { ...record, versions: { ...record.versions, [held.version]: { ...held, manifest: answer.fetched.json } } };
+}
+
+/**
  * Records what the host said: the check time, and revocations (which drop those versions; every
  * other context hears of new ones). The validator of a bare file is saved only with its version.
  */
@@ -301,7 +333,7 @@ async function remember(url: string, answer: HostAnswer, record: ModelRecord | u
         if (!stored && record) return undefined;
         // What this device had seen revoked, read in the same transaction that adds the new ones.
         seen = new Set(stored?.revoked ?? []);
-        return revoke({ ...(stored ?? next), lastChecked: now }, revoked);
+        return revoke(resigned({ ...(stored ?? next), lastChecked: now }, answer), revoked);
       });
       next = (await store.getModel(url)) ?? next;
       await collectGarbage(store).catch(() => undefined);

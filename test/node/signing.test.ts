@@ -4,7 +4,7 @@
  * keeping a valid signature, the verifier's refusals, the manifest's new fields, the rollout bucket.
  */
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import canonicalize from 'canonicalize';
@@ -201,5 +201,81 @@ describe('hostile signed manifests (hardening II)', () => {
       expect(isOndeviceError(error, 'SIGNATURE_INVALID'), String(error)).toBe(true);
       expect((error as Error).message).toMatch(/no canonical JSON form/);
     }
+  });
+});
+
+describe('every signing command takes --expires, and none writes an expired manifest', () => {
+  /** A signed release of two versions whose manifests expire in an hour; `now` is moved past that by rewriting expires. */
+  async function freshRelease(name: string) {
+    const dir = join(work, name);
+    for (const version of ['1.0.0', '1.1.0']) {
+      const r = await cli('publish', join(work, 'digits.onnx'), dir, '--version', version, '--name', 'digits', '--sign', join(work, 'keys', 'private.jwk'), '--expires', '1h');
+      expect(r.code, r.err).toBe(0);
+    }
+    return dir;
+  }
+  /** The release's manifest.json as if its window had passed: re-signed with an expires in the past. */
+  async function expire(dir: string) {
+    const { finish, readSigningKey } = await import('../../src/cli/sign.js');
+    const path = join(dir, 'manifest.json');
+    const past = { ...JSON.parse(readFileSync(path, 'utf8')), expires: '2020-01-01T00:00:00.000Z' };
+    // Signed at a time when it was still valid, as the publisher once did.
+    const signed = await finish(past, await readSigningKey(join(work, 'keys', 'private.jwk')), path, { now: Date.parse('2019-12-01T00:00:00Z') });
+    writeFileSync(path, JSON.stringify(signed));
+  }
+  const key = () => join(work, 'keys', 'private.jwk');
+
+  test('revoke after the window: refused with what to pass; with --expires it is signed and fresh', async () => {
+    const dir = await freshRelease('expired-revoke');
+    await expire(dir);
+    const refused = await cli('revoke', dir, '1.0.0', '--sign', key());
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/expired at 2020-01-01.*--expires 30d/);
+    expect(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')).revoked).toEqual([]);
+    const ok = await cli('revoke', dir, '1.0.0', '--sign', key(), '--expires', '30d');
+    expect(ok.code, ok.err).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    expect(manifest.revoked).toEqual(['1.0.0']);
+    expect(Date.parse(manifest.expires)).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+    expect(independentlyVerified(manifest, publicKey)).toBe(true);
+  });
+
+  test('rollout after the window: refused; with --expires, signed and fresh', async () => {
+    const dir = await freshRelease('expired-rollout');
+    await expire(dir);
+    expect((await cli('rollout', dir, '1.1.0', '10', '--sign', key())).err).toMatch(/expired at 2020-01-01/);
+    const ok = await cli('rollout', dir, '1.1.0', '10', '--sign', key(), '--expires', '7d');
+    expect(ok.code, ok.err).toBe(0);
+    expect(independentlyVerified(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')), publicKey)).toBe(true);
+  });
+
+  test('`ondevice sign` renews every manifest of the release (the re-sign the README speaks of), and changes nothing else', async () => {
+    const dir = await freshRelease('resign');
+    const before = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const result = await cli('sign', dir, '--sign', key(), '--expires', '90d');
+    expect(result.code, result.err).toBe(0);
+    for (const name of ['manifest.json', 'manifest.1.0.0.json', 'manifest.1.1.0.json']) {
+      const manifest = JSON.parse(readFileSync(join(dir, name), 'utf8'));
+      expect(independentlyVerified(manifest, publicKey), name).toBe(true);
+      expect(Date.parse(manifest.expires)).toBeGreaterThan(Date.now() + 89 * 86_400_000);
+    }
+    const after = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+    const { signatures: _a, expires: _b, ...same } = before;
+    expect(after).toMatchObject(same);
+  });
+
+  test('publish --sign without --expires warns that a replayed manifest never expires', async () => {
+    const r = await cli('publish', join(work, 'digits.onnx'), join(work, 'no-expiry'), '--version', '1.0.0', '--name', 'digits', '--sign', key());
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/signed with no --expires: a copy of it replayed .* stays valid for ever/);
+  });
+
+  test('rollout --sign refuses a previous version whose manifest is unsigned (every signed device outside would refuse it)', async () => {
+    const dir = join(work, 'unsigned-previous');
+    expect((await cli('publish', join(work, 'digits.onnx'), dir, '--version', '1.0.0', '--name', 'digits')).code).toBe(0);
+    expect((await cli('publish', join(work, 'digits.onnx'), dir, '--version', '1.1.0', '--name', 'digits', '--sign', key(), '--expires', '30d')).code).toBe(0);
+    const r = await cli('rollout', dir, '1.1.0', '10', '--sign', key());
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/manifest\.1\.0\.0\.json is not signed.*ondevice sign/);
   });
 });

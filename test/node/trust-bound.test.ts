@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { loadModel, openModelCache, type Model } from '../../src/node/index.js';
-import { LiveHost, release, startServers, whichRelease, type Servers } from '../support/node-host.js';
+import { LiveHost, release, startServers, whichRelease, type ManifestJson, type Servers } from '../support/node-host.js';
+import { signedReleases } from '../support/signed.js';
 
 let servers: Servers;
 let cacheDir: string;
@@ -81,5 +82,54 @@ describe('what the device learnt outlives remove(), and clear() forgets it', () 
     await expect(load(host.url, { update: 'blocking' })).rejects.toMatchObject({ code: 'VERSION_UNAVAILABLE', message: expect.stringMatching(/below 1\.1\.0, which this device already ran/) });
     await host.publish(v2);
     expect((await load(host.url, { update: 'blocking' })).info.version).toBe('1.1.0');
+  });
+});
+
+describe('key rotation', () => {
+  test('the host re-signs the running version with a new key: the stored manifest is replaced (no file downloaded), and the new key alone starts it offline', async () => {
+    const signed = await signedReleases();
+    const host = new LiveHost(servers.server);
+    await host.publish(signed.manifests.v1A as unknown as ManifestJson);
+    const both = [signed.publicA, signed.publicB];
+    await load(host.url, { update: 'blocking', publicKey: both });
+    const requests = (await host.requests()).length;
+    // Rotation, step 1: the app trusts both keys (above); step 2: the host signs again with the new one.
+    await host.publish(signed.manifests.v1B as unknown as ManifestJson);
+    expect((await load(host.url, { update: 'blocking', publicKey: both })).info.version).toBe('1.0.0');
+    expect((await host.requests()).slice(requests).map((r) => r.path.split('/').pop())).toEqual(['manifest.json']);
+    // Step 3: the app drops the old key; this device is offline.
+    for (const m of models.splice(0)) await m.dispose();
+    await host.down(true);
+    const model = await load(host.url, { update: 'blocking', publicKey: signed.publicB });
+    expect(await whichRelease(model, servers.references)).toBe('1.0.0');
+  });
+});
+
+describe('staged rollouts', () => {
+  test('a device outside the rollout that runs a version below previous moves up to previous, on load and on a check', async () => {
+    const host = new LiveHost(servers.server);
+    const [v1, v2] = [await release('release'), await release('next')];
+    // 1.2.0 (the next files again) rolled out to nobody; previous is 1.1.0.
+    const v3 = { ...v2, version: '1.2.0', rollout: { percent: 0, previous: '1.1.0' } };
+    await host.publish(v1);
+    const running = await load(host.url, { update: 'blocking' });
+    await host.publishJson('manifest.1.1.0.json', v2);
+    await host.publish(v3);
+    // A check from the running model: 1.1.0 is downloaded and activated.
+    expect(await running.checkForUpdate()).toMatchObject({ available: true, version: '1.1.0' });
+    await running.reload();
+    expect(await whichRelease(running, servers.references)).toBe('1.1.0');
+    // And a load from scratch on another device's cache at 1.0.0 does the same.
+    const other = mkdtempSync(join(tmpdir(), 'ondevice-trust-other-'));
+    try {
+      await host.publish(v1);
+      await loadModel(host.url, { cacheDir: other, update: 'blocking' }).then((m) => m.dispose());
+      await host.publish(v3);
+      const moved = await loadModel(host.url, { cacheDir: other, update: 'blocking' });
+      expect(moved.info.version).toBe('1.1.0');
+      await moved.dispose();
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

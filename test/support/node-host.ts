@@ -49,6 +49,10 @@ export class LiveHost {
   async publish(manifest: ManifestJson): Promise<void> {
     await fetch(`${this.server}/__live/${this.id}/manifest.json`, { method: 'PUT', body: JSON.stringify(manifest) });
   }
+  /** Another JSON file the host serves beside the manifest (e.g. a per-version manifest). */
+  async publishJson(name: string, json: unknown): Promise<void> {
+    await fetch(`${this.server}/__live/${this.id}/${name}`, { method: 'PUT', body: JSON.stringify(json) });
+  }
   async swap(map: Record<string, string>): Promise<void> {
     await fetch(`${this.server}/__live/${this.id}/swap`, { method: 'PUT', body: JSON.stringify(map) });
   }

@@ -16,7 +16,7 @@ export interface SignedReleases {
   publicB: PublicJwk;
   /** A private JWK, to check that the loader refuses one. */
   privateA: JsonWebKey;
-  manifests: Record<'v1A' | 'v2A' | 'v2B' | 'v1RevokesNext' | 'v2Expired' | 'v2Rollout0' | 'v2Rollout50' | 'v2Expires', ManifestJson>;
+  manifests: Record<'v1A' | 'v1B' | 'v2A' | 'v2B' | 'v1RevokesNext' | 'v2Expired' | 'v2Rollout0' | 'v2Rollout50' | 'v2Expires', ManifestJson>;
 }
 
 async function newKey(): Promise<{ signer: SigningKey; publicJwk: PublicJwk; privateJwk: JsonWebKey }> {
@@ -44,6 +44,7 @@ export async function signedReleases(): Promise<SignedReleases> {
     privateA: a.privateJwk,
     manifests: {
       v1A: await sign(v1),
+      v1B: await sign(v1, b),
       v2A: await sign(v2),
       v2B: await sign(v2, b),
       v1RevokesNext: await sign({ ...v1, revoked: ['1.1.0'] }),
