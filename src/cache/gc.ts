@@ -41,5 +41,7 @@ export async function collectGarbage(store: CacheStore, options: GcOptions = {})
       await store.deleteFile(sha256);
     });
   }
+  // Temp files whose writer was killed mid-write (the disk cache): never renamed into place, never read.
+  await store.strays?.collect().catch(() => undefined);
   return freed;
 }

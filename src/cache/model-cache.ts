@@ -85,13 +85,13 @@ export function createModelCache(store: () => CacheStore = defaultCacheStore, st
       await collectGarbage(store(), { partials: true });
     },
     async usage() {
-      const [files, models, partials, where] = await Promise.all([store().listFiles(), store().listModels().then((all) => all.filter((r) => !r.removed)), store().listPartials(), store().byteStore()]);
+      const [files, models, partials, where, strays] = await Promise.all([store().listFiles(), store().listModels().then((all) => all.filter((r) => !r.removed)), store().listPartials(), store().byteStore(), store().strays?.bytes() ?? 0]);
       const storeBytes: Record<StoreKind, number> = { opfs: 0, indexeddb: 0, disk: 0 };
       for (const file of files) storeBytes[file.store ?? 'indexeddb'] += file.size;
       const estimate = await storage.estimate();
       const persisted = await storage.persisted();
       return {
-        bytes: files.reduce((sum, f) => sum + f.size, 0) + partials.reduce((sum, p) => sum + p.received, 0),
+        bytes: files.reduce((sum, f) => sum + f.size, 0) + partials.reduce((sum, p) => sum + p.received, 0) + strays,
         models: models.length,
         originUsage: estimate?.usage ?? null,
         originQuota: estimate?.quota ?? null,

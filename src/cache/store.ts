@@ -59,6 +59,11 @@ export interface CacheStore {
    * the device. Clearing the cache makes a new one.
    */
   deviceId(): Promise<string>;
+  /**
+   * What writes in progress hold outside the records (the disk cache's temp files): their bytes, for
+   * `usage()`, and `collect`, which deletes those whose writer has ended (a process killed mid-write).
+   */
+  readonly strays?: { bytes(): Promise<number>; collect(): Promise<void> };
 }
 
 const MODEL = 'model:';

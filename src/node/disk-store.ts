@@ -20,7 +20,7 @@ import { OndeviceError } from '../errors.js';
 import type { LockManagerLike } from '../cache/locks.js';
 import type { FileRecord, ModelRecord } from '../cache/records.js';
 import type { CacheStore } from '../cache/store.js';
-import { fileLocks, type FileLocksOptions } from './file-locks.js';
+import { alive, fileLocks, type FileLocksOptions } from './file-locks.js';
 
 export interface DiskCacheOptions {
   /** The locks shared by every process on `dir`. @default file locks in `<dir>/locks` */
@@ -67,9 +67,27 @@ export function diskCacheStore(dir: string, options: DiskCacheOptions = {}): Cac
   const modelKey = (url: string) => createHash('sha256').update(url).digest('hex');
   const modelRecord = (url: string) => join(dir, 'index', 'models', `${modelKey(url)}.json`);
 
+  /** A temp file named by this process's id, so that one a killed process left is known for what it is. */
+  const tempPath = (ext: string) => join(dir, 'tmp', `${process.pid}-${randomBytes(8).toString('hex')}.${ext}`);
+
+  /** Temp files, and whether each is abandoned: its writer has ended (or, without a pid in its name or past a day, it is old). */
+  async function temps(): Promise<Array<{ path: string; size: number; abandoned: boolean }>> {
+    const names = await readdir(join(dir, 'tmp')).catch(() => [] as string[]);
+    const out = [];
+    for (const name of names) {
+      const info = await stat(join(dir, 'tmp', name)).catch(() => undefined);
+      if (!info?.isFile()) continue;
+      const pid = Number(/^(\d+)-[0-9a-f]+\.\w+$/.exec(name)?.[1] ?? Number.NaN);
+      const age = Date.now() - info.mtimeMs;
+      const abandoned = Number.isSafeInteger(pid) ? !alive(pid) || age > 24 * 3_600_000 : age > 3_600_000;
+      out.push({ path: join(dir, 'tmp', name), size: info.size, abandoned });
+    }
+    return out;
+  }
+
   /** Writes `bytes` to a temp file, fsyncs it and renames it to `path`: readers see all of it or none. */
   async function writeAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
-    const tmp = join(dir, 'tmp', `${randomBytes(8).toString('hex')}.tmp`);
+    const tmp = tempPath('tmp');
     await mkdir(dirname(tmp), { recursive: true });
     await mkdir(dirname(path), { recursive: true });
     try {
@@ -155,6 +173,12 @@ export function diskCacheStore(dir: string, options: DiskCacheOptions = {}): Cac
       return owners;
     },
     byteStore: async () => 'disk',
+    strays: {
+      bytes: async () => (await temps()).reduce((sum, t) => sum + t.size, 0),
+      async collect() {
+        for (const t of await temps()) if (t.abandoned) await rm(t.path, { force: true });
+      },
+    },
     async savePartial(sha256, { bytes, validator }) {
       const previous = await readJson<PartialRecord>(partialRecord(sha256));
       const from = previous && previous.validator === validator ? Math.min(previous.received, bytes.length) : 0;
@@ -202,7 +226,7 @@ export function diskCacheStore(dir: string, options: DiskCacheOptions = {}): Cac
       if (existing) return existing.trim();
       // Made once: the id is written to a temp file and linked into place, which fails if another
       // process got there first; then everyone reads the same id.
-      const tmp = join(dir, 'tmp', `${randomBytes(8).toString('hex')}.id`);
+      const tmp = tempPath('id');
       await mkdir(dirname(tmp), { recursive: true });
       await writeAtomic(tmp, randomBytes(16).toString('hex'));
       await link(tmp, path).catch((error: unknown) => ((error as NodeJS.ErrnoException).code === 'EEXIST' ? undefined : Promise.reject(error)));
@@ -219,4 +243,28 @@ async function syncDir(path: string): Promise<void> {
   if (!handle) return;
   await handle.sync().catch(() => undefined);
   await handle.close();
+}
+
+/**
+ * The cache on a read-only file system (a pre-warmed cache in a container image): it serves the
+ * versions it holds; nothing it learns is stored (a revocation holds for this process only), and a
+ * new version cannot be stored (`STORAGE_FAILED`, so an update check says so and the running version
+ * keeps running). No locks: nobody can write to it.
+ */
+export function readOnlyStore(store: CacheStore, dir: string): CacheStore {
+  const refused = () =>
+    Promise.reject(new OndeviceError('STORAGE_FAILED', `The cache directory ${dir} is read-only: it serves the versions it holds, and a new version cannot be stored. Make it writable (or give ondevice/node a writable cacheDir) to take updates.`, { details: { cacheDir: dir } }));
+  let deviceId: string | undefined;
+  return {
+    ...store,
+    locks: undefined,
+    updateModel: async () => undefined,
+    deleteModel: async () => undefined,
+    writeFile: refused,
+    deleteFile: async () => undefined,
+    savePartial: async () => undefined,
+    deletePartial: async () => undefined,
+    deviceId: async () => (deviceId ??= await store.deviceId().catch(() => randomBytes(16).toString('hex'))),
+    strays: { bytes: async () => 0, collect: async () => undefined },
+  };
 }

@@ -36,7 +36,7 @@ interface Local {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Whether process `pid` runs (on this machine). EPERM: it runs, as another user. */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

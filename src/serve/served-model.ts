@@ -4,6 +4,9 @@
  * after them), and withheld (503) while its version is revoked and nothing else is cached.
  */
 import { toOndeviceError } from '../errors.js';
+import { resolve } from 'node:path';
+import { defaultCacheDir } from '../node/cache-dir.js';
+import { cacheMode } from '../node/host.js';
 import { loadModel, type NodeLoadOptions } from '../node/load-model.js';
 import type { Model, ModelInfo } from '../types.js';
 import type { Metrics } from './metrics.js';
@@ -54,6 +57,10 @@ export class ServedModel {
    * downloads; then asks the host, and checks again every interval.
    */
   async start(): Promise<void> {
+    const dir = resolve(this.options.cacheDir ?? defaultCacheDir());
+    const mode = await cacheMode(dir).catch(() => 'read-write' as const);
+    if (mode === 'read-only') this.options.log(`${this.url}: the cache ${dir} is read-only: serving the versions it holds; a new version cannot be stored, so updates wait until it is writable`);
+    if (mode === 'uncached') this.options.log(`${this.url}: the cache ${dir} cannot be written and holds no model: running uncached (every start downloads the model)`);
     await this.#load();
     // Asked off the start: a cached version serves while the host answers (or hangs).
     if (this.#model && !this.#closed) void this.check();
