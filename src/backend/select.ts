@@ -1,5 +1,5 @@
 /** @file Backend preference → ordered list, and the walk down it that reports every skipped backend. */
-import { OndeviceError, throwIfAborted } from '../errors.js';
+import { OndeviceError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { Backend, BackendFallback, BackendPreference } from '../types.js';
 
 export const BACKENDS: readonly Backend[] = ['webgpu', 'wasm', 'webgl', 'cpu', 'cuda', 'dml', 'coreml'];
@@ -44,8 +44,9 @@ export interface Selected<T> {
  * Tries each backend in order and returns the first success with the reasons for each earlier one.
  * Failing that, `BACKEND_UNAVAILABLE`, whether the backends were missing or were tried and failed
  * (out of memory, a lost GPU device): neither says the model's bytes are bad, so neither may ban a
- * version. A runtime that finds the bytes are not a model throws `MODEL_INVALID` itself, which ends
- * the walk at once, as does any other error that is not `BackendSkipped`.
+ * version. A runtime that finds the model is not one it can run throws `MODEL_INVALID`: the walk goes
+ * on (another backend may run it: WebGPU lacks ops WASM has), and only if none does is the error
+ * `MODEL_INVALID`. Any other error ends the walk at once.
  */
 export async function firstWorkingBackend<T>(
   order: readonly Backend[],
@@ -54,16 +55,23 @@ export async function firstWorkingBackend<T>(
 ): Promise<Selected<T>> {
   const fallbacks: BackendFallback[] = [];
   let anyTried = false;
+  let invalid: OndeviceError | undefined;
   for (const backend of order) {
     throwIfAborted(signal);
     try {
       return { value: await attempt(backend), backend, fallbacks };
     } catch (error) {
+      if (isOndeviceError(error, 'MODEL_INVALID')) {
+        invalid ??= error;
+        fallbacks.push({ backend, reason: error.message });
+        continue;
+      }
       if (!(error instanceof BackendSkipped)) throw error;
       anyTried ||= error.kind === 'failed';
       fallbacks.push({ backend, reason: error.reason });
     }
   }
+  if (invalid) throw new OndeviceError('MODEL_INVALID', invalid.message, { details: { ...invalid.details, fallbacks }, cause: invalid });
   throwIfAborted(signal);
   const summary = fallbacks.map((f) => `${f.backend}: ${f.reason}`).join('; ');
   if (anyTried) {

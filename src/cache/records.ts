@@ -44,6 +44,12 @@ export interface ModelRecord {
    * it outlives `modelCache.remove()` and eviction (see `tombstone`).
    */
   highest?: string;
+  /**
+   * Versions this device found no runtime here can run (`MODEL_INVALID` on every backend), each with
+   * the runtime that said so. Apart from `revoked` (the publisher's word): a ban is lifted once a
+   * model of this URL runs on another runtime version, which may run it.
+   */
+  banned?: Array<{ version: string; runtime: string }>;
   /** What is left of a removed or evicted model: no versions, only what the device learnt (`revoked`, `highest`, `name`). */
   removed?: true;
   /** `backend: 'fastest'` choices, by version, variant and device (see pipeline/fastest.ts). */
@@ -111,6 +117,25 @@ export function activate(record: ModelRecord, version: CachedVersion): ModelReco
  */
 export function tombstone(record: ModelRecord): ModelRecord {
   return { ...emptyRecord(record.url, record.kind, record.name, record.lastUsed), revoked: record.revoked, ...(record.highest !== undefined && { highest: record.highest }), removed: true };
+}
+
+/** Bans `version` on `runtime`: not started again here while that runtime is the one that runs. */
+export function ban(record: ModelRecord, version: string, runtime: string): ModelRecord {
+  const others = (record.banned ?? []).filter((b) => b.version !== version);
+  return { ...record, banned: [...others, { version, runtime }] };
+}
+
+/**
+ * Lifts the bans that another version of the same runtime made (`onnxruntime-web 1.29.0` when
+ * `onnxruntime-web 1.30.0` runs): this one may run those versions. Bans by another runtime, or by
+ * the library's own checks, stay.
+ */
+export function liftBans(record: ModelRecord, runtime: string): ModelRecord {
+  const name = (r: string) => r.split(' ')[0];
+  const kept = (record.banned ?? []).filter((b) => name(b.runtime) !== name(runtime) || b.runtime === runtime);
+  if (kept.length === (record.banned ?? []).length) return record;
+  const { banned: _banned, ...rest } = record;
+  return kept.length > 0 ? { ...rest, banned: kept } : rest;
 }
 
 /** Drops the `backend: 'fastest'` choices of versions the record no longer keeps. */

@@ -141,4 +141,7 @@ export async function serveCommand(args: readonly string[], io: Io, stop?: Promi
     }));
   io.err('stopping: finishing the requests in flight');
   await server.close();
+  // Every request has its answer; what may still wait is an update check on a model host that hangs,
+  // which would hold the process until --host-timeout. A signalled server ends now.
+  if (!stop) process.exit(0);
 }

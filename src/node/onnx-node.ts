@@ -38,7 +38,11 @@ function loadOrt(): Promise<Ort> {
 }
 
 /** ORT status codes that say the bytes themselves are not a usable model, whatever the provider. */
-const MODEL_ERROR = /ERROR_CODE: (2|4|7|10)|INVALID_PROTOBUF|INVALID_GRAPH|Protobuf parsing failed|NO_MODEL|Load model from buffer failed/i;
+/**
+ * What says the model itself cannot run on this runtime, whatever the device: bytes that are not a
+ * model, a graph it rejects, an op or type it does not implement (training ops, bfloat16 arithmetic).
+ */
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10)|INVALID_PROTOBUF|INVALID_GRAPH|NOT_IMPLEMENTED|Protobuf parsing failed|NO_MODEL|Load model from buffer failed|Could not find an implementation|is not a registered function\/op|Type Error/i;
 
 /** The session options for a create: the app's typed settings in onnxruntime-node's terms. */
 export function nodeSessionOptions(backend: Backend, onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
@@ -83,14 +87,14 @@ export const onnxNodeRuntime: RuntimeAdapter = {
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
     // Only the files the release supplies: a tensor naming any other would be read from elsewhere.
-    checkExternalData(model.bytes, external.map((f) => f.path), model.path);
+    checkExternalData(model.bytes, external.map((f) => f.path), model.path, { backend, runtimeVersion: runtimeVersion(ort) });
     let session: OrtModule.InferenceSession;
     try {
       session = await ort.InferenceSession.create(model.bytes, nodeSessionOptions(backend, options?.onnx, external));
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
-        throw new OndeviceError('MODEL_INVALID', `onnxruntime-node cannot load this model: ${text}. Check that the file is a valid ONNX model.`, { details: { backend, runtimeMessage: text }, cause: error });
+        throw new OndeviceError('MODEL_INVALID', `onnxruntime-node cannot load this model: ${text}. It needs an op or a type this runtime does not implement, or its bytes are not a valid ONNX model: re-export it for this runtime (another opset, float32 instead of bfloat16, no training ops).`, { details: { backend, runtimeMessage: text, runtimeVersion: runtimeVersion(ort) }, cause: error });
       }
       throw new BackendSkipped('failed', `creating the session failed: ${text}`);
     }
@@ -106,8 +110,11 @@ class NodeSession implements RuntimeSession {
   /** Runs in flight; `release()` waits for them (a hot swap ends the old session under its last requests). */
   #running = new Set<Promise<unknown>>();
 
+  readonly runtimeVersion: string;
+
   constructor(ort: Ort, session: OrtModule.InferenceSession) {
     this.#ort = ort;
+    this.runtimeVersion = runtimeVersion(ort);
     this.#session = session;
     this.inputs = specs(session.inputNames, session.inputMetadata);
     this.outputs = specs(session.outputNames, session.outputMetadata);
@@ -151,4 +158,9 @@ function providerMissing(ort: Ort, backend: Backend): string | undefined {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `onnxruntime-node <version>`, for bans tied to the runtime (see update/from-cache.ts). */
+function runtimeVersion(ort: Ort): string {
+  return `onnxruntime-node ${ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown'}`;
 }

@@ -82,8 +82,6 @@ interface Loaded {
   load: ModelStats['load'];
   /** Releases the model's `model:<url>` lock, which tells other contexts it runs here. */
   unlock: () => void;
-  /** Aborted on dispose: an update check still waiting on the host stops with the model. */
-  stop: AbortController;
 }
 
 /** Marks each progress phase on `clock` as the event passes through. */
@@ -184,7 +182,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       (async () => {
         const model = find(id);
         const device = await probeDevice(model.request.backends, offered, runtimes);
-        const ctx = context(model.request, device, createProgressEmitter(undefined), model.stop.signal, false);
+        const ctx = context(model.request, device, createProgressEmitter(undefined), undefined, false);
         try {
           const result = await checkForUpdate(model.request.url, model.info.version, model.request, ctx);
           listeners.checked(id, null);
@@ -225,7 +223,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     await tellModels(request.url);
     const id = nextId++;
     // The handed-over manifest answered this load only: later checks must ask the host.
-    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock, stop: new AbortController(), recorder: createStatsRecorder(), load: clock.done() });
+    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done() });
     listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
     await progress.flush();
     confirm(resolved, ctx);
@@ -293,7 +291,6 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       if (!model) return;
       models.delete(id);
       listeners.delete(id);
-      model.stop.abort();
       model.unlock();
       await model.session.release().catch(() => undefined);
     },

@@ -17,7 +17,7 @@ import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.
 import type { Runtimes } from '../runtime/runtimes.js';
 import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, ModelInfo, OnnxOptions } from '../types.js';
-import { resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateRules } from '../update/resolve.js';
+import { ranOn, resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateRules } from '../update/resolve.js';
 
 /** A load as it crosses the worker boundary: plain data only. */
 export interface LoadRequest extends UpdateRules {
@@ -181,12 +181,14 @@ export async function startModel(request: LoadRequest, runtimes: Runtimes, ctx: 
     }
   } catch (error) {
     if (!isOndeviceError(error, 'MODEL_INVALID') || resolved.startedBefore) throw error;
-    const previous = await rollBack(request.url, resolved.version, request, ctx).catch(() => undefined);
+    const runtime = typeof error.details['runtimeVersion'] === 'string' ? error.details['runtimeVersion'] : 'unknown';
+    const previous = await rollBack(request.url, resolved.version, runtime, request, ctx).catch(() => undefined);
     if (!previous) throw error;
     resolved = { ...previous, updateError: error };
     opened = await openVerified(resolved, request, runtimes, ctx, device, threading);
   }
   if (!opened) throw new OndeviceError('INTEGRITY_MISMATCH', `The cached files of ${request.url} were altered twice in a row while loading; try again.`, { details: { url: request.url } });
+  void ranOn(request.url, opened.session.runtimeVersion, ctx).catch(() => undefined);
   progress.emit({ phase: 'ready', backend: opened.info.backend });
   return { resolved, opened };
 }

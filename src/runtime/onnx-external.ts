@@ -28,7 +28,7 @@ const EXTERNAL = 1;
 class Malformed extends Error {}
 
 /** The external-data locations of `model`'s tensors, in order of first use. Throws `MODEL_INVALID` for bytes that are not a protobuf. */
-export function externalDataLocations(model: Uint8Array, file = 'the model'): string[] {
+export function externalDataLocations(model: Uint8Array, file = 'the model', extra: Record<string, unknown> = {}): string[] {
   const found = new Set<string>();
   const decoder = new TextDecoder();
   let pos = 0;
@@ -60,7 +60,7 @@ export function externalDataLocations(model: Uint8Array, file = 'the model'): st
   };
   /** Walks one message of `kind` in [pos, end), noting the location of each external tensor. */
   const walk = (kind: Exclude<Kind, 'entry'>, end: number, depth: number): void => {
-    if (depth > 64) throw new Malformed();
+    if (depth > 100) throw new Malformed();
     let location: string | undefined;
     let external = false;
     while (pos < end) {
@@ -92,21 +92,22 @@ export function externalDataLocations(model: Uint8Array, file = 'the model'): st
     walk('model', model.length, 0);
   } catch (error) {
     if (!(error instanceof Malformed)) throw error;
-    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${pos}). Check that the file is a whole .onnx.`, { details: { file } });
+    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${pos}). Check that the file is a whole .onnx.`, { details: { ...extra, file } });
   }
   return [...found];
 }
 
 /**
  * Refuses a model whose tensors name external data the release does not supply (by the exact name
- * the release gives it), before any runtime sees the model.
+ * the release gives it), before any runtime sees the model. `extra` goes into the error's details (the
+ * runtime's version, which a ban is tied to).
  */
-export function checkExternalData(model: Uint8Array, supplied: readonly string[], file: string): void {
-  const missing = externalDataLocations(model, file).filter((location) => !supplied.includes(location));
+export function checkExternalData(model: Uint8Array, supplied: readonly string[], file: string, extra: Record<string, unknown> = {}): void {
+  const missing = externalDataLocations(model, file, extra).filter((location) => !supplied.includes(location));
   if (missing.length === 0) return;
   throw new OndeviceError(
     'MODEL_INVALID',
     `${file} keeps tensor data in ${missing.map((m) => `"${m}"`).join(', ')}, which the release does not supply${supplied.length > 0 ? ` (it supplies ${supplied.map((s) => `"${s}"`).join(', ')})` : ''}. A model may only read the files published with it: publish its external data beside it (ondevice publish does), or re-export it with the weights inside.`,
-    { details: { file, missing, supplied } },
+    { details: { ...extra, file, missing, supplied } },
   );
 }

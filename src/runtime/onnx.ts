@@ -47,7 +47,12 @@ const WARM_MODEL = () => Uint8Array.from(atob('CAgSCG9uZGV2aWNlOjoKEAoBeBIBeSIIS
 let warmed: Promise<void> | undefined;
 
 /** ORT status codes that say the bytes themselves are not a usable model, whatever the backend. */
-const MODEL_ERROR = /ERROR_CODE: (2|4|7|10),/;
+/**
+ * What says the model itself cannot run on this runtime, whatever the device: bytes that are not a
+ * model, a graph it rejects, an op or type it does not implement (training ops, bfloat16 arithmetic).
+ * ORT's codes: 2 INVALID_ARGUMENT, 4 NO_MODEL, 7 INVALID_PROTOBUF, 9 NOT_IMPLEMENTED, 10 INVALID_GRAPH.
+ */
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10),|Could not find an implementation|is not a registered function\/op|Type Error/;
 
 /** The ORT session options for a create: the app's typed settings mapped to ORT's names. */
 export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
@@ -91,7 +96,7 @@ export const onnxRuntime: RuntimeAdapter = {
     const [model, ...external] = files;
     if (!model) throw new OndeviceError('MODEL_INVALID', 'The model has no files.');
     // Only the files the release supplies: a tensor naming any other would be read from elsewhere.
-    checkExternalData(model.bytes, external.map((f) => f.path), model.path);
+    checkExternalData(model.bytes, external.map((f) => f.path), model.path, { backend, runtimeVersion: runtimeVersion(ort) });
     // Two sessions created at once while ORT initialises its backend race (WebGPU's device above
     // all): the model's waits for the warming one to finish.
     await warmed;
@@ -101,8 +106,8 @@ export const onnxRuntime: RuntimeAdapter = {
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
-        throw new OndeviceError('MODEL_INVALID', `onnxruntime-web cannot load this model: ${text}. Check that the file is a valid ONNX model.`, {
-          details: { backend, runtimeMessage: text },
+        throw new OndeviceError('MODEL_INVALID', `onnxruntime-web cannot load this model: ${text}. It needs an op or a type this runtime does not implement, or its bytes are not a valid ONNX model: re-export it for this runtime (another opset, float32 instead of bfloat16, no training ops).`, {
+          details: { backend, runtimeMessage: text, runtimeVersion: runtimeVersion(ort) },
           cause: error,
         });
       }
@@ -119,8 +124,11 @@ class OnnxSession implements RuntimeSession {
   #session: OrtModule.InferenceSession;
   #queue: Promise<unknown> = Promise.resolve();
 
+  readonly runtimeVersion: string;
+
   constructor(ort: Ort, session: OrtModule.InferenceSession) {
     this.#ort = ort;
+    this.runtimeVersion = runtimeVersion(ort);
     this.#session = session;
     this.inputs = specs(session.inputNames, session.inputMetadata);
     this.outputs = specs(session.outputNames, session.outputMetadata);
@@ -183,4 +191,9 @@ export function freeDim(dim: number | string, index: number): number | string {
 
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `onnxruntime-web <version>`, for bans tied to the runtime (see update/from-cache.ts). */
+function runtimeVersion(ort: Ort): string {
+  return `onnxruntime-web ${ort.env.versions?.web ?? ort.env.versions?.common ?? 'unknown'}`;
 }

@@ -11,6 +11,8 @@ export interface RuntimeSession {
   /** Runs one inference; calls on one session are served one at a time, in order. */
   run(inputs: TensorMap): Promise<TensorMap>;
   release(): Promise<void>;
+  /** The runtime and its version (`onnxruntime-web 1.30.0`): a version banned here as not a model is tried again under another. */
+  readonly runtimeVersion?: string;
 }
 
 /** How a session is to be created, decided by the host. */

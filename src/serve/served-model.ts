@@ -135,8 +135,8 @@ export class ServedModel {
     this.#closed = true;
     this.#stop.abort();
     clearInterval(this.#timer);
-    // Disposing aborts an update check still waiting on the host; then the check is let finish.
+    // An update check still waiting on the model host is not awaited: it ends by itself (--host-timeout)
+    // and, the model being closed, its outcome is dropped.
     await this.#model?.dispose();
-    await this.#checking?.catch(() => undefined);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { CacheMiss, readCachedFiles, type FetchedFiles } from '../cache/files.js';
 import { collectGarbage } from '../cache/gc.js';
-import { pruneTuning, revoke, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
+import { ban, liftBans, pruneTuning, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import { parseRange } from '../manifest/semver.js';
@@ -115,20 +115,30 @@ export async function markStarted(url: string, version: string | null, context: 
 }
 
 /**
- * The bytes of `failed`, a version that has never started here, are not a model any runtime
- * accepts: if the cache still keeps the version it replaced, this device never starts `failed` again
- * (it is treated as revoked here) and the previous version is returned to run. Otherwise nothing is
+ * The bytes of `failed`, a version that has never started here, are not a model this runtime runs
+ * (`MODEL_INVALID` on every backend): if the cache still keeps the version it replaced, this device
+ * bans `failed` (apart from the publisher's revocations, and only while `runtime` is the runtime: an
+ * upgraded one tries it again) and the previous version is returned to run. Otherwise nothing is
  * changed and `undefined` is returned: with nothing to fall back to, banning would only leave the
  * device with no model until the publisher ships a new version.
  */
-export async function rollBack(url: string, failed: string | null, rules: UpdateRules, context: ResolveContext): Promise<Resolved | undefined> {
+export async function rollBack(url: string, failed: string | null, runtime: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved | undefined> {
   const store = context.store;
   if (!store || failed === null) return undefined;
   const record = await store.getModel(url);
   const range = rules.version === undefined ? undefined : parseRange(rules.version);
-  const previous = record && usableCached(revoke(record, [failed]), range);
+  const previous = record && usableCached(ban(record, failed, runtime), range);
   if (!record || !previous || previous.version === failed) return undefined;
-  await store.updateModel(url, (r) => r && revoke(r, [failed]));
+  await store.updateModel(url, (r) => r && ban(r, failed, runtime));
   const banned = await store.getModel(url);
   return banned ? readCachedVersion(banned, previous, context) : undefined;
+}
+
+/** A model of `url` runs on `runtime`: the bans another runtime version made are lifted. */
+export async function ranOn(url: string, runtime: string | undefined, context: ResolveContext): Promise<void> {
+  const store = context.store;
+  if (!store || runtime === undefined) return;
+  const record = await store.getModel(url);
+  if (!record?.banned || liftBans(record, runtime) === record) return;
+  await store.updateModel(url, (r) => r && liftBans(r, runtime));
 }

@@ -22,7 +22,7 @@ import { parseRange, type Range } from '../manifest/semver.js';
 import { allowed, belowFloor, replaces, usableCached } from './versions.js';
 import { checkFresh, checkSignature, revocable, rolloutState, type RolloutState } from './trust.js';
 
-export { cachedVersion, markStarted, rollBack } from './from-cache.js';
+export { cachedVersion, markStarted, ranOn, rollBack } from './from-cache.js';
 export type { Handoff, Resolved, ResolveContext, UpdatePolicy, UpdateRules, VariantChoice } from './resolve-types.js';
 
 function rangeOf(rules: UpdateRules): Range | undefined {

@@ -4,6 +4,7 @@ import { compareVersionStrings, satisfies, type Range } from '../manifest/semver
 
 export function allowed(version: string, record: ModelRecord | undefined, revoked: readonly string[], range: Range | undefined): boolean {
   if (record?.revoked.includes(version) || revoked.includes(version)) return false;
+  if (record?.banned?.some((b) => b.version === version)) return false;
   // A bare model file is versioned by its ETag, not semver: a range does not apply to it.
   if (record?.kind === 'file') return true;
   if (belowFloor(version, record)) return false;

@@ -61,7 +61,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
     ['an HTML page instead of the model', '/spa/digits.onnx', 'MODEL_INVALID', /answered an HTML page \(HTTP 200\) where the model should be/],
     ['an HTML page instead of the manifest', '/spa/manifest.json', 'MANIFEST_INVALID', /answered an HTML page \(HTTP 200\) where the manifest should be/],
     ['a manifest file that is an HTML page', '/mutated/html-file/manifest.json', 'MODEL_INVALID', /answered an HTML page/],
-    ['bytes that are not an ONNX model', '/digits/test-set.bin', 'MODEL_INVALID', /cannot load this model|could not be loaded on any backend/],
+    ['bytes that are not an ONNX model', '/digits/test-set.bin', 'MODEL_INVALID', /cannot load this model|could not be loaded on any backend|is not a valid ONNX model/],
     ['a manifest without version', '/mutated/no-version/manifest.json', 'MANIFEST_INVALID', /field "version" must be a non-empty string, got nothing/],
     ['a manifest of another format', '/mutated/bad-format/manifest.json', 'MANIFEST_INVALID', /field "format" must be "ondevice\/1"/],
     ['a manifest pointing at another host', '/mutated/other-origin/manifest.json', 'MANIFEST_INVALID', /"variants.fp32.files\[0\].path" must be a path relative to the manifest/],

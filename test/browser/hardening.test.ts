@@ -108,6 +108,34 @@ describe('1. a failed start bans a version only when its bytes are at fault and 
     await again.dispose();
     expect(await live.count('test-set.bin')).toBe(1);
   });
+
+  test('hardening II: a ban is this device\'s, apart from the publisher\'s revocations, and an upgraded runtime tries the version again', async () => {
+    const live = new LiveHost();
+    await live.publish(await release('release'));
+    await (await loadModel(live.url, { backend: 'wasm' })).dispose();
+    await live.publish(await releaseOf('1.1.0', 'test-set.bin'));
+    await (await loadModel(live.url, { backend: 'wasm', update: 'blocking' })).dispose();
+    const store = defaultCacheStore();
+    const record = await store.getModel(live.url);
+    expect(record?.revoked).toEqual([]);
+    expect(record?.banned).toEqual([{ version: '1.1.0', runtime: expect.stringMatching(/^onnxruntime-web \d+\.\d+/) }]);
+    // As if the ban had been made by an older onnxruntime-web: the next run (1.0.0, on this one) lifts it…
+    await store.updateModel(live.url, (r) => r && { ...r, banned: [{ version: '1.1.0', runtime: 'onnxruntime-web 0.0.1' }] });
+    await (await loadModel(live.url, { backend: 'wasm', update: 'never' })).dispose();
+    await eventually(async () => (await store.getModel(live.url))?.banned === undefined, 'the old ban to be lifted');
+    // …and the one after tries 1.1.0 again, fails, and bans it under this runtime.
+    const retried = await loadModel(live.url, { backend: 'wasm', update: 'never' });
+    expect(retried.lastUpdateError?.code).toBe('MODEL_INVALID');
+    expect(retried.info.version).toBe('1.0.0');
+    await retried.dispose();
+    expect((await store.getModel(live.url))?.banned).toEqual([{ version: '1.1.0', runtime: expect.stringMatching(/^onnxruntime-web \d/) }]);
+  });
+
+  test('hardening II: a model no runtime here runs (bfloat16 arithmetic) is MODEL_INVALID with the runtime\'s reason, not BACKEND_UNAVAILABLE', async () => {
+    const error = await expectOndeviceError(loadModel(`${server}/unsupported/bfloat16-add.onnx`, { backend: 'wasm' }), 'MODEL_INVALID');
+    expect(error.message).toMatch(/onnxruntime-web cannot load this model/);
+    expect(error.details['runtimeVersion']).toMatch(/^onnxruntime-web \d/);
+  });
 });
 
 describe('3. garbage collection never takes bytes a reader in another context is reading', () => {

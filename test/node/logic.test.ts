@@ -63,13 +63,25 @@ describe('backends', () => {
     await expect(failing).rejects.toMatchObject({ code: 'BACKEND_UNAVAILABLE', details: { tried: true } });
   });
 
+  test('MODEL_INVALID on one backend goes on to the next (WebGPU lacks ops WASM has); on every backend it is MODEL_INVALID with each reason', async () => {
+    const ran = await firstWorkingBackend(['webgpu', 'wasm'], async (b) => {
+      if (b === 'webgpu') throw new OndeviceError('MODEL_INVALID', 'no kernel for Foo', { details: { runtimeVersion: 'onnxruntime-web 1.30.0' } });
+      return 'session';
+    }, undefined);
+    expect(ran).toEqual({ value: 'session', backend: 'wasm', fallbacks: [{ backend: 'webgpu', reason: 'no kernel for Foo' }] });
+    const walk = firstWorkingBackend(['webgpu', 'wasm'], async (b) => {
+      throw new OndeviceError('MODEL_INVALID', `bad on ${b}`, { details: { runtimeVersion: 'onnxruntime-web 1.30.0' } });
+    }, undefined);
+    await expect(walk).rejects.toMatchObject({ code: 'MODEL_INVALID', message: 'bad on webgpu', details: { runtimeVersion: 'onnxruntime-web 1.30.0', fallbacks: [{ backend: 'webgpu' }, { backend: 'wasm' }] } });
+  });
+
   test('other errors stop the walk', async () => {
     let tried = 0;
     const walk = firstWorkingBackend(['webgpu', 'wasm'], async () => {
       tried++;
-      throw new OndeviceError('MODEL_INVALID', 'bad protobuf');
+      throw new OndeviceError('INTEGRITY_MISMATCH', 'bad bytes');
     }, undefined);
-    await expect(walk).rejects.toThrow('bad protobuf');
+    await expect(walk).rejects.toThrow('bad bytes');
     expect(tried).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 /** @file The cache's rules, pure: activation keeps one previous version, revocation drops versions, which version may run and replace. */
 import { describe, expect, test } from 'vitest';
-import { activate, emptyRecord, recordBytes, referencedFiles, revoke, tombstone, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
+import { activate, ban, emptyRecord, liftBans, recordBytes, referencedFiles, revoke, tombstone, type CachedVersion, type ModelRecord } from '../../src/cache/records.js';
 import { parseRange } from '../../src/manifest/semver.js';
 import { allowed, replaces, usableCached } from '../../src/update/versions.js';
 
@@ -94,5 +94,19 @@ describe('what the device learnt (hardening II)', () => {
     expect(allowed('1.0.5', revoke(gone, ['1.1.0']), [], undefined)).toBe(true);
     // Activating again brings the record back to life.
     expect(activate(gone, version('1.2.0'))).not.toHaveProperty('removed');
+  });
+});
+
+describe('bans (a version no runtime here runs), apart from revocations', () => {
+  test('a banned version may not run; the ban is lifted by another version of the same runtime only', () => {
+    const r = ban(activate(activate(base(), version('1.0.0')), version('1.1.0')), '1.1.0', 'onnxruntime-web 1.30.0');
+    expect(r.revoked).toEqual([]);
+    expect(allowed('1.1.0', r, [], undefined)).toBe(false);
+    expect(usableCached(r, undefined)?.version).toBe('1.0.0');
+    expect(liftBans(r, 'onnxruntime-web 1.30.0')).toBe(r);
+    expect(liftBans(r, 'onnxruntime-node 1.30.0')).toBe(r);
+    const lifted = liftBans(r, 'onnxruntime-web 1.31.0');
+    expect(lifted.banned).toBeUndefined();
+    expect(allowed('1.1.0', lifted, [], undefined)).toBe(true);
   });
 });

@@ -4,10 +4,13 @@
  * data, out-of-range time options, and what a browser client needs (CORS for the binary extension).
  * Each case failed before its fix; the server must answer with a clear 4xx/5xx and keep serving.
  */
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { serveOptions } from '../../src/cli/serve-command.js';
 import { startServer } from '../../src/serve/server.js';
+import { builtNodeEntry } from '../support/node-build.js';
 import { LiveHost, eventually, release } from '../support/node-host.js';
 import { DIGITS, images, inferBody, post, serveHarness } from '../support/serve-harness.js';
 
@@ -145,6 +148,34 @@ describe('a model host that hangs', () => {
     expect((await post(`${url}/v2/models/digits/infer`, inferBody(1))).json['model_version']).toBe('1.0.0');
     await hang('nothing');
   });
+});
+
+describe('the command, with a model host that hangs', () => {
+  test('SIGTERM exits at once, not when the hanging update check gives up (--host-timeout 600)', async () => {
+    const host = new LiveHost(harness.servers.server, harness.servers.proxy);
+    await host.publish(await release('release'));
+    await (await serve({ models: [host.url] })).close();
+    harness.running.length = 0;
+    await fetch(`${harness.servers.proxy}/__faults`, { method: 'PUT', body: JSON.stringify([{ match: host.id, fault: 'hang', times: 1000 }]) });
+    const cli = join(dirname(builtNodeEntry()), 'cli.js');
+    const proc = spawn(process.execPath, [cli, 'serve', host.url, '--port', '0', '--cache-dir', harness.cacheDir, '--host-timeout', '600'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', resolve));
+    const url = await new Promise<string>((resolve, reject) => {
+      proc.stdout.on('data', (c: Buffer) => {
+        const m = /on (http:\/\/\S+)/.exec(c.toString());
+        if (m) resolve(m[1]!);
+      });
+      void exited.then((code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    // Served from the cache while its update check hangs on the host.
+    await eventually(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 'the cached version');
+    await eventually(async () => (await (await fetch(`${harness.servers.proxy}/__log`)).json() as Array<{ path: string }>).some((r) => r.path.includes(host.id)), 'the hanging check');
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await fetch(`${harness.servers.proxy}/__faults`, { method: 'PUT', body: '[]' });
+  }, 30_000);
 });
 
 describe('what a browser client of the binary extension needs, and what the server says of itself', () => {
