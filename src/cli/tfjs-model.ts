@@ -36,13 +36,16 @@ export async function isModelJson(path: string): Promise<boolean> {
 }
 
 /**
- * The variant a lone TF.js model is published as: `--variant` if given, else what its weights are
- * quantized to (`fp16`, `uint8`, `uint16`: TF.js dequantizes them when it loads), else `fp32`.
+ * The variant a lone TF.js model is published as: `--variant` if given, else what its float weights
+ * are quantized to (`fp16`, `uint8`, `uint16`: TF.js dequantizes them when it loads), else `fp32`.
+ * Only float weights count: int32 and bool weights (shapes, indices) are never quantized, and a model
+ * such as MoveNet ships float16 floats beside them.
  */
 function variantOf(model: TfjsVariant, asked: string | undefined): string {
   if (asked !== undefined) return asked;
   const groups = (model.json['weightsManifest'] as Array<{ weights: WeightSpec[] }> | undefined) ?? [];
-  const dtypes = new Set(groups.flatMap((g) => g.weights).map((w) => w.quantization?.dtype ?? 'none'));
+  const floats = groups.flatMap((g) => g.weights).filter((w) => w.dtype === undefined || w.dtype === 'float32');
+  const dtypes = new Set(floats.map((w) => w.quantization?.dtype ?? 'none'));
   const [only] = dtypes;
   if (dtypes.size !== 1 || only === undefined || only === 'none') return 'fp32';
   return only === 'float16' ? 'fp16' : only;

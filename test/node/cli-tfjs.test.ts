@@ -162,4 +162,21 @@ describe('TF.js models as users have them: any file name, quantized weights (iss
     expect(fromFolder.code, fromFolder.err).toBe(0);
     expect(Object.keys(manifestOf(join(work, 'pose-lite-folder')).variants)).toEqual(['uint8']);
   });
+
+  test('hardening II: a model whose float weights are all quantized is published as that variant, whatever its int32 weights (never quantized) are', async () => {
+    // As MoveNet ships: float16 floats beside int32 weights (shapes, indices).
+    const dir = join(work, 'movenet-like');
+    const graph = join(MODELS, 'graph', manifestOf(join(MODELS, 'graph')).variants.fp32.files[0]!.path);
+    expect((await cli('quantize', graph, '--to', 'fp16', '-o', join(dir, 'movenet.json'))).code).toBe(0);
+    const json = JSON.parse(readFileSync(join(dir, 'movenet.json'), 'utf8'));
+    const group = json.weightsManifest.at(-1);
+    group.weights.push({ name: 'unused/shape', shape: [2], dtype: 'int32' });
+    const shard = join(dir, group.paths.at(-1));
+    writeFileSync(shard, Buffer.concat([readFileSync(shard), Buffer.from(new Int32Array([1, 64]).buffer)]));
+    writeFileSync(join(dir, 'movenet.json'), JSON.stringify(json));
+    const out = join(work, 'movenet-like-release');
+    const result = await cli('publish', join(dir, 'movenet.json'), out, '--version', '1.0.0');
+    expect(result.code, result.err).toBe(0);
+    expect(Object.keys(manifestOf(out).variants)).toEqual(['fp16']);
+  });
 });
