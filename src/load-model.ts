@@ -1,4 +1,5 @@
 /** @file `loadModel`: options → a host (worker or this thread) → load → a `Model` that runs and disposes. */
+import { cleanExitAt, watchCleanExit } from './pipeline/clean-exit.js';
 import type { HostConnection } from './pipeline/connection.js';
 import { backendOrder } from './backend/select.js';
 import { OndeviceError, errorFromWire, isOndeviceError, parseUrl, throwIfAborted, toOndeviceError } from './errors.js';
@@ -57,7 +58,8 @@ export function loadRequest(url: string | URL, options: Omit<LoadOptions, 'worke
 }
 
 async function load(url: string | URL, options: LoadOptions): Promise<Model> {
-  const request = loadRequest(url, options);
+  const checked = loadRequest(url, options);
+  const request = { ...checked, cleanExitAt: cleanExitAt(checked.url) };
   throwIfAborted(options.signal);
   // StorageManager.persist() exists only in windows, not in workers: ask from here. It may show a
   // permission prompt (Firefox) that is never answered, so wait a moment for a quick grant, never longer.
@@ -67,7 +69,14 @@ async function load(url: string | URL, options: LoadOptions): Promise<Model> {
   const early: ModelEvent[] = [];
   const onEvent = (event: ModelEvent) => (model ? model.handle(event) : early.push(event));
   const controls: LoadControls = { signal: options.signal, onProgress: options.onProgress, onEvent };
-  const opened = await open(request, options.worker, controls);
+  // A reload or a closed tab while this load compiles is not a crash (see pipeline/clean-exit.ts).
+  const unwatch = watchCleanExit(request.url);
+  let opened: Opened;
+  try {
+    opened = await open(request, options.worker, controls);
+  } finally {
+    unwatch();
+  }
   // reload() to a version of another runtime opens it anew, from the cache, in that runtime's worker.
   const reopen = () => open({ ...request, update: 'never' }, options.worker, { onEvent });
   model = new OndeviceModel(opened, reopen, options.onUpdate, options.onStats);

@@ -55,7 +55,17 @@ export interface ModelRecord {
   /** `backend: 'fastest'` choices, by version, variant and device (see pipeline/fastest.ts). */
   tuning?: Record<string, Tuned>;
   /** Session starts by `version|variant|backend`: running now, or how many never finished (see pipeline/crash-guard.ts). */
-  compiling?: Record<string, { running: boolean; unfinished: number }>;
+  compiling?: Record<string, CompileMark>;
+}
+
+/** A start's mark (see pipeline/crash-guard.ts): running now, or how many starts never finished; when, and in which browser and library. */
+export interface CompileMark {
+  running: boolean;
+  unfinished: number;
+  /** When the running start began (or the last unfinished one was counted). */
+  since?: number;
+  /** The browser and library the unfinished starts happened in: another one is a fresh chance. */
+  env?: string;
 }
 
 /** A backend chosen by measuring, and what each backend measured (median ms a run). */

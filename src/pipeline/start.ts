@@ -11,6 +11,7 @@ import { chooseVariant, unmet } from '../backend/variants.js';
 import { CacheMiss } from '../cache/files.js';
 import { OndeviceError, abortError, isOndeviceError, throwIfAborted } from '../errors.js';
 import type { RuntimeName } from '../manifest/types.js';
+import { VERSION } from '../version.js';
 import { guardStart } from './crash-guard.js';
 import { boundedStart, runsOnWasm, type Threading } from './threads.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
@@ -31,7 +32,12 @@ export interface LoadRequest extends UpdateRules {
   threads?: number | undefined;
   /** onnxruntime-web session settings (validated by the caller). */
   onnx?: OnnxOptions | undefined;
+  /** When the page last ended cleanly during a load of this model (see pipeline/clean-exit.ts): not a crash. */
+  cleanExitAt?: number | undefined;
 }
+
+/** The browser and library a crash-guard mark belongs to. */
+const guardEnv = () => `${globalThis.navigator?.userAgent ?? 'unknown'} ondevice/${VERSION}`;
 
 export type { Device } from '../backend/detect.js';
 
@@ -99,7 +105,7 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     const missing = unmet(requires, b, device);
     if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
     const key = [resolved.version ?? '', resolved.variant ?? '', b].join('|');
-    const guarded = await guardStart<RuntimeSession>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1);
+    const guarded = await guardStart<RuntimeSession>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1, { cleanExitAt: request.cleanExitAt, env: guardEnv() });
     return guarded.run(() => {
       // After the start is marked: a page that dies from here on is caught by the guard next time.
       progress.emit({ phase: 'compile', backend: b });

@@ -63,7 +63,7 @@ describe.each([true, false])('a start killed while compiling (next loads with wo
     await killedWhileCompiling(live.url);
     expect((await loadIn(live.url, worker)).backend).toBe('cpu');
     for (let i = 0; i < 2; i++) {
-      expect(await loadIn(live.url, worker)).toEqual({ backend: 'cpu', fallbacks: [{ backend: 'wasm', reason: expect.stringMatching(/2 starts of wasm .* did not finish here.*skipped until a later version/) }] });
+      expect(await loadIn(live.url, worker)).toEqual({ backend: 'cpu', fallbacks: [{ backend: 'wasm', reason: expect.stringMatching(/2 starts of wasm .* did not finish here.*skipped for a few days, or until a new browser or library version/) }] });
     }
 
     // A later version is a new start: WASM again.
@@ -94,4 +94,25 @@ test('two contexts compiling at once are not mistaken for a crash', async () => 
   await Promise.all(models.map((m) => m.dispose()));
   a.terminate();
   b.terminate();
+});
+
+test('hardening II: a page reloaded or closed while it compiled (pagehide) is not a crash: nothing is skipped', async () => {
+  const live = new LiveHost();
+  await live.publish(await tfjsDigits.release('release'));
+  await loadIn(live.url, true);
+  const app = new Worker(new URL('./fixtures/slow-compile-worker.ts', import.meta.url), { type: 'module' });
+  const load = loadModel(live.url, {
+    backend: backends,
+    worker: app,
+    update: 'never',
+    onProgress: (e) => {
+      if (e.phase === 'compile' && e.backend === 'wasm') {
+        // The user reloads: the page hides, then its worker ends mid-compile.
+        window.dispatchEvent(new Event('pagehide'));
+        app.terminate();
+      }
+    },
+  });
+  await expectOndeviceError(load, 'WORKER_CRASHED');
+  expect(await loadIn(live.url, true)).toEqual({ backend: 'wasm', fallbacks: [] });
 });
