@@ -6,6 +6,7 @@
  * through `createWritable()` and `getFile()`. Locking is the cache's Web Locks' job (a writer holds a
  * file's lock exclusive, readers shared); the handles' own locks are only met when they disagree.
  */
+import { OndeviceError } from '../errors.js';
 import type { ByteStore, StoredBytes } from './bytes.js';
 
 /** The part of a sync access handle used here (declared for the DOM lib, which lacks the worker's types). */
@@ -62,8 +63,11 @@ async function writeAll(handle: SyncCapable, bytes: Uint8Array, at: number): Pro
   }
 }
 
+/** The buffer a sync-handle read fills: one allocation of the file's size, which a device short of memory may refuse (RangeError). */
+type Allocate = (size: number) => Uint8Array;
+
 /** Reads the first `size` bytes into one buffer; `undefined` if the file is shorter. */
-async function readAll(handle: SyncCapable, size: number): Promise<Uint8Array | undefined> {
+async function readAll(handle: SyncCapable, size: number, allocate: Allocate): Promise<Uint8Array | undefined> {
   if (typeof handle.createSyncAccessHandle === 'function') {
     // Read-only handles may be open in several contexts at once (Chromium 121+); an engine without
     // the mode opens an exclusive one, which fails while another context reads: getFile() then.
@@ -71,7 +75,7 @@ async function readAll(handle: SyncCapable, size: number): Promise<Uint8Array | 
     if (access) {
       try {
         if (access.getSize() < size) return undefined;
-        const out = new Uint8Array(size);
+        const out = allocate(size);
         for (let done = 0; done < size; ) {
           const n = access.read(out.subarray(done), { at: done });
           if (n <= 0) return undefined;
@@ -114,7 +118,13 @@ export interface OpfsByteStore extends ByteStore {
   writable(): Promise<boolean>;
 }
 
-export function opfsByteStore(directory: string): OpfsByteStore {
+export interface OpfsOptions {
+  /** @default (size) => new Uint8Array(size) */
+  allocate?: Allocate;
+}
+
+export function opfsByteStore(directory: string, options: OpfsOptions = {}): OpfsByteStore {
+  const allocate = options.allocate ?? ((size: number) => new Uint8Array(size));
   let dir: Promise<FileSystemDirectoryHandle> | undefined;
   // A refusal is kept for the context's life: WebKit takes seconds to refuse each time it is asked
   // (ephemeral sessions), and a context OPFS refused once does not get it later.
@@ -144,8 +154,19 @@ export function opfsByteStore(directory: string): OpfsByteStore {
       if (missing(error)) return undefined;
       throw error;
     }
-    // A file that cannot be read is as good as missing: the version is fetched again.
-    return retried(() => readAll(handle, size)).catch(() => undefined);
+    try {
+      return await retried(() => readAll(handle, size, allocate));
+    } catch (error) {
+      // Only a missing or short file is a miss (the version is then fetched again and its bytes
+      // collected). A read that fails otherwise (a buffer that cannot be allocated under memory
+      // pressure, a handle busy past the retries) says nothing about the bytes: they stay, and so
+      // does the version, for the next start.
+      if (missing(error)) return undefined;
+      throw new OndeviceError('STORAGE_FAILED', `Reading a cached file from the origin private file system failed (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}). The cached version is kept; try again (a low-memory device may need other tabs closed).`, {
+        details: { file: name },
+        cause: error,
+      });
+    }
   };
   /** Writes `bytes` from offset `at` on (what is before it is there already), or whole if the file is shorter than that. */
   const write = async (name: string, bytes: Uint8Array, at: number) => {
@@ -167,7 +188,8 @@ export function opfsByteStore(directory: string): OpfsByteStore {
     },
     read: (file: StoredBytes) => read(file.sha256, file.size),
     writePartial: (sha256, bytes, from) => write(sha256 + PARTIAL, bytes, from),
-    readPartial: (sha256, received) => read(sha256 + PARTIAL, received),
+    // A partial that cannot be read is only lost progress: the download starts over.
+    readPartial: (sha256, received) => read(sha256 + PARTIAL, received).catch(() => undefined),
     async delete(sha256) {
       await remove(sha256);
       await remove(sha256 + PARTIAL);

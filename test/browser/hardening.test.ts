@@ -460,3 +460,25 @@ describe('hardening II: a record deleted by updateModel is deleted in its own tr
     expect((await store.getModel(url))?.revoked).toEqual(['1.0.0']);
   });
 });
+
+
+describe('hardening II: an OPFS read is a miss only when the file is missing or short', () => {
+  async function readInWorker(failAllocation: boolean, missing = false): Promise<Record<string, unknown>> {
+    const worker = new Worker(new URL('./fixtures/opfs-read-worker.ts', import.meta.url), { type: 'module' });
+    try {
+      return await new Promise((resolve) => {
+        worker.onmessage = (e: MessageEvent<Record<string, unknown>>) => resolve(e.data);
+        worker.postMessage({ directory: `ondevice-read-test-${Math.random().toString(36).slice(2)}`, failAllocation, missing });
+      });
+    } finally {
+      worker.terminate();
+    }
+  }
+
+  test('a buffer that cannot be allocated (memory pressure) is STORAGE_FAILED, not a missing file that GC would delete', async () => {
+    if (!expected.opfs) return; // No OPFS in this engine: bytes live in IndexedDB.
+    expect(await readInWorker(false)).toEqual({ length: 1000 });
+    expect(await readInWorker(true)).toMatchObject({ code: 'STORAGE_FAILED', message: expect.stringMatching(/RangeError.*The cached version is kept/) });
+    expect(await readInWorker(false, true)).toEqual({ miss: true });
+  });
+});
