@@ -27,6 +27,8 @@ export interface TensorDataTypes {
   uint64: BigUint64Array;
   /** One byte per element, 0 or 1. */
   bool: Uint8Array;
+  /** A plain array of strings (ONNX `string` tensors: tokenizers, labels, `StringNormalizer`); copied, not transferred, across the worker boundary. */
+  string: string[];
 }
 
 export type TensorType = keyof TensorDataTypes;

@@ -13,7 +13,7 @@ export { HttpError } from './http-error.js';
 
 const bad = (message: string) => new HttpError(400, message);
 
-/** The protocol's datatypes, and the tensor type each becomes. BYTES (strings) has none. */
+/** The protocol's datatypes, and the tensor type each becomes (BYTES: strings). */
 const TYPES: Record<string, TensorType> = {
   BOOL: 'bool',
   UINT8: 'uint8',
@@ -27,6 +27,7 @@ const TYPES: Record<string, TensorType> = {
   FP16: 'float16',
   FP32: 'float32',
   FP64: 'float64',
+  BYTES: 'string',
 };
 const DATATYPES = Object.fromEntries(Object.entries(TYPES).map(([k, v]) => [v, k])) as Record<TensorType, string>;
 
@@ -163,6 +164,11 @@ function typed(type: TensorType, values: unknown[], name: string): Tensor['data'
         if (typeof v !== 'number') throw wrong(i, 'a number');
         return toFloat16Bits(v);
       });
+    case 'string':
+      return values.map((v, i) => {
+        if (typeof v !== 'string') throw wrong(i, 'a string');
+        return v;
+      });
     case 'float32':
     case 'float64': {
       const data = type === 'float32' ? new Float32Array(values.length) : new Float64Array(values.length);
@@ -191,9 +197,10 @@ export function outputMeta(name: string, t: Tensor): { name: string; datatype: s
 }
 
 /** A tensor as the protocol sends it: flat row-major data (64-bit integers as numbers; FP16 as numbers). */
-export function outputJson(name: string, t: Tensor): { name: string; datatype: string; shape: number[]; data: Array<number | boolean> } {
-  let data: Array<number | boolean>;
-  if (t.type === 'bool') data = Array.from(t.data, (v) => v !== 0);
+export function outputJson(name: string, t: Tensor): { name: string; datatype: string; shape: number[]; data: Array<number | boolean | string> } {
+  let data: Array<number | boolean | string>;
+  if (t.type === 'string') data = t.data;
+  else if (t.type === 'bool') data = Array.from(t.data, (v) => v !== 0);
   else if (t.type === 'float16') data = Array.from(t.data, fromFloat16Bits);
   else if (t.type === 'int64' || t.type === 'uint64') data = Array.from(t.data as BigInt64Array, Number);
   else data = Array.from(t.data as Float32Array);

@@ -16,6 +16,7 @@ const ARRAY_TAGS: Record<TensorType, readonly string[]> = {
   int64: ['BigInt64Array'],
   uint64: ['BigUint64Array'],
   bool: ['Uint8Array'],
+  string: ['Array'],
 };
 
 export function isTensorType(value: unknown): value is TensorType {
@@ -81,6 +82,10 @@ function validateTensor(spec: TensorSpec, tensor: unknown): void {
     spec.dims.forEach((want, i) => {
       if (typeof want === 'number' && shape[i] !== want) invalid(name, `must have dims [${spec.dims.join(', ')}], got [${shape.join(', ')}] (dimension ${i})`, spec.dims, shape);
     });
+  }
+  if (type === 'string') {
+    const at = (data as unknown[]).findIndex((v) => typeof v !== 'string');
+    if (at >= 0) invalid(name, `of type string needs a string at every index; data[${at}] is ${typeof (data as unknown[])[at]}`, 'string', typeof (data as unknown[])[at]);
   }
   const elements = shape.reduce((a, b) => a * b, 1);
   const length = (data as { length: number }).length;

@@ -4,7 +4,7 @@
  */
 import { proxy, releaseProxy, transfer, wrap, type Remote } from 'comlink';
 import type { HostConnection } from '../pipeline/connection.js';
-import { OndeviceError, abortError } from '../errors.js';
+import { OndeviceError, abortError, toOndeviceError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pipeline/host.js';
 import type { RuntimeFamily } from '../runtime/runtimes.js';
 import type { ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
@@ -83,7 +83,9 @@ export class WorkerConnection implements HostConnection {
 
   run(id: number, inputs: TensorMap): Promise<TensorMap> {
     const [tensors, buffers] = forTransfer(inputs);
-    return this.#call((api) => api.run(id, transfer(tensors, buffers)));
+    // Every failure of a run is coded, a raw one from the boundary itself (an output the structured
+    // clone cannot carry) included.
+    return this.#call((api) => api.run(id, transfer(tensors, buffers))).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
   }
 
   checkForUpdate(id: number): Promise<UpdateCheckResult> {

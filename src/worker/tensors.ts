@@ -10,6 +10,11 @@ export function forTransfer(tensors: TensorMap): [TensorMap, Transferable[]] {
   const out: TensorMap = {};
   const buffers = new Set<ArrayBuffer>();
   for (const [name, tensor] of Object.entries(tensors)) {
+    // Strings have no buffer to hand over: structured clone copies them.
+    if (tensor.type === 'string') {
+      out[name] = tensor;
+      continue;
+    }
     let data = tensor.data;
     const buffer = data.buffer;
     const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;

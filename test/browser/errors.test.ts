@@ -8,7 +8,7 @@ import { digitsManifest, digitsManifestFile, digitsTestSet, expectOndeviceError,
 
 const reference = inject('referenceLogits');
 
-function image(): Tensor {
+function image(): Extract<Tensor, { type: 'float32' }> {
   return { type: 'float32', data: new Float32Array(64), dims: [1, 1, 8, 8] };
 }
 
@@ -45,7 +45,7 @@ describe.each([true, false])('with worker: %s', (worker) => {
     const error = await expectOndeviceError(model.run(inputs as Record<string, Tensor>), 'INPUT_INVALID');
     expect(error.message).toMatch(message);
     expect(error).toBeInstanceOf(OndeviceError);
-    for (const data of buffers) expect(data.buffer.byteLength).toBeGreaterThan(0);
+    for (const data of buffers) expect((data as Float32Array).buffer.byteLength).toBeGreaterThan(0);
     await stillServes();
   });
 

@@ -122,7 +122,7 @@ describe('forTransfer', () => {
     });
     expect(tensors['a']!.data).toBe(whole);
     expect(tensors['b']!.data).not.toBe(view);
-    expect(tensors['b']!.data.buffer.byteLength).toBe(16);
+    expect((tensors['b']!.data as Float32Array).buffer.byteLength).toBe(16);
     expect(tensors['c']!.data).not.toBe(whole);
     expect(buffers).toHaveLength(3);
     expect(new Set(buffers).size).toBe(3);

@@ -1,4 +1,5 @@
 /** @file The browser project's setup: the model server, the fault proxy, and reference outputs (onnxruntime-node, TF.js in Node), once per run. */
+import { existsSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
@@ -32,6 +33,8 @@ declare module 'vitest' {
     quantizedReleases: Record<string, { manifest: string; inputs: Record<string, { type: string; data: number[]; dims: number[] }>; variants: Record<string, { logits: number[]; dims: number[] }> }>;
     /** Two key pairs and the digits releases signed with them (test/support/signed.ts). */
     signedReleases: SignedReleases;
+    /** The ONNX backend node tests to run (scripts/onnx-backend-cases.py): the repo's subset, or all of them with ONDEVICE_ONNX_BACKEND=all. */
+    onnxBackend: { base: string; cases: string[] };
   }
 }
 
@@ -48,6 +51,15 @@ async function largeModel() {
   return { path: '/generated/large/manifest.json', n, bytes, head: Array.from((out['y']!.data as Float32Array).slice(0, 16)) };
 }
 
+/** The committed subset (models/onnx-backend), or the whole set `npm run conformance` generates. */
+function onnxBackendCases(): { base: string; cases: string[] } {
+  const all = process.env['ONDEVICE_ONNX_BACKEND'] === 'all';
+  const base = all ? '/generated/onnx-backend' : '/onnx-backend';
+  const dir = fileURLToPath(new URL(`../../models${base}/`, import.meta.url));
+  if (all && !existsSync(dir)) throw new Error(`ONDEVICE_ONNX_BACKEND=all: ${dir} is missing; run npm run conformance (it generates the cases first)`);
+  return { base, cases: readdirSync(dir).filter((name) => existsSync(`${dir}${name}/case.json`)).sort() };
+}
+
 type Provided = { [K in keyof import('vitest').ProvidedContext]: import('vitest').ProvidedContext[K] };
 
 /** Every engine's browser project runs this file; the servers and references are made once per run and shared. */
@@ -61,6 +73,7 @@ const holder = globalThis as typeof globalThis & { [KEY]?: Shared };
 async function start(): Promise<{ values: Partial<Provided>; close: () => Promise<void> }> {
   const values: Partial<Provided> = {};
   values.largeModel = await largeModel();
+  values.onnxBackend = onnxBackendCases();
   // Before the server starts: it lists the files it serves once, at start.
   values.quantizedReleases = await quantizedReleases();
   values.statefulRelease = await statefulRelease();
