@@ -26,7 +26,8 @@ function tensorOf(t: CaseTensor): Tensor {
   if (t.type === 'string') return { type: 'string', data: t.data.map(String), dims: t.dims };
   if (t.type === 'int64') return { type: 'int64', data: BigInt64Array.from(t.data, (v) => BigInt(v)), dims: t.dims };
   if (t.type === 'uint64') return { type: 'uint64', data: BigUint64Array.from(t.data, (v) => BigInt(v)), dims: t.dims };
-  return { type: t.type, data: ARRAYS[t.type].from(t.data, number), dims: t.dims } as Tensor;
+  const Kind = ARRAYS[t.type] as unknown as { from(values: number[]): Tensor['data'] };
+  return { type: t.type, data: Kind.from(t.data.map(number)), dims: t.dims } as Tensor;
 }
 
 /** Element by element, NaN equal to NaN and -0 to -0 (the same runtime must give the same bits). */
