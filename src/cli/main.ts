@@ -179,7 +179,8 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
     const report = quantize(model, to as QuantizeTarget);
     const bytes = encodeModel(model);
     await writeAtomically(values['out'], bytes);
-    io.out(`${values['out']}: ${to}, ${report.tensors.length} weights converted, ${bytes.length} bytes`);
+    const kept = report.keptFp32.length > 0 ? `; ${report.keptFp32.length} kept in float32 (past float16's range, or inputs of ops half precision breaks: ${report.keptFp32.slice(0, 5).join(', ')}${report.keptFp32.length > 5 ? ', …' : ''})` : '';
+    io.out(`${values['out']}: ${to}, ${report.tensors.length} weights converted${kept}, ${bytes.length} bytes`);
   },
   async verify(args, io) {
     const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');

@@ -5,7 +5,11 @@
  *   `DequantizeLinear` that restores float32 for the op: per output channel from opset 13, per
  *   tensor from opset 10 (where DequantizeLinear has no axis).
  * - fp16: every float32 weight stored as float16, each followed by a `Cast` back to float32, so
- *   the graph computes in float32 as before and loads on every backend.
+ *   the graph computes in float32 as before and loads on every backend. What does not survive half
+ *   precision stays float32, as mature fp16 converters keep it: a weight with a value past the
+ *   float16 range (65504; PP-OCRv4's detector has a BatchNormalization variance of 9.8e7, which
+ *   became Inf and zeroed every output), and the weights of numerically fragile inputs (the
+ *   statistics and affine terms of normalizations, Resize's scales, Clip's bounds, Pow's exponent).
  * Weights are found wherever exporters put them: initializers, float `Constant` nodes (paddle2onnx,
  * some tf2onnx outputs), and the subgraphs of `If`, `Loop` and `Scan`. Inputs, outputs and biases
  * stay float32.
@@ -23,6 +27,8 @@ export type QuantizeTarget = 'int8' | 'fp16';
 export interface QuantizeReport {
   /** Weights converted. */
   tensors: string[];
+  /** Weights left in float32 because half precision would break them (fp16 only). */
+  keptFp32: string[];
 }
 
 /** A float32 weight and the graph (main or sub) that holds it. */
@@ -43,13 +49,14 @@ export function quantize(model: Onnx.ModelProto, to: QuantizeTarget): QuantizeRe
   for (const graph of graphs) constantsToInitializers(graph);
   const weights = floatWeights(graphs);
   const plan: Plan = { replaced: new Map(), nodes: new Map(), inits: new Map() };
+  let keptFp32: string[] = [];
   if (to === 'int8') planInt8(graphs, weights, opsetVersion(model), plan);
-  else planFp16(weights, plan);
+  else keptFp32 = planFp16(graphs, weights, plan);
   if (plan.replaced.size === 0) {
     throw new CliError(to === 'int8' ? 'nothing to quantize: the model has no float32 weights of MatMul, Gemm or Conv.' : 'nothing to convert: the model has no float32 weights.');
   }
   apply(graphs, plan);
-  return { tensors: [...plan.replaced.keys()] };
+  return { tensors: [...plan.replaced.keys()], keptFp32 };
 }
 
 /** The graph and every subgraph under it (If branches, Loop and Scan bodies), outermost first. */
@@ -161,8 +168,40 @@ function quantizeValues(values: Float32Array, dims: number[], axis: number | und
   return { q, scales };
 }
 
-function planFp16(weights: Map<string, Weight>, plan: Plan): void {
+/** Inputs (by position) whose weights stay float32 in the fp16 variant: where half precision's range or steps break the op. */
+const FRAGILE_INPUTS: Record<string, readonly number[]> = {
+  BatchNormalization: [1, 2, 3, 4],
+  InstanceNormalization: [1, 2],
+  LayerNormalization: [1, 2],
+  GroupNormalization: [1, 2],
+  Resize: [1, 2],
+  Upsample: [1],
+  Clip: [1, 2],
+  Pow: [1],
+};
+
+/** The largest finite float16. */
+const FP16_MAX = 65504;
+
+/** Weights the fp16 variant keeps in float32: those of fragile inputs, and any holding a value past float16's range. */
+function keptFp32(graphs: readonly Onnx.IGraphProto[], weights: Map<string, Weight>): Set<string> {
+  const kept = new Set<string>();
+  for (const graph of graphs) {
+    for (const node of graph.node ?? []) {
+      for (const index of FRAGILE_INPUTS[node.opType ?? ''] ?? []) {
+        const name = node.input?.[index];
+        if (name && weights.has(name)) kept.add(name);
+      }
+    }
+  }
+  for (const [name, { tensor }] of weights) if (floatValues(tensor).some((v) => Math.abs(v) > FP16_MAX)) kept.add(name);
+  return kept;
+}
+
+function planFp16(graphs: readonly Onnx.IGraphProto[], weights: Map<string, Weight>, plan: Plan): string[] {
+  const kept = keptFp32(graphs, weights);
   for (const [name, { tensor, owner }] of weights) {
+    if (kept.has(name)) continue;
     const bits = Uint16Array.from(floatValues(tensor), toFloat16Bits);
     push(plan.inits, owner, { name: `${name}_fp16`, dataType: FLOAT16, dims: tensor.dims ?? [], rawData: new Uint8Array(bits.buffer) });
     push(plan.nodes, owner, {
@@ -174,6 +213,7 @@ function planFp16(weights: Map<string, Weight>, plan: Plan): void {
     });
     plan.replaced.set(name, `${name}_fp32`);
   }
+  return [...kept];
 }
 
 /**

@@ -94,6 +94,13 @@ export async function verifyRelease(target: string, testSet: TestSet, thresholds
   });
   const baseRow = rows.find((r) => r.variant === reference)!;
   const failures: string[] = [];
+  // A variant whose outputs collapsed (NaN, Inf, or one value everywhere) where the reference's vary
+  // is broken, whatever its agreement says (a constant output "agrees" with any argmax of ties).
+  const broken = collapse(base.logits);
+  for (const variant of names) {
+    const why = collapse(outputs.get(variant)!.logits);
+    if (variant !== reference && why && !broken) failures.push(`${variant}: its outputs collapse (${why}) where ${reference}'s do not: the variant is broken; do not publish it`);
+  }
   for (const row of rows) {
     if (row.agreement < thresholds.minAgreement) failures.push(`${row.variant}: top-1 agreement ${pct(row.agreement)} is below ${pct(thresholds.minAgreement)}`);
     if (row.accuracy !== undefined && baseRow.accuracy !== undefined && (baseRow.accuracy - row.accuracy) * 100 > thresholds.maxAccuracyDrop + 1e-9) {
@@ -141,6 +148,14 @@ async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, var
   await session.release();
   const dims = first.dims.map(Number);
   return { logits: Float32Array.from(first.data as Float32Array), classes: dims[dims.length - 1] ?? 1, bytes };
+}
+
+/** Why `values` say nothing any more: a NaN or an infinity among them, or one value everywhere. */
+function collapse(values: Float32Array): string | undefined {
+  const bad = values.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) return `${values[bad]} at index ${bad}`;
+  if (values.length > 1 && values.every((v) => v === values[0])) return `${values[0]} everywhere`;
+  return undefined;
 }
 
 function argmax(values: Float32Array, start: number, count: number): number {
