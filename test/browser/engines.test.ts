@@ -39,8 +39,8 @@ describe('storage that is missing or asks the user', () => {
 describe.each([true, false])('a timeout signal (worker: %s)', (worker) => {
   test('AbortSignal.timeout is ABORTED with reason "timeout"; a plain abort says "abort"', async () => {
     const file = (await digitsManifestFile()).slice(server.length + 1);
-    // 50 kB/s: the 150 kB file takes 3 s, the signal fires after 400 ms.
-    const slow = `${server}/slow/${file}?bps=50000`;
+    // The host sends 20 kB and holds the rest until the client goes: only the signal can end the load.
+    const slow = `${server}/held/${file}?after=20000`;
     await quiet();
     await modelCache.clear();
     const timedOut = await expectOndeviceError(loadModel(slow, { backend: 'wasm', worker, signal: AbortSignal.timeout(400) }), 'ABORTED');

@@ -145,6 +145,16 @@ export async function startModelServer(options = {}) {
       });
       stream.on('end', () => res.end());
       res.on('close', () => stream.destroy());
+    } else if (path.startsWith('/held/')) {
+      // The file's first ?after= bytes (default 20,000), then nothing, until the client goes away: a
+      // download that can never complete, so a test that aborts it does not race the transfer.
+      const file = normalize(join(root, path.slice('/held/'.length)));
+      if (!file.startsWith(root) || !statSync(file, { throwIfNoEntry: false })?.isFile()) return void res.writeHead(404).end();
+      const after = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('after') ?? 20_000);
+      res.setHeader('Content-Type', 'application/octet-stream');
+      res.setHeader('Content-Length', statSync(file).size);
+      const head = readFileSync(file).subarray(0, after);
+      res.write(head);
     } else if (path === '/__redirect') {
       // A host that redirects: 302 to ?to= (another origin, or this one).
       const to = new URL(req.url ?? '/', 'http://x').searchParams.get('to') ?? '/';
