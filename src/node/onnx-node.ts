@@ -42,7 +42,7 @@ function loadOrt(): Promise<Ort> {
  * What says the model itself cannot run on this runtime, whatever the device: bytes that are not a
  * model, a graph it rejects, an op or type it does not implement (training ops, bfloat16 arithmetic).
  */
-const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10)|INVALID_PROTOBUF|INVALID_GRAPH|NOT_IMPLEMENTED|Protobuf parsing failed|NO_MODEL|Load model from buffer failed|Could not find an implementation|is not a registered function\/op|Type Error/i;
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10)|INVALID_PROTOBUF|INVALID_GRAPH|NOT_IMPLEMENTED|Protobuf parsing failed|NO_MODEL|Load model from buffer failed|Could not find an implementation|is not a registered function\/op|Type Error|Unsupported data type|are not supported\. If you need support/i;
 
 /** The session options for a create: the app's typed settings in onnxruntime-node's terms. */
 export function nodeSessionOptions(backend: Backend, onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
@@ -145,7 +145,7 @@ function providerMissing(ort: Ort, backend: Backend): string | undefined {
   if (!entry) return `this onnxruntime-node build has no ${backend} execution provider (it has ${listed.map((b) => b.name).join(', ')})`;
   if (entry.bundled || backend !== 'cuda') return undefined;
   // The CUDA provider is a separate library that onnxruntime-node's installer fetches only when asked
-  // (ONNXRUNTIME_NODE_INSTALL_CUDA); without it ORT logs an error on every attempt, so do not attempt.
+  // (ONNXRUNTIME_NODE_INSTALL=cuda12); without it ORT logs an error on every attempt, so do not attempt.
   let binding: string;
   try {
     binding = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
@@ -153,7 +153,7 @@ function providerMissing(ort: Ort, backend: Backend): string | undefined {
     return undefined;
   }
   const library = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
-  return existsSync(join(binding, library)) ? undefined : `onnxruntime-node's CUDA provider is not installed here (${library} is missing; it needs an NVIDIA GPU with CUDA 12, and installing onnxruntime-node with ONNXRUNTIME_NODE_INSTALL_CUDA=v12)`;
+  return existsSync(join(binding, library)) ? undefined : `onnxruntime-node's CUDA provider is not installed here (${library} is missing; it needs an NVIDIA GPU with CUDA 12, and installing onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=cuda12)`;
 }
 
 function message(error: unknown): string {

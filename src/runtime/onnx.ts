@@ -52,7 +52,7 @@ let warmed: Promise<void> | undefined;
  * model, a graph it rejects, an op or type it does not implement (training ops, bfloat16 arithmetic).
  * ORT's codes: 2 INVALID_ARGUMENT, 4 NO_MODEL, 7 INVALID_PROTOBUF, 9 NOT_IMPLEMENTED, 10 INVALID_GRAPH.
  */
-const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10),|Could not find an implementation|is not a registered function\/op|Type Error/;
+const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10),|Could not find an implementation|is not a registered function\/op|Type Error|[Uu]nsupported data type|are not supported\. If you need support/;
 
 /** The ORT session options for a create: the app's typed settings mapped to ORT's names. */
 export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
