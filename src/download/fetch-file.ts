@@ -1,5 +1,5 @@
 /** @file HTTP for model files: one request, clear errors for bad answers, a body of unknown size read whole. */
-import { OndeviceError, abortError } from '../errors.js';
+import { OndeviceError, abortError, isOndeviceError } from '../errors.js';
 
 export type Fetch = typeof globalThis.fetch;
 
@@ -10,6 +10,8 @@ export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal |
     response = await fetchFn(url, { ...init, signal: signal ?? null, credentials: 'same-origin' });
   } catch (error) {
     if (signal?.aborted) throw abortError(signal);
+    // A fetch of our own (Node's file: URLs) that already says what is wrong.
+    if (isOndeviceError(error)) throw error;
     throw new OndeviceError('DOWNLOAD_FAILED', `Could not reach ${url} (${describe(error)}). Check the URL and the network, and that the host allows this origin (CORS).`, {
       details: { url },
       cause: error,

@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Fetch } from '../download/fetch-file.js';
+import { OndeviceError } from '../errors.js';
 
 export function fileAwareFetch(base: Fetch = globalThis.fetch.bind(globalThis)): Fetch {
   return async (input, init) => {
@@ -21,7 +22,11 @@ async function serveFile(url: URL, headers: Headers, signal: AbortSignal | undef
   signal?.throwIfAborted();
   const path = fileURLToPath(url);
   const info = await stat(path).catch(() => undefined);
-  if (!info?.isFile()) return new Response(`Not found: ${path}`, { status: 404, statusText: 'Not Found' });
+  if (!info?.isFile()) {
+    throw new OndeviceError('DOWNLOAD_FAILED', `${path} was not found: check the path (relative paths are resolved from the working directory, ${process.cwd()}). A release folder holds manifest.json and its files, as ondevice publish writes them.`, {
+      details: { url: url.href, path, status: 404 },
+    });
+  }
   const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
   const common = { etag, 'last-modified': info.mtime.toUTCString(), 'accept-ranges': 'bytes' };
   if (headers.get('if-none-match')?.split(',').some((t) => t.trim() === etag)) return new Response(null, { status: 304, headers: common });

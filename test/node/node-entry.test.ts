@@ -91,7 +91,8 @@ describe('loading', () => {
   });
 
   test('a path that does not exist: DOWNLOAD_FAILED naming it; a scheme Node cannot load: INPUT_INVALID', async () => {
-    await expect(load('/nowhere/manifest.json')).rejects.toMatchObject({ name: 'OndeviceError', code: 'DOWNLOAD_FAILED', message: expect.stringContaining('/nowhere/manifest.json') });
+    await expect(load('/nowhere/manifest.json')).rejects.toMatchObject({ name: 'OndeviceError', code: 'DOWNLOAD_FAILED', message: expect.stringMatching(/^\/nowhere\/manifest\.json was not found/), details: { path: '/nowhere/manifest.json', status: 404 } });
+    await expect(load('./nowhere/manifest.json')).rejects.toMatchObject({ message: expect.stringContaining(`relative paths are resolved from the working directory, ${process.cwd()}`) });
     await expect(load('ftp://example.com/manifest.json')).rejects.toMatchObject({ code: 'INPUT_INVALID' });
   });
 

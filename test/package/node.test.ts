@@ -4,7 +4,7 @@
  * exports map, `ondevice serve` from the installed bin, and a project without onnxruntime-node.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,7 +18,7 @@ let project: string;
 const version = (name: string) => (JSON.parse(readFileSync(join(REPO, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
 
 function sh(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): string {
-  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false', ...env } });
+  return execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_fund: 'false', npm_config_audit: 'false', ONNXRUNTIME_NODE_INSTALL: 'skip', ...env } });
 }
 
 /** A fresh project with these dependencies, and the digits release in ./models/digits. */
@@ -43,6 +43,8 @@ function readmeSnippet(): string {
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'ondevice-pack-node-'));
   sh('npm', ['run', 'build', '--silent'], REPO);
+  // `npx ondevice` in the repo runs the built bin as it is: it must be executable.
+  expect(statSync(join(REPO, 'dist/cli.js')).mode & 0o111).toBe(0o111);
   tarball = join(work, sh('npm', ['pack', '--silent', '--pack-destination', work], REPO).trim().split('\n').pop()!);
   project = freshProject('node-app', { ondevice: `file:${tarball}`, 'onnxruntime-node': version('onnxruntime-node') }, { typescript: version('typescript') });
 }, 300_000);
