@@ -117,6 +117,8 @@ export async function serveBench(options) {
   /** @type {Array<{ subject: string, c: number, floor: Row, minimal: Row, serve: Row, binary: Row }>} */
   const rows = [];
   const serve = await start([`${REPO}dist/cli.js`, 'serve', ...models.flatMap((m, i) => (i === 0 ? [m.manifest] : ['--model', m.manifest])), '--port', '0', '--cache-dir', cacheDir, '--update-interval', '0', '--variant', 'fp32', '--max-concurrent', '8']);
+  // serve listens before its models have loaded: wait for ready, or the first rows would count 404s.
+  while ((await fetch(`${serve.url}/v2/health/ready`)).status !== 200) await new Promise((r) => setTimeout(r, 50));
   try {
     for (const s of models) {
       const body = JSON.stringify({ inputs: [{ name: s.input, shape: s.dims, datatype: 'FP32', data: Array.from(s.data) }] });

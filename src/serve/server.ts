@@ -95,7 +95,7 @@ export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 
 function checkRange(name: string, value: number | undefined, min: number, max: number, unit: string): void {
   if (value === undefined || (Number.isFinite(value) && value >= min && value <= max)) return;
-  throw new OndeviceError('INPUT_INVALID', `Option "${name}" must be between ${min} and ${max} ${unit}; got ${value}.`, { details: { input: name, actual: value } });
+  throw new OndeviceError('INPUT_INVALID', `Option "${name}" must be between ${min} and ${max}${unit && ` ${unit}`}; got ${value}.`, { details: { input: name, actual: value } });
 }
 
 /** Starts listening at once; each model loads behind it (not ready, 503, until it has). */

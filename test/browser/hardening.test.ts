@@ -482,3 +482,30 @@ describe('hardening II: an OPFS read is a miss only when the file is missing or 
     expect(await readInWorker(false, true)).toEqual({ miss: true });
   });
 });
+
+describe('hardening II: a revocation recorded elsewhere while a version downloads', () => {
+  test('stops its activation (checked in the activation transaction): the running version stays active', async () => {
+    const live = new LiveHost();
+    const [v1, v2] = [await release('release'), await release('next')];
+    await live.publish(v1);
+    await (await loadModel(live.url, { backend: 'wasm' })).dispose();
+    // 1.1.0's file is held at a gate after its first kilobyte, until the test opens it.
+    const gate = `revoke-${Math.random().toString(36).slice(2)}`;
+    const file = v2.variants.fp32.files[0]!;
+    await live.publish({ ...v2, variants: { fp32: { files: [{ ...file, path: `/gated/${gate}/digits/next/${file.path}` }] } } });
+    const model = await loadModel(live.url, { backend: 'wasm' });
+    try {
+      expect(model.info.version).toBe('1.0.0');
+      await eventually(async () => ((await (await fetch(`${server}/__gate/${gate}`)).json()) as { waiting: number }).waiting === 1, 'the background download to reach the gate');
+      // Another tab hears that 1.1.0 is revoked and records it, while this one downloads it.
+      const { revoke } = await import('../../src/cache/records.js');
+      await defaultCacheStore().updateModel(live.url, (r) => r && revoke(r, ['1.1.0']));
+      await fetch(`${server}/__gate/${gate}`, { method: 'PUT' });
+      await eventually(() => model.lastUpdateError !== null, 'the background update to end');
+      expect(model.lastUpdateError).toMatchObject({ code: 'VERSION_UNAVAILABLE', message: expect.stringMatching(/revoked while it downloaded/) });
+      expect((await defaultCacheStore().getModel(live.url))?.active).toBe('1.0.0');
+    } finally {
+      await model.dispose();
+    }
+  });
+});

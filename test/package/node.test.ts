@@ -100,6 +100,8 @@ test('`ondevice serve` from the installed package answers an inference request',
       });
       proc.once('exit', (code) => reject(new Error(`ondevice serve exited ${code}`)));
     });
+    // It listens at once; ready says when the model has loaded (as Triton's does).
+    for (let ready = false; !ready; ready = (await fetch(`${url}/v2/health/ready`)).status === 200) await new Promise((r) => setTimeout(r, 50));
     const response = await fetch(`${url}/v2/models/digits/infer`, { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'image', shape: [1, 1, 8, 8], datatype: 'FP32', data: new Array(64).fill(0) }] }) });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ model_name: 'digits', model_version: '1.0.0', outputs: [{ name: 'logits', shape: [1, 10] }] });

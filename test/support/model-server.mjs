@@ -43,6 +43,9 @@ export async function startModelServer(options = {}) {
    * @type {Map<string, { manifest?: string, swap: Record<string, string>, down: boolean, json: Record<string, string> }>}
    */
   const live = new Map();
+  /** Downloads held at a gate (`/gated/<gate>/…`): each one's rest, sent when the test opens the gate. */
+  /** @type {Map<string, Array<() => void>>} */
+  const gates = new Map();
   /** Every model file under the root by file name (names are content-hashed, so unique). @type {Map<string, string>} */
   const byName = new Map();
   const index = (/** @type {string} */ dir) => {
@@ -145,6 +148,35 @@ export async function startModelServer(options = {}) {
       });
       stream.on('end', () => res.end());
       res.on('close', () => stream.destroy());
+    } else if (path.startsWith('/gated/')) {
+      // /gated/<gate>/<file>: the file's first ?after= bytes (default 1,000), then the rest only once the
+      // test opens the gate (PUT /__gate/<gate>); GET /__gate/<gate> says how many wait there. What
+      // happens meanwhile is the test's to arrange, with no rate racing it.
+      const [, , gate = '', ...rest] = path.split('/');
+      const file = normalize(join(root, rest.join('/')));
+      if (!file.startsWith(root) || !statSync(file, { throwIfNoEntry: false })?.isFile()) return void res.writeHead(404).end();
+      const after = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('after') ?? 1_000);
+      const bytes = readFileSync(file);
+      res.setHeader('Content-Type', 'application/octet-stream');
+      res.setHeader('Content-Length', bytes.length);
+      res.write(bytes.subarray(0, after));
+      const waiting = gates.get(gate) ?? [];
+      gates.set(gate, waiting);
+      const send = () => void res.end(bytes.subarray(after));
+      waiting.push(send);
+      res.on('close', () => {
+        const at = waiting.indexOf(send);
+        if (at >= 0) waiting.splice(at, 1);
+      });
+    } else if (path.startsWith('/__gate/')) {
+      const gate = path.slice('/__gate/'.length);
+      const waiting = gates.get(gate) ?? [];
+      if (req.method === 'PUT') {
+        for (const send of waiting.splice(0)) send();
+        return void res.writeHead(204).end();
+      }
+      res.setHeader('Content-Type', 'application/json');
+      res.end(JSON.stringify({ waiting: waiting.length }));
     } else if (path.startsWith('/held/')) {
       // The file's first ?after= bytes (default 20,000), then nothing, until the client goes away: a
       // download that can never complete, so a test that aborts it does not race the transfer.
