@@ -18,11 +18,11 @@ const backends: Backend[] = ['wasm', 'cpu'];
 
 /**
  * A load in a fresh worker that is terminated as soon as the compile on WASM begins. The worker's
- * session creation takes a second longer (fixtures/slow-compile-worker.ts), so the kill always lands
- * mid-compile, however fast the engine is.
+ * session creation never finishes (fixtures/held-compile-worker.ts), so the kill always lands
+ * mid-compile, however busy the machine is.
  */
 async function killedWhileCompiling(url: string): Promise<void> {
-  const app = new Worker(new URL('./fixtures/slow-compile-worker.ts', import.meta.url), { type: 'module' });
+  const app = new Worker(new URL('./fixtures/held-compile-worker.ts', import.meta.url), { type: 'module' });
   const load = loadModel(url, {
     backend: backends,
     worker: app,
@@ -100,7 +100,7 @@ test('hardening II: a page reloaded or closed while it compiled (pagehide) is no
   const live = new LiveHost();
   await live.publish(await tfjsDigits.release('release'));
   await loadIn(live.url, true);
-  const app = new Worker(new URL('./fixtures/slow-compile-worker.ts', import.meta.url), { type: 'module' });
+  const app = new Worker(new URL('./fixtures/held-compile-worker.ts', import.meta.url), { type: 'module' });
   const load = loadModel(live.url, {
     backend: backends,
     worker: app,

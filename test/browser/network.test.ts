@@ -6,12 +6,12 @@
 import { beforeEach, describe, expect, inject, test } from 'vitest';
 import { loadModel, modelCache, type LoadProgress, type Model } from '../../src/index.js';
 import { digitsTestSet, expectOndeviceError, maxAbsDiff, quiet } from './helpers.js';
-import { LiveHost, fileOf, release } from './live.js';
+import { LiveHost, eventually, fileOf, release } from './live.js';
 import { stores } from './stores.js';
 
 const proxy = inject('faultProxy');
 const v1Reference = inject('referenceLogits');
-const fast = { retries: 5, baseDelayMs: 50, maxDelayMs: 200, stallTimeoutMs: 500 };
+const fast = { retries: 5, baseDelayMs: 50, maxDelayMs: 200, stallTimeoutMs: 1_000 };
 
 interface Seen {
   path: string;
@@ -180,14 +180,15 @@ test('a wrong-size file leaves nothing to resume: the right manifest then downlo
 
 test.each(stores)('abort during the download, then a new load resumes with Range and completes with correct outputs (bytes in %s)', async (storage) => {
   const { live, file, size } = await host();
-  await faults([{ match: file, fault: 'throttle', bps: 60_000 }]);
+  // The host sends 40 kB and then nothing until the client goes: the abort never races the transfer.
+  await faults([{ match: file, fault: 'stall', after: 40_000, times: 1 }]);
   const controller = new AbortController();
   const load = loadModel(live.url, {
     backend: 'wasm',
     storage,
     signal: controller.signal,
     onProgress: (e) => {
-      if (e.phase === 'download' && e.loaded > 40_000) controller.abort();
+      if (e.phase === 'download' && e.loaded > 0) controller.abort();
     },
   });
   await expectOndeviceError(load, 'ABORTED');
@@ -200,28 +201,33 @@ test.each(stores)('abort during the download, then a new load resumes with Range
   const requests = await seen(file);
   expect(requests).toHaveLength(2);
   const from = Number(/^bytes=(\d+)-$/.exec(requests[1]!.range ?? '')?.[1]);
-  expect(from).toBeGreaterThan(40_000);
-  expect(from).toBeLessThan(size);
+  expect(from).toBeGreaterThan(0);
+  expect(from).toBeLessThanOrEqual(40_000);
+  expect(size).toBeGreaterThan(40_000);
   expect(requests[1]!.status).toBe(206);
 });
 
 test.runIf(stores.includes('opfs'))('a partial whose OPFS bytes were lost is not resumed from, and the next partial is whole', async () => {
   const { live, file, v1 } = await host();
   const sha256 = v1.variants.fp32.files[0]!.sha256;
-  await faults([{ match: file, fault: 'throttle', bps: 60_000, times: 2 }]);
-  const abortAfter = async (bytes: number) => {
+  // Two downloads that stop after 30 kB and 60 kB until the client goes: aborted once bytes came.
+  await faults([
+    { match: file, fault: 'stall', after: 30_000, times: 1 },
+    { match: file, fault: 'stall', after: 60_000, times: 1 },
+  ]);
+  const abortMidway = async () => {
     const controller = new AbortController();
-    const load = loadModel(live.url, { backend: 'wasm', storage: 'opfs', signal: controller.signal, onProgress: (e) => void (e.phase === 'download' && e.loaded > bytes && controller.abort()) });
+    const load = loadModel(live.url, { backend: 'wasm', storage: 'opfs', signal: controller.signal, onProgress: (e) => void (e.phase === 'download' && e.loaded > 0 && controller.abort()) });
     await expectOndeviceError(load, 'ABORTED');
     // The partial is saved as the download unwinds, under the file's lock.
     await quiet();
   };
-  await abortAfter(30_000);
+  await abortMidway();
   // The partial's bytes go (storage cleared behind the library's back); its record stays.
   const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('ondevice');
   const stream = await (await dir.getFileHandle(`${sha256}.partial`)).createWritable();
   await stream.close();
-  await abortAfter(60_000);
+  await abortMidway();
   const model = await loadModel(live.url, { backend: 'wasm' });
   await expectV1(model);
   await model.dispose();
@@ -230,7 +236,7 @@ test.runIf(stores.includes('opfs'))('a partial whose OPFS bytes were lost is not
   // and the resumed file hashed right: no fourth download from the first byte.
   expect(requests).toHaveLength(3);
   expect(requests.map((r) => r.range ?? null).slice(0, 2)).toEqual([null, null]);
-  expect(Number(/^bytes=(\d+)-$/.exec(requests[2]?.range ?? '')?.[1])).toBeGreaterThan(60_000);
+  expect(Number(/^bytes=(\d+)-$/.exec(requests[2]?.range ?? '')?.[1])).toBeGreaterThan(0);
 });
 
 test('a slow link: progress is monotonic, its total constant, and it reaches the total once', async () => {
@@ -282,11 +288,9 @@ test('a worker killed mid-download (as a closed tab is) leaves saved chunks; the
   let loaded = 0;
   const dying = loadModel(url, { backend: 'wasm', worker, retry: { stallTimeoutMs: 60_000 }, onProgress: (e) => void (e.phase === 'download' && (loaded = e.loaded)) });
   dying.catch(() => undefined);
-  while (loaded === 0) await new Promise((r) => setTimeout(r, 50));
-  // On loopback the first 9 MiB arrive at once and the stream then stalls (progress events are
-  // throttled, so they cannot tell exactly when): give the checkpoints their writes, then kill the
-  // worker: no code of it runs again.
-  await new Promise((r) => setTimeout(r, 3000));
+  // The first 9 MiB arrive and the stream then stalls. Kill the worker once its two whole 4 MiB
+  // chunks are stored (usage() counts them): no code of it runs again.
+  await eventually(async () => loaded > 0 && (await modelCache.usage()).bytes >= 8 * 1024 * 1024, 'two stored chunks', 50_000);
   worker.terminate();
   await expectOndeviceError(dying, 'WORKER_CRASHED');
 

@@ -185,9 +185,10 @@ describe('updates, revocation, offline', () => {
     const file = manifest.variants['fp32']!.files[0]!;
     const host = new LiveHost(servers.server, servers.proxy);
     await host.publish(manifest);
-    await fetch(`${servers.proxy}/__faults`, { method: 'PUT', body: JSON.stringify([{ match: file.path, fault: 'throttle', bps: 60_000, times: 1 }]) });
+    // 40 kB, then nothing until the client goes: the abort never races the transfer.
+    await fetch(`${servers.proxy}/__faults`, { method: 'PUT', body: JSON.stringify([{ match: file.path, fault: 'stall', after: 40_000, times: 1 }]) });
     const controller = new AbortController();
-    const loading = load(host.url, { signal: controller.signal, onProgress: (e) => e.phase === 'download' && e.loaded > 40_000 && controller.abort() });
+    const loading = load(host.url, { signal: controller.signal, onProgress: (e) => e.phase === 'download' && e.loaded > 0 && controller.abort() });
     await expect(loading).rejects.toMatchObject({ code: 'ABORTED' });
     expect(contentFiles()).toEqual([]);
     expect((await openModelCache(cacheDir).list())[0]?.activeVersion ?? null).toBeNull();
