@@ -48,8 +48,14 @@ const BROWSER_DEPS = [
   'onnxruntime-web/webgpu',
 ];
 
-const browserProjects = (selected as Engine[]).map((engine, i) => ({
+/** The order the engines run in. */
+const GROUP: Record<Engine, number> = { chromium: 0, firefox: 1, webkit: 2, 'webkit-safari': 3 };
+
+const browserProjects = (selected as Engine[]).map((engine) => ({
   optimizeDeps: { include: BROWSER_DEPS },
+  // Engines run in separate vitest processes at once (scripts/test.mjs): each optimises its
+  // dependencies into a cache of its own, never into one another's.
+  cacheDir: `node_modules/.vite/ondevice-${engine}`,
   resolve: { alias: ALIASES },
   test: {
     name: engine === 'chromium' ? 'browser' : `browser-${engine}`,
@@ -64,8 +70,9 @@ const browserProjects = (selected as Engine[]).map((engine, i) => ({
     hookTimeout: 60_000,
     // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.
     fileParallelism: false,
-    // Chromium beside the Node projects, as before; every other engine after it, one at a time.
-    sequence: { groupOrder: i },
+    // Chromium beside the Node projects; every other engine after it, one at a time (scripts/test.mjs
+    // can run them in vitest processes of their own at once: ONDEVICE_PARALLEL=1).
+    sequence: { groupOrder: GROUP[engine] },
     browser: {
       enabled: true,
       headless: true,

@@ -3,16 +3,17 @@
  * input the model was trained on (scikit-learn's digits: ink is bright, values 0..1), show the result.
  */
 import { loadModel, modelCache, type BackendPreference, type LoadProgress, type Model, type UpdateInfo } from 'ondevice';
-import { requestCounter, showCache, showModel, showStats, watchOnline } from './panels.js';
+import { clearModel, requestCounter, showCache, showModel, showStats, watchHost, watchOnline } from './panels.js';
 
 /**
- * The same digits task published twice: as ONNX (PyTorch export) and as a TF.js layers model (NHWC
- * input). `?manifest=<url>` loads the ONNX model from another host (the demo's test publishes updates there).
+ * The same digits task published twice: as ONNX (PyTorch export, served by the demo's own host, which
+ * the publisher panel drives) and as a TF.js layers model (NHWC input, static files). Each runtime
+ * has its own backends. `?manifest=<url>` loads the ONNX model from another host.
  */
 const params = new URLSearchParams(location.search);
 const MODELS = {
-  onnx: { manifest: params.get('manifest') ?? new URL('/digits/release/manifest.json', location.href).href, dims: [1, 1, 8, 8] },
-  tfjs: { manifest: new URL('/digits-tfjs/layers/manifest.json', location.href).href, dims: [1, 8, 8, 1] },
+  onnx: { manifest: params.get('manifest') ?? new URL('/host/digits/manifest.json', location.href).href, dims: [1, 1, 8, 8], backends: ['auto', 'fastest', 'webgpu', 'wasm'] },
+  tfjs: { manifest: new URL('/digits-tfjs/layers/manifest.json', location.href).href, dims: [1, 8, 8, 1], backends: ['auto', 'fastest', 'webgpu', 'webgl', 'wasm', 'cpu'] },
 };
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
@@ -43,27 +44,48 @@ function showProgress(event: LoadProgress): void {
     phase.textContent = `preparing the model for ${event.backend}…`;
   } else if (event.phase === 'ready') {
     progress.value = 1;
-    phase.textContent = 'ready — draw a digit';
+    phase.textContent = `warming up on ${event.backend}…`;
   } else {
     phase.textContent = `${event.phase}…`;
   }
 }
 
+/** The backends the chosen model's runtime has, keeping the choice when it is one of them. */
+function offerBackends(): void {
+  const keep = backendSelect.value;
+  backendSelect.replaceChildren(...chosen().backends.map((b) => new Option(b, b)));
+  backendSelect.value = chosen().backends.includes(keep) ? keep : 'auto';
+}
+
 async function load(backend: BackendPreference): Promise<void> {
   loading?.abort();
-  loading = new AbortController();
+  const controller = (loading = new AbortController());
   const previous = model;
   model = undefined;
+  // Nothing of the model being replaced stays on screen: not its panels, not its update offer.
+  banner.hidden = true;
+  checkResult.textContent = '';
+  clearModel('loading…');
   await previous?.dispose();
   progress.value = 0;
   try {
-    banner.hidden = true;
-    model = await loadModel(chosen().manifest, { backend, onProgress: showProgress, onUpdate: offerUpdate, signal: loading.signal });
+    const loaded = await loadModel(chosen().manifest, { backend, onProgress: showProgress, onUpdate: offerUpdate, signal: controller.signal });
+    // The real model, warmed on its backend (WebGPU compiles its shaders on the first run), so the
+    // first stroke answers at once.
+    await loaded.run({ image: { type: 'float32', data: new Float32Array(64), dims: chosen().dims } });
+    if (controller.signal.aborted) return void (await loaded.dispose());
+    model = loaded;
+    phase.textContent = 'ready — draw a digit';
     await Promise.all([showModel(model), showStats(model, requests.total), showCache()]);
     void predict();
   } catch (error) {
     if ((error as { code?: string }).code === 'ABORTED') return;
-    phase.textContent = `could not load: ${(error as Error).message}`;
+    clearModel('nothing loaded');
+    progress.value = 0;
+    phase.textContent = navigator.onLine
+      ? `could not load: ${(error as Error).message}`
+      : 'could not load: this device is offline and has no copy of this model yet. It loads once the device is back online.';
+    await showCache();
   }
 }
 
@@ -165,16 +187,24 @@ for (const type of ['pointerup', 'pointercancel'] as const) {
 }
 /** `onUpdate`: a newer version is verified and cached (or the running one was revoked): offer the switch. */
 function offerUpdate(update: UpdateInfo): void {
+  if (update.error) return;
+  const other = update.version !== update.previousVersion;
   document.querySelector('#update-text')!.textContent = update.revoked
-    ? `Version ${update.previousVersion} was withdrawn by its publisher${update.version !== update.previousVersion ? `; ${update.version} is ready` : ''}.`
+    ? `Version ${update.previousVersion} was withdrawn by its publisher${other ? `; ${update.version} is ready.` : ', and this device has no other version to run: reload to see.'}`
     : `Version ${update.version} is ready.`;
+  // A Switch only where there is something to switch to.
+  switchButton.hidden = !other;
   banner.hidden = false;
+  // An earlier "up to date" is no longer true.
+  if (checkResult.textContent === 'up to date') checkResult.textContent = '';
 }
 
-document.querySelector('#switch')!.addEventListener('click', async () => {
+const switchButton = document.querySelector<HTMLButtonElement>('#switch')!;
+switchButton.addEventListener('click', async () => {
   if (!model) return;
   await model.reload();
   banner.hidden = true;
+  checkResult.textContent = '';
   await Promise.all([showModel(model), showStats(model, requests.total), showCache()]);
   void predict();
 });
@@ -183,9 +213,16 @@ document.querySelector('#check')!.addEventListener('click', async () => {
   checkResult.textContent = 'asking the host…';
   try {
     const result = await model.checkForUpdate();
-    checkResult.textContent = result.available ? `version ${result.version} downloaded and verified` : 'up to date';
+    // The banner says what changed; this line never contradicts it.
+    checkResult.textContent = result.revoked
+      ? result.available
+        ? `this version was withdrawn; ${result.version} is ready`
+        : 'this version was withdrawn, and there is no other to run'
+      : result.available
+        ? `version ${result.version} downloaded and verified`
+        : 'up to date';
   } catch (error) {
-    checkResult.textContent = `could not check: ${(error as Error).message}`;
+    checkResult.textContent = navigator.onLine ? `could not check: ${(error as Error).message}` : 'could not check: this device is offline';
   }
   await showCache();
 });
@@ -195,8 +232,13 @@ document.querySelector('#clear-cache')!.addEventListener('click', async () => {
 });
 document.querySelector('#clear')!.addEventListener('click', clear);
 watchOnline();
+watchHost();
 backendSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
-modelSelect.addEventListener('change', () => void load(backendSelect.value as BackendPreference));
+modelSelect.addEventListener('change', () => {
+  offerBackends();
+  void load(backendSelect.value as BackendPreference);
+});
 
+offerBackends();
 clear();
 void load('auto');

@@ -33,6 +33,13 @@ export async function showModel(model: Model): Promise<void> {
   ]);
 }
 
+/** The model panels of a model that is not (or no longer) loaded: no stale version beside a new one. */
+export function clearModel(why: string): void {
+  list($('#model-info'), [['model', why]]);
+  list($('#stats'), []);
+  $('#privacy').textContent = '';
+}
+
 export async function showStats(model: Model, requestsDuringRuns: number): Promise<void> {
   const s = await model.stats();
   const failures = Object.entries(s.failures).map(([code, n]) => `${code} ${n}`).join(', ') || 'none';
@@ -76,4 +83,26 @@ export function watchOnline(): void {
   addEventListener('online', update);
   addEventListener('offline', update);
   update();
+}
+
+/**
+ * The publisher panel: what the demo's host serves (examples/demo-host.ts), and buttons that change
+ * it as a publisher would. The page learns of a change only as a device does: by asking the host.
+ */
+export function watchHost(): void {
+  const show = (state: { published: string[]; revoked: string[]; down: boolean }) => {
+    const newest = state.published.at(-1)!;
+    $('#host-state').textContent = state.down
+      ? 'The host is offline: it answers nothing.'
+      : `The host serves ${newest}${state.published.length > 1 ? ` (and ${state.published.slice(0, -1).join(', ')} before it)` : ''}; revoked: ${state.revoked.join(', ') || 'none'}.`;
+    $<HTMLButtonElement>('#publish').disabled = newest === '1.1.0';
+    $<HTMLButtonElement>('#revoke').disabled = state.revoked.includes(newest as never);
+    $('#host-down').textContent = state.down ? 'Bring the host back' : 'Take the host offline';
+  };
+  const act = async (action: string) => show(await (await fetch(`/host/${action}`, { method: 'POST' })).json());
+  $('#publish').addEventListener('click', () => void act('publish'));
+  $('#revoke').addEventListener('click', () => void act('revoke'));
+  $('#host-down').addEventListener('click', () => void act($('#host-down').textContent?.startsWith('Bring') ? 'up' : 'down'));
+  $('#host-reset').addEventListener('click', () => void act('reset'));
+  void fetch('/host/state').then(async (r) => show(await r.json()));
 }

@@ -1,6 +1,7 @@
-/** @file The demo's dev server: the page from examples/, the published models from models/. */
+/** @file The demo's dev server: the page from examples/, the published models from models/, and a model host the page's publisher panel drives (demo-host.ts). */
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { demoHost } from './demo-host.js';
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -10,5 +11,6 @@ export default defineConfig({
     // `import … from 'ondevice'` as in an app, served from this repo's source.
     alias: { ondevice: fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
   },
+  plugins: [demoHost()],
   server: { host: 'localhost', port: 5173 },
 });

@@ -8,6 +8,7 @@
  *
  *   node scripts/synthetic-model.mjs <out-dir> --mb 100 [--tensors 32] [--external]
  */
+import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +49,9 @@ function valueInfo(/** @type {string} */ name, /** @type {Array<number | string>
   const tensorType = concat([int(1, 1), bytes(2, shape)]);
   return concat([str(1, name), bytes(2, bytes(1, tensorType))]);
 }
+
+/** The ~300 MB model the browser tests download (models/generated/large), made once and reused. */
+export const LARGE_MODEL = { dir: fileURLToPath(new URL('../models/generated/large/', import.meta.url)), options: { mb: 300, external: true, name: 'large' } };
 
 /**
  * Writes the model and its manifest into `dir`; returns the manifest. Reuses what is there if the

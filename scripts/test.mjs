@@ -15,6 +15,8 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_ENGINES } from '../test/support/engines.mjs';
+import { LARGE_MODEL, writeSyntheticModel } from './synthetic-model.mjs';
 
 const SILENCE_MS = Number(process.env.ONDEVICE_WATCHDOG_SILENCE ?? 240) * 1000;
 /** Before the first file runs, the global setup generates models: allow for a slow machine. */
@@ -124,7 +126,7 @@ function flagsOnly(args) {
 /**
  * One vitest run, watched.
  * @param {string[]} args
- * @returns {Promise<{ code: number | null, stalled?: { project: string, file: string | undefined, why: string }, planned: { project: string, file: string }[], ended: Map<string, string> }>}
+ * @returns {Promise<{ code: number | null, stalled: { project: string, file: string | undefined, why: string } | undefined, planned: { project: string, file: string }[], ended: Map<string, string> }>}
  */
 function watchedRun(args) {
   return new Promise((resolve) => {
@@ -219,6 +221,34 @@ function watchedRun(args) {
   });
 }
 
+/**
+ * The runs `npm test` makes. By default one vitest, every project in it (vitest runs one browser
+ * project at a time). With ONDEVICE_PARALLEL=1 and no arguments, the Node projects with Chromium,
+ * and each other engine in a vitest of its own, all at once (WebKit with Safari's features after
+ * WebKit); each run has its own model servers and generated releases (test/support/global-setup.ts).
+ * That pays on a machine with cores to spare; on 2 cores the suite is CPU-bound and it does not
+ * (docs/decisions.md).
+ * @param {string[]} userArgs
+ * @returns {string[][]}
+ */
+function lanes(userArgs) {
+  if (userArgs.length || process.env.ONDEVICE_PARALLEL !== '1') return [userArgs];
+  const engines = (process.env.ONDEVICE_ENGINES ?? DEFAULT_ENGINES).split(',').map((e) => e.trim()).filter(Boolean);
+  const project = (/** @type {string} */ e) => (e === 'chromium' ? 'browser' : `browser-${e}`);
+  const first = ['--project', 'node', '--project', 'package', ...(engines.includes('chromium') ? ['--project', 'browser'] : [])];
+  /** @type {string[][]} */
+  const others = [];
+  for (const e of engines.filter((e) => e !== 'chromium')) {
+    const withWebkit = e === 'webkit-safari' && engines.includes('webkit');
+    if (withWebkit) others.find((l) => l.includes('browser-webkit'))?.push('--project', project(e));
+    else others.push(['--project', project(e)]);
+  }
+  return [first, ...others];
+}
+
+/** @param {number} ms */
+const minutes = (ms) => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
+
 async function main() {
   const userArgs = process.argv.slice(2);
   const flags = flagsOnly(userArgs);
@@ -230,58 +260,70 @@ async function main() {
   const reruns = [];
   let failed = false;
   let restarts = 0;
+  /** @type {string[]} */
+  const times = [];
 
-  /** Runs still to do: the first with the user's arguments, then reruns of one project's files. */
-  /** @type {string[][]} */
-  const queue = [userArgs];
-  while (queue.length) {
-    const args = /** @type {string[]} */ (queue.shift());
-    const run = await watchedRun(args);
-    for (const [key, state] of run.ended) results.set(key, state);
-    if (!run.stalled) {
-      if (run.code !== 0) failed = true;
-      continue;
-    }
-    // Stopped by the watchdog: the stalled file first, then every file of every project that had not ended.
-    const { project, file } = run.stalled;
-    /** @type {Map<string, string[]>} */
-    const left = new Map();
-    const order = file ? [{ project, file }, ...run.planned] : run.planned;
-    for (const p of order) {
-      const key = `${p.project}\0${p.file}`;
-      if (run.ended.has(key)) continue;
-      const files = left.get(p.project) ?? [];
-      if (!files.includes(p.file)) files.push(p.file);
-      left.set(p.project, files);
-    }
-    if (++restarts > MAX_RESTARTS) {
-      say(`stopped ${restarts} times; giving up: the files not yet run fail the run.`);
-      for (const [p, files] of left) for (const f of files) results.set(`${p}\0${f}`, 'stalled');
-      failed = true;
-      break;
-    }
-    if (file) {
-      const key = `${project}\0${file}`;
-      const n = (stalls.get(key) ?? 0) + 1;
-      stalls.set(key, n);
-      if (n >= 2) {
-        say(`${project}: ${file} stalled twice; it fails the run, and the files after it run in a fresh engine.`);
-        results.set(key, 'stalled');
+  // The big generated model every browser run downloads: made once here, before runs start at once.
+  const planned = lanes(userArgs);
+  if (planned.length > 1) writeSyntheticModel(LARGE_MODEL.dir, LARGE_MODEL.options);
+
+  /** @param {string[]} first the lane's first run; then reruns of one project's files. */
+  const lane = async (first) => {
+    const started = Date.now();
+    /** @type {string[][]} */
+    const queue = [first];
+    while (queue.length) {
+      const args = /** @type {string[]} */ (queue.shift());
+      const run = await watchedRun(args);
+      for (const [key, state] of run.ended) results.set(key, state);
+      if (!run.stalled) {
+        if (run.code !== 0) failed = true;
+        continue;
+      }
+      // Stopped by the watchdog: the stalled file first, then every file of every project that had not ended.
+      const { project, file } = run.stalled;
+      /** @type {Map<string, string[]>} */
+      const left = new Map();
+      const order = file ? [{ project, file }, ...run.planned] : run.planned;
+      for (const p of order) {
+        const key = `${p.project}\0${p.file}`;
+        if (run.ended.has(key)) continue;
+        const files = left.get(p.project) ?? [];
+        if (!files.includes(p.file)) files.push(p.file);
+        left.set(p.project, files);
+      }
+      if (++restarts > MAX_RESTARTS) {
+        say(`stopped ${restarts} times; giving up: the files not yet run fail the run.`);
+        for (const [p, files] of left) for (const f of files) results.set(`${p}\0${f}`, 'stalled');
         failed = true;
-        left.get(project)?.splice(left.get(project)?.indexOf(file) ?? 0, 1);
-      } else {
-        reruns.push(key);
+        break;
+      }
+      if (file) {
+        const key = `${project}\0${file}`;
+        const n = (stalls.get(key) ?? 0) + 1;
+        stalls.set(key, n);
+        if (n >= 2) {
+          say(`${project}: ${file} stalled twice; it fails the run, and the files after it run in a fresh engine.`);
+          results.set(key, 'stalled');
+          failed = true;
+          left.get(project)?.splice(left.get(project)?.indexOf(file) ?? 0, 1);
+        } else {
+          reruns.push(key);
+        }
+      }
+      for (const [p, files] of left) {
+        if (!files.length) continue;
+        say(`rerunning ${files.length} file(s) of ${p} in a fresh engine${files[0] === file && p === project ? `, ${file} first` : ''}.`);
+        queue.push([...flags, '--project', p, ...files]);
       }
     }
-    for (const [p, files] of left) {
-      if (!files.length) continue;
-      say(`rerunning ${files.length} file(s) of ${p} in a fresh engine${files[0] === file && p === project ? `, ${file} first` : ''}.`);
-      queue.push([...flags, '--project', p, ...files]);
-    }
-  }
+    times.push(`${first.filter((a) => !a.startsWith('-')).join(' ') || 'vitest'}: ${minutes(Date.now() - started)}`);
+  };
+  await Promise.all(planned.map(lane));
 
   const bad = [...results].filter(([, state]) => state === 'failed' || state === 'stalled');
   const passed = reruns.filter((key) => results.get(key) === 'passed');
+  if (planned.length > 1) say(`done: ${times.join('; ')}`);
   if (passed.length) say(`stalled and passed when run again: ${passed.map((key) => key.replace('\0', ': ')).join('; ')}`);
   if (bad.length) {
     failed = true;

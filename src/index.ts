@@ -1,4 +1,12 @@
-/** @file The public entry: exports only. */
+/**
+ * Run machine-learning models on the user's device, in a Web Worker, from a versioned, verified
+ * cache that updates in the background: {@link loadModel} loads a release and returns a
+ * {@link Model}; {@link modelCache} lists and clears what the device holds; every failure is an
+ * {@link OndeviceError} with a stable code.
+ *
+ * @packageDocumentation
+ * @module ondevice
+ */
 export { loadModel } from './load-model.js';
 export { OndeviceError, isOndeviceError } from './errors.js';
 export { modelCache } from './cache/model-cache.js';

@@ -73,6 +73,32 @@ async function loadOrt(): Promise<OrtNode> {
   }
 }
 
+interface InputSpec {
+  name: string;
+  type: string;
+  dims: Array<number | string>;
+}
+
+const describeInput = (i: InputSpec) => `${i.name} (${i.type} [${i.dims.join(', ')}])`;
+
+/**
+ * The test set must feed the model: its one input is one of the model's (and the model needs no
+ * other), float32, with the model's rank and fixed dimensions. Said before any variant runs, naming
+ * both sides, instead of the runtime's "missing in feeds" from deep inside a session.
+ */
+export function checkTestSet(inputs: unknown[], testSet: TestSet): void {
+  const specs = inputs.filter((i): i is InputSpec => typeof i === 'object' && i !== null && typeof (i as InputSpec).name === 'string' && Array.isArray((i as InputSpec).dims));
+  if (!specs.length) return;
+  const spec = specs.find((i) => i.name === testSet.input);
+  const has = specs.map(describeInput).join(', ');
+  if (!spec) throw new CliError(`the test set's input "${testSet.input}" is not an input of the model: it has ${has}. Set "input" in the test set's JSON to one of them.`);
+  const others = specs.filter((i) => i !== spec);
+  if (others.length) throw new CliError(`the model needs ${others.length === 1 ? 'another input' : 'other inputs'} besides "${spec.name}": ${others.map(describeInput).join(', ')}; a test set gives one input, so verify supports models with one input`);
+  if (spec.type !== 'float32') throw new CliError(`the model's "${spec.name}" is ${spec.type}; a test set holds float32 data, so verify supports float32 inputs`);
+  const fits = spec.dims.length === testSet.dims.length && spec.dims.every((d, i) => typeof d !== 'number' || d < 0 || d === testSet.dims[i]);
+  if (!fits) throw new CliError(`the test set's "${testSet.input}" has dims [${testSet.dims.join(', ')}], but the model's "${spec.name}" is ${spec.type} [${spec.dims.join(', ')}]`);
+}
+
 export async function verifyRelease(target: string, testSet: TestSet, thresholds: Thresholds): Promise<VerifyReport> {
   const { manifest, dir } = await readManifestFile(target);
   const names = Object.keys(manifest.variants);
@@ -119,6 +145,7 @@ function tfjsRunner(kind: 'layers' | 'graph'): Runner {
     const files = await Promise.all(listed.map(async (f) => ({ path: f.path, bytes: new Uint8Array(await readFile(join(dir, f.path))) })));
     const session = await openTfjs(files, kind, variant);
     try {
+      checkTestSet(manifest.inputs, testSet);
       const result = await session.run({ [testSet.input]: { type: 'float32', data: testSet.data.slice(), dims: testSet.dims } });
       const first = result[session.outputs[0]!.name]!;
       return { logits: Float32Array.from(first.data as Float32Array), classes: first.dims[first.dims.length - 1] ?? 1, bytes: files.reduce((n, f) => n + f.bytes.length, 0) };
@@ -142,6 +169,13 @@ async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, var
   } catch (error) {
     if (isOndeviceError(error)) throw new CliError(`the ${variant} variant: ${error.message}`);
     throw new CliError(`onnxruntime-node cannot load the ${variant} variant (${path}): ${(error as Error).message}`);
+  }
+  // The release first (above), then whether the test set fits it.
+  try {
+    checkTestSet(manifest.inputs, testSet);
+  } catch (error) {
+    await session.release();
+    throw error;
   }
   const result = await session.run({ [testSet.input]: new ort.Tensor('float32', testSet.data, testSet.dims) });
   const first = result[session.outputNames[0]!]!;

@@ -12,10 +12,12 @@ export async function openUrl(url: string, fetchFn: Fetch, signal: AbortSignal |
     if (signal?.aborted) throw abortError(signal);
     // A fetch of our own (Node's file: URLs) that already says what is wrong.
     if (isOndeviceError(error)) throw error;
-    throw new OndeviceError('DOWNLOAD_FAILED', `Could not reach ${url} (${describe(error)}). Check the URL and the network, and that the host allows this origin (CORS).`, {
-      details: { url },
-      cause: error,
-    });
+    // A device that knows it is offline says so, rather than listing every other cause.
+    const offline = typeof navigator !== 'undefined' && navigator.onLine === false;
+    const message = offline
+      ? `Could not reach ${url}: this device is offline. Load again once it is back online; a version already cached starts without the network.`
+      : `Could not reach ${url} (${describe(error)}). The host is down or unreachable, the URL is wrong, or the host does not allow this origin (CORS).`;
+    throw new OndeviceError('DOWNLOAD_FAILED', message, { details: { url, offline }, cause: error });
   }
   // The library asks only the host the app named: a redirect to another origin is refused (the
   // request was made, but none of its bytes are used).

@@ -1,4 +1,11 @@
-/** @file The Node entry (`ondevice/node`): exports only. */
+/**
+ * The same releases in Node (an Electron main process, a script, a server), on onnxruntime-node,
+ * with a cache on disk: {@link loadModel} takes a manifest path or URL and `cacheDir`;
+ * {@link openModelCache} manages a cache directory.
+ *
+ * @packageDocumentation
+ * @module ondevice/node
+ */
 export { loadModel, type NodeLoadOptions } from './load-model.js';
 export { modelCache, openModelCache } from './model-cache.js';
 export { defaultCacheDir } from './cache-dir.js';

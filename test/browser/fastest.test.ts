@@ -4,7 +4,7 @@
  * when the remembered backend no longer starts (injected at the `Runtimes` interface, which we own).
  */
 import { beforeEach, describe, expect, test } from 'vitest';
-import { loadModel, modelCache, type Backend } from '../../src/index.js';
+import { loadModel, modelCache, type Backend, type ModelInfo } from '../../src/index.js';
 import { BackendSkipped } from '../../src/backend/select.js';
 import { defaultCacheStore } from '../../src/cache/store.js';
 import { createModelHost } from '../../src/pipeline/host.js';
@@ -18,6 +18,17 @@ beforeEach(async () => {
   await modelCache.clear();
 });
 
+/**
+ * Every backend the engine has was measured, or, on a machine busy enough to use up the tuning
+ * budget first, is reported as not measured for that reason: the budget is wall-clock time.
+ */
+function expectAllMeasuredOrOutOfTime(info: ModelInfo, backends: Backend[]): void {
+  const measured = Object.keys(info.tuning!.measured);
+  const outOfTime = info.fallbacks.filter((f) => /tuning budget ran out/.test(f.reason)).map((f) => f.backend);
+  expect(measured.length).toBeGreaterThan(0);
+  expect([...measured, ...outOfTime].sort()).toEqual(usable(backends));
+}
+
 function fastestOf(measured: Partial<Record<Backend, number>>): Backend {
   return (Object.entries(measured) as Array<[Backend, number]>).sort((a, b) => a[1] - b[1])[0]![0];
 }
@@ -29,10 +40,10 @@ describe.each([true, false])('ONNX digits (worker: %s)', (worker) => {
     const first = await loadModel(live.url, { backend: 'fastest', worker });
     const tuning = first.info.tuning!;
     expect(tuning.fromCache).toBe(false);
-    expect(Object.keys(tuning.measured).sort()).toEqual(usable(['wasm', 'webgpu']));
+    expectAllMeasuredOrOutOfTime(first.info, ['wasm', 'webgpu']);
     for (const ms of Object.values(tuning.measured)) expect(ms).toBeGreaterThan(0);
     expect(first.info.backend).toBe(fastestOf(tuning.measured));
-    for (const loser of usable(['wasm', 'webgpu']).filter((b) => b !== first.info.backend)) {
+    for (const loser of (Object.keys(tuning.measured) as Backend[]).filter((b) => b !== first.info.backend)) {
       expect(first.info.fallbacks).toContainEqual({ backend: loser, reason: expect.stringMatching(new RegExp(`slower than ${first.info.backend}`)) });
     }
     expect(await onnxDigits.whichRelease(first)).toBe('1.0.0');
@@ -84,7 +95,7 @@ test('a remembered backend that no longer starts is forgotten and the backends a
 test('a TF.js model is measured on WebGPU, WebGL, WASM and CPU (those the engine has)', async () => {
   const model = await loadModel(`${server}/digits-tfjs/layers/manifest.json`, { backend: 'fastest' });
   const measured = model.info.tuning!.measured;
-  expect(Object.keys(measured).sort()).toEqual(usable(['cpu', 'wasm', 'webgl', 'webgpu']));
+  expectAllMeasuredOrOutOfTime(model.info, ['cpu', 'wasm', 'webgl', 'webgpu']);
   expect(model.info.backend).toBe(fastestOf(measured));
   await model.dispose();
 });

@@ -86,6 +86,25 @@ describe('quantize, publish, verify on the digits model', () => {
     expect(strict.out).toMatch(/FAIL int8/);
   });
 
+  test("verify: a test set that does not fit the model's inputs is a clear error naming both, not a stack", async () => {
+    const data = join(work, 'bad-sets');
+    mkdirSync(data, { recursive: true });
+    copyFileSync(TEST_SET.replace(/\.json$/, '.bin'), join(data, 'test-set.bin'));
+    const write = (name: string, set: object) => {
+      writeFileSync(join(data, name), JSON.stringify({ file: 'test-set.bin', ...set }));
+      return join(data, name);
+    };
+    const wrongName = await cli('verify', releaseDir, '--data', write('name.json', { input: 'pixels', dims: [360, 1, 8, 8] }));
+    expect(wrongName.code).toBe(1);
+    expect(wrongName.err).toMatch(/the test set's input "pixels" is not an input of the model: it has image \(float32 \[batch, 1, 8, 8\]\)/);
+    expect(wrongName.err).not.toMatch(/\n\s+at /);
+    const wrongShape = await cli('verify', releaseDir, '--data', write('shape.json', { input: 'image', dims: [360, 64] }));
+    expect(wrongShape.code).toBe(1);
+    expect(wrongShape.err).toMatch(/the test set's "image" has dims \[360, 64\], but the model's "image" is float32 \[batch, 1, 8, 8\]/);
+    const wrongFixed = await cli('verify', releaseDir, '--data', write('fixed.json', { input: 'image', dims: [360, 1, 4, 16] }));
+    expect(wrongFixed.err).toMatch(/dims \[360, 1, 4, 16\], but the model's "image" is float32 \[batch, 1, 8, 8\]/);
+  });
+
   test('a new version keeps the files of the earlier one; the same version twice is refused and changes nothing', async () => {
     const before = readdirSync(releaseDir).sort();
     const manifestBefore = readFileSync(join(releaseDir, 'manifest.json'), 'utf8');

@@ -52,6 +52,10 @@ beforeAll(async () => {
   const tarball = sh('npm', ['pack', '--silent', '--pack-destination', work], REPO).trim().split('\n').pop()!;
   app = join(work, 'app');
   cpSync(fileURLToPath(new URL('./app/', import.meta.url)), app, { recursive: true });
+  // The README's browser example, as written, for the app to run (?readme) and type-check.
+  const example = /```ts\n(import \{ loadModel \} from 'ondevice';[\s\S]*?)```/.exec(readFileSync(join(REPO, 'README.md'), 'utf8'))?.[1];
+  if (!example) throw new Error("README.md has no browser example (a ts block starting with import { loadModel } from 'ondevice')");
+  writeFileSync(join(app, 'readme-example.ts'), `${example}\nexport {};\n`);
   const viteVersion = (JSON.parse(readFileSync(join(REPO, 'node_modules/vite/package.json'), 'utf8')) as { version: string }).version;
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'throwaway-app', private: true, type: 'module', dependencies: { ondevice: `file:../${tarball}` }, devDependencies: { vite: viteVersion } }));
   // The npm cache already holds every dependency after the repo's own install.
@@ -137,7 +141,24 @@ test("the build emits TF.js's .wasm files as the app's own assets, and keeps TF.
   expect(chunks.tfjs.filter((c) => chunks.ort.includes(c))).toEqual([]);
 });
 
-test('the packed types resolve through the exports map', () => {
+test("the README's browser example runs as written: it loads the release, logs what runs, runs and disposes", async () => {
+  const browser = await chromium.launch({ executablePath: chromiumPath() ?? 'chromium', args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    page.on('console', (m) => logs.push(m.text()));
+    await page.goto(`${origin}/?readme`);
+    await page.waitForFunction(() => window.result !== undefined, undefined, { timeout: 120_000 });
+    expect(await page.evaluate(() => window.result)).toEqual({});
+    // Its progress lines, then model.info's backend, variant and fallbacks.
+    expect(logs).toContain('manifest ');
+    expect(logs.some((l) => /^(webgpu|wasm) (fp32|int8|fp16) /.test(l))).toBe(true);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the packed types resolve through the exports map, with no @types/node and no skipLibCheck for the browser entry', () => {
   expect(() => sh(process.execPath, [join(REPO, 'node_modules/typescript/bin/tsc'), '-p', app], app)).not.toThrow();
 });
 

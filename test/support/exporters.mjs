@@ -1,6 +1,13 @@
 /** @file Models as other exporters write them (models/exporters/), and onnxruntime-node's outputs for them. */
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Where this test run's generated releases go, under models/generated/: one folder per vitest
+ * process, so that runs at once (one per engine, or two suites on one machine) never rewrite each
+ * other's files. global-setup.ts removes it when the run ends, and those of runs that died.
+ */
+export const RUN_DIR = `runs/${process.pid}`;
+
 export const EXPORTERS = fileURLToPath(new URL('../../models/exporters/', import.meta.url));
 
 /** A fixed input of `rows` × 64 features, the same in Node and in the browser. */
@@ -42,7 +49,7 @@ export async function quantizedReleases() {
   const { mkdirSync, rmSync, copyFileSync, readdirSync, readFileSync } = await import('node:fs');
   const { main } = await import('../../src/cli/main.js');
   const { tfjsLogitsOf } = await import('./digits-tfjs.mjs');
-  const root = fileURLToPath(new URL('../../models/generated/quantized/', import.meta.url));
+  const root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/quantized/`, import.meta.url));
   rmSync(root, { recursive: true, force: true });
   const io = { out: () => undefined, err: (/** @type {string} */ t) => console.error(t) };
   const run = async (/** @type {string[]} */ ...argv) => {
@@ -76,7 +83,7 @@ export async function quantizedReleases() {
       variants[variant] = { logits: Array.from(/** @type {Float32Array} */ (result.data)), dims: [...result.dims] };
       await session.release();
     }
-    out[name] = { manifest: `/generated/quantized/${name}/manifest.json`, inputs, variants };
+    out[name] = { manifest: `/generated/${RUN_DIR}/quantized/${name}/manifest.json`, inputs, variants };
   }
   // The TF.js digits layers model, quantized three ways.
   const tfjsDir = fileURLToPath(new URL('../../models/digits-tfjs/layers/', import.meta.url));
@@ -94,7 +101,7 @@ export async function quantizedReleases() {
     const [model, ...shards] = manifest.variants[variant].files.map((/** @type {{ path: string }} */ f) => f.path);
     variants[variant] = await tfjsLogitsOf(`${root}tfjs/`, model, shards);
   }
-  out['tfjs'] = { manifest: '/generated/quantized/tfjs/manifest.json', inputs: {}, variants };
+  out['tfjs'] = { manifest: `/generated/${RUN_DIR}/quantized/tfjs/manifest.json`, inputs: {}, variants };
   return out;
 }
 
@@ -112,7 +119,7 @@ export const VAD_STEPS = 6;
  */
 export async function statefulRelease() {
   const { main } = await import('../../src/cli/main.js');
-  const root = fileURLToPath(new URL('../../models/generated/stateful/', import.meta.url));
+  const root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/stateful/`, import.meta.url));
   const { rmSync } = await import('node:fs');
   rmSync(root, { recursive: true, force: true });
   const code = await main(['publish', `${EXPORTERS}vad_v5-stateful.onnx`, root, '--version', '1.0.0'], { out: () => undefined, err: (t) => console.error(t) });
@@ -129,7 +136,7 @@ export async function statefulRelease() {
     state = /** @type {Float32Array} */ (out['stateN']?.data);
   }
   await session.release();
-  return { manifest: '/generated/stateful/manifest.json', ys, state: Array.from(state) };
+  return { manifest: `/generated/${RUN_DIR}/stateful/manifest.json`, ys, state: Array.from(state) };
 }
 
 /**
@@ -140,7 +147,7 @@ export async function statefulRelease() {
  */
 export async function externalDataReleases() {
   const { main } = await import('../../src/cli/main.js');
-  const root = fileURLToPath(new URL('../../models/generated/external/', import.meta.url));
+  const root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/external/`, import.meta.url));
   const { rmSync } = await import('node:fs');
   rmSync(root, { recursive: true, force: true });
   const io = { out: () => undefined, err: (/** @type {string} */ t) => console.error(t) };
@@ -150,5 +157,5 @@ export async function externalDataReleases() {
   ]) {
     if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
   }
-  return { exported: '/generated/external/exported/manifest.json', split: '/generated/external/split/manifest.json' };
+  return { exported: `/generated/${RUN_DIR}/external/exported/manifest.json`, split: `/generated/${RUN_DIR}/external/split/manifest.json` };
 }

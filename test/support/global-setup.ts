@@ -1,11 +1,11 @@
 /** @file The browser project's setup: the model server, the fault proxy, and reference outputs (onnxruntime-node, TF.js in Node), once per run. */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
+import { LARGE_MODEL, writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
-import { classifierReferences, externalDataReleases, quantizedReleases, statefulRelease } from './exporters.mjs';
+import { RUN_DIR, classifierReferences, externalDataReleases, quantizedReleases, statefulRelease } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 import { signedReleases, type SignedReleases } from './signed.js';
@@ -40,8 +40,8 @@ declare module 'vitest' {
 
 /** Generated at test time, never committed; reused while its manifest matches. */
 async function largeModel() {
-  const dir = fileURLToPath(new URL('../../models/generated/large/', import.meta.url));
-  const manifest = writeSyntheticModel(dir, { mb: 300, external: true, name: 'large' });
+  const dir = LARGE_MODEL.dir;
+  const manifest = writeSyntheticModel(dir, LARGE_MODEL.options);
   const n = manifest.metadata.n;
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(`${dir}${manifest.variants.fp32.files[0]!.path}`);
@@ -64,13 +64,30 @@ type Provided = { [K in keyof import('vitest').ProvidedContext]: import('vitest'
 
 /** Every engine's browser project runs this file; the servers and references are made once per run and shared. */
 interface Shared {
-  context: Promise<{ values: Partial<Provided>; close: () => Promise<void> }>;
+  context: Promise<{ values: Partial<Provided> }>;
   users: number;
 }
 const KEY = Symbol.for('ondevice.test.global-setup');
 const holder = globalThis as typeof globalThis & { [KEY]?: Shared };
 
-async function start(): Promise<{ values: Partial<Provided>; close: () => Promise<void> }> {
+const RUNS = fileURLToPath(new URL('../../models/generated/runs/', import.meta.url));
+
+/** The generated releases of runs whose process is gone (killed by the watchdog, or by hand). */
+function sweepDeadRuns(): void {
+  for (const pid of existsSync(RUNS) ? readdirSync(RUNS) : []) {
+    let alive = false;
+    try {
+      process.kill(Number(pid), 0);
+      alive = true;
+    } catch {
+      // No such process.
+    }
+    if (!alive || !/^\d+$/.test(pid)) rmSync(`${RUNS}${pid}`, { recursive: true, force: true });
+  }
+}
+
+async function start(): Promise<{ values: Partial<Provided> }> {
+  sweepDeadRuns();
   const values: Partial<Provided> = {};
   values.largeModel = await largeModel();
   values.onnxBackend = onnxBackendCases();
@@ -78,10 +95,6 @@ async function start(): Promise<{ values: Partial<Provided>; close: () => Promis
   values.quantizedReleases = await quantizedReleases();
   values.statefulRelease = await statefulRelease();
   values.externalDataReleases = await externalDataReleases();
-  const server = await startModelServer();
-  values.modelServer = server.url;
-  const proxy = await startFaultProxy(server.url);
-  values.faultProxy = proxy.url;
   values.referenceLogits = await referenceLogits();
   values.nextReferenceLogits = await referenceLogits('next');
   const variants = Object.keys(digitsManifest().variants);
@@ -93,23 +106,27 @@ async function start(): Promise<{ values: Partial<Provided>; close: () => Promis
     'layers-next': await tfjsReferenceLogits('layers-next'),
     graph: await tfjsReferenceLogits('graph'),
   };
-  return {
-    values,
-    close: async () => {
-      await proxy.close();
-      await server.close();
-    },
-  };
+  return { values };
 }
 
+/**
+ * The references are made once and shared; each project (engine) has its own model server and
+ * fault proxy, whose state (fault rules, request logs, gates) is per test: engines run at once.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const shared = (holder[KEY] ??= { context: start(), users: 0 });
   shared.users++;
-  const { values, close } = await shared.context;
+  const { values } = await shared.context;
   for (const [key, value] of Object.entries(values)) project.provide(key as keyof Provided, value as never);
+  const server = await startModelServer();
+  const proxy = await startFaultProxy(server.url);
+  project.provide('modelServer', server.url);
+  project.provide('faultProxy', proxy.url);
   return async () => {
+    await proxy.close();
+    await server.close();
     if (--shared.users > 0) return;
     delete holder[KEY];
-    await close();
+    rmSync(fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/`, import.meta.url)), { recursive: true, force: true });
   };
 }

@@ -11,10 +11,23 @@ declare global {
   interface Window {
     result?: Result;
   }
+  /** What the README's example leaves to the app: the pixels it feeds. */
+  var pixels: Float32Array;
 }
 
 async function main(): Promise<Result> {
   const params = new URLSearchParams(location.search);
+  // ?readme: the README's browser example, extracted as written into readme-example.ts by the test.
+  if (params.has('readme')) {
+    globalThis.pixels = new Float32Array(64);
+    try {
+      await import('./readme-example.js');
+      return {};
+    } catch (error) {
+      if (isOndeviceError(error)) return { error: { code: error.code, message: error.message } };
+      return { error: { code: 'UNEXPECTED', message: String(error) } };
+    }
+  }
   const backend = (params.get('backend') ?? 'auto') as Backend | 'auto';
   // ?model=tfjs: the TF.js layers model (NHWC input) instead of the ONNX one.
   const tfjs = params.get('model') === 'tfjs';
