@@ -25,11 +25,16 @@ export type OndeviceErrorCode =
 /** Structured, structured-clone-safe data about a failure (URLs, expected and actual values…). */
 export type ErrorDetails = Readonly<Record<string, unknown>>;
 
+/** What an `OndeviceError` carries besides its code and message: structured details and the cause. */
 export interface OndeviceErrorOptions {
   details?: ErrorDetails;
   cause?: unknown;
 }
 
+/**
+ * Every failure of the library: a stable `code` (see {@link OndeviceErrorCode}), a message that says
+ * what to do, and structured `details`. It survives the worker boundary.
+ */
 export class OndeviceError extends Error {
   override readonly name = 'OndeviceError' as const;
   readonly code: OndeviceErrorCode;

@@ -11,7 +11,7 @@ export { loadModel } from './load-model.js';
 export { OndeviceError, isOndeviceError } from './errors.js';
 export { modelCache } from './cache/model-cache.js';
 export type { CachedModel, CacheUsage, ModelCache } from './cache/model-cache.js';
-export type { StoreKind } from './cache/bytes.js';
+export type { BrowserStoreKind, StoreKind } from './cache/bytes.js';
 export type { OndeviceErrorCode, ErrorDetails, OndeviceErrorOptions } from './errors.js';
 export type {
   Backend,

@@ -65,6 +65,7 @@ export interface BackendFallback {
   reason: string;
 }
 
+/** What a loaded model is and how it runs: name, version, variant, runtime, backend and why others were skipped, inputs, outputs. */
 export interface ModelInfo {
   /** The manifest's `name`, or the file name for a bare model URL. */
   name: string;
@@ -200,6 +201,7 @@ export interface OnnxOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
+/** `loadModel`'s options, each with its default and an example. */
 export interface LoadOptions {
   /**
    * Backends to try, in order. `'auto'` tries WebGPU (only when a real adapter can be obtained) and
@@ -320,6 +322,7 @@ export interface LoadOptions {
   onnx?: OnnxOptions;
 }
 
+/** A loaded model: `run()` it, read its `info` and `stats()`, check for and switch to updates, `dispose()` it. */
 export interface Model {
   /** What runs now; changes only on `reload()`. */
   readonly info: ModelInfo;

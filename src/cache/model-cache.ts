@@ -7,6 +7,7 @@ import { collectGarbage } from './gc.js';
 import { recordBytes, tombstone, versionOf } from './records.js';
 import { defaultCacheStore, type CacheStore, type StoreKind } from './store.js';
 
+/** One model the device holds, as `modelCache.list()` gives it. */
 export interface CachedModel {
   name: string;
   /** The URL the app loaded it from (a manifest, or a bare model file). */
@@ -21,6 +22,7 @@ export interface CachedModel {
   lastUsed: number;
 }
 
+/** What the cache takes on this device, as `modelCache.usage()` gives it. */
 export interface CacheUsage {
   /** Bytes held by the library: model files (each once), and what interrupted downloads keep for a resume. */
   bytes: number;
@@ -39,6 +41,7 @@ export interface CacheUsage {
   storeBytes: Record<StoreKind, number>;
 }
 
+/** What the device holds: list, remove and measure cached models, or clear them all. */
 export interface ModelCache {
   list(): Promise<CachedModel[]>;
   /** Forgets the model loaded from `url` and deletes the files no other model uses. */

@@ -11,7 +11,7 @@ export { modelCache, openModelCache } from './model-cache.js';
 export { defaultCacheDir } from './cache-dir.js';
 export { OndeviceError, isOndeviceError } from '../errors.js';
 export type { CachedModel, CacheUsage, ModelCache } from '../cache/model-cache.js';
-export type { StoreKind } from '../cache/bytes.js';
+export type { BrowserStoreKind, StoreKind } from '../cache/bytes.js';
 export type { OndeviceErrorCode, ErrorDetails, OndeviceErrorOptions } from '../errors.js';
 export type {
   Backend,
