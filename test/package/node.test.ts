@@ -112,6 +112,52 @@ test('`ondevice serve` from the installed package answers an inference request',
   }
 }, 60_000);
 
+test("the README's publishing commands run as written, in order, in a project that installed the package", async () => {
+  const block = /## Publish a model[\s\S]*?```sh\n([\s\S]*?)```/.exec(readFileSync(join(REPO, 'README.md'), 'utf8'))?.[1];
+  expect(block).toBeDefined();
+  const lines = block!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+  expect(lines.every((l) => l.startsWith('npx ondevice '))).toBe(true);
+  // What the commands start from: an exported model and a test set, as a publisher has them.
+  const dir = join(work, 'publisher');
+  mkdirSync(join(dir, 'model'), { recursive: true });
+  cpSync(join(REPO, 'models/digits/release', JSON.parse(readFileSync(join(REPO, 'models/digits/release/manifest.json'), 'utf8')).variants.fp32.files[0].path), join(dir, 'model/fp32.onnx'));
+  cpSync(join(REPO, 'models/digits/test-set.json'), join(dir, 'test-set.json'));
+  cpSync(join(REPO, 'models/digits/test-set.bin'), join(dir, 'test-set.bin'));
+  // npx finds the installed bin from the project's node_modules, as in the publisher's own project.
+  cpSync(join(project, 'package.json'), join(dir, 'package.json'));
+  const link = join(dir, 'node_modules');
+  execFileSync('ln', ['-s', join(project, 'node_modules'), link]);
+  for (const line of lines) {
+    const args = line.split(/\s+/).slice(1);
+    if (args[1] === 'serve') {
+      // The one that runs until stopped: it must come up and answer for the model it was named.
+      const port = args[args.indexOf('--port') + 1]!;
+      // In a process group of its own, as a terminal runs it, so Ctrl-C (SIGINT to the group) stops it.
+      const proc = spawn('npx', args, { cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ONDEVICE_CACHE_DIR: join(work, 'readme-serve-cache') } });
+      try {
+        let ready = 0;
+        for (let i = 0; i < 600 && ready !== 200; i++) {
+          ready = await fetch(`http://127.0.0.1:${port}/v2/models/digits/ready`).then((r) => r.status, () => 0);
+          if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(ready, line).toBe(200);
+      } finally {
+        const exited = new Promise((r) => proc.once('exit', r));
+        process.kill(-proc.pid!, 'SIGINT');
+        await exited;
+      }
+      // Ctrl-C stopped serve itself, not only npx: nothing listens there any more.
+      expect(await fetch(`http://127.0.0.1:${port}/v2/health/live`).then(() => 'up', () => 'down')).toBe('down');
+      continue;
+    }
+    const out = sh('npx', args, dir);
+    expect(out, line).toBeDefined();
+  }
+  const published = JSON.parse(readFileSync(join(dir, 'public/models/digits/manifest.json'), 'utf8')) as { name: string; version: string; revoked: string[]; variants: Record<string, unknown> };
+  expect(published).toMatchObject({ name: 'digits', version: '1.0.0', revoked: ['1.0.0'] });
+  expect(Object.keys(published.variants).sort()).toEqual(['fp32', 'int8']);
+}, 180_000);
+
 test('without onnxruntime-node, an ONNX load is BACKEND_UNAVAILABLE and the message gives the install command', () => {
   const bare = freshProject('no-ort-app', { ondevice: `file:${tarball}` });
   writeFileSync(
