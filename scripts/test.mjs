@@ -126,7 +126,7 @@ function flagsOnly(args) {
 /**
  * One vitest run, watched.
  * @param {string[]} args
- * @returns {Promise<{ code: number | null, stalled: { project: string, file: string | undefined, why: string } | undefined, planned: { project: string, file: string }[], ended: Map<string, string> }>}
+ * @returns {Promise<{ code: number | null, stalled: { project: string, file: string | undefined, why: string } | undefined, planned: { project: string, file: string }[], ended: Map<string, string>, spans: Map<string, { from: number, to: number, files: number }> }>}
  */
 function watchedRun(args) {
   return new Promise((resolve) => {
@@ -138,6 +138,9 @@ function watchedRun(args) {
     const planned = [];
     /** `project\0file` → the module's state. */
     const ended = new Map();
+    /** Each project's first module start and last module end, for the closing summary. */
+    /** @type {Map<string, { from: number, to: number, files: number }>} */
+    const spans = new Map();
     /** `project\0file` of the modules running now. */
     const running = new Set();
     /** @type {{ project: string, file: string | undefined, why: string } | undefined} */
@@ -172,17 +175,26 @@ function watchedRun(args) {
           started = true;
           planned.push(...event.files);
           break;
-        case 'module-start':
+        case 'module-start': {
           if (key) running.add(key);
+          const span = spans.get(event.project) ?? { from: Date.now(), to: Date.now(), files: 0 };
+          spans.set(event.project, span);
           break;
-        case 'module-end':
+        }
+        case 'module-end': {
           if (key) running.delete(key);
+          const span = spans.get(event.project);
+          if (span) {
+            span.to = Date.now();
+            span.files++;
+          }
           if (isBrowser(event.project) && event.timedOut) {
             stall({ project: event.project, file: event.file, why: 'a hook timed out (the engine stopped answering?)' });
             break;
           }
           if (key && !stalled) ended.set(key, event.state);
           break;
+        }
         case 'case':
           if (isBrowser(event.project) && event.timedOut) stall({ project: event.project, file: event.file, why: `"${event.name}" timed out (the engine stopped answering?)` });
           break;
@@ -216,7 +228,7 @@ function watchedRun(args) {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
       // Anything still running when the run was stopped did not end.
-      resolve({ code, stalled, planned, ended });
+      resolve({ code, stalled, planned, ended, spans });
     });
   });
 }
@@ -262,6 +274,10 @@ async function main() {
   let restarts = 0;
   /** @type {string[]} */
   const times = [];
+  /** Wall time from each project's first file to its last, summed over restarts. */
+  /** @type {Map<string, { ms: number, files: number }>} */
+  const projectTimes = new Map();
+  const began = Date.now();
 
   // The big generated model every browser run downloads: made once here, before runs start at once.
   const planned = lanes(userArgs);
@@ -276,6 +292,10 @@ async function main() {
       const args = /** @type {string[]} */ (queue.shift());
       const run = await watchedRun(args);
       for (const [key, state] of run.ended) results.set(key, state);
+      for (const [project, span] of run.spans) {
+        const total = projectTimes.get(project) ?? { ms: 0, files: 0 };
+        projectTimes.set(project, { ms: total.ms + (span.to - span.from), files: total.files + span.files });
+      }
       if (!run.stalled) {
         if (run.code !== 0) failed = true;
         continue;
@@ -323,7 +343,8 @@ async function main() {
 
   const bad = [...results].filter(([, state]) => state === 'failed' || state === 'stalled');
   const passed = reruns.filter((key) => results.get(key) === 'passed');
-  if (planned.length > 1) say(`done: ${times.join('; ')}`);
+  if (planned.length > 1) say(`lanes: ${times.join('; ')}`);
+  say(`${minutes(Date.now() - began)} in all; by project, first file to last: ${[...projectTimes].map(([p, t]) => `${p} ${minutes(t.ms)} (${t.files} files)`).join(', ')}`);
   if (passed.length) say(`stalled and passed when run again: ${passed.map((key) => key.replace('\0', ': ')).join('; ')}`);
   if (bad.length) {
     failed = true;
