@@ -48,7 +48,7 @@ const BROWSER_DEPS = [
   'onnxruntime-web/webgpu',
 ];
 
-/** The order the engines run in. */
+/** Groups: engines never share one. (vitest starts the browser groups in an order of its own.) */
 const GROUP: Record<Engine, number> = { chromium: 0, firefox: 1, webkit: 2, 'webkit-safari': 3 };
 
 const browserProjects = (selected as Engine[]).map((engine) => ({
@@ -70,8 +70,8 @@ const browserProjects = (selected as Engine[]).map((engine) => ({
     hookTimeout: 60_000,
     // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.
     fileParallelism: false,
-    // Chromium beside the Node projects; every other engine after it, one at a time (scripts/test.mjs
-    // can run them in vitest processes of their own at once: ONDEVICE_PARALLEL=1).
+    // One engine at a time (scripts/test.mjs can run them in vitest processes of their own at once:
+    // ONDEVICE_PARALLEL=1).
     sequence: { groupOrder: GROUP[engine] },
     browser: {
       enabled: true,
