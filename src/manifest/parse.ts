@@ -2,7 +2,7 @@
 import { OndeviceError } from '../errors.js';
 import type { TensorSpec } from '../types.js';
 import { compareVersionStrings, parseVersion } from './semver.js';
-import { MANIFEST_FORMAT, MAX_FILE_BYTES, RUNTIMES, VARIANT_NAME, type Manifest, type ManifestFile, type ManifestVariant, type Rollout, type RuntimeName } from './types.js';
+import { GRAPH_NAME, MANIFEST_FORMAT, MAX_FILE_BYTES, RUNTIMES, VARIANT_NAME, type Manifest, type ManifestAsset, type ManifestFile, type ManifestGraph, type ManifestVariant, type Rollout, type RuntimeName } from './types.js';
 
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
@@ -25,14 +25,19 @@ export function parseManifest(value: unknown, manifestUrl: string): Manifest {
   }
   const version = string(root['version'], 'version', where);
   if (!parseVersion(version)) fail('version', `must be a semantic version such as "1.2.0", got ${show(version)}`, where);
+  const graphList = root['graphs'] === undefined ? null : graphs(root['graphs'], where);
+  const first = graphList && Object.values(graphList)[0];
   return {
     format: MANIFEST_FORMAT,
     name: string(root['name'], 'name', where),
     version,
     runtime: runtime as RuntimeName,
-    variants: variants(root['variants'], manifestUrl),
-    inputs: tensorSpecs(root['inputs'], 'inputs', where),
-    outputs: tensorSpecs(root['outputs'], 'outputs', where),
+    variants: variants(root['variants'], manifestUrl, graphList),
+    // With graphs, the top level's inputs and outputs default to the default graph's.
+    inputs: first && root['inputs'] === undefined ? first.inputs : tensorSpecs(root['inputs'], 'inputs', where),
+    outputs: first && root['outputs'] === undefined ? first.outputs : tensorSpecs(root['outputs'], 'outputs', where),
+    graphs: graphList,
+    assets: root['assets'] === undefined ? [] : assets(root['assets'], manifestUrl),
     metadata: root['metadata'] === undefined ? {} : object(root['metadata'], 'metadata', where),
     revoked: root['revoked'] === undefined ? [] : stringArray(root['revoked'], 'revoked', where),
     expires: root['expires'] === undefined ? null : expires(root['expires'], where),
@@ -61,7 +66,37 @@ function rollout(value: unknown, version: string, where: Json): Rollout {
   return { percent, previous };
 }
 
-function variants(value: unknown, manifestUrl: string): Record<string, ManifestVariant> {
+function graphs(value: unknown, where: Json): Record<string, ManifestGraph> {
+  const entries = Object.entries(object(value, 'graphs', where));
+  if (entries.length === 0) fail('graphs', 'must name at least one graph (or be left out for a release of one graph)', where);
+  const result: Record<string, ManifestGraph> = Object.create(null) as Record<string, ManifestGraph>;
+  for (const [name, raw] of entries) {
+    const field = `graphs.${name}`;
+    if (!GRAPH_NAME.test(name)) fail(field, `is not a graph name: use the model file's stem, of letters, digits, ".", "_" and "-", starting with a letter or digit; got ${show(name)}`, where);
+    const graph = object(raw, field, where);
+    result[name] = { inputs: tensorSpecs(graph['inputs'], `${field}.inputs`, where), outputs: tensorSpecs(graph['outputs'], `${field}.outputs`, where) };
+  }
+  return result;
+}
+
+/** Plain file names only: an asset's name is what the app asks for, never a path. */
+const ASSET_NAME = /^(?!\.\.?$)[^/\\\0]{1,255}$/;
+
+function assets(value: unknown, manifestUrl: string): ManifestAsset[] {
+  const where = { url: manifestUrl };
+  const seen = new Set<string>();
+  return array(value, 'assets', where).map((raw, i) => {
+    const field = `assets[${i}]`;
+    const name = string(object(raw, field, where)['name'], `${field}.name`, where);
+    if (!ASSET_NAME.test(name)) fail(`${field}.name`, `must be a plain file name (no "/", not "." or ".."), got ${show(name)}`, where);
+    if (seen.has(name)) fail(`${field}.name`, `names ${show(name)} a second time; asset names are unique`, where);
+    seen.add(name);
+    const { graph: _ignored, ...file } = manifestFile(raw, field, manifestUrl, null);
+    return { name, ...file };
+  });
+}
+
+function variants(value: unknown, manifestUrl: string, graphList: Record<string, ManifestGraph> | null): Record<string, ManifestVariant> {
   const where = { url: manifestUrl };
   const entries = Object.entries(object(value, 'variants', where));
   if (entries.length === 0) fail('variants', 'must name at least one variant', where);
@@ -73,15 +108,20 @@ function variants(value: unknown, manifestUrl: string): Record<string, ManifestV
     const variant = object(raw, field, where);
     const files = array(variant['files'], `${field}.files`, where);
     if (files.length === 0) fail(`${field}.files`, 'must list at least one file', where);
+    const parsed = files.map((file, i) => manifestFile(file, `${field}.files[${i}]`, manifestUrl, graphList));
+    // Every variant has every graph: a device never runs one graph of a variant with another's.
+    for (const graph of Object.keys(graphList ?? {})) {
+      if (!parsed.some((f) => f.graph === graph)) fail(`${field}.files`, `has no file of graph "${graph}"; every variant has every graph`, where);
+    }
     result[name] = {
-      files: files.map((file, i) => manifestFile(file, `${field}.files[${i}]`, manifestUrl)),
+      files: parsed,
       requires: variant['requires'] === undefined ? [] : stringArray(variant['requires'], `${field}.requires`, where),
     };
   }
   return result;
 }
 
-function manifestFile(value: unknown, field: string, manifestUrl: string): ManifestFile {
+function manifestFile(value: unknown, field: string, manifestUrl: string, graphList: Record<string, ManifestGraph> | null): ManifestFile {
   const where = { url: manifestUrl };
   const file = object(value, field, where);
   const path = string(file['path'], `${field}.path`, where);
@@ -98,6 +138,12 @@ function manifestFile(value: unknown, field: string, manifestUrl: string): Manif
   if (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)) {
     fail(`${field}.sha256`, `must be 64 lowercase hex digits, got ${show(sha256)}`, where);
   }
+  const graph = file['graph'];
+  if (graphList) {
+    if (typeof graph !== 'string' || !Object.hasOwn(graphList, graph)) fail(`${field}.graph`, `must name one of the release's graphs (${Object.keys(graphList).join(', ')}), got ${show(graph)}`, where);
+    return { path, url: url.href, size, sha256, graph };
+  }
+  if (graph !== undefined) fail(`${field}.graph`, `names a graph, but the manifest has no "graphs"; list them there, or leave the field out for a release of one graph`, where);
   return { path, url: url.href, size, sha256 };
 }
 

@@ -22,6 +22,26 @@ export interface ManifestFile {
   url: string;
   size: number;
   sha256: string;
+  /** In a release with several graphs: the graph this file belongs to (its `.onnx` or its external data). */
+  graph?: string;
+}
+
+/**
+ * A graph's name: the exporter's file stem as it is (`decoder_with_past_model`, `ch_PP-OCRv4_det_infer`,
+ * `hey_jarvis_v0.1`): letters, digits, `.`, `_` and `-`, starting with a letter or digit.
+ */
+export const GRAPH_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** One graph of a release with several: what it takes and gives. */
+export interface ManifestGraph {
+  inputs: readonly TensorSpec[];
+  outputs: readonly TensorSpec[];
+}
+
+/** A file that versions with the weights (tokenizer, vocabulary, config), the same for every variant. */
+export interface ManifestAsset extends ManifestFile {
+  /** A plain file name (no `/`), unique in the release: what `model.asset(name)` asks for. */
+  name: string;
 }
 
 export interface ManifestVariant {
@@ -36,8 +56,13 @@ export interface Manifest {
   version: string;
   runtime: RuntimeName;
   variants: Readonly<Record<string, ManifestVariant>>;
+  /** The default graph's (the first graph's, in a release with several). */
   inputs: readonly TensorSpec[];
   outputs: readonly TensorSpec[];
+  /** The graphs of a release with several, in the manifest's order (the first is the default); `null` for one graph. */
+  graphs: Readonly<Record<string, ManifestGraph>> | null;
+  /** Files that version with the weights; `[]` when there are none. */
+  assets: readonly ManifestAsset[];
   metadata: Readonly<Record<string, unknown>>;
   revoked: readonly string[];
   /** When the manifest stops being taken as an update or a revocation source (ms since the epoch); `null`: never. */
