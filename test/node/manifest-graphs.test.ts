@@ -4,8 +4,8 @@
  * its field. A single-graph manifest is read as before (test/node/manifest.test.ts).
  */
 import { describe, expect, test } from 'vitest';
-import { isOndeviceError } from '../../src/errors.js';
 import { parseManifest } from '../../src/manifest/parse.js';
+import { manifestFieldOf } from '../support/manifest-field.js';
 
 const URL_ = 'https://models.example.com/scribe/manifest.json';
 const hash = (c: string) => c.repeat(64);
@@ -42,15 +42,7 @@ function scribe(): any {
   };
 }
 
-function fieldOf(value: unknown): string | undefined {
-  try {
-    parseManifest(value, URL_);
-    return undefined;
-  } catch (error) {
-    if (!isOndeviceError(error, 'MANIFEST_INVALID')) throw error;
-    return error.details['field'] as string;
-  }
-}
+const fieldOf = (value: unknown) => manifestFieldOf(value, URL_);
 
 const changed = (change: (m: any) => void) => {
   const m = scribe();

@@ -1,7 +1,7 @@
 /** @file Manifest validation: the real digits manifest passes; each defect is MANIFEST_INVALID naming its field. */
 import { describe, expect, test } from 'vitest';
-import { isOndeviceError } from '../../src/errors.js';
 import { parseManifest } from '../../src/manifest/parse.js';
+import { manifestFieldOf } from '../support/manifest-field.js';
 import { digitsManifest } from '../support/digits.mjs';
 
 const URL_ = 'https://models.example.com/digits/manifest.json';
@@ -12,15 +12,7 @@ function withChange(change: (m: any) => void): unknown {
   return manifest;
 }
 
-function fieldOf(value: unknown): string | undefined {
-  try {
-    parseManifest(value, URL_);
-    return undefined;
-  } catch (error) {
-    if (!isOndeviceError(error, 'MANIFEST_INVALID')) throw error;
-    return error.details['field'] as string;
-  }
-}
+const fieldOf = (value: unknown) => manifestFieldOf(value, URL_);
 
 describe('parseManifest', () => {
   test('accepts the published digits manifest and resolves paths against its URL', () => {

@@ -4,34 +4,11 @@
  * their tokenizer; the version it runs keeps running, and the manifest's revocations still count.
  * Real ondevice/node, a real host on 127.0.0.1.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, expect, test } from 'vitest';
-import { loadModel, type Model } from '../../src/node/index.js';
-import { LiveHost, release, startServers, whichRelease, type ManifestJson, type Servers } from '../support/node-host.js';
+import { expect, test } from 'vitest';
+import { LiveHost, nodeSuite, release, whichRelease, type ManifestJson } from '../support/node-host.js';
 
-let servers: Servers;
-let cacheDir: string;
-const models: Model[] = [];
-beforeAll(async () => {
-  servers = await startServers();
-});
-afterAll(async () => {
-  await servers.close();
-});
-beforeEach(() => {
-  cacheDir = mkdtempSync(join(tmpdir(), 'ondevice-graphs-'));
-  return async () => {
-    for (const m of models.splice(0)) await m.dispose();
-    rmSync(cacheDir, { recursive: true, force: true });
-  };
-});
-const load = async (url: string, options: Parameters<typeof loadModel>[1] = {}) => {
-  const model = await loadModel(url, { cacheDir, ...options });
-  models.push(model);
-  return model;
-};
+const suite = nodeSuite('graphs');
+const load = suite.load;
 
 /** The next digits release, as if its publisher had split it in two graphs and added a tokenizer. */
 function severalGraphs(next: ManifestJson, extra: Partial<ManifestJson> = {}): ManifestJson {
@@ -46,7 +23,7 @@ function severalGraphs(next: ManifestJson, extra: Partial<ManifestJson> = {}): M
 }
 
 test('a first load of a release with several graphs: MANIFEST_INVALID naming "graphs" and the library version', async () => {
-  const host = new LiveHost(servers.server);
+  const host = new LiveHost(suite.servers.server);
   await host.publish(severalGraphs(await release('next')));
   const error = await load(host.url).catch((e: unknown) => e);
   expect(error).toMatchObject({ code: 'MANIFEST_INVALID', details: { field: 'graphs', version: '1.1.0' } });
@@ -54,7 +31,7 @@ test('a first load of a release with several graphs: MANIFEST_INVALID naming "gr
 });
 
 test('a release of one graph with assets: MANIFEST_INVALID naming "assets"', async () => {
-  const host = new LiveHost(servers.server);
+  const host = new LiveHost(suite.servers.server);
   const next = await release('next');
   const file = next.variants['fp32']!.files[0]!;
   await host.publish({ ...next, assets: [{ name: 'labels.txt', path: file.path, size: file.size, sha256: file.sha256 }] } as ManifestJson);
@@ -62,14 +39,14 @@ test('a release of one graph with assets: MANIFEST_INVALID naming "assets"', asy
 });
 
 test('an update to such a release leaves the running version running, and its revocations still count', async () => {
-  const host = new LiveHost(servers.server);
+  const host = new LiveHost(suite.servers.server);
   await host.publish(await release('release'));
   await load(host.url, { update: 'blocking' });
   await host.publish(severalGraphs(await release('next')));
   const model = await load(host.url, { update: 'blocking' });
   expect(model.info.version).toBe('1.0.0');
   expect(model.lastUpdateError).toMatchObject({ code: 'MANIFEST_INVALID', details: { field: 'graphs' } });
-  expect(await whichRelease(model, servers.references)).toBe('1.0.0');
+  expect(await whichRelease(model, suite.servers.references)).toBe('1.0.0');
   // The publisher revokes 1.0.0 in the new format: the device stops running it.
   await host.publish(severalGraphs(await release('next'), { revoked: ['1.0.0'] }));
   await expect(load(host.url, { update: 'blocking' })).rejects.toMatchObject({ code: 'MANIFEST_INVALID' });

@@ -1,6 +1,10 @@
 /** @file For the Node entry's tests: the model server and fault proxy started in-process, a live host on it, and the digits references. */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { Model } from '../../src/node/index.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { loadModel, type Model, type NodeLoadOptions } from '../../src/node/index.js';
 import { digitsTestSet, referenceLogits } from './digits.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
@@ -96,4 +100,46 @@ export async function eventually(check: () => Promise<boolean> | boolean, what: 
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * The setup most Node entry test files share: the servers for the file, a fresh cache directory for
+ * each test, and `load`, which loads into it and disposes what it loaded when the test ends.
+ * Call it at a test file's top level.
+ */
+export function nodeSuite(prefix: string): { readonly servers: Servers; readonly cacheDir: string; load: (url: string, options?: NodeLoadOptions) => Promise<Model>; disposeAll: () => Promise<void> } {
+  let servers: Servers | undefined;
+  let cacheDir = '';
+  const models: Model[] = [];
+  beforeAll(async () => {
+    servers = await startServers();
+  });
+  afterAll(async () => {
+    await servers?.close();
+  });
+  const disposeAll = async () => {
+    for (const m of models.splice(0)) await m.dispose();
+  };
+  beforeEach(() => {
+    cacheDir = mkdtempSync(join(tmpdir(), `ondevice-${prefix}-`));
+    return async () => {
+      await disposeAll();
+      rmSync(cacheDir, { recursive: true, force: true });
+    };
+  });
+  return {
+    get servers() {
+      if (!servers) throw new Error('nodeSuite: the servers start in beforeAll');
+      return servers;
+    },
+    get cacheDir() {
+      return cacheDir;
+    },
+    load: async (url, options = {}) => {
+      const model = await loadModel(url, { cacheDir, ...options });
+      models.push(model);
+      return model;
+    },
+    disposeAll,
+  };
 }
