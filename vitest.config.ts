@@ -70,8 +70,8 @@ const browserProjects = (selected as Engine[]).map((engine) => ({
     hookTimeout: 60_000,
     // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.
     fileParallelism: false,
-    // One engine at a time (scripts/test.mjs can run them in vitest processes of their own at once:
-    // ONDEVICE_PARALLEL=1).
+    // One engine at a time (scripts/test.mjs runs the Node projects beside them, in a vitest of their
+    // own; ONDEVICE_PARALLEL=engines gives each engine its own as well).
     sequence: { groupOrder: GROUP[engine] },
     browser: {
       enabled: true,

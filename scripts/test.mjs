@@ -234,28 +234,30 @@ function watchedRun(args) {
 }
 
 /**
- * The runs `npm test` makes. By default one vitest, every project in it (vitest runs one browser
- * project at a time). With ONDEVICE_PARALLEL=1 and no arguments, the Node projects with Chromium,
- * and each other engine in a vitest of its own, all at once (WebKit with Safari's features after
- * WebKit); each run has its own model servers and generated releases (test/support/global-setup.ts).
- * That pays on a machine with cores to spare; on 2 cores the suite is CPU-bound and it does not
- * (docs/decisions.md).
+ * The runs `npm test` makes, at once, when given no arguments. By default two: the Node and package
+ * tests, and the browser engines one after another (vitest itself runs one browser project at a
+ * time, and would run the Node projects before them rather than beside). ONDEVICE_PARALLEL=engines
+ * gives each engine a vitest of its own as well (WebKit with Safari's features after WebKit), which
+ * pays only with cores to spare; ONDEVICE_PARALLEL=0, one vitest for everything. Each run has its
+ * own model servers and generated releases (test/support/global-setup.ts).
  * @param {string[]} userArgs
  * @returns {string[][]}
  */
 function lanes(userArgs) {
-  if (userArgs.length || process.env.ONDEVICE_PARALLEL !== '1') return [userArgs];
+  const mode = process.env.ONDEVICE_PARALLEL ?? 'node';
+  if (userArgs.length || mode === '0') return [userArgs];
   const engines = (process.env.ONDEVICE_ENGINES ?? DEFAULT_ENGINES).split(',').map((e) => e.trim()).filter(Boolean);
   const project = (/** @type {string} */ e) => (e === 'chromium' ? 'browser' : `browser-${e}`);
-  const first = ['--project', 'node', '--project', 'package', ...(engines.includes('chromium') ? ['--project', 'browser'] : [])];
+  const node = ['--project', 'node', '--project', 'package'];
+  if (mode !== 'engines') return [node, engines.flatMap((e) => ['--project', project(e)])].filter((l) => l.length);
   /** @type {string[][]} */
-  const others = [];
-  for (const e of engines.filter((e) => e !== 'chromium')) {
+  const browsers = [];
+  for (const e of engines) {
     const withWebkit = e === 'webkit-safari' && engines.includes('webkit');
-    if (withWebkit) others.find((l) => l.includes('browser-webkit'))?.push('--project', project(e));
-    else others.push(['--project', project(e)]);
+    if (withWebkit) browsers.find((l) => l.includes('browser-webkit'))?.push('--project', project(e));
+    else browsers.push(['--project', project(e)]);
   }
-  return [first, ...others];
+  return [node, ...browsers];
 }
 
 /** @param {number} ms */
