@@ -9,8 +9,9 @@
  * had not finished again in a fresh engine, the stalled one first. A file that stalls twice fails
  * the run. Results are kept across the restarts: a file that failed stays failed.
  *
- * Arguments go to vitest as they are (`npm test -- --project node`); a rerun keeps the flags but
- * names its own files and project.
+ * With no arguments it makes two runs at once: the Node and package tests, and the browser engines
+ * (see `lanes`). Arguments go to one vitest as they are (`npm test -- --project node`); a rerun
+ * keeps the flags but names its own files and project.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -281,9 +282,10 @@ async function main() {
   const projectTimes = new Map();
   const began = Date.now();
 
-  // The big generated model every browser run downloads: made once here, before runs start at once.
+  // The big generated model every browser run downloads: made once here when several browser runs
+  // start at once, so that none of them writes it while another reads it.
   const planned = lanes(userArgs);
-  if (planned.length > 1) writeSyntheticModel(LARGE_MODEL.dir, LARGE_MODEL.options);
+  if (planned.filter((l) => l.some((a) => a.startsWith('browser'))).length > 1) writeSyntheticModel(LARGE_MODEL.dir, LARGE_MODEL.options);
 
   /** @param {string[]} first the lane's first run; then reruns of one project's files. */
   const lane = async (first) => {
