@@ -32,7 +32,9 @@ export function demoHost(): Plugin {
 
   const manifest = (version: Version): string => {
     const json = JSON.parse(readFileSync(`${DIGITS}${RELEASES[version]}/manifest.json`, 'utf8')) as Record<string, unknown>;
-    return `${JSON.stringify({ ...json, revoked: state.revoked.filter((v) => v <= version) }, null, 2)}\n`;
+    // A manifest lists revocations at or below its own version (RELEASES is in version order).
+    const order = Object.keys(RELEASES);
+    return `${JSON.stringify({ ...json, revoked: state.revoked.filter((v) => order.indexOf(v) <= order.indexOf(version)) }, null, 2)}\n`;
   };
 
   const send = (req: IncomingMessage, res: ServerResponse, body: Buffer | string, type: string, cache: string) => {
