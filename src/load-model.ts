@@ -124,10 +124,10 @@ async function openIn(request: LoadRequest, worker: LoadOptions['worker'], contr
 async function loadOn(connection: HostConnection, request: LoadRequest, controls: LoadControls) {
   try {
     const result = await connection.load(request, controls);
-    if (result.kind === 'moved') connection.release();
+    if (result.kind === 'moved') connection.close();
     return result;
   } catch (error) {
-    connection.release();
+    connection.close();
     // Its runtime is stuck starting: nothing more can run in that worker.
     if (isOndeviceError(error, 'BACKEND_UNAVAILABLE') && error.details['threadsStalled'] === true) connection.abandon?.('a threaded WebAssembly start stalled in it');
     throw error;

@@ -3,7 +3,9 @@ import type { HostConnection } from './pipeline/connection.js';
 import { OndeviceError, disposedError, errorFromWire, toOndeviceError } from './errors.js';
 import type { ModelEvent } from './pipeline/host.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
-import type { LoadOptions, Model, ModelInfo, ModelStats, TensorMap, UpdateCheckResult, UpdateInfo } from './types.js';
+import { isTensorRef, makeRef, wireOf } from './tensor-refs.js';
+import { isWireRef, type WireRunOptions, type WireTensors } from './pipeline/refs.js';
+import type { LoadOptions, Model, ModelInfo, ModelStats, RunInputs, RunOptions, RunOutputs, Tensor, TensorMap, TensorRef, TensorSpec, UpdateCheckResult, UpdateInfo } from './types.js';
 
 /** A model opened on a host: its connection, its id there, and what the load said. */
 export interface Opened {
@@ -24,6 +26,8 @@ export class OndeviceModel implements Model {
   /** Runs rejected here, before the inputs left this thread (`INPUT_INVALID`), by code. */
   #rejectedHere = new Map<string, number>();
   #onStats: LoadOptions['onStats'];
+  /** Bumped by every reload(), which frees every kept output: older refs are refused. */
+  #generation = 0;
   #statsDue = { runs: 0, at: performance.now() };
 
   constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate'], onStats: LoadOptions['onStats']) {
@@ -75,6 +79,7 @@ export class OndeviceModel implements Model {
 
   async reload(): Promise<void> {
     if (this.#disposed) throw disposedError();
+    this.#generation++;
     const result = await this.#connection.reload(this.#id);
     if (result.kind === 'loaded') {
       if (result.info.version !== this.#info.version) this.#rejectedHere.clear();
@@ -86,30 +91,71 @@ export class OndeviceModel implements Model {
     const opened = await this.#reopen();
     if (this.#disposed) {
       await opened.connection.dispose(opened.id).catch(() => undefined);
-      opened.connection.release();
+      opened.connection.close();
       throw disposedError();
     }
     const [old, oldId] = [this.#connection, this.#id];
     [this.#connection, this.#id, this.#info] = [opened.connection, opened.id, opened.info];
     await old.dispose(oldId).catch(() => undefined);
-    old.release();
+    old.close();
   }
 
-  async run(inputs: TensorMap): Promise<TensorMap> {
+  run(inputs: TensorMap): Promise<TensorMap>;
+  run(inputs: RunInputs, options: RunOptions): Promise<RunOutputs>;
+  async run(inputs: RunInputs, options?: RunOptions): Promise<RunOutputs> {
     if (this.#disposed) throw disposedError();
+    let wire: WireTensors;
+    let wireOptions: WireRunOptions;
     try {
       // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
-      validateInputs(inputs, this.info.inputs);
+      const specs = this.#graphInputs(options?.graph);
+      validateInputs(inputs, specs);
+      wireOptions = { graph: options?.graph, keep: keepOption(options?.keep) };
+      const generation = this.#generation;
+      wire = Object.fromEntries(Object.entries(byInputName(inputs, specs)).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
     } catch (error) {
       const code = toOndeviceError(error).code;
       this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
       throw error;
     }
+    const generation = this.#generation;
     try {
-      return await this.#connection.run(this.#id, byInputName(inputs, this.info.inputs));
+      const outputs = await this.#connection.run(this.#id, wire, wireOptions);
+      return Object.fromEntries(Object.entries(outputs).map(([name, value]) => [name, isWireRef(value) ? this.#ref(value, generation) : value]));
     } finally {
       this.#reportStats();
     }
+  }
+
+  /** The inputs of `graph` (the default graph's when absent). */
+  #graphInputs(graph: string | undefined): readonly TensorSpec[] {
+    if (graph === undefined) return this.info.inputs;
+    const found = typeof graph === 'string' && Object.hasOwn(this.info.graphs, graph) ? this.info.graphs[graph] : undefined;
+    if (!found) {
+      const names = Object.keys(this.info.graphs);
+      throw new OndeviceError('INPUT_INVALID', `Option "graph": this model has no graph ${JSON.stringify(graph)}; its graphs are ${names.map((n) => `"${n}"`).join(', ')}.`, {
+        details: { input: 'graph', expected: names, actual: graph },
+      });
+    }
+    return found.inputs;
+  }
+
+  #ref(wire: Parameters<typeof makeRef>[2], generation: number): TensorRef {
+    const [connection, id] = [this.#connection, this.#id];
+    // A ref from before a reload was freed by it: its dispose has nothing left to free.
+    return makeRef(this, generation, wire, (ref) => (this.#disposed || this.#generation !== generation ? Promise.resolve() : connection.release(id, [ref])));
+  }
+
+  async read(ref: TensorRef): Promise<Tensor> {
+    if (this.#disposed) throw disposedError();
+    return this.#connection.read(this.#id, wireOf(ref, '(read)', this, this.#generation));
+  }
+
+  async asset(name: string): Promise<Blob> {
+    if (this.#disposed) throw disposedError();
+    if (typeof name !== 'string') throw new OndeviceError('INPUT_INVALID', `asset() takes a file name from info.assets; got ${typeof name}.`, { details: { input: 'name', actual: typeof name } });
+    const bytes = await this.#connection.asset(this.#id, name);
+    return new Blob([bytes as Uint8Array<ArrayBuffer>]);
   }
 
   async stats(): Promise<ModelStats> {
@@ -146,7 +192,15 @@ export class OndeviceModel implements Model {
     try {
       await this.#connection.dispose(this.#id);
     } finally {
-      this.#connection.release();
+      this.#connection.close();
     }
   }
+}
+
+/** `keep` as it crosses to the host: `true`, a list of names, or absent. */
+function keepOption(keep: RunOptions['keep']): WireRunOptions['keep'] {
+  if (keep === undefined || keep === false) return undefined;
+  if (keep === true) return true;
+  if (Array.isArray(keep) && keep.every((k) => typeof k === 'string')) return keep;
+  throw new OndeviceError('INPUT_INVALID', 'Option "keep" takes true (every output) or an array of output names.', { details: { input: 'keep', actual: String(keep) } });
 }

@@ -45,6 +45,54 @@ export type Tensor = {
 /** Tensors by input or output name. */
 export type TensorMap = Record<string, Tensor>;
 
+/**
+ * An output kept where the model runs (`run(…, { keep })`): in the worker, and on WebGPU as a GPU
+ * buffer where onnxruntime-web allows. Its data never crossed to this thread. Pass it as an input of
+ * any later run of any graph of the same loaded model; `model.read(ref)` fetches its data.
+ */
+export interface TensorRef {
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  readonly kept: true;
+  /** Frees it where it lives. Safe to call twice; a disposed ref is refused as an input. `model.dispose()` and `reload()` free every ref. */
+  dispose(): Promise<void>;
+}
+
+/** Inputs of a run: tensors with data, or refs kept by earlier runs of the same model. */
+export type RunInputs = Record<string, Tensor | TensorRef>;
+
+/** Outputs of a run: tensors with data, and a `TensorRef` for each output kept. */
+export type RunOutputs = Record<string, Tensor | TensorRef>;
+
+/** How `run()` runs: which graph, and which outputs stay where the model runs. */
+export interface RunOptions {
+  /**
+   * The graph to run, by the name in `info.graphs`.
+   * @default the first graph (the only one of a single-graph release)
+   * @example { graph: 'decoder_model' }
+   */
+  graph?: string;
+  /**
+   * Outputs to keep where the model runs, as `TensorRef`s: `true` for all, or their names. The
+   * others come back with their data.
+   * @default none
+   * @example { keep: ['present.0.key', 'present.0.value'] }
+   */
+  keep?: boolean | readonly string[];
+}
+
+/** One graph of a loaded model: what it takes and gives. */
+export interface GraphInfo {
+  inputs: readonly TensorSpec[];
+  outputs: readonly TensorSpec[];
+}
+
+/** A file that versions with the weights (tokenizer, config), as `info.assets` lists it. */
+export interface AssetInfo {
+  name: string;
+  size: number;
+}
+
 /** An input or output as the model declares it. Named dimensions (`'batch'`) are free. */
 export interface TensorSpec {
   name: string;
@@ -80,8 +128,16 @@ export interface ModelInfo {
   fallbacks: readonly BackendFallback[];
   /** Whether the model's bytes came from the device's cache rather than the network. */
   fromCache: boolean;
+  /** The default graph's inputs and outputs (the first graph's, in a release with several). */
   inputs: readonly TensorSpec[];
   outputs: readonly TensorSpec[];
+  /**
+   * Every graph, by name, in the manifest's order (the first is the default). A single-graph release
+   * has one entry, named `model`.
+   */
+  graphs: Readonly<Record<string, GraphInfo>>;
+  /** The release's assets (tokenizer, config, …), read with `model.asset(name)`; `[]` when there are none. */
+  assets: readonly AssetInfo[];
   /** The manifest's `metadata` (labels, …); `{}` for a bare model URL. */
   metadata: Readonly<Record<string, unknown>>;
   /** The absolute URL the model was loaded from. */
@@ -338,6 +394,25 @@ export interface Model {
    * arrays are detached afterwards; pass `data.slice()` to keep a copy). Outputs arrive by name.
    */
   run(inputs: TensorMap): Promise<TensorMap>;
+  /**
+   * Runs one graph, with some inputs given as refs kept by earlier runs, and keeps the outputs named
+   * in `keep` where the model runs (a decode loop's key/value cache never crosses to this thread).
+   * `INPUT_INVALID` for an unknown graph or output, and a ref that was disposed, is another model's,
+   * or predates a `reload()`. TF.js models have one graph and refuse `keep`.
+   *
+   * @example
+   * const enc = await model.run({ input_ids }, { graph: 'encoder_model', keep: true });
+   * const step = await model.run({ input_ids: bos, encoder_hidden_states: enc.last_hidden_state }, { graph: 'decoder_model' });
+   */
+  run(inputs: RunInputs, options: RunOptions): Promise<RunOutputs>;
+  /** The data of a kept output, as a tensor; the ref stays usable. */
+  read(ref: TensorRef): Promise<Tensor>;
+  /**
+   * A file of the running version's release (tokenizer, config, …) as a `Blob`, from the device with
+   * no network: it always matches the weights that run. `INPUT_INVALID` for a name not in
+   * `info.assets`.
+   */
+  asset(name: string): Promise<Blob>;
   /**
    * Asks the host now (one conditional request); a newer accepted version is downloaded, verified
    * and activated in the cache. The running model is not switched: call `reload()` for that.

@@ -70,6 +70,12 @@ its shards get content-hashed names and model.json is rewritten to name them.
 An ONNX model whose weights are in external data files (model.onnx + model.onnx_data, as
 exporters write large models) is published with them: each data file gets a content-hashed
 name and the model is rewritten to name it; the variant lists the model first.
+A model of several graphs, as exporters lay it out, is one release: the transformers.js / Optimum
+folder (config.json, tokenizer.json, ... at the top; onnx/<graph>.onnx, <graph>_quantized.onnx
+(int8), _fp16, _int8, _uint8, _q4, _q4f16, _bnb4 with their .onnx_data), or a flat folder of
+<graph>.onnx files beside other files. Each ONNX file is a graph named by its stem less the
+variant suffix; every other file is an asset that versions with the weights. Dotfiles, README.md
+and a variant that lacks a graph are left out, and the output says so.
 
 Writes content-hashed files, manifest.json (last, atomically), manifest.<version>.json, and the
 caching headers (_headers, nginx.conf). Files of earlier versions stay; a published version is
@@ -195,7 +201,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
   async publish(args, io) {
     const { positionals, values } = parse(args, { version: { type: 'string' }, name: { type: 'string' }, variant: { type: 'string' }, sign: { type: 'string' }, expires: { type: 'string' }, 'external-data': { type: 'boolean' } }, 2, 'publish');
     if (typeof values['version'] !== 'string') throw new CliError('--version X.Y.Z is required', 2);
-    const { manifest, written } = await publish(positionals[0]!, positionals[1]!, {
+    const { manifest, written, skipped } = await publish(positionals[0]!, positionals[1]!, {
       version: values['version'],
       name: values['name'] as string | undefined,
       variant: values['variant'] as string | undefined,
@@ -204,7 +210,10 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       externalData: values['external-data'] === true,
       warn: (text) => io.err(text),
     });
-    io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}) to ${positionals[1]}: ${written.join(', ')}`);
+    const graphs = manifest['graphs'] ? `; graphs ${Object.keys(manifest['graphs'] as object).join(', ')}` : '';
+    const assets = Array.isArray(manifest['assets']) ? `; assets ${(manifest['assets'] as { name: string }[]).map((a) => a.name).join(', ')}` : '';
+    io.out(`published ${manifest.name} ${manifest.version} (${Object.keys(manifest.variants).join(', ')}${graphs}${assets}) to ${positionals[1]}: ${written.join(', ')}`);
+    for (const line of skipped) io.err(`left out: ${line}`);
   },
   async revoke(args, io) {
     const { positionals, values } = parse(args, { sign: { type: 'string' }, expires: { type: 'string' } }, 2, 'revoke');

@@ -15,6 +15,7 @@ import { checkExtents, externalize, externalLocations, readExternalData, relocat
 import { decodeModel, modelSignature } from './onnx-model.js';
 import { finish, type Freshness, type SigningKey } from './sign.js';
 import { readTfjsVariants, tfjsSignature, type TfjsVariant } from './tfjs-model.js';
+import { readLayout, type Layout } from './publish-layout.js';
 
 export interface PublishOptions {
   version: string;
@@ -35,10 +36,23 @@ export interface PublishOptions {
 export interface PublishResult {
   manifest: ManifestJson;
   written: string[];
+  /** Files of an exporter's layout left out, each with why (dotfiles, README.md, an incomplete variant). */
+  skipped: string[];
 }
 
-/** A variant's files as published: content-hashed names, model.json first for TF.js. */
-type Release = { runtime: 'onnx' | 'tfjs-layers' | 'tfjs-graph'; variants: Map<string, { suffix: string; bytes: Uint8Array }[]>; signature: { inputs: unknown[]; outputs: unknown[] } };
+type Signature = { inputs: unknown[]; outputs: unknown[] };
+type PublishedFile = { suffix: string; bytes: Uint8Array; graph?: string };
+
+/** A variant's files as published: content-hashed names, model.json first for TF.js, each graph's `.onnx` before its data. */
+type Release = {
+  runtime: 'onnx' | 'tfjs-layers' | 'tfjs-graph';
+  variants: Map<string, PublishedFile[]>;
+  signature: Signature;
+  /** A release with several graphs (or an exporter's layout): each graph's signature, the default first. */
+  graphs?: Map<string, Signature>;
+  assets?: { name: string; bytes: Uint8Array }[];
+  skipped?: string[];
+};
 
 /** Variant names a folder's files may carry; any other name is a model's own name, not a variant. */
 const VARIANT_FILES = new Set(['fp32', 'fp16', 'bf16', 'int8', 'uint8', 'int4', 'uint4', 'q4', 'q4f16', 'quantized']);
@@ -142,9 +156,11 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
   if (options.variant !== undefined && !VARIANT_NAME.test(options.variant)) throw new CliError(`--variant must be a variant name such as fp32 or int8 (lowercase letters, digits, - and _), got "${options.variant}"`, 2);
   const name = options.name ?? basename(resolve(modelDir)).replace(/\.(onnx|json)$/i, '');
   // Everything is read and checked before anything is written.
-  const tfjs = await readTfjsVariants(modelDir, options.variant);
+  const layout = await readLayout(modelDir);
+  if (layout && options.variant !== undefined) throw new CliError(`--variant names the variant of one model file; ${modelDir} names its variants by its files (_quantized, _fp16, ...)`, 2);
+  const tfjs = layout ? undefined : await readTfjsVariants(modelDir, options.variant);
   if (tfjs && options.externalData) throw new CliError('--external-data is for ONNX models; a TF.js model keeps its weights in shards already', 2);
-  const release = tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant, name, options.externalData === true);
+  const release = layout ? await layoutRelease(layout, options.externalData === true) : tfjs ? await tfjsRelease(tfjs, name) : await onnxRelease(modelDir, options.variant, name, options.externalData === true);
   const metadata = (await stat(modelDir).catch(() => undefined))?.isDirectory() ? await readMetadata(modelDir) : undefined;
   const previous = await readManifestFile(releaseDir).then(
     (m) => m.manifest,
@@ -167,19 +183,22 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
   const manifestVariants: ManifestJson['variants'] = {};
   for (const [variant, files] of release.variants) {
     const listed = [];
-    for (const { suffix, bytes } of files) {
-      const sha256 = createHash('sha256').update(bytes).digest('hex');
-      const path = hashedName(name, variant, sha256, suffix);
-      const target = join(releaseDir, path);
-      const existing = await stat(target).catch(() => undefined);
-      if (existing?.size !== bytes.length) {
-        await writeAtomically(target, bytes);
-        written.push(path);
-      }
-      listed.push({ path, size: bytes.length, sha256 });
+    for (const { suffix, bytes, graph } of files) {
+      const sha256 = sha256Of(bytes);
+      const path = hashedName(graph ?? name, variant, sha256, suffix);
+      if (await writeOnce(join(releaseDir, path), bytes)) written.push(path);
+      listed.push({ path, size: bytes.length, sha256, ...(graph !== undefined && { graph }) });
     }
     // No `requires`: quantize's variants compute in float32 and run on every backend.
     manifestVariants[variant] = { files: listed };
+  }
+  const assets = [];
+  for (const { name: assetName, bytes } of release.assets ?? []) {
+    const sha256 = sha256Of(bytes);
+    const dot = assetName.lastIndexOf('.');
+    const path = dot > 0 ? `${assetName.slice(0, dot)}.${sha256.slice(0, 8)}${assetName.slice(dot)}` : `${assetName}.${sha256.slice(0, 8)}`;
+    if (await writeOnce(join(releaseDir, path), bytes)) written.push(path);
+    assets.push({ name: assetName, path, size: bytes.length, sha256 });
   }
   const manifest: ManifestJson = {
     format: 'ondevice/1',
@@ -189,6 +208,8 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
     variants: manifestVariants,
     inputs: release.signature.inputs,
     outputs: release.signature.outputs,
+    ...(release.graphs && { graphs: Object.fromEntries(release.graphs) }),
+    ...(assets.length > 0 && { assets }),
     ...(metadata && { metadata }),
     revoked: previous?.revoked ?? [],
     ...(options.expires && { expires: options.expires }),
@@ -197,10 +218,42 @@ export async function publish(modelDir: string, releaseDir: string, options: Pub
   const text = `${JSON.stringify(signed, null, 2)}\n`;
   // Each version's manifest stays readable (for revoke and rollbacks); files of earlier versions are never deleted.
   await writeAtomically(join(releaseDir, `manifest.${options.version}.json`), text);
-  await writeHeaders(releaseDir, await hashedJsonFiles(releaseDir));
+  await writeHeaders(releaseDir, await hashedOtherFiles(releaseDir));
   await writeAtomically(join(releaseDir, 'manifest.json'), text);
   written.push(`manifest.${options.version}.json`, '_headers', 'nginx.conf', 'manifest.json');
-  return { manifest: signed, written };
+  return { manifest: signed, written, skipped: release.skipped ?? [] };
+}
+
+/** Writes a content-hashed file unless it is already there (an earlier version's); says whether it wrote. */
+async function writeOnce(target: string, bytes: Uint8Array): Promise<boolean> {
+  if ((await stat(target).catch(() => undefined))?.size === bytes.length) return false;
+  await writeAtomically(target, bytes);
+  return true;
+}
+
+/** An exporter's layout: every graph of every complete variant (with its external data), and the assets. */
+async function layoutRelease(layout: Layout, split: boolean): Promise<Release> {
+  const variants = new Map<string, PublishedFile[]>();
+  const graphs = new Map<string, Signature>();
+  for (const [variant, files] of layout.variants) {
+    const published: PublishedFile[] = [];
+    for (const file of files) {
+      const onnx = await readOnnx(file.path);
+      const signature = modelSignature(decodeModel(onnx.bytes, file.path));
+      const known = graphs.get(file.graph);
+      if (!known) graphs.set(file.graph, signature);
+      else if (!sameNames(known, signature)) throw new CliError(`${file.path} has other inputs or outputs than graph ${file.graph} of the other variants; every variant must be the same model`);
+      for (const part of await onnxFiles(onnx, file.graph, variant, split)) published.push({ ...part, graph: file.graph });
+    }
+    variants.set(variant, published);
+  }
+  const ordered = new Map(layout.graphs.map((g) => [g, graphs.get(g)!]));
+  return { runtime: 'onnx', variants, signature: ordered.values().next().value!, graphs: ordered, assets: layout.assets, skipped: layout.skipped };
+}
+
+function sameNames(a: Signature, b: Signature): boolean {
+  const names = (s: Signature) => JSON.stringify([(s.inputs as { name: string }[]).map((i) => i.name), (s.outputs as { name: string }[]).map((o) => o.name)]);
+  return names(a) === names(b);
 }
 
 function hashedName(name: string, variant: string, sha256: string, suffix: string): string {
@@ -246,9 +299,9 @@ async function tfjsRelease(variants: Map<string, TfjsVariant>, name: string): Pr
   return { runtime: formats.has('layers-model') ? 'tfjs-layers' : 'tfjs-graph', variants: published, signature };
 }
 
-/** The content-hashed model.json files of every version in the folder (they need their own header lines). */
-async function hashedJsonFiles(releaseDir: string): Promise<string[]> {
-  return (await readdir(releaseDir)).filter((f) => /\.[0-9a-f]{8}\.json$/.test(f)).sort();
+/** The content-hashed files of every version that no wildcard covers (model.json, assets): they need their own header lines. */
+async function hashedOtherFiles(releaseDir: string): Promise<string[]> {
+  return (await readdir(releaseDir)).filter((f) => /\.[0-9a-f]{8}(\.[A-Za-z0-9_-]+)?$/.test(f) && !/\.(onnx|data|bin)$/.test(f)).sort();
 }
 
 /** Caching headers: hashed files forever, the manifest revalidated on every use. */
@@ -268,7 +321,7 @@ ${immutable}${hashedJson.map((f) => `/${f}\n${immutable}`).join('')}/manifest.js
   await writeAtomically(
     join(releaseDir, 'nginx.conf'),
     `# Include in the server block that serves this release folder.
-location ~ \\.([0-9a-f]{8}\\.json|onnx|data|bin)$ {
+location ~ \\.([0-9a-f]{8}(\\.[A-Za-z0-9_-]+)?|onnx|data|bin)$ {
     add_header Cache-Control "public, max-age=31536000, immutable";
     add_header Access-Control-Allow-Origin "*";
 }

@@ -9,8 +9,9 @@ import type * as OrtModule from 'onnxruntime-node';
 import { BackendSkipped } from '../backend/select.js';
 import { OndeviceError } from '../errors.js';
 import { checkExternalData } from '../runtime/onnx-external.js';
-import { runOrt, specs } from '../runtime/onnx.js';
-import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
+import { specs } from '../runtime/onnx.js';
+import { runOrt, runOrtKeeping } from '../runtime/onnx-run.js';
+import type { KeepingResult, KeptValue, ModelFileBytes, RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
 
 type Ort = typeof OrtModule;
@@ -130,6 +131,13 @@ class NodeSession implements RuntimeSession {
   /** Not queued as onnxruntime-web's are: runs scheduled together execute back to back in one turn of the event loop (a queue cost serve a quarter of its throughput). */
   #runNow(inputs: TensorMap): Promise<TensorMap> {
     return runOrt(this.#ort as unknown as Parameters<typeof runOrt>[0], this.#session as unknown as Parameters<typeof runOrt>[1], inputs, 'onnxruntime-node');
+  }
+
+  runKeeping(inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[]): Promise<KeepingResult> {
+    const result = runOrtKeeping(this.#ort as unknown as Parameters<typeof runOrtKeeping>[0], this.#session as unknown as Parameters<typeof runOrtKeeping>[1], inputs, kept, keep, 'onnxruntime-node');
+    this.#running.add(result);
+    void result.catch(() => undefined).finally(() => this.#running.delete(result));
+    return result;
   }
 
   async release(): Promise<void> {

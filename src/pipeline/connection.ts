@@ -1,16 +1,20 @@
 /** @file How a Model reaches its host: directly in this thread, or through a worker. */
 import type { LoadControls, LoadRequest, LoadResult, ModelHost, ReloadResult } from './host.js';
-import type { ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
+import type { ModelStats, Tensor, UpdateCheckResult } from '../types.js';
+import type { WireRef, WireRunOptions, WireTensors } from './refs.js';
 
 export interface HostConnection {
   load(request: LoadRequest, controls: LoadControls): Promise<LoadResult>;
-  run(id: number, inputs: TensorMap): Promise<TensorMap>;
+  run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  read(id: number, ref: WireRef): Promise<Tensor>;
+  release(id: number, refs: readonly number[]): Promise<void>;
+  asset(id: number, name: string): Promise<Uint8Array>;
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
   reload(id: number): Promise<ReloadResult>;
   stats(id: number): Promise<ModelStats>;
   dispose(id: number): Promise<void>;
   /** The model that held this connection is gone (disposed, or its load failed or moved). */
-  release(): void;
+  close(): void;
   /** Ends a worker the library owns that can no longer serve (see pipeline/threads.ts); other hosts ignore it. */
   abandon?(why: string): void;
 }
@@ -19,11 +23,14 @@ export interface HostConnection {
 export function directConnection(host: ModelHost): HostConnection {
   return {
     load: (request, controls) => host.load(request, controls),
-    run: (id, inputs) => host.run(id, inputs),
+    run: (id, inputs, options) => host.run(id, inputs, options),
+    read: (id, ref) => host.read(id, ref),
+    release: (id, refs) => host.release(id, refs),
+    asset: (id, name) => host.asset(id, name),
     checkForUpdate: (id) => host.checkForUpdate(id),
     reload: (id) => host.reload(id),
     stats: (id) => host.stats(id),
     dispose: (id) => host.dispose(id),
-    release: () => undefined,
+    close: () => undefined,
   };
 }

@@ -29,8 +29,8 @@ export interface Tuning {
   fromCache: boolean;
 }
 
-export interface Fastest {
-  value: RuntimeSession;
+export interface Fastest<S extends RuntimeSession = RuntimeSession> {
+  value: S;
   backend: Backend;
   fallbacks: BackendFallback[];
   tuning: Tuning;
@@ -122,7 +122,7 @@ export function tuningRecord(store: CacheStore | undefined, url: string, key: st
  * Starts the model on the fastest of `order`: the remembered choice if there is one and it starts,
  * else each backend measured in turn (the slower sessions released as soon as a faster one is known).
  */
-export async function fastestBackend(order: readonly Backend[], create: (backend: Backend) => Promise<RuntimeSession>, remembered: TuningRecord): Promise<Fastest | undefined> {
+export async function fastestBackend<S extends RuntimeSession>(order: readonly Backend[], create: (backend: Backend) => Promise<S>, remembered: TuningRecord): Promise<Fastest<S> | undefined> {
   const known = await remembered.read();
   if (known && order.includes(known.backend as Backend)) {
     try {
@@ -135,13 +135,13 @@ export async function fastestBackend(order: readonly Backend[], create: (backend
   const deadline = performance.now() + BUDGET_MS;
   const measured: Partial<Record<Backend, number>> = {};
   const fallbacks: BackendFallback[] = [];
-  let best: { backend: Backend; session: RuntimeSession; ms: number } | undefined;
+  let best: { backend: Backend; session: S; ms: number } | undefined;
   for (const backend of order) {
     if (best && performance.now() > deadline) {
       fallbacks.push({ backend, reason: `not measured: the ${BUDGET_MS} ms tuning budget ran out` });
       continue;
     }
-    let session: RuntimeSession;
+    let session: S;
     try {
       session = await create(backend);
     } catch (error) {

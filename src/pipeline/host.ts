@@ -15,8 +15,10 @@ import { OndeviceError, disposedError, errorToWire, throwIfAborted, toOndeviceEr
 import type { RuntimeName } from '../manifest/types.js';
 import { createProgressEmitter, type ProgressEmitter, type ProgressListener } from '../progress.js';
 import type { Runtimes } from '../runtime/runtimes.js';
-import type { RuntimeSession } from '../runtime/types.js';
-import type { ModelInfo, ModelStats, TensorMap } from '../types.js';
+import type { ModelInfo, ModelStats, Tensor } from '../types.js';
+import type { GraphSessions } from './graphs.js';
+import { RefRegistry, type WireRef, type WireRunOptions, type WireTensors } from './refs.js';
+import { runGraph } from './run-graph.js';
 import { createPhaseClock, createStatsRecorder, type StatsRecorder } from './stats.js';
 import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
 import { createListeners, type ModelEventListener } from './listeners.js';
@@ -43,7 +45,14 @@ export interface LoadControls {
 
 export interface ModelHost {
   load(request: LoadRequest, controls?: LoadControls): Promise<LoadResult>;
-  run(id: number, inputs: TensorMap): Promise<TensorMap>;
+  /** Runs a graph (the default one unless `options.graph`); kept outputs come back as refs. */
+  run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  /** The data of a kept output. */
+  read(id: number, ref: WireRef): Promise<Tensor>;
+  /** Frees kept outputs (unknown ids are ignored). */
+  release(id: number, refs: readonly number[]): Promise<void>;
+  /** A copy of an asset's bytes from the running version. */
+  asset(id: number, name: string): Promise<Uint8Array>;
   checkForUpdate(id: number): Promise<UpdateCheck>;
   /** Switches the model to the cache's active version, on a new session; returns the new info. */
   reload(id: number): Promise<ReloadResult>;
@@ -75,8 +84,11 @@ export interface ModelHostOptions {
 }
 
 interface Loaded {
-  session: RuntimeSession;
+  session: GraphSessions;
   info: ModelInfo;
+  assets: ReadonlyMap<string, Uint8Array>;
+  /** Outputs kept by its runs; released all at once by reload() and dispose(). */
+  refs: RefRegistry;
   request: LoadRequest;
   recorder: StatsRecorder;
   load: ModelStats['load'];
@@ -223,7 +235,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     await tellModels(request.url);
     const id = nextId++;
     // The handed-over manifest answered this load only: later checks must ask the host.
-    models.set(id, { ...opened, request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done() });
+    models.set(id, { ...opened, refs: new RefRegistry(), request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done() });
     listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
     await progress.flush();
     confirm(resolved, ctx);
@@ -235,6 +247,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
 
   async function reload(id: number): Promise<ReloadResult> {
     const model = find(id);
+    // Every ref is freed by a reload, whether or not it switches (refs are tied to a session).
+    model.refs.clear();
     // The cache's active version, with no network: reload() only switches to what is verified here.
     const request = { ...model.request, update: 'never' as const };
     const device = await probeDevice(request.backends, offered, runtimes);
@@ -264,13 +278,13 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
 
   return {
     load: (request, controls = {}) => track(load(request, controls)).catch((error: unknown) => Promise.reject(mapError(error))),
-    async run(id, inputs) {
+    async run(id, inputs, options) {
       const model = models.get(id);
       const started = performance.now();
       try {
         if (!model) throw disposedError();
         // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
-        const outputs = await model.session.run(inputs);
+        const outputs = await runGraph(model.session, model.refs, model.info.runtime, inputs, options);
         model.recorder.run(performance.now() - started);
         return outputs;
       } catch (error) {
@@ -278,6 +292,24 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
         model?.recorder.failure(mapped.code);
         throw mapped;
       }
+    },
+    async read(id, ref) {
+      return find(id).refs.read(ref);
+    },
+    async release(id, refs) {
+      models.get(id)?.refs.release(refs);
+    },
+    async asset(id, name) {
+      const model = find(id);
+      const bytes = model.assets.get(name);
+      if (!bytes) {
+        const names = [...model.assets.keys()];
+        throw new OndeviceError('INPUT_INVALID', `This release has no asset "${name}"; ${names.length > 0 ? `its assets are ${names.map((n) => `"${n}"`).join(', ')}` : 'it has no assets'}.`, {
+          details: { input: 'name', expected: names, actual: name },
+        });
+      }
+      // A copy: the caller may transfer it away, and the running version keeps its own.
+      return bytes.slice();
     },
     async stats(id) {
       const model = find(id);
@@ -292,6 +324,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       models.delete(id);
       listeners.delete(id);
       model.unlock();
+      model.refs.clear();
       await model.session.release().catch(() => undefined);
     },
     async idle() {

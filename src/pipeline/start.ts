@@ -16,7 +16,8 @@ import { guardStart } from './crash-guard.js';
 import { boundedStart, runsOnWasm, type Threading } from './threads.js';
 import { deviceKey, fastestBackend, tuningRecord, type Tuning } from './fastest.js';
 import type { Runtimes } from '../runtime/runtimes.js';
-import type { RuntimeAdapter, RuntimeSession } from '../runtime/types.js';
+import type { RuntimeAdapter } from '../runtime/types.js';
+import { assetInfo, createGraphs, releaseParts, type GraphSessions } from './graphs.js';
 import type { Backend, ModelInfo, OnnxOptions } from '../types.js';
 import { ranOn, resolveModel, rollBack, type Handoff, type Resolved, type ResolveContext, type UpdateRules } from '../update/resolve.js';
 
@@ -86,8 +87,10 @@ export function variantChooser(runtimes: Runtimes, request: LoadRequest, probed:
 }
 
 export interface Opened {
-  session: RuntimeSession;
+  session: GraphSessions;
   info: ModelInfo;
+  /** The release's assets by name: the running version's, verified with its graphs. */
+  assets: ReadonlyMap<string, Uint8Array>;
 }
 
 async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes, ctx: ResolveContext, device: Device, threading: Threading): Promise<Opened> {
@@ -99,17 +102,20 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
   const requires = resolved.variant === null ? [] : (resolved.manifest?.variants[resolved.variant]?.requires ?? []);
   const order = orderFor(adapter, request.backends);
   // The backends this load could start on, to know which one is its last chance (never skipped by the crash guard).
+  const parts = releaseParts(resolved.files, resolved.manifest, resolved.variant);
+  // Graphs of a release with several keep their outputs on the device where the backend can (a decode loop).
+  const keepOnDevice = parts.graphs.length > 1;
   const candidates = order.filter((b) => adapter.backends.includes(b) && device.get(b)?.ok !== false && unmet(requires, b, device).length === 0);
   const attempt = async (b: Backend) => {
     if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
     const missing = unmet(requires, b, device);
     if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
     const key = [resolved.version ?? '', resolved.variant ?? '', b].join('|');
-    const guarded = await guardStart<RuntimeSession>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1, { cleanExitAt: request.cleanExitAt, env: guardEnv() });
+    const guarded = await guardStart<GraphSessions>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1, { cleanExitAt: request.cleanExitAt, env: guardEnv() });
     return guarded.run(() => {
       // After the start is marked: a page that dies from here on is caught by the guard next time.
       progress.emit({ phase: 'compile', backend: b });
-      const create = () => adapter.create(resolved.files, b, { threads: threading.threads, onnx: request.onnx });
+      const create = () => createGraphs(parts.graphs, (files) => adapter.create(files, b, { threads: threading.threads, onnx: request.onnx, keepOnDevice }));
       if (threading.threads <= 1 || !runsOnWasm(runtime, b)) return create();
       return boundedStart(create, threading, resolved.files.reduce((sum, f) => sum + f.bytes.byteLength, 0), b);
     });
@@ -140,12 +146,14 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
     // The model file is the truth about its inputs; the manifest only describes them.
     inputs: session.inputs,
     outputs: session.outputs,
+    graphs: session.info(),
+    assets: assetInfo(resolved.manifest),
     metadata: resolved.manifest?.metadata ?? {},
     url: resolved.url,
     ...(tuning && { tuning }),
     ...(resolved.rollout && { rollout: resolved.rollout }),
   };
-  return { session, info };
+  return { session, info, assets: parts.assets };
 }
 
 /**

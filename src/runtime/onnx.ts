@@ -5,7 +5,8 @@ import { checkExternalData } from './onnx-external.js';
 import { BackendSkipped } from '../backend/select.js';
 import { probeBackend, wasmThreadCount } from '../backend/detect.js';
 import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
-import type { ModelFileBytes, RuntimeAdapter, RuntimeSession } from './types.js';
+import type { KeepingResult, KeptValue, ModelFileBytes, RuntimeAdapter, RuntimeSession } from './types.js';
+import { runOrt, runOrtKeeping } from './onnx-run.js';
 
 type Ort = typeof OrtModule;
 
@@ -55,8 +56,10 @@ let warmed: Promise<void> | undefined;
 const MODEL_ERROR = /ERROR_CODE: (2|4|7|9|10),|Could not find an implementation|is not a registered function\/op|Type Error|[Uu]nsupported data type|are not supported\. If you need support/;
 
 /** The ORT session options for a create: the app's typed settings mapped to ORT's names. */
-export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = []): OrtModule.InferenceSession.SessionOptions {
+export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {}, external: readonly ModelFileBytes[] = [], keepOnDevice = false): OrtModule.InferenceSession.SessionOptions {
   return {
+    // Outputs stay on the GPU until read or fed to the next graph (a decode loop's cache).
+    ...(keepOnDevice && backend === 'webgpu' && { preferredOutputLocation: 'gpu-buffer' as const }),
     executionProviders: [backend],
     graphOptimizationLevel: onnx.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
@@ -102,7 +105,7 @@ export const onnxRuntime: RuntimeAdapter = {
     await warmed;
     let session: OrtModule.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external));
+      session = await ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external, options.keepOnDevice));
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
@@ -145,29 +148,16 @@ class OnnxSession implements RuntimeSession {
     return runOrt(this.#ort, this.#session, inputs, 'onnxruntime-web');
   }
 
+  runKeeping(inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[]): Promise<KeepingResult> {
+    const result = this.#queue.then(() => runOrtKeeping(this.#ort, this.#session, inputs, kept, keep, 'onnxruntime-web'));
+    this.#queue = result.catch(() => undefined);
+    return result;
+  }
+
   async release(): Promise<void> {
     await this.#queue;
     await this.#session.release();
   }
-}
-
-/** One ORT run (web or node: both speak onnxruntime-common's types): our tensors in, ORT's out as ours. */
-export async function runOrt(ort: Pick<Ort, 'Tensor'>, session: Pick<OrtModule.InferenceSession, 'run'>, inputs: TensorMap, runtime: string): Promise<TensorMap> {
-  const feeds: Record<string, OrtModule.Tensor> = {};
-  for (const [name, t] of Object.entries(inputs)) {
-    feeds[name] = new ort.Tensor(t.type, t.data as OrtModule.Tensor.DataType, t.dims);
-  }
-  let results: OrtModule.InferenceSession.OnnxValueMapType;
-  try {
-    results = await session.run(feeds);
-  } catch (error) {
-    throw new OndeviceError('RUN_FAILED', `Inference failed in ${runtime}: ${message(error)}`, { cause: error });
-  }
-  const outputs: TensorMap = {};
-  for (const [name, value] of Object.entries(results)) {
-    outputs[name] = { type: value.type, data: value.data, dims: value.dims } as TensorMap[string];
-  }
-  return outputs;
 }
 
 /** Inputs or outputs as ORT (web or node: the same onnxruntime-common types) describes them. */

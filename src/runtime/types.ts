@@ -1,9 +1,28 @@
 /** @file The one small interface every runtime (onnxruntime-web, TF.js) implements. */
 import type { Availability } from '../backend/detect.js';
-import type { Backend, OnnxOptions, TensorMap, TensorSpec } from '../types.js';
+import type { Backend, OnnxOptions, Tensor, TensorMap, TensorSpec, TensorType } from '../types.js';
 
 export type { ModelFileBytes } from '../cache/files.js';
 import type { ModelFileBytes } from '../cache/files.js';
+
+/**
+ * An output kept where the model runs (an onnxruntime tensor, on the GPU where the runtime put it).
+ * Only the host's ref registry holds these; nothing crosses the worker boundary but its id.
+ */
+export interface KeptValue {
+  readonly type: TensorType;
+  readonly dims: readonly number[];
+  /** Its data, copied out; the value stays usable. */
+  read(): Promise<Tensor>;
+  /** Frees what it holds (a GPU buffer); later use is refused by the registry before it gets here. */
+  dispose(): void;
+}
+
+/** A run with kept values: the outputs with data, and the kept ones by name. */
+export interface KeepingResult {
+  outputs: TensorMap;
+  kept: Record<string, KeptValue>;
+}
 
 export interface RuntimeSession {
   readonly inputs: readonly TensorSpec[];
@@ -11,6 +30,11 @@ export interface RuntimeSession {
   /** Runs one inference; calls on one session are served one at a time, in order. */
   run(inputs: TensorMap): Promise<TensorMap>;
   release(): Promise<void>;
+  /**
+   * Runs with some inputs given as values kept by earlier runs (of any session of the same model) and
+   * keeps the outputs named in `keep` (`true`: all). Absent: this runtime keeps nothing (TF.js).
+   */
+  runKeeping?(inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[]): Promise<KeepingResult>;
   /** The runtime and its version (`onnxruntime-web 1.30.0`): a version banned here as not a model is tried again under another. */
   readonly runtimeVersion?: string;
 }
@@ -24,6 +48,11 @@ export interface CreateOptions {
   threads: number;
   /** onnxruntime-web session settings, already validated. */
   onnx?: OnnxOptions | undefined;
+  /**
+   * The session is one graph of a release with several (a decode loop): on WebGPU its outputs stay
+   * on the GPU (onnxruntime-web's `preferredOutputLocation: 'gpu-buffer'`) until read or fed back.
+   */
+  keepOnDevice?: boolean | undefined;
 }
 
 export interface RuntimeAdapter {

@@ -1,6 +1,6 @@
 /** @file Input checks before inference: names, element types, ranks and sizes, each failure naming the input. */
 import { OndeviceError } from '../errors.js';
-import type { TensorMap, TensorSpec, TensorType } from '../types.js';
+import type { TensorSpec, TensorType } from '../types.js';
 
 /** The typed-array class each element type takes (by `Object.prototype.toString` tag, so it works across realms). */
 const ARRAY_TAGS: Record<TensorType, readonly string[]> = {
@@ -60,19 +60,37 @@ export function validateInputs(inputs: unknown, specs: readonly TensorSpec[]): v
 }
 
 /** The same tensors keyed by each input's own name (after `validateInputs`). */
-export function byInputName(inputs: TensorMap, specs: readonly TensorSpec[]): TensorMap {
+export function byInputName<T extends Record<string, unknown>>(inputs: T, specs: readonly TensorSpec[]): T {
   if (!specs.some((s) => s.aliases?.length)) return inputs;
-  return Object.fromEntries(specs.map((s) => [s.name, inputs[namesOf(s).find((n) => Object.hasOwn(inputs, n))!]!]));
+  return Object.fromEntries(specs.map((s) => [s.name, inputs[namesOf(s).find((n) => Object.hasOwn(inputs, n))!]!])) as T;
 }
 
 function validateTensor(spec: TensorSpec, tensor: unknown): void {
   const name = spec.name;
   if (typeof tensor !== 'object' || tensor === null) invalid(name, 'must be a tensor { type, data, dims }', 'object', typeof tensor);
-  const { type, data, dims } = tensor as { type?: unknown; data?: unknown; dims?: unknown };
+  const { type, data, dims, kept } = tensor as { type?: unknown; data?: unknown; dims?: unknown; kept?: unknown };
   if (!isTensorType(type)) invalid(name, `has unknown type ${JSON.stringify(type)}; use one of ${Object.keys(ARRAY_TAGS).join(', ')}`, spec.type, type);
   if (isTensorType(spec.type) && type !== spec.type) invalid(name, `must be ${spec.type}, got ${type}`, spec.type, type);
+  // A kept output (a TensorRef) has its type and shape here, its data where the model runs.
+  if (kept === true) {
+    validateShape(spec, dims);
+    return;
+  }
   const tags = ARRAY_TAGS[type];
   if (!tags.includes(tagOf(data))) invalid(name, `of type ${type} needs its data in a ${tags.join(' or ')}, got ${tagOf(data)}`, tags[0], tagOf(data));
+  const shape = validateShape(spec, dims);
+  if (type === 'string') {
+    const at = (data as unknown[]).findIndex((v) => typeof v !== 'string');
+    if (at >= 0) invalid(name, `of type string needs a string at every index; data[${at}] is ${typeof (data as unknown[])[at]}`, 'string', typeof (data as unknown[])[at]);
+  }
+  const elements = shape.reduce((a, b) => a * b, 1);
+  const length = (data as { length: number }).length;
+  if (elements !== length) invalid(name, `has ${length} elements in data but dims [${shape.join(', ')}] need ${elements}`, elements, length);
+}
+
+/** The tensor's dims against the spec's rank and fixed sizes. */
+function validateShape(spec: TensorSpec, dims: unknown): number[] {
+  const name = spec.name;
   if (!Array.isArray(dims) || !dims.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     invalid(name, 'needs dims as an array of non-negative integers', spec.dims, dims);
   }
@@ -83,11 +101,5 @@ function validateTensor(spec: TensorSpec, tensor: unknown): void {
       if (typeof want === 'number' && shape[i] !== want) invalid(name, `must have dims [${spec.dims.join(', ')}], got [${shape.join(', ')}] (dimension ${i})`, spec.dims, shape);
     });
   }
-  if (type === 'string') {
-    const at = (data as unknown[]).findIndex((v) => typeof v !== 'string');
-    if (at >= 0) invalid(name, `of type string needs a string at every index; data[${at}] is ${typeof (data as unknown[])[at]}`, 'string', typeof (data as unknown[])[at]);
-  }
-  const elements = shape.reduce((a, b) => a * b, 1);
-  const length = (data as { length: number }).length;
-  if (elements !== length) invalid(name, `has ${length} elements in data but dims [${shape.join(', ')}] need ${elements}`, elements, length);
+  return shape;
 }

@@ -46,6 +46,9 @@ export async function readCachedVersion(record: ModelRecord, version: CachedVers
     }
   }
   const manifest = version.manifest === undefined ? undefined : parseManifest(version.manifest, base);
+  // A version is its variant's files and then its assets; one stored without its assets (by a library
+  // that did not know them) is not the whole release: a miss, so the host is asked.
+  if (manifest && version.variant !== null && version.files.length !== (manifest.variants[version.variant]?.files.length ?? -1) + manifest.assets.length) return undefined;
   const drop = () => store.updateModel(record.url, (r) => r && withoutVersion(r, version.version));
   const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
   // The files are read while the device is probed (the variant is chosen with the backend): the

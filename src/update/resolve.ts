@@ -11,7 +11,6 @@ import { contentLength, htmlInsteadOf, isHtml, openUrl, readBody } from '../down
 import { DEFAULT_RETRY, downloadResumable } from '../download/resumable.js';
 import { sha256Hex } from '../download/verify.js';
 import { OndeviceError, isOndeviceError } from '../errors.js';
-import { VERSION } from '../version.js';
 import { parseManifest } from '../manifest/parse.js';
 import type { Manifest } from '../manifest/types.js';
 import { announce } from './broadcast.js';
@@ -212,29 +211,17 @@ async function previousAnswer(url: string, answer: Extract<HostAnswer, { kind: '
   return { kind: 'manifest', fetched: { ...fetchedPrevious, validator: answer.fetched.validator }, version: previous };
 }
 
-/** Downloads (or reuses by hash) every file of the version, verifies, stores, activates, collects. */
 /**
- * A release with several graphs, or with assets, is read (its revocations count) but not loaded by
- * this version of the library: running its first graph alone, or its weights without their
- * tokenizer, would break the promise that a release moves as a whole.
+ * Downloads (or reuses by hash) every file of the version, verifies, stores, activates, collects. A
+ * version is its variant's files (every graph's) and then the release's assets, in that order (see
+ * pipeline/graphs.ts): it activates only when all of them are in place.
  */
-function refuseUnsupported(manifest: Manifest, url: string): void {
-  const graphs = Object.keys(manifest.graphs ?? {});
-  const field = graphs.length > 1 ? 'graphs' : manifest.assets.length > 0 ? 'assets' : undefined;
-  if (!field) return;
-  const what = field === 'graphs' ? `several graphs (${graphs.join(', ')})` : `assets (${manifest.assets.map((a) => a.name).join(', ')})`;
-  throw new OndeviceError('MANIFEST_INVALID', `Manifest field "${field}": version ${manifest.version} of ${manifest.name} is a release with ${what}, which ondevice ${VERSION} does not load yet. Update ondevice, or publish the model as a release of one graph without assets.`, {
-    details: { url, field, version: manifest.version },
-  });
-}
-
 async function download(url: string, answer: HostAnswer, version: string, rules: UpdateRules, context: ResolveContext): Promise<Resolved> {
   if (answer.kind === 'file') return downloadBareFile(url, answer, context);
   if (answer.kind !== 'manifest') throw new Error('unreachable');
   const { manifest, json, validator } = answer.fetched;
-  refuseUnsupported(manifest, url);
   const { variant, fallbacks } = await context.choose(manifest);
-  const wanted: WantedFile[] = manifest.variants[variant]!.files.map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
+  const wanted: WantedFile[] = [...manifest.variants[variant]!.files, ...manifest.assets].map((f) => ({ path: f.path, url: f.url, sha256: f.sha256, size: f.size }));
   await makeRoom(url, wanted, rules, context);
   return fetchFiles(wanted, context, async (fetched) => {
     const files = wanted.map(({ path, sha256, size }) => ({ path, sha256, size }));
@@ -324,7 +311,8 @@ function resigned(record: ModelRecord, answer: HostAnswer): ModelRecord {
   if (answer.kind !== 'manifest') return record;
   const held = versionOf(record, answer.version);
   if (!held || held.variant === null || JSON.stringify(held.manifest) === JSON.stringify(answer.fetched.json)) return record;
-  const files = answer.fetched.manifest.variants[held.variant]?.files ?? [];
+  const next = answer.fetched.manifest;
+  const files = [...(next.variants[held.variant]?.files ?? []), ...next.assets];
   const same = files.length === held.files.length && files.every((f, i) => f.sha256 === held.files[i]!.sha256 && f.path === held.files[i]!.path);
   if (!same) return record;
   return { ...record, versions: { ...record.versions, [held.version]: { ...held, manifest: answer.fetched.json } } };

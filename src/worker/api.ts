@@ -1,6 +1,7 @@
 /** @file The one contract between the page and the worker. Everything that crosses it is plain data. */
 import type { LoadRequest, LoadResult, ModelEventListener, ReloadResult } from '../pipeline/host.js';
-import type { LoadProgress, ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
+import type { LoadProgress, ModelStats, Tensor, UpdateCheckResult } from '../types.js';
+import type { WireRef, WireRunOptions, WireTensors } from '../pipeline/refs.js';
 
 export interface WorkerApi {
   /**
@@ -18,7 +19,10 @@ export interface WorkerApi {
   ): Promise<LoadResult>;
   /** Aborts the load `loadId` (an AbortSignal cannot cross postMessage). */
   abort(loadId: string): void;
-  run(id: number, inputs: TensorMap): Promise<TensorMap>;
+  run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  read(id: number, ref: WireRef): Promise<Tensor>;
+  release(id: number, refs: readonly number[]): Promise<void>;
+  asset(id: number, name: string): Promise<Uint8Array>;
   checkForUpdate(id: number): Promise<UpdateCheckResult>;
   reload(id: number): Promise<ReloadResult>;
   stats(id: number): Promise<ModelStats>;

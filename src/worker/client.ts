@@ -7,7 +7,8 @@ import type { HostConnection } from '../pipeline/connection.js';
 import { OndeviceError, abortError, toOndeviceError } from '../errors.js';
 import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pipeline/host.js';
 import type { RuntimeFamily } from '../runtime/runtimes.js';
-import type { ModelStats, TensorMap, UpdateCheckResult } from '../types.js';
+import type { ModelStats, Tensor, UpdateCheckResult } from '../types.js';
+import type { WireRef, WireRunOptions, WireTensors } from '../pipeline/refs.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
@@ -50,7 +51,7 @@ export class WorkerConnection implements HostConnection {
     this.#models++;
   }
 
-  release(): void {
+  close(): void {
     this.#models = Math.max(0, this.#models - 1);
     if (this.#models > 0 || !this.#owned || this.#dead) return;
     // WASM memory never shrinks; ending the worker is how its memory goes back to the device. But
@@ -81,11 +82,23 @@ export class WorkerConnection implements HostConnection {
     });
   }
 
-  run(id: number, inputs: TensorMap): Promise<TensorMap> {
+  run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors> {
     const [tensors, buffers] = forTransfer(inputs);
     // Every failure of a run is coded, a raw one from the boundary itself (an output the structured
     // clone cannot carry) included.
-    return this.#call((api) => api.run(id, transfer(tensors, buffers))).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
+    return this.#call((api) => api.run(id, transfer(tensors, buffers), options)).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
+  }
+
+  read(id: number, ref: WireRef): Promise<Tensor> {
+    return this.#call<Tensor>((api) => api.read(id, ref) as Promise<Tensor>);
+  }
+
+  release(id: number, refs: readonly number[]): Promise<void> {
+    return this.#dead ? Promise.resolve() : this.#call((api) => api.release(id, refs));
+  }
+
+  asset(id: number, name: string): Promise<Uint8Array> {
+    return this.#call((api) => api.asset(id, name));
   }
 
   checkForUpdate(id: number): Promise<UpdateCheckResult> {

@@ -4,6 +4,7 @@ import type { ModelHost } from '../pipeline/host.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
+import type { Tensor } from '../types.js';
 
 export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHost): void {
   installErrorTransfer();
@@ -40,10 +41,19 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
     abort(loadId) {
       loads.get(loadId)?.abort();
     },
-    async run(id, inputs) {
-      const outputs = await host.run(id, inputs);
+    async run(id, inputs, options) {
+      const outputs = await host.run(id, inputs, options);
       const [tensors, buffers] = forTransfer(outputs);
       return transfer(tensors, buffers);
+    },
+    async read(id, ref) {
+      const [tensors, buffers] = forTransfer({ t: await host.read(id, ref) });
+      return transfer(tensors['t'] as Tensor, buffers);
+    },
+    release: (id, refs) => host.release(id, refs),
+    async asset(id, name) {
+      const bytes = await host.asset(id, name);
+      return transfer(bytes, [bytes.buffer as ArrayBuffer]);
     },
     drain: () => host.idle(),
     checkForUpdate: (id) => host.checkForUpdate(id),

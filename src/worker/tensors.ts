@@ -1,17 +1,18 @@
 /** @file Moves tensors across postMessage by transferring their buffers instead of copying them. */
-import type { TensorMap } from '../types.js';
+import type { Tensor } from '../types.js';
+import { isWireRef, type WireRef } from '../pipeline/refs.js';
 
 /**
  * Returns the tensors to send and the buffers to transfer. A view that covers its whole
  * ArrayBuffer is sent as is (its buffer moves, the sender's array is detached); a view into a
  * larger buffer is copied first so unrelated memory is neither sent nor detached.
  */
-export function forTransfer(tensors: TensorMap): [TensorMap, Transferable[]] {
-  const out: TensorMap = {};
+export function forTransfer<T extends Record<string, Tensor | WireRef>>(tensors: T): [T, Transferable[]] {
+  const out: Record<string, Tensor | WireRef> = {};
   const buffers = new Set<ArrayBuffer>();
   for (const [name, tensor] of Object.entries(tensors)) {
-    // Strings have no buffer to hand over: structured clone copies them.
-    if (tensor.type === 'string') {
+    // Strings have no buffer to hand over: structured clone copies them; a kept output has no data here.
+    if (isWireRef(tensor) || tensor.type === 'string') {
       out[name] = tensor;
       continue;
     }
@@ -20,7 +21,7 @@ export function forTransfer(tensors: TensorMap): [TensorMap, Transferable[]] {
     const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
     if (!whole || buffers.has(buffer as ArrayBuffer)) data = data.slice() as typeof data;
     buffers.add(data.buffer as ArrayBuffer);
-    out[name] = { ...tensor, data } as TensorMap[string];
+    out[name] = { ...tensor, data } as Tensor;
   }
-  return [out, [...buffers]];
+  return [out as T, [...buffers]];
 }

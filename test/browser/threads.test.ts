@@ -60,6 +60,6 @@ test('in the page (worker: false) a stalled threaded start is BACKEND_UNAVAILABL
   const ok = await host.load({ url: digitsManifest, backends: ['wasm'], update: 'never', variant: 'fp32', version: undefined, maxCacheBytes: undefined, threads: 1 }, {});
   expect(ok.kind).toBe('loaded');
   if (ok.kind !== 'loaded') return;
-  expect(await firstLogitsDiff((inputs) => host.run(ok.id, inputs))).toBeLessThanOrEqual(1e-4);
+  expect(await firstLogitsDiff((inputs) => host.run(ok.id, inputs) as Promise<TensorMap>)).toBeLessThanOrEqual(1e-4);
   await host.dispose(ok.id);
 });

@@ -205,15 +205,17 @@ describe('models as exporters write them (models/exporters/)', () => {
     expect(Object.keys(JSON.parse(readFileSync(join(work, 'one-file-int8', 'manifest.json'), 'utf8')).variants)).toEqual(['int8']);
   });
 
-  test('a folder of several differently named models is an error that says how to name them, and writes nothing', async () => {
+  test('a folder of several differently named models is one release with a graph per file, named by its stem (issue 24)', async () => {
     const dir = mkdirpSync(join(work, 'several'));
     copyFileSync(join(EXPORTERS, 'classifier-2024-05.onnx'), join(dir, 'classifier-2024-05.onnx'));
     copyFileSync(join(EXPORTERS, 'classifier-2024-05.onnx'), join(dir, 'encoder_v5.onnx'));
     const release = join(work, 'several-release');
     const result = await cli('publish', dir, release, '--version', '1.0.0');
-    expect(result.code).toBe(1);
-    expect(result.err).toMatch(/classifier-2024-05\.onnx, encoder_v5\.onnx: .*name each file after its variant \(fp32\.onnx, int8\.onnx, fp16\.onnx\)/);
-    expect(() => readdirSync(release)).toThrow();
+    expect(result.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { graphs: Record<string, unknown>; variants: Record<string, { files: { graph: string }[] }> };
+    // Encoders first (the default graph), then the rest by name.
+    expect(Object.keys(manifest.graphs)).toEqual(['encoder_v5', 'classifier-2024-05']);
+    expect(manifest.variants['fp32']!.files.map((f) => f.graph)).toEqual(['encoder_v5', 'classifier-2024-05']);
   });
 });
 

@@ -1,14 +1,20 @@
 /** @file Type tests for the public API: what an app's editor will see. Checked by `npm run typecheck`. */
 import { describe, expectTypeOf, test } from 'vitest';
-import { OndeviceError, isOndeviceError, loadModel, type LoadOptions, type LoadProgress, type Model, type ModelInfo, type OndeviceErrorCode, type Tensor, type TensorMap } from '../../src/index.js';
+import { OndeviceError, isOndeviceError, loadModel, type LoadOptions, type LoadProgress, type Model, type ModelInfo, type OndeviceErrorCode, type RunOptions, type RunOutputs, type Tensor, type TensorMap, type TensorRef } from '../../src/index.js';
 
 describe('public types', () => {
   test('loadModel takes a URL and options and gives a Model', () => {
     expectTypeOf(loadModel).parameter(0).toEqualTypeOf<string | URL>();
     expectTypeOf(loadModel).parameter(1).toEqualTypeOf<LoadOptions | undefined>();
     expectTypeOf(loadModel).returns.resolves.toEqualTypeOf<Model>();
-    expectTypeOf<Model['run']>().parameters.toEqualTypeOf<[inputs: TensorMap]>();
-    expectTypeOf<Model['run']>().returns.resolves.toEqualTypeOf<TensorMap>();
+    // run(inputs) gives tensors with data; run(inputs, options) may give kept refs too.
+    expectTypeOf<Model['run']>().toBeCallableWith({ x: { type: 'float32', data: new Float32Array(1), dims: [1] } });
+    expectTypeOf<ReturnType<Model['run']>>().toEqualTypeOf<Promise<RunOutputs>>();
+    expectTypeOf<RunOutputs[string]>().toEqualTypeOf<Tensor | TensorRef>();
+    expectTypeOf<Model['asset']>().returns.resolves.toEqualTypeOf<Blob>();
+    expectTypeOf<Model['read']>().parameter(0).toEqualTypeOf<TensorRef>();
+    expectTypeOf<TensorRef['kept']>().toEqualTypeOf<true>();
+    expectTypeOf<RunOptions['keep']>().toEqualTypeOf<boolean | readonly string[] | undefined>();
     expectTypeOf<ModelInfo['backend']>().toEqualTypeOf<'webgpu' | 'wasm' | 'webgl' | 'cpu' | 'cuda' | 'dml' | 'coreml'>();
     expectTypeOf<Model['lastUpdateError']>().toEqualTypeOf<OndeviceError | null>();
   });

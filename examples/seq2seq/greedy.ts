@@ -1,0 +1,75 @@
+/**
+ * @file Greedy decoding with ondevice: the encoder once, then the decoder token by token with its
+ * key/value cache kept where the model runs (`keep`), fed back as refs and freed as it is replaced.
+ * The example page streams its tokens; the tests compare them with onnxruntime-node's loop.
+ */
+import type { Model, Tensor, TensorRef } from 'ondevice';
+
+/** The example's tokenizer.json: one token per letter, and the special ids. */
+export interface Tokenizer {
+  version: string;
+  bos: number;
+  eos: number;
+  pad: number;
+  vocab: Record<string, number>;
+}
+
+const CACHE = ['present.0.key', 'present.0.value'] as const;
+
+function ids(values: readonly number[]): Tensor {
+  return { type: 'int64', data: BigInt64Array.from(values.map(BigInt)), dims: [1, values.length] };
+}
+
+function argmaxLast(logits: Tensor): number {
+  const data = logits.data as Float32Array;
+  const vocab = logits.dims[logits.dims.length - 1]!;
+  const start = data.length - vocab;
+  let best = 0;
+  for (let j = 1; j < vocab; j++) if (data[start + j]! > data[start + best]!) best = j;
+  return best;
+}
+
+/** Reads the running version's tokenizer: always the one that matches its weights. */
+export async function tokenizerOf(model: Model): Promise<Tokenizer> {
+  return JSON.parse(await (await model.asset('tokenizer.json')).text()) as Tokenizer;
+}
+
+/**
+ * Decodes `word` greedily, calling `onToken` with each token as it comes; returns the token ids.
+ * `keep: false` runs the same loop with the cache crossing to this thread at every step (for the bench).
+ */
+export async function decode(model: Model, tokenizer: Tokenizer, word: string, options: { maxTokens?: number; keep?: boolean; onToken?: (token: number, text: string) => void } = {}): Promise<number[]> {
+  const keep = options.keep ?? true;
+  const letters = Object.fromEntries(Object.entries(tokenizer.vocab).map(([k, v]) => [v, k]));
+  const input = [...word].map((c) => {
+    const id = tokenizer.vocab[c];
+    if (id === undefined) throw new Error(`"${c}" is not in the tokenizer's vocabulary`);
+    return id;
+  });
+  const encoded = await model.run({ input_ids: ids(input) }, { graph: 'encoder_model', keep });
+  const hidden = encoded['last_hidden_state']!;
+  let step = await model.run({ input_ids: ids([tokenizer.bos]), encoder_hidden_states: hidden }, { graph: 'decoder_model', keep: keep ? [...CACHE] : false });
+  const emitted: number[] = [];
+  try {
+    for (let i = 0; i < (options.maxTokens ?? 12); i++) {
+      const token = argmaxLast(step['logits'] as Tensor);
+      if (token === tokenizer.eos) break;
+      emitted.push(token);
+      options.onToken?.(token, letters[token] ?? '?');
+      const next = await model.run(
+        { input_ids: ids([token]), encoder_hidden_states: hidden, 'past_key_values.0.key': step[CACHE[0]]!, 'past_key_values.0.value': step[CACHE[1]]! },
+        { graph: 'decoder_with_past_model', keep: keep ? [...CACHE] : false },
+      );
+      await release(step);
+      step = next;
+    }
+  } finally {
+    await release(step);
+    await release(encoded);
+  }
+  return emitted;
+}
+
+async function release(outputs: Record<string, Tensor | TensorRef>): Promise<void> {
+  await Promise.all(Object.values(outputs).map((o) => ('kept' in o ? o.dispose() : undefined)));
+}

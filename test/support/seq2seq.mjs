@@ -1,0 +1,79 @@
+/**
+ * @file The encoder–decoder example (models/seq2seq, issue 24) for the tests: its two versions
+ * published with the CLI in the transformers.js layout, and onnxruntime-node's greedy decoding of the
+ * held-out words on the exported files themselves (the reference every engine must match token for token).
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { RUN_DIR } from './exporters.mjs';
+
+export const SEQ2SEQ = fileURLToPath(new URL('../../models/seq2seq/', import.meta.url));
+/** The words the tests decode: the first of the held-out list (each decode is ~10 runs). */
+export const WORDS = /** @type {string[]} */ (JSON.parse(readFileSync(`${SEQ2SEQ}words.json`, 'utf8'))).slice(0, 6);
+
+/**
+ * Publishes 1.0.0 alone (`v1`) and 1.0.0 then 2.0.0 (`both`) into this run's generated folder.
+ * @param {string} [root] where to publish (default: models/generated/<run>/seq2seq/)
+ * @returns {Promise<{ root: string, v1: string, both: string }>} the manifests' paths under models/ (root: the folder)
+ */
+export async function seq2seqReleases(root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/seq2seq/`, import.meta.url))) {
+  const { main } = await import('../../src/cli/main.js');
+  rmSync(root, { recursive: true, force: true });
+  const io = { out: () => undefined, err: () => undefined };
+  for (const argv of [
+    ['publish', `${SEQ2SEQ}v1`, `${root}v1`, '--version', '1.0.0', '--name', 'reverse'],
+    ['publish', `${SEQ2SEQ}v1`, `${root}both`, '--version', '1.0.0', '--name', 'reverse'],
+    ['publish', `${SEQ2SEQ}v2`, `${root}both`, '--version', '2.0.0', '--name', 'reverse'],
+  ]) {
+    if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
+  }
+  return { root, v1: `/generated/${RUN_DIR}/seq2seq/v1/manifest.json`, both: `/generated/${RUN_DIR}/seq2seq/both/manifest.json` };
+}
+
+/**
+ * onnxruntime-node's greedy loop on `weights`' exported files, with `tokens`' tokenizer: the token
+ * ids it emits for each word. With another version's tokenizer it shows what a mixed device would say.
+ * @param {'v1' | 'v2'} weights
+ * @param {'v1' | 'v2'} [tokens]
+ * @returns {Promise<Record<string, number[]>>}
+ */
+export async function referenceDecodes(weights, tokens = weights) {
+  const ort = (await import('onnxruntime-node')).default;
+  const dir = `${SEQ2SEQ}${weights}/onnx/`;
+  const tokenizer = JSON.parse(readFileSync(`${SEQ2SEQ}${tokens}/tokenizer.json`, 'utf8'));
+  const sessions = await Promise.all(['encoder_model', 'decoder_model', 'decoder_with_past_model'].map((g) => ort.InferenceSession.create(`${dir}${g}.onnx`)));
+  const [encoder, first, withPast] = /** @type {[import('onnxruntime-node').InferenceSession, import('onnxruntime-node').InferenceSession, import('onnxruntime-node').InferenceSession]} */ (sessions);
+  const int64 = (/** @type {number[]} */ ids) => new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+  /** @type {Record<string, number[]>} */
+  const out = {};
+  for (const word of WORDS) {
+    const hidden = /** @type {import('onnxruntime-node').Tensor} */ ((await encoder.run({ input_ids: int64([...word].map((c) => tokenizer.vocab[c])) }))['last_hidden_state']);
+    /** @type {Record<string, import('onnxruntime-node').Tensor>} */
+    let step = await first.run({ input_ids: int64([tokenizer.bos]), encoder_hidden_states: hidden });
+    const emitted = [];
+    for (let i = 0; i < 12; i++) {
+      const logits = /** @type {import('onnxruntime-node').Tensor} */ (step['logits']);
+      const token = argmaxLast(/** @type {Float32Array} */ (logits.data), logits.dims);
+      if (token === tokenizer.eos) break;
+      emitted.push(token);
+      const [key, value] = /** @type {[import('onnxruntime-node').Tensor, import('onnxruntime-node').Tensor]} */ ([step['present.0.key'], step['present.0.value']]);
+      step = await withPast.run({ input_ids: int64([token]), encoder_hidden_states: hidden, 'past_key_values.0.key': key, 'past_key_values.0.value': value });
+    }
+    out[word] = emitted;
+  }
+  await Promise.all([encoder, first, withPast].map((s) => s.release()));
+  return out;
+}
+
+/**
+ * The index of the largest logit in the last row of logits [1, T, V].
+ * @param {Float32Array} data
+ * @param {readonly number[]} dims
+ */
+export function argmaxLast(data, dims) {
+  const vocab = /** @type {number} */ (dims[dims.length - 1]);
+  const start = data.length - vocab;
+  let best = 0;
+  for (let j = 1; j < vocab; j++) if (/** @type {number} */ (data[start + j]) > /** @type {number} */ (data[start + best])) best = j;
+  return best;
+}
