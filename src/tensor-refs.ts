@@ -23,6 +23,7 @@ export function makeRef(owner: object, generation: number, wire: WireRef, free: 
     type: wire.type as TensorType,
     dims: Object.freeze([...wire.dims]),
     kept: true as const,
+    location: wire.location,
     async dispose() {
       if (handle.disposed) return;
       handle.disposed = true;

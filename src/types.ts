@@ -54,6 +54,8 @@ export interface TensorRef {
   readonly type: TensorType;
   readonly dims: readonly number[];
   readonly kept: true;
+  /** Where its data stays: `'gpu-buffer'` on WebGPU for a release of several graphs (reading it downloads it), else `'cpu'` (the worker's memory, or onnxruntime-node's). */
+  readonly location: 'cpu' | 'gpu-buffer';
   /** Frees it where it lives. Safe to call twice; a disposed ref is refused as an input. `model.dispose()` and `reload()` free every ref. */
   dispose(): Promise<void>;
 }

@@ -48,7 +48,7 @@ export async function decode(model: Model, tokenizer: Tokenizer, word: string, o
   });
   const encoded = await model.run({ input_ids: ids(input) }, { graph: 'encoder_model', keep });
   const hidden = encoded['last_hidden_state']!;
-  let step = await model.run({ input_ids: ids([tokenizer.bos]), encoder_hidden_states: hidden }, { graph: 'decoder_model', keep: keep ? [...CACHE] : false });
+  let step = await model.run({ input_ids: ids([tokenizer.bos]), encoder_hidden_states: again(hidden) }, { graph: 'decoder_model', keep: keep ? [...CACHE] : false });
   const emitted: number[] = [];
   try {
     for (let i = 0; i < (options.maxTokens ?? 12); i++) {
@@ -57,7 +57,7 @@ export async function decode(model: Model, tokenizer: Tokenizer, word: string, o
       emitted.push(token);
       options.onToken?.(token, letters[token] ?? '?');
       const next = await model.run(
-        { input_ids: ids([token]), encoder_hidden_states: hidden, 'past_key_values.0.key': step[CACHE[0]]!, 'past_key_values.0.value': step[CACHE[1]]! },
+        { input_ids: ids([token]), encoder_hidden_states: again(hidden), 'past_key_values.0.key': step[CACHE[0]]!, 'past_key_values.0.value': step[CACHE[1]]! },
         { graph: 'decoder_with_past_model', keep: keep ? [...CACHE] : false },
       );
       await release(step);
@@ -68,6 +68,11 @@ export async function decode(model: Model, tokenizer: Tokenizer, word: string, o
     await release(encoded);
   }
   return emitted;
+}
+
+/** A tensor used again after a run: a kept ref as it is; data copied, since a run in a worker takes the buffers it is given. */
+function again(t: Tensor | TensorRef): Tensor | TensorRef {
+  return 'kept' in t ? t : ({ ...t, data: t.data.slice() } as Tensor);
 }
 
 async function release(outputs: Record<string, Tensor | TensorRef>): Promise<void> {

@@ -13,6 +13,7 @@ export interface WireRef {
   ref: number;
   type: TensorType;
   dims: readonly number[];
+  location: 'cpu' | 'gpu-buffer';
 }
 
 export type WireTensors = Record<string, Tensor | WireRef>;
@@ -37,7 +38,7 @@ export class RefRegistry {
   add(value: KeptValue): WireRef {
     const ref = nextRef++;
     this.#values.set(ref, value);
-    return { kept: true, ref, type: value.type, dims: value.dims };
+    return { kept: true, ref, type: value.type, dims: value.dims, location: value.location };
   }
 
   /** The value of `ref`, given as input `input`; `INPUT_INVALID` if this model does not hold it. */

@@ -16,12 +16,14 @@ type SessionLike = Pick<OrtModule.InferenceSession, 'run'>;
 class OrtKept implements KeptValue {
   readonly type: TensorType;
   readonly dims: readonly number[];
+  readonly location: 'cpu' | 'gpu-buffer';
   #tensor: OrtTensor;
 
   constructor(tensor: OrtTensor) {
     this.#tensor = tensor;
     this.type = tensor.type as TensorType;
     this.dims = [...tensor.dims];
+    this.location = tensor.location === 'gpu-buffer' ? 'gpu-buffer' : 'cpu';
   }
 
   get tensor(): OrtTensor {

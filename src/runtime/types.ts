@@ -12,6 +12,8 @@ import type { ModelFileBytes } from '../cache/files.js';
 export interface KeptValue {
   readonly type: TensorType;
   readonly dims: readonly number[];
+  /** Where its data is: in memory where the model runs, or in a GPU buffer. */
+  readonly location: 'cpu' | 'gpu-buffer';
   /** Its data, copied out; the value stays usable. */
   read(): Promise<Tensor>;
   /** Frees what it holds (a GPU buffer); later use is refused by the registry before it gets here. */

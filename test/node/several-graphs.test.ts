@@ -92,7 +92,7 @@ describe('a loaded release of three graphs and three assets', () => {
     const plain = await model.run({ input_ids: int64([5, 6, 7]) });
     const kept = await model.run({ input_ids: int64([5, 6, 7]) }, { graph: 'encoder_model', keep: true });
     const ref = kept['last_hidden_state'] as TensorRef;
-    expect(ref).toMatchObject({ kept: true, type: 'float32', dims: [1, 3, 64] });
+    expect(ref).toMatchObject({ kept: true, type: 'float32', dims: [1, 3, 64], location: 'cpu' });
     expect('data' in ref).toBe(false);
     const read = await model.read(ref);
     expect(Array.from(read.data as Float32Array)).toEqual(Array.from(plain['last_hidden_state']!.data as Float32Array));

@@ -1,0 +1,62 @@
+/**
+ * @file A release of three graphs and three assets (issue 24) in the browser: the encoder–decoder
+ * example published with the CLI, decoded greedily with its key/value cache kept where the model runs
+ * (worker and page; WASM, and WebGPU where the engine has it, where the cache stays in GPU buffers),
+ * token for token equal to onnxruntime-node's loop on the same files; an update moves graphs and
+ * tokenizer together; kept refs are refused once freed.
+ */
+import { describe, expect, inject, test } from 'vitest';
+import { decode, tokenizerOf } from '../../examples/seq2seq/greedy.js';
+import { loadModel, modelCache, type Model, type TensorRef } from '../../src/index.js';
+import { usable } from './engine.js';
+import { server } from './helpers.js';
+
+const seq2seq = inject('seq2seq');
+
+async function decodeAll(model: Model): Promise<Record<string, number[]>> {
+  const tokenizer = await tokenizerOf(model);
+  const out: Record<string, number[]> = {};
+  for (const word of seq2seq.words) out[word] = await decode(model, tokenizer, word);
+  return out;
+}
+
+describe.each([true, false])('several graphs (worker: %s)', (worker) => {
+  test.each(usable(['wasm', 'webgpu'] as const))('decoding on %s with the cache kept equals onnxruntime-node token for token; the tokenizer is the release\'s', async (backend) => {
+    await modelCache.clear();
+    const model = await loadModel(`${server}${seq2seq.v1}`, { backend, worker, update: 'blocking' });
+    expect(model.info).toMatchObject({ backend, version: '1.0.0' });
+    expect(Object.keys(model.info.graphs)).toEqual(['encoder_model', 'decoder_model', 'decoder_with_past_model']);
+    expect(model.info.assets.map((a) => a.name)).toEqual(['config.json', 'generation_config.json', 'tokenizer.json']);
+    expect((await tokenizerOf(model)).version).toBe('1.0.0');
+    expect(await decodeAll(model)).toEqual(seq2seq.tokens['1.0.0']);
+    // The same loop with every output crossing to the page (the cost without keep): the same tokens.
+    const tokenizer = await tokenizerOf(model);
+    expect(await decode(model, tokenizer, seq2seq.words[0]!, { keep: false })).toEqual(seq2seq.tokens['1.0.0'][seq2seq.words[0]!]);
+    // A kept output reads back; once disposed it is refused, and dispose() frees the rest.
+    const kept = await model.run({ input_ids: { type: 'int64', data: BigInt64Array.from([5n, 6n]), dims: [1, 2] } }, { graph: 'encoder_model', keep: true });
+    const ref = kept['last_hidden_state'] as TensorRef;
+    expect(ref).toMatchObject({ kept: true, type: 'float32', dims: [1, 2, 64], location: backend === 'webgpu' ? 'gpu-buffer' : 'cpu' });
+    expect((await model.read(ref)).data).toHaveLength(128);
+    await ref.dispose();
+    await expect(model.read(ref)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await model.dispose();
+  });
+});
+
+test('an update moves graphs and tokenizer together; a cold start offline runs the whole cached release', async () => {
+  await modelCache.clear();
+  const v1 = await loadModel(`${server}${seq2seq.v1}`, { backend: 'wasm', update: 'blocking' });
+  expect(v1.info.version).toBe('1.0.0');
+  await v1.dispose();
+  // The same model at a URL whose host now serves 2.0.0 (1.0.0's files are shared by hash).
+  const url = `${server}${seq2seq.both}`;
+  const model = await loadModel(url, { backend: 'wasm', update: 'blocking' });
+  expect(model.info.version).toBe('2.0.0');
+  expect((await tokenizerOf(model)).version).toBe('2.0.0');
+  expect(await decodeAll(model)).toEqual(seq2seq.tokens['2.0.0']);
+  await model.dispose();
+  const offline = await loadModel(url, { backend: 'wasm', update: 'never' });
+  expect(offline.info).toMatchObject({ version: '2.0.0', fromCache: true });
+  expect(await decodeAll(offline)).toEqual(seq2seq.tokens['2.0.0']);
+  await offline.dispose();
+});
