@@ -46,6 +46,24 @@ export class ServedModel {
     return this.#model?.info;
   }
 
+  /**
+   * The names this model answers to: its own (the default graph) and, for a release of several
+   * graphs, `<name>.<graph>` for each graph.
+   */
+  names(): string[] {
+    const graphs = Object.keys(this.#model?.info.graphs ?? {});
+    return [this.name, ...(graphs.length > 1 ? graphs.map((g) => `${this.name}.${g}`) : [])];
+  }
+
+  /** The graph `name` stands for (`undefined`: the default graph), or `null` if it is not one of `names()`. */
+  graphOf(name: string): string | undefined | null {
+    if (name === this.name) return undefined;
+    const graphs = Object.keys(this.#model?.info.graphs ?? {});
+    if (graphs.length < 2 || !name.startsWith(`${this.name}.`)) return null;
+    const graph = name.slice(this.name.length + 1);
+    return graphs.includes(graph) ? graph : null;
+  }
+
   /** The model to run now, or why there is none. */
   current(): { model: Model } | { problem: string } {
     if (this.#model && !this.#revoked) return { model: this.#model };

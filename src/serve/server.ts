@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { OndeviceError, toOndeviceError } from '../errors.js';
-import type { BackendPreference, LoadOptions, TensorMap } from '../types.js';
+import type { BackendPreference, LoadOptions, ModelInfo, TensorMap } from '../types.js';
 import { BinaryReader, HEADER, splitBody, tensorBytes } from './binary.js';
 import { bearerMatches, createBudget, createLimiter, parseJson, readBody } from './limits.js';
 import { createMetrics, type Metrics } from './metrics.js';
@@ -128,14 +128,19 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       ),
   );
 
-  const find = (name: string, version: string | undefined): ServedModel => {
-    const model = served.find((m) => m.name === name);
-    if (!model) throw new HttpError(404, `No model named "${name}" here; this server has ${served.map((m) => `"${m.name}"`).join(', ')}.`);
+  /** The model `name` names, and which of its graphs (`undefined`: the default one). */
+  type Target = { model: ServedModel; graph: string | undefined; name: string };
+  const find = (name: string, version: string | undefined): Target => {
+    const model = served.find((m) => m.graphOf(name) !== null);
+    if (!model) throw new HttpError(404, `No model named "${name}" here; this server has ${served.flatMap((m) => m.names()).map((n) => `"${n}"`).join(', ')}.`);
     if (version !== undefined && model.info?.version !== version) throw new HttpError(404, `Model "${name}" serves version ${model.info?.version ?? '(none yet)'}, not ${version}.`);
-    return model;
+    return { model, graph: model.graphOf(name) ?? undefined, name };
   };
 
-  async function infer(req: IncomingMessage, res: ServerResponse, model: ServedModel): Promise<number> {
+  /** A graph's view of the model's info: its inputs and outputs. */
+  const graphInfo = (info: ModelInfo, graph: string | undefined): ModelInfo => (graph === undefined ? info : { ...info, inputs: info.graphs[graph]!.inputs, outputs: info.graphs[graph]!.outputs });
+
+  async function infer(req: IncomingMessage, res: ServerResponse, { model, graph, name }: Target): Promise<number> {
     const header = req.headers[HEADER];
     // Held until the answer is sent (or the connection goes), whatever happens in between.
     const hold = { bytes: 0 };
@@ -145,21 +150,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     const now = model.current();
     if (!('model' in now)) throw Object.assign(new HttpError(503, `Model "${model.name}" is not ready: ${now.problem}.`, { 'retry-after': '5' }), { code: 'NOT_READY' });
     const running = now.model;
-    const request = parseInfer(body, running.info, { maxBatch }, parts.binary && new BinaryReader(parts.binary));
+    const request = parseInfer(body, graphInfo(running.info, graph), { maxBatch }, parts.binary && new BinaryReader(parts.binary));
     const release = await limiter.acquire().catch((error: unknown) => Promise.reject(Object.assign(error as Error, { code: 'BUSY' })));
     let outputs: TensorMap;
     let info;
-    const timer = metrics.latency.startTimer({ model: model.name });
+    const timer = metrics.latency.startTimer({ model: name });
     try {
       // The info of the session that ran: a swap between requests changes the next one's.
       info = running.info;
-      outputs = await running.run(request.inputs);
+      outputs = (graph === undefined ? await running.run(request.inputs) : await running.run(request.inputs, { graph })) as TensorMap;
     } finally {
       release();
       timer();
     }
     const names = request.outputs ?? Object.keys(outputs);
-    const head = { model_name: info.name, model_version: info.version ?? '', ...(request.id !== undefined && { id: request.id }) };
+    const head = { model_name: graph === undefined ? info.name : name, model_version: info.version ?? '', ...(request.id !== undefined && { id: request.id }) };
     const raw = names.filter((n) => request.binary === 'all' || request.binary.has(n));
     if (raw.length === 0) {
       json(res, 200, { ...head, outputs: names.map((n) => outputJson(n, outputs[n]!)) });
@@ -175,11 +180,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return 200;
   }
 
-  function metadata(model: ServedModel) {
-    const info = model.info;
-    if (!info) throw new HttpError(503, `Model "${model.name}" is not ready: ${String((model.current() as { problem?: string }).problem)}.`);
+  function metadata({ model, graph, name }: Target) {
+    const whole = model.info;
+    if (!whole) throw new HttpError(503, `Model "${model.name}" is not ready: ${String((model.current() as { problem?: string }).problem)}.`);
+    const info = graphInfo(whole, graph);
     const tensors = (specs: typeof info.inputs) => specs.map((s) => ({ name: s.name, datatype: datatypeOf(s.type), shape: shapeOf(s.dims) }));
-    return { name: info.name, versions: [info.version ?? ''], platform: info.runtime === 'onnx' ? 'onnxruntime_onnx' : 'tensorflow_js', inputs: tensors(info.inputs), outputs: tensors(info.outputs) };
+    return { name: graph === undefined ? info.name : name, versions: [info.version ?? ''], platform: info.runtime === 'onnx' ? 'onnxruntime_onnx' : 'tensorflow_js', inputs: tensors(info.inputs), outputs: tensors(info.outputs) };
   }
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string): Promise<number> {
@@ -211,24 +217,24 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     }
     const match = MODEL_ROUTE.exec(path);
     if (!match) throw new HttpError(404, `No route ${path}: the server speaks the Open Inference Protocol (/v2/...).`);
-    const model = find(decoded(match[1]!), match[2] && decoded(match[2]));
+    const target = find(decoded(match[1]!), match[2] && decoded(match[2]));
     if (match[3] === '/ready') {
       allow('GET,HEAD');
-      const ready = 'model' in model.current();
-      return json(res, ready ? 200 : 503, { name: model.name, ready }), ready ? 200 : 503;
+      const ready = 'model' in target.model.current();
+      return json(res, ready ? 200 : 503, { name: target.name, ready }), ready ? 200 : 503;
     }
     if (match[3] === '/infer') {
       allow('POST');
       try {
-        return await infer(req, res, model);
+        return await infer(req, res, target);
       } catch (error) {
         const code = error instanceof HttpError ? ((error as { code?: string }).code ?? (error.status === 400 ? 'BAD_REQUEST' : `HTTP_${error.status}`)) : toOndeviceError(error).code;
-        metrics.failures.inc({ model: model.name, code });
+        metrics.failures.inc({ model: target.name, code });
         throw error;
       }
     }
     allow('GET');
-    return json(res, 200, metadata(model)), 200;
+    return json(res, 200, metadata(target)), 200;
   }
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {

@@ -174,3 +174,48 @@ describe('updates move the whole release', () => {
     expect(await model.checkForUpdate()).toMatchObject({ available: true, version: '2.0.0' });
   });
 });
+
+describe('ondevice serve', () => {
+  test('serves each graph as <name>.<graph> and the default graph as <name>: metadata, infer, metrics', async () => {
+    const { startServer } = await import('../../src/serve/server.js');
+    const running = await startServer({ models: [join(root, 'v1', 'manifest.json')], port: 0, cacheDir, updateInterval: 0, log: () => undefined });
+    try {
+      await running.started;
+      const base = `${running.url}/v2/models`;
+      const meta = async (name: string) => (await fetch(`${base}/${name}`)).json() as Promise<{ name: string; inputs: { name: string; datatype: string }[]; outputs: { name: string }[] }>;
+      expect(await meta('reverse')).toMatchObject({ name: 'reverse', inputs: [{ name: 'input_ids', datatype: 'INT64' }], outputs: [{ name: 'last_hidden_state' }] });
+      const past = await meta('reverse.decoder_with_past_model');
+      expect(past.name).toBe('reverse.decoder_with_past_model');
+      expect(past.inputs.map((i) => i.name)).toEqual(['input_ids', 'encoder_hidden_states', 'past_key_values.0.key', 'past_key_values.0.value']);
+      const missing = await fetch(`${base}/reverse.decoder`);
+      expect(missing.status).toBe(404);
+      expect(((await missing.json()) as { error: string }).error).toContain('"reverse.decoder_model"');
+
+      const infer = async (name: string, inputs: unknown[]) => {
+        const response = await fetch(`${base}/${name}/infer`, { method: 'POST', body: JSON.stringify({ inputs }), headers: { 'content-type': 'application/json' } });
+        return { status: response.status, body: (await response.json()) as { model_name: string; outputs: { name: string; shape: number[]; data: number[] }[] } };
+      };
+      const encoded = await infer('reverse.encoder_model', [{ name: 'input_ids', shape: [1, 3], datatype: 'INT64', data: [5, 6, 7] }]);
+      expect(encoded.status).toBe(200);
+      expect(encoded.body.model_name).toBe('reverse.encoder_model');
+      expect(encoded.body.outputs[0]).toMatchObject({ name: 'last_hidden_state', shape: [1, 3, 64] });
+      // The same numbers as ondevice/node's own run of that graph.
+      const model = await load(join(root, 'v1', 'manifest.json'));
+      const own = await model.run({ input_ids: int64([5, 6, 7]) }, { graph: 'encoder_model' });
+      const ownData = Array.from((own['last_hidden_state'] as Tensor).data as Float32Array);
+      expect(encoded.body.outputs[0]!.data.every((v, i) => Math.abs(v - ownData[i]!) <= 1e-6)).toBe(true);
+      const step = await infer('reverse.decoder_model', [
+        { name: 'input_ids', shape: [1, 1], datatype: 'INT64', data: [1] },
+        { name: 'encoder_hidden_states', shape: [1, 3, 64], datatype: 'FP32', data: encoded.body.outputs[0]!.data },
+      ]);
+      expect(step.body.outputs.map((o) => [o.name, o.shape])).toEqual([['logits', [1, 1, 29]], ['present.0.key', [1, 2, 1, 32]], ['present.0.value', [1, 2, 1, 32]]]);
+      // The default name is the default graph: a decoder's inputs are refused there, with the reason.
+      expect((await infer('reverse', [{ name: 'encoder_hidden_states', shape: [1, 3, 64], datatype: 'FP32', data: encoded.body.outputs[0]!.data }])).status).toBe(400);
+      const metrics = await (await fetch(`${running.url}/metrics`)).text();
+      expect(metrics).toMatch(/model="reverse\.encoder_model"/);
+      expect(metrics).toMatch(/model="reverse\.decoder_model"/);
+    } finally {
+      await running.close();
+    }
+  });
+});
