@@ -119,3 +119,19 @@ export function externalize(model: Onnx.ModelProto, location: string): { model: 
   });
   return { model: encodeModel(model), data };
 }
+
+/**
+ * Brings every external tensor's bytes back inside the model (its `raw_data`), from `files` (as
+ * `readExternalData` read them, extents checked): for the tools that rewrite weights (quantize).
+ */
+export function internalize(model: Onnx.ModelProto, files: ReadonlyMap<string, Uint8Array>): void {
+  for (const tensor of tensors(model.graph)) {
+    if (tensor.dataLocation !== EXTERNAL) continue;
+    const data = files.get(entry(tensor, 'location')!)!;
+    const offset = Number(entry(tensor, 'offset') ?? 0);
+    const length = entry(tensor, 'length');
+    tensor.rawData = data.slice(offset, length === undefined ? data.length : offset + Number(length));
+    tensor.dataLocation = 0;
+    tensor.externalData = [];
+  }
+}

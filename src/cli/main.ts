@@ -2,14 +2,12 @@
 /** @file The `ondevice` command: argument parsing, help, and one-line errors. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError } from './cli-error.js';
-import { encodeModel, readModel } from './onnx-model.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
-import { externalLocations } from './external-data.js';
-import { quantize, type QuantizeTarget } from './quantize.js';
+import { quantizeFile, quantizeFolder } from './quantize-files.js';
 import { isModelJson, readVariant } from './tfjs-model.js';
 import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { formatReport, readTestSet, verifyRelease } from './verify.js';
 import { expiresAt, keygen, readSigningKey, resign, rollout, type Freshness, type SigningKey } from './sign.js';
@@ -26,7 +24,7 @@ const HELP: Record<string, string> = {
 usage: ondevice <command> [options]
 
 commands:
-  quantize <in.onnx | in.json> --to ... -o <out>     a smaller variant of a model (ONNX or TF.js)
+  quantize <in.onnx | in.json | folder> --to ...     a smaller variant of a model (ONNX or TF.js)
   verify <release-dir | manifest.json> --data <test-set.json>
                                                     run every variant, compare with fp32
   publish <model> <release-dir> --version X.Y.Z     a versioned, content-hashed release
@@ -38,7 +36,14 @@ commands:
 
 ondevice <command> --help tells more.`,
   quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
+       ondevice quantize <folder> --to int8|fp16
        ondevice quantize <model.json> --to fp16|uint8|uint16 -o <out.json>
+
+A folder as exporters write it (onnx/<graph>.onnx, as transformers.js and Optimum lay it out, or a
+flat folder of <graph>.onnx): every fp32 graph is quantized beside itself, as <graph>_quantized.onnx
+(int8) or <graph>_fp16.onnx, which ondevice publish then takes as the int8 or fp16 variant.
+Weights in external data (<graph>.onnx_data) are read from beside the model and written inside
+the result.
 
 ONNX (weights in initializers, Constant nodes and If/Loop/Scan subgraphs alike):
   --to int8   weight-only symmetric int8 for MatMul, Gemm and Conv weights, each followed by
@@ -53,7 +58,9 @@ Inputs and outputs stay float32; the model computes in float32 as before.`,
 
 Runs every variant (ONNX with onnxruntime-node, TF.js with TF.js's CPU backend) and prints size,
 max abs diff, top-1 agreement with fp32 and, when the test set has labels, accuracy. Exits 1 if a
-variant is below a threshold.
+variant is below a threshold. For a release of several graphs the test set feeds the default
+graph (--data may then be left out), and every graph of every variant is also run on fixed
+inputs (free dimensions 1) and compared with fp32 by size and max abs diff.
 
   --data <file>             JSON { "input", "dims": [N, ...], "file": "x.bin", "labels"?: [...] },
                             file = float32 little-endian, relative to the JSON
@@ -161,6 +168,13 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
   async quantize(args, io) {
     const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' } }, 1, 'quantize');
     const to = values['to'];
+    if ((await stat(positionals[0]!).catch(() => undefined))?.isDirectory()) {
+      // An exporter's folder: every graph, each written beside it under transformers.js's sibling name.
+      if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16', 2);
+      if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx)', 2);
+      for (const line of await quantizeFolder(positionals[0]!, to)) io.out(line);
+      return;
+    }
     if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx | out.json> is required', 2);
     if (await isModelJson(positionals[0]!)) {
       // A TF.js model.json (any name): its weights in TF.js's own quantization format.
@@ -177,21 +191,11 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       return;
     }
     if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
-    const model = await readModel(positionals[0]!);
-    // Weights in external data are neither read nor converted here, and the copy would point at files
-    // beside another path: refused, before anything is written.
-    const external = externalLocations(model);
-    if (external.length > 0) throw new CliError(`${positionals[0]!} keeps weights in external data (${external.map((l) => `"${l}"`).join(', ')}); quantize works on a model with its weights inside. Publish it (ondevice publish reads the data files beside it), or re-export it without external data, then quantize.`);
-    const report = quantize(model, to as QuantizeTarget);
-    const bytes = encodeModel(model);
-    await writeAtomically(values['out'], bytes);
-    const kept = report.keptFp32.length > 0 ? `; ${report.keptFp32.length} kept in float32 (past float16's range, or inputs of ops half precision breaks: ${report.keptFp32.slice(0, 5).join(', ')}${report.keptFp32.length > 5 ? ', …' : ''})` : '';
-    io.out(`${values['out']}: ${to}, ${report.tensors.length} weights converted${kept}, ${bytes.length} bytes`);
+    io.out(await quantizeFile(positionals[0]!, values['out'], to));
   },
   async verify(args, io) {
     const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');
-    if (typeof values['data'] !== 'string') throw new CliError('--data <test-set.json> is required', 2);
-    const report = await verifyRelease(positionals[0]!, await readTestSet(values['data']), {
+    const report = await verifyRelease(positionals[0]!, typeof values['data'] === 'string' ? await readTestSet(values['data']) : undefined, {
       minAgreement: number(values['min-agreement'], '--min-agreement') ?? 0.99,
       maxAccuracyDrop: number(values['max-accuracy-drop'], '--max-accuracy-drop') ?? 0.5,
     });

@@ -4,13 +4,12 @@
  * TF.js with TF.js's CPU backend through the library's own adapter) and compares it with fp32: size,
  * max abs diff, top-1 agreement, and accuracy when labels are given.
  */
-import { isOndeviceError } from '../errors.js';
-import { checkExternalData } from '../runtime/onnx-external.js';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CliError } from './cli-error.js';
 import { readManifestFile, type ManifestJson } from './manifest-file.js';
 import { openTfjs } from './tfjs-model.js';
+import { graphFiles, openGraph, verifyGraphs, type GraphRow } from './verify-graphs.js';
 
 export interface TestSet {
   input: string;
@@ -59,7 +58,10 @@ export interface Thresholds {
 
 export interface VerifyReport {
   reference: string;
+  /** The test set on the default graph, variant by variant. */
   rows: VariantRow[];
+  /** A release of several graphs: every graph of every variant on fixed inputs. */
+  graphs?: GraphRow[];
   failures: string[];
 }
 
@@ -99,8 +101,17 @@ export function checkTestSet(inputs: unknown[], testSet: TestSet): void {
   if (!fits) throw new CliError(`the test set's "${testSet.input}" has dims [${testSet.dims.join(', ')}], but the model's "${spec.name}" is ${spec.type} [${spec.dims.join(', ')}]`);
 }
 
-export async function verifyRelease(target: string, testSet: TestSet, thresholds: Thresholds): Promise<VerifyReport> {
+/** `testSet` may be left out for a release of several graphs: then only the graphs are compared. */
+export async function verifyRelease(target: string, testSet: TestSet | undefined, thresholds: Thresholds): Promise<VerifyReport> {
   const { manifest, dir } = await readManifestFile(target);
+  if (!testSet) {
+    if (!manifest['graphs'] || manifest.runtime !== 'onnx') throw new CliError('--data <test-set.json> is required', 2);
+    const names = Object.keys(manifest.variants);
+    const reference = names.includes('fp32') ? 'fp32' : names[0]!;
+    const graphs = await verifyGraphs(await loadOrt(), manifest, dir, reference);
+    const failures = graphs.filter((g) => g.broken).map((g) => `${g.variant}: graph ${g.graph} gives ${g.broken} where ${reference}'s does not: the variant is broken; do not publish it`);
+    return { reference, rows: [], graphs, failures };
+  }
   const names = Object.keys(manifest.variants);
   const reference = names.includes('fp32') ? 'fp32' : names[0]!;
   const run = manifest.runtime === 'onnx' ? onnxRunner(await loadOrt()) : tfjsRunner(manifest.runtime === 'tfjs-layers' ? 'layers' : 'graph');
@@ -133,7 +144,10 @@ export async function verifyRelease(target: string, testSet: TestSet, thresholds
       failures.push(`${row.variant}: accuracy ${pct(row.accuracy)} is more than ${thresholds.maxAccuracyDrop} points below ${reference}'s ${pct(baseRow.accuracy)}`);
     }
   }
-  return { reference, rows, failures };
+  if (!manifest['graphs'] || manifest.runtime !== 'onnx') return { reference, rows, failures };
+  const graphs = await verifyGraphs(await loadOrt(), manifest, dir, reference);
+  for (const g of graphs) if (g.broken) failures.push(`${g.variant}: graph ${g.graph} gives ${g.broken} where ${reference}'s does not: the variant is broken; do not publish it`);
+  return { reference, rows, graphs, failures };
 }
 
 type Runner = (manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) => Promise<{ logits: Float32Array; classes: number; bytes: number }>;
@@ -158,18 +172,12 @@ function tfjsRunner(kind: 'layers' | 'graph'): Runner {
 const onnxRunner = (ort: OrtNode): Runner => (manifest, dir, variant, testSet) => runVariant(ort, manifest, dir, variant, testSet);
 
 async function runVariant(ort: OrtNode, manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) {
-  const files = manifest.variants[variant]!.files;
-  const path = join(dir, files[0]!.path);
+  // The test set feeds the default graph (the first, in a release of several).
+  const graphs = manifest['graphs'] as Record<string, unknown> | undefined;
+  const files = graphFiles(manifest, variant, graphs ? Object.keys(graphs)[0] : undefined);
   const bytes = (await Promise.all(files.map(async (f) => (await stat(join(dir, f.path))).size))).reduce((a, b) => a + b, 0);
-  let session: import('onnxruntime-node').InferenceSession;
-  try {
-    // The variant's own files only: ORT would read any external data the model names from beside it.
-    checkExternalData(new Uint8Array(await readFile(path)), files.slice(1).map((f) => f.path), path);
-    session = await ort.InferenceSession.create(path);
-  } catch (error) {
-    if (isOndeviceError(error)) throw new CliError(`the ${variant} variant: ${error.message}`);
-    throw new CliError(`onnxruntime-node cannot load the ${variant} variant (${path}): ${(error as Error).message}`);
-  }
+  // The variant's own files only: ORT would read any external data the model names from beside it.
+  const session = await openGraph(ort, dir, files, `the ${variant} variant`);
   // The release first (above), then whether the test set fits it.
   try {
     checkTestSet(manifest.inputs, testSet);
@@ -221,5 +229,7 @@ export function formatReport(report: VerifyReport): string {
     `${r.variant.padEnd(8)} ${String(r.bytes).padStart(9)} ${pct(r.sizeRatio).padStart(7)} ${r.maxAbsDiff.toExponential(2).padStart(10)} ${pct(r.agreement).padStart(12)} ${(r.accuracy === undefined ? '—' : pct(r.accuracy)).padStart(9)}`,
   );
   const verdict = report.failures.length === 0 ? 'ok: every variant is within the thresholds' : report.failures.map((f) => `FAIL ${f}`).join('\n');
-  return [`compared with ${report.reference}`, head, ...lines, verdict].join('\n');
+  const graphs = report.graphs ? [`every graph on fixed inputs (free dimensions 1), compared with ${report.reference}`, `${'graph'.padEnd(26)} ${'variant'.padEnd(8)} ${'bytes'.padStart(9)} ${'size'.padStart(7)} ${'max |Δ|'.padStart(10)}`, ...report.graphs.map((g) => `${g.graph.padEnd(26)} ${g.variant.padEnd(8)} ${String(g.bytes).padStart(9)} ${pct(g.sizeRatio).padStart(7)} ${g.maxAbsDiff.toExponential(2).padStart(10)}`)] : [];
+  const table = report.rows.length > 0 ? [head, ...lines] : [];
+  return [`compared with ${report.reference}`, ...table, ...graphs, verdict].join('\n');
 }

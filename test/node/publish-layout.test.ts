@@ -139,3 +139,33 @@ test('refusals, with nothing written: two files for one graph of one variant; --
   expect(flagged.err).toMatch(/--variant names the variant of one model file/);
   expect(existsSync(release)).toBe(false);
 });
+
+test('quantize and verify take the folder and the release: every graph, external data read in', async () => {
+  const repo = join(work, 'quantize-me');
+  cpSync(join(SEQ2SEQ, 'v1'), repo, { recursive: true });
+  const quantized = await cli('quantize', repo, '--to', 'int8');
+  expect(quantized.code, quantized.err).toBe(0);
+  const made = readdirSync(join(repo, 'onnx')).filter((f) => f.endsWith('_quantized.onnx')).sort();
+  expect(made).toEqual(['decoder_model_quantized.onnx', 'decoder_with_past_model_quantized.onnx', 'encoder_model_quantized.onnx']);
+  // The graph whose weights were external data is quantized too (its data read in, the result self-contained).
+  expect(quantized.out).toMatch(/decoder_model_quantized\.onnx: int8, [1-9]\d* weights converted/);
+  const release = join(work, 'quantize-me-release');
+  expect((await cli('publish', repo, release, '--version', '1.0.0', '--name', 'reverse')).code).toBe(0);
+  const manifest = read(release);
+  expect(Object.keys(manifest.variants)).toEqual(['fp32', 'int8']);
+  const size = (v: string) => manifest.variants[v]!.files.reduce((n, f) => n + f.size, 0);
+  expect(size('int8') / size('fp32')).toBeLessThan(0.4);
+
+  const verified = await cli('verify', release);
+  expect(verified.code, verified.err).toBe(0);
+  const rows = verified.out.split('\n').filter((l) => /^(encoder_model|decoder_model|decoder_with_past_model) +(fp32|int8) /.test(l));
+  expect(rows).toHaveLength(6);
+  for (const row of rows) {
+    const diff = Number(row.trim().split(/ +/).at(-1));
+    // fp32 against itself is exact; int8's weights drift a little, never to nothing or to NaN.
+    if (/ fp32 /.test(row)) expect(diff).toBe(0);
+    else expect(diff).toBeGreaterThan(0), expect(diff).toBeLessThan(1);
+  }
+  // A release of one graph still needs its test set.
+  expect((await cli('verify', join(work, 'variants-release'))).err).toMatch(/--data <test-set\.json> is required/);
+});

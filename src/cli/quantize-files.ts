@@ -1,0 +1,47 @@
+/// <reference types="node" />
+/**
+ * @file `ondevice quantize` on files: one ONNX model to a new file, or every graph of an exporter's
+ * folder (see publish-layout.ts) written beside it under transformers.js's sibling name
+ * (`<graph>_quantized.onnx` for int8, `<graph>_fp16.onnx`), so that `publish` then finds the new
+ * variant. Weights in external data are read from beside the model and written inside the result.
+ */
+import { readdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { CliError } from './cli-error.js';
+import { checkExtents, externalLocations, internalize, readExternalData } from './external-data.js';
+import { writeAtomically } from './manifest-file.js';
+import { encodeModel, readModel } from './onnx-model.js';
+import { graphOf } from './publish-layout.js';
+import { quantize, type QuantizeTarget } from './quantize.js';
+
+/** Quantizes `input` into `output`; returns the line to print. */
+export async function quantizeFile(input: string, output: string, to: QuantizeTarget): Promise<string> {
+  const model = await readModel(input);
+  const external = externalLocations(model);
+  if (external.length > 0) {
+    const files = await readExternalData(input, external);
+    checkExtents(model, files, input);
+    internalize(model, files);
+  }
+  const report = quantize(model, to);
+  const bytes = encodeModel(model);
+  await writeAtomically(output, bytes);
+  const kept = report.keptFp32.length > 0 ? `; ${report.keptFp32.length} kept in float32 (past float16's range, or inputs of ops half precision breaks: ${report.keptFp32.slice(0, 5).join(', ')}${report.keptFp32.length > 5 ? ', …' : ''})` : '';
+  return `${output}: ${to}, ${report.tensors.length} weights converted${kept}, ${bytes.length} bytes`;
+}
+
+const SIBLING: Record<QuantizeTarget, string> = { int8: '_quantized', fp16: '_fp16' };
+
+/** Every fp32 graph of `folder` (its `onnx/` if it has one) quantized beside it; returns the lines to print. */
+export async function quantizeFolder(folder: string, to: QuantizeTarget): Promise<string[]> {
+  const entries = await readdir(folder, { withFileTypes: true });
+  const dir = entries.some((e) => e.isDirectory() && e.name === 'onnx') ? join(folder, 'onnx') : folder;
+  const graphs = (await readdir(dir)).filter((f) => /\.onnx$/i.test(f) && graphOf(f).variant === 'fp32').sort();
+  if (graphs.length === 0) throw new CliError(`${dir} holds no fp32 graph (<graph>.onnx) to quantize`);
+  const lines = [];
+  for (const file of graphs) {
+    const out = join(dir, `${basename(file, '.onnx')}${SIBLING[to]}.onnx`);
+    lines.push(await quantizeFile(join(dir, file), out, to));
+  }
+  return lines;
+}
