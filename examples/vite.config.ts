@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { demoHost } from './demo-host.js';
+import { reverseHost } from './reverse-host.js';
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -11,6 +12,8 @@ export default defineConfig({
     // `import … from 'ondevice'` as in an app, served from this repo's source.
     alias: { ondevice: fileURLToPath(new URL('../src/index.ts', import.meta.url)) },
   },
-  plugins: [demoHost()],
+  plugins: [demoHost(), reverseHost()],
   server: { host: 'localhost', port: 5173 },
+  // Two pages: the digits demo (index.html) and the encoder–decoder example (reverse.html).
+  build: { rollupOptions: { input: ['index.html', 'reverse.html'].map((p) => fileURLToPath(new URL(p, import.meta.url))) } },
 });

@@ -12,15 +12,21 @@ type OrtTensor = OrtModule.Tensor;
 type OrtLike = { Tensor: typeof OrtModule.Tensor };
 type SessionLike = Pick<OrtModule.InferenceSession, 'run'>;
 
+/** Runs a call into the runtime in turn with its others (see onnx.ts); identity where calls may overlap. */
+export type Serialize = <T>(call: () => Promise<T>) => Promise<T>;
+const direct: Serialize = (call) => call();
+
 /** A kept output: the ORT tensor itself, known only to the session side. */
 class OrtKept implements KeptValue {
   readonly type: TensorType;
   readonly dims: readonly number[];
   readonly location: 'cpu' | 'gpu-buffer';
   #tensor: OrtTensor;
+  #serialize: Serialize;
 
-  constructor(tensor: OrtTensor) {
+  constructor(tensor: OrtTensor, serialize: Serialize) {
     this.#tensor = tensor;
+    this.#serialize = serialize;
     this.type = tensor.type as TensorType;
     this.dims = [...tensor.dims];
     this.location = tensor.location === 'gpu-buffer' ? 'gpu-buffer' : 'cpu';
@@ -33,12 +39,12 @@ class OrtKept implements KeptValue {
   async read(): Promise<Tensor> {
     // A GPU tensor is downloaded (and then lives on the CPU); the copy leaves the kept data intact
     // when the caller's buffer is transferred away.
-    const data = this.#tensor.location === 'gpu-buffer' ? await this.#tensor.getData() : this.#tensor.data;
+    const data = this.#tensor.location === 'gpu-buffer' ? await this.#serialize(() => this.#tensor.getData()) : this.#tensor.data;
     return { type: this.type, data: (Array.isArray(data) ? [...data] : (data as Float32Array).slice()) as never, dims: this.dims };
   }
 
   dispose(): void {
-    this.#tensor.dispose();
+    void this.#serialize(async () => this.#tensor.dispose()).catch(() => undefined);
   }
 }
 
@@ -70,7 +76,7 @@ export async function runOrt(ort: OrtLike, session: SessionLike, inputs: TensorM
 }
 
 /** A run fed with kept values too, keeping the outputs `keep` names (`true`: all) as ORT tensors. */
-export async function runOrtKeeping(ort: OrtLike, session: SessionLike, inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[], runtime: string): Promise<KeepingResult> {
+export async function runOrtKeeping(ort: OrtLike, session: SessionLike, inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[], runtime: string, serialize: Serialize = direct): Promise<KeepingResult> {
   const feeds = feedsOf(ort, inputs);
   for (const [name, value] of Object.entries(kept)) {
     // The host's registry hands over only values this runtime made.
@@ -81,7 +87,7 @@ export async function runOrtKeeping(ort: OrtLike, session: SessionLike, inputs: 
   const outputs: TensorMap = {};
   const keptOut: Record<string, KeptValue> = {};
   for (const [name, value] of Object.entries(results)) {
-    if (keep === true || keep.includes(name)) keptOut[name] = new OrtKept(value as OrtTensor);
+    if (keep === true || keep.includes(name)) keptOut[name] = new OrtKept(value as OrtTensor, serialize);
     else outputs[name] = await dataOf(value as OrtTensor);
   }
   return { outputs, kept: keptOut };

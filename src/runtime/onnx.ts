@@ -105,7 +105,10 @@ export const onnxRuntime: RuntimeAdapter = {
     await warmed;
     let session: OrtModule.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external, options.keepOnDevice));
+      // On WebGPU a create awaits the GPU too (see serialized); a WASM one is not queued, so a threaded
+      // start that stalls (pipeline/threads.ts) never blocks the calls after it.
+      const create = () => ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external, options.keepOnDevice));
+      session = await (backend === 'webgpu' ? serialized(create) : create());
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
@@ -120,12 +123,24 @@ export const onnxRuntime: RuntimeAdapter = {
   },
 };
 
+/**
+ * Every call into onnxruntime-web in this context, one at a time. Not per session: a WebGPU run awaits
+ * the GPU halfway through (its WebAssembly suspended), and a run of another session that starts
+ * meanwhile corrupts the shared WebAssembly memory ("memory access out of bounds"). The graphs of one
+ * model (a decode loop interleaving two sequences) and two models in one worker both meet this.
+ */
+let ortQueue: Promise<unknown> = Promise.resolve();
+function serialized<T>(call: () => Promise<T>): Promise<T> {
+  const result = ortQueue.then(call);
+  ortQueue = result.catch(() => undefined);
+  return result;
+}
+
 class OnnxSession implements RuntimeSession {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   #ort: Ort;
   #session: OrtModule.InferenceSession;
-  #queue: Promise<unknown> = Promise.resolve();
 
   readonly runtimeVersion: string;
 
@@ -139,9 +154,7 @@ class OnnxSession implements RuntimeSession {
 
   run(inputs: TensorMap): Promise<TensorMap> {
     // onnxruntime-web does not allow two run() calls on one session at once: queue them.
-    const result = this.#queue.then(() => this.#runNow(inputs));
-    this.#queue = result.catch(() => undefined);
-    return result;
+    return serialized(() => this.#runNow(inputs));
   }
 
   #runNow(inputs: TensorMap): Promise<TensorMap> {
@@ -149,14 +162,11 @@ class OnnxSession implements RuntimeSession {
   }
 
   runKeeping(inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[]): Promise<KeepingResult> {
-    const result = this.#queue.then(() => runOrtKeeping(this.#ort, this.#session, inputs, kept, keep, 'onnxruntime-web'));
-    this.#queue = result.catch(() => undefined);
-    return result;
+    return serialized(() => runOrtKeeping(this.#ort, this.#session, inputs, kept, keep, 'onnxruntime-web', serialized));
   }
 
   async release(): Promise<void> {
-    await this.#queue;
-    await this.#session.release();
+    await serialized(() => this.#session.release());
   }
 }
 

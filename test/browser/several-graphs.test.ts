@@ -29,6 +29,10 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
     expect(model.info.assets.map((a) => a.name)).toEqual(['config.json', 'generation_config.json', 'tokenizer.json']);
     expect((await tokenizerOf(model)).version).toBe('1.0.0');
     expect(await decodeAll(model)).toEqual(seq2seq.tokens['1.0.0']);
+    // Two decodes at once (a page that starts a new word before the last one ends): their runs of the
+    // model's graphs interleave, and each still decodes as if alone.
+    const [w0, w1] = [seq2seq.words[0]!, seq2seq.words[1]!];
+    expect(await Promise.all([decode(model, await tokenizerOf(model), w0), decode(model, await tokenizerOf(model), w1)])).toEqual([seq2seq.tokens['1.0.0'][w0], seq2seq.tokens['1.0.0'][w1]]);
     // The same loop with every output crossing to the page (the cost without keep): the same tokens.
     const tokenizer = await tokenizerOf(model);
     expect(await decode(model, tokenizer, seq2seq.words[0]!, { keep: false })).toEqual(seq2seq.tokens['1.0.0'][seq2seq.words[0]!]);
