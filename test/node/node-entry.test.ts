@@ -257,6 +257,15 @@ describe('TF.js models', () => {
     const reference = await tfjsReferenceLogits('layers');
     const out = await model.run({ image: { type: 'float32', data: images.slice(0, 640), dims: [10, 8, 8, 1] } });
     expect(maxAbsDiff(out['logits']!.data as Float32Array, reference.logits.slice(0, 100))).toBeLessThanOrEqual(1e-5);
+    // One graph, named "model"; no kept outputs on TF.js: INPUT_INVALID that says to run without keep.
+    expect(Object.keys(model.info.graphs)).toEqual(['model']);
+    expect(model.info.assets).toEqual([]);
+    const kept = await model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 8, 8, 1] } }, { keep: true }).catch((e: unknown) => e);
+    expect(kept).toMatchObject({ code: 'INPUT_INVALID', details: { input: 'keep', runtime: 'tfjs-layers' } });
+    expect((kept as Error).message).toMatch(/Run it without "keep"/);
+    // A graph by its name works like no option at all.
+    const named = await model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 8, 8, 1] } }, { graph: 'model' });
+    expect(maxAbsDiff((named['logits'] as { data: Float32Array }).data, reference.logits.slice(0, 10))).toBeLessThanOrEqual(1e-5);
   });
 });
 
