@@ -12,6 +12,7 @@ import { memorySuite, type MemoryMarks } from './memory.js';
 import { warmSuite, type WarmReport } from './warm.js';
 import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
 import { signingSuite, type SigningReport } from './signing.js';
+import { decodeSuite, type DecodeReport } from './decode.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
@@ -22,6 +23,7 @@ export interface BenchResult {
   hash?: HashReport;
   stats?: StatsCostReport;
   signing?: SigningReport;
+  decode?: DecodeReport[];
   error?: string;
 }
 
@@ -44,6 +46,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
   if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);
+  if (suites.includes('decode')) result.decode = await decodeSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   return result;
 }
 

@@ -3,7 +3,7 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { printServe, serveBench } from './serve.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,serve');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
@@ -50,6 +50,15 @@ if (suites.includes('large')) {
 // module, which would put a dev server's hundred requests on ondevice's side of every fresh worker.
 console.error('[bench] building the package…');
 execFileSync('npm', ['run', 'build', '--silent'], { cwd: fileURLToPath(new URL('..', import.meta.url)), stdio: ['ignore', 'ignore', 'inherit'] });
+if (suites.includes('decode')) {
+  // The encoder–decoder example and the 2 MB-cache decoder, published with the CLI just built.
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  const seq2seq = fileURLToPath(new URL('../models/seq2seq/', import.meta.url));
+  for (const [from, to] of /** @type {const} */ ([['v1', 'reverse'], ['kv-bench', 'kv-bench']])) {
+    rmSync(`${hosted}${to}`, { recursive: true, force: true });
+    execFileSync('node', [cli, 'publish', `${seq2seq}${from}`, `${hosted}${to}`, '--version', '1.0.0', '--name', to], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+}
 if (suites.split(',').includes('serve')) {
   console.error('[bench] serve: ondevice serve vs onnxruntime-node in-process…');
   const rows = await serveBench({ seconds: Number(arg('serve-seconds', '5')), out: hosted });
@@ -102,6 +111,7 @@ try {
   if (result.hash) printHash(result.hash);
   if (result.stats) printStatsCost(result.stats);
   if (result.signing) printSigning(result.signing);
+  if (result.decode) printDecode(result.decode);
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
@@ -228,4 +238,21 @@ function printLatency(reports) {
     console.log('');
   }
   console.log(`Δmedian and ratio are against ${reports[0]?.baseline} (called directly). Goal: worker overhead ≤ 0.3 ms a call.\n`);
+}
+
+/** @param {import('./decode.ts').DecodeReport[]} reports */
+function printDecode(reports) {
+  console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 5 for reverse, 3 for kv-bench; higher is better)');
+  console.log("goals: ondevice with keep ≥ 0.95× onnxruntime-web on the main thread (WASM); on WebGPU ≥ 1.0× ORT with outputs to the CPU and ≥ 0.95× ORT with 'gpu-buffer'");
+  for (const r of reports) {
+    const gpu = r.rates["onnxruntime-web, main thread, 'gpu-buffer'"];
+    console.log(`  ${r.model} (${r.steps} steps a sequence), ${r.backend}`);
+    for (const [name, s] of Object.entries(r.rates)) {
+      const base = /** @type {import('./stats.ts').Stats} */ (r.rates[r.baseline]);
+      const ratios = [`${(s.median / base.median).toFixed(2)}× ${r.baseline}`];
+      if (gpu && name.startsWith('ondevice')) ratios.push(`${(s.median / gpu.median).toFixed(2)}× 'gpu-buffer'`);
+      console.log(`    ${name.padEnd(50)} ${s.median.toFixed(0).padStart(6)} tokens/s · ${ratios.join(' · ')}`);
+    }
+  }
+  console.log('');
 }

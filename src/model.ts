@@ -28,6 +28,9 @@ export class OndeviceModel implements Model {
   #onStats: LoadOptions['onStats'];
   /** Bumped by every reload(), which frees every kept output: older refs are refused. */
   #generation = 0;
+  /** Refs disposed since the last call: sent with the next run, or on their own a moment later. */
+  #toRelease: number[] = [];
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined;
   #statsDue = { runs: 0, at: performance.now() };
 
   constructor(opened: Opened, reopen: () => Promise<Opened>, onUpdate: LoadOptions['onUpdate'], onStats: LoadOptions['onStats']) {
@@ -80,6 +83,7 @@ export class OndeviceModel implements Model {
   async reload(): Promise<void> {
     if (this.#disposed) throw disposedError();
     this.#generation++;
+    this.#toRelease = [];
     const result = await this.#connection.reload(this.#id);
     if (result.kind === 'loaded') {
       if (result.info.version !== this.#info.version) this.#rejectedHere.clear();
@@ -110,7 +114,7 @@ export class OndeviceModel implements Model {
       // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
       const specs = this.#graphInputs(options?.graph);
       validateInputs(inputs, specs);
-      wireOptions = { graph: options?.graph, keep: keepOption(options?.keep) };
+      wireOptions = { graph: options?.graph, keep: keepOption(options?.keep), ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
       const generation = this.#generation;
       wire = Object.fromEntries(Object.entries(byInputName(inputs, specs)).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
     } catch (error) {
@@ -141,9 +145,18 @@ export class OndeviceModel implements Model {
   }
 
   #ref(wire: Parameters<typeof makeRef>[2], generation: number): TensorRef {
-    const [connection, id] = [this.#connection, this.#id];
-    // A ref from before a reload was freed by it: its dispose has nothing left to free.
-    return makeRef(this, generation, wire, (ref) => (this.#disposed || this.#generation !== generation ? Promise.resolve() : connection.release(id, [ref])));
+    return makeRef(this, generation, wire, async (ref) => {
+      // A ref from before a reload was freed by it: its dispose has nothing left to free.
+      if (this.#disposed || this.#generation !== generation) return;
+      // Freed with the next run (no message of its own: a decode loop disposes a cache every step),
+      // or on its own once this turn of the event loop has passed without one.
+      this.#toRelease.push(ref);
+      this.#releaseTimer ??= setTimeout(() => {
+        this.#releaseTimer = undefined;
+        const refs = this.#toRelease.splice(0);
+        if (refs.length > 0 && !this.#disposed) this.#connection.release(this.#id, refs).catch(() => undefined);
+      }, 0);
+    });
   }
 
   async read(ref: TensorRef): Promise<Tensor> {

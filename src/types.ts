@@ -56,7 +56,11 @@ export interface TensorRef {
   readonly kept: true;
   /** Where its data stays: `'gpu-buffer'` on WebGPU for a release of several graphs (reading it downloads it), else `'cpu'` (the worker's memory, or onnxruntime-node's). */
   readonly location: 'cpu' | 'gpu-buffer';
-  /** Frees it where it lives. Safe to call twice; a disposed ref is refused as an input. `model.dispose()` and `reload()` free every ref. */
+  /**
+   * Frees it where it lives: with the model's next call, or on its own a moment later (a decode loop
+   * that disposes each step's cache sends no message for it). Safe to call twice; a disposed ref is
+   * refused as an input at once. `model.dispose()` and `reload()` free every ref.
+   */
   dispose(): Promise<void>;
 }
 

@@ -283,6 +283,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       const started = performance.now();
       try {
         if (!model) throw disposedError();
+        if (options?.release) model.refs.release(options.release);
         // Inputs were validated by the caller's Model before they left its thread (see load-model.ts).
         const outputs = await runGraph(model.session, model.refs, model.info.runtime, inputs, options);
         model.recorder.run(performance.now() - started);

@@ -22,6 +22,8 @@ export type WireTensors = Record<string, Tensor | WireRef>;
 export interface WireRunOptions {
   graph?: string | undefined;
   keep?: true | readonly string[] | undefined;
+  /** Refs the app disposed since its last call, freed before this run (a decode loop frees each step's cache with no message of its own). */
+  release?: readonly number[] | undefined;
 }
 
 export function isWireRef(value: unknown): value is WireRef {

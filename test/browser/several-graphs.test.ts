@@ -10,6 +10,7 @@ import { decode, tokenizerOf } from '../../examples/seq2seq/greedy.js';
 import { loadModel, modelCache, type Model, type TensorRef } from '../../src/index.js';
 import { usable } from './engine.js';
 import { server } from './helpers.js';
+import { LiveHost, type ManifestJson } from './live.js';
 
 const seq2seq = inject('seq2seq');
 
@@ -63,4 +64,27 @@ test('an update moves graphs and tokenizer together; a cold start offline runs t
   expect(offline.info).toMatchObject({ version: '2.0.0', fromCache: true });
   expect(await decodeAll(offline)).toEqual(seq2seq.tokens['2.0.0']);
   await offline.dispose();
+});
+
+describe('atomicity, where the bytes live (OPFS or IndexedDB)', () => {
+  const perVersion = async (version: string) => (await (await fetch(`${server}${seq2seq.both.replace('manifest.json', `manifest.${version}.json`)}`)).json()) as ManifestJson & { assets: Array<{ name: string; path: string }> };
+  const broken: Array<[string, (m: Awaited<ReturnType<typeof perVersion>>) => Record<string, string>]> = [
+    ['a corrupt graph file', (m) => ({ [m.variants.fp32.files[3]!.path]: m.variants.fp32.files[0]!.path })],
+    ['a tokenizer whose bytes hash wrong', (m) => ({ [m.assets.find((a) => a.name === 'tokenizer.json')!.path]: m.assets.find((a) => a.name === 'config.json')!.path })],
+  ];
+  test.each(broken)('2.0.0 with %s never activates: 1.0.0 runs on, its graphs and tokenizer together', async (_, swap) => {
+    await modelCache.clear();
+    const host = new LiveHost();
+    await host.publish(await perVersion('1.0.0'));
+    await (await loadModel(host.url, { backend: 'wasm', update: 'blocking' })).dispose();
+    const next = await perVersion('2.0.0');
+    await host.publish(next);
+    await host.swap(swap(next));
+    const model = await loadModel(host.url, { backend: 'wasm', update: 'blocking', retry: { retries: 0 } });
+    expect(model.info.version).toBe('1.0.0');
+    expect(model.lastUpdateError?.code).toBe('INTEGRITY_MISMATCH');
+    expect((await tokenizerOf(model)).version).toBe('1.0.0');
+    expect(await decodeAll(model)).toEqual(seq2seq.tokens['1.0.0']);
+    await model.dispose();
+  });
 });
