@@ -173,6 +173,9 @@ export class OndeviceModel implements Model {
 
   async stats(): Promise<ModelStats> {
     if (this.#disposed) throw disposedError();
+    // Refs disposed but not yet sent are freed first, so `kept` counts what the app still holds.
+    const refs = this.#toRelease.splice(0);
+    if (refs.length > 0) await this.#connection.release(this.#id, refs);
     const stats = await this.#connection.stats(this.#id);
     const failures: Record<string, number> = { ...stats.failures };
     for (const [code, n] of this.#rejectedHere) failures[code] = (failures[code] ?? 0) + n;

@@ -214,6 +214,8 @@ export interface ModelStats {
   backend: Backend;
   variant: string | null;
   version: string | null;
+  /** Kept outputs (`TensorRef`s) held where the model runs now: a number that keeps growing is a loop that forgets to `dispose()` them. */
+  kept: number;
 }
 
 /** What `onUpdate` hears: a newer verified version is active in the device's cache. */

@@ -51,12 +51,22 @@ export function externalLocations(model: Onnx.ModelProto): string[] {
  * Reads the data files `locations` from beside the model at `modelPath`. A location is a path relative
  * to the model's folder; one that leaves it (absolute, or through `..`) is refused, as ORT does.
  */
+/**
+ * Files no exporter writes as weights: hidden files and keys, credentials, configs and sources. A
+ * model from elsewhere that names one (`.env`, `private.jwk`, `package.json`) would have publish or
+ * quantize copy it into a release.
+ */
+const NOT_WEIGHTS = /(^|[\\/])\.|\.(jwk|pem|key|p12|pfx|crt|json|js|mjs|cjs|ts|env|sh|npmrc|ya?ml|toml|ini|cfg|conf)$/i;
+
 export async function readExternalData(modelPath: string, locations: readonly string[]): Promise<Map<string, Uint8Array>> {
   const files = new Map<string, Uint8Array>();
   for (const location of locations) {
     const relative = normalize(location);
     if (isAbsolute(location) || relative === '..' || relative.startsWith(`..${sep}`)) {
       throw new CliError(`${modelPath} names external data at "${location}", outside its folder; ORT refuses such a path, so publish would too`);
+    }
+    if (NOT_WEIGHTS.test(relative)) {
+      throw new CliError(`${modelPath} names external data ("${location}") that is not a weights file an exporter writes (a hidden file, or a key, config or source file): refused, so that a model from elsewhere cannot copy it into a release. If it really holds weights, rename it (model.onnx_data, weights.bin) and re-save the model.`);
     }
     const path = join(dirname(modelPath), relative);
     const bytes = await readFile(path).catch(() => {

@@ -315,7 +315,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     async stats(id) {
       const model = find(id);
       const { info } = model;
-      return { ...model.recorder.snapshot(), load: model.load, backend: info.backend, variant: info.variant, version: info.version };
+      return { ...model.recorder.snapshot(), load: model.load, backend: info.backend, variant: info.variant, version: info.version, kept: model.refs.size };
     },
     checkForUpdate: (id) => check(id).catch((error: unknown) => Promise.reject(mapError(error))),
     reload: (id) => track(reload(id)).catch((error: unknown) => Promise.reject(mapError(error))),

@@ -30,6 +30,8 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
     expect(model.info.assets.map((a) => a.name)).toEqual(['config.json', 'generation_config.json', 'tokenizer.json']);
     expect((await tokenizerOf(model)).version).toBe('1.0.0');
     expect(await decodeAll(model)).toEqual(seq2seq.tokens['1.0.0']);
+    // Every ref the loop kept was freed where the model runs (sent with the next run, not one by one).
+    expect((await model.stats()).kept).toBe(0);
     // Two decodes at once (a page that starts a new word before the last one ends): their runs of the
     // model's graphs interleave, and each still decodes as if alone.
     const [w0, w1] = [seq2seq.words[0]!, seq2seq.words[1]!];
@@ -42,7 +44,9 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
     const ref = kept['last_hidden_state'] as TensorRef;
     expect(ref).toMatchObject({ kept: true, type: 'float32', dims: [1, 2, 64], location: backend === 'webgpu' ? 'gpu-buffer' : 'cpu' });
     expect((await model.read(ref)).data).toHaveLength(128);
+    expect((await model.stats()).kept).toBe(1);
     await ref.dispose();
+    expect((await model.stats()).kept).toBe(0);
     await expect(model.read(ref)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
     await model.dispose();
   });

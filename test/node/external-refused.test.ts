@@ -4,7 +4,7 @@
  * is created, in `ondevice/node`, `serve` and `verify`; before, onnxruntime-node read the file and its
  * bytes came back in the outputs.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -62,12 +62,22 @@ describe('external data the release does not supply', () => {
     expect(result.err).toMatch(/package\.json", which the release does not supply/);
   });
 
-  test('quantize: a model with external data is refused, and nothing is written', async () => {
-    const input = join(work, 'quantize.onnx');
-    writeFileSync(input, leakyModel('.env'));
-    const result = await cli('quantize', input, '--to', 'fp16', '-o', join(work, 'quantized.onnx'));
-    expect(result.code).not.toBe(0);
-    expect(result.err).toMatch(/external data \(".env"\)/);
-    expect(existsSync(join(work, 'quantized.onnx'))).toBe(false);
+  test('quantize and publish read external data from beside the model, but never a hidden, key, config or source file: refused, nothing written', async () => {
+    // quantize reads a graph's external data in since issue 24; a model from elsewhere must not
+    // carry the publisher's .env or signing key into a release that way.
+    for (const [name, secretFile] of [['env', '.env'], ['key', 'private.jwk'], ['pkg', 'package.json']] as const) {
+      const dir = join(work, `quantize-${name}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, secretFile), 'SECRET=1'.padEnd(LEAKED_BYTES + 8, '#'));
+      writeFileSync(join(dir, 'model.onnx'), leakyModel(secretFile));
+      const result = await cli('quantize', join(dir, 'model.onnx'), '--to', 'fp16', '-o', join(dir, 'quantized.onnx'));
+      expect(result.code).not.toBe(0);
+      expect(result.err).toContain(`external data ("${secretFile}") that is not a weights file an exporter writes`);
+      expect(existsSync(join(dir, 'quantized.onnx'))).toBe(false);
+      const published = await cli('publish', join(dir, 'model.onnx'), join(dir, 'release'), '--version', '1.0.0');
+      expect(published.code).not.toBe(0);
+      expect(published.err).toContain(`("${secretFile}")`);
+      expect(existsSync(join(dir, 'release'))).toBe(false);
+    }
   });
 });

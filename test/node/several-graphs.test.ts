@@ -85,6 +85,8 @@ describe('a loaded release of three graphs and three assets', () => {
     expect(model.info.assets).toEqual(manifests['1.0.0']['assets']!.valueOf() && (manifests['1.0.0']['assets'] as { name: string; size: number }[]).map(({ name, size }) => ({ name, size })));
     expect(await (await model.asset('tokenizer.json')).text()).toBe(readFileSync(`${SEQ2SEQ}v1/tokenizer.json`, 'utf8'));
     expect(await decodeAll(model)).toEqual(references['1.0.0']);
+    // The loop disposed every ref it kept: none is held any more.
+    expect((await model.stats()).kept).toBe(0);
   });
 
   test('a kept output reads back as the tensor a plain run returns, and is accepted by another graph', async () => {
@@ -98,6 +100,7 @@ describe('a loaded release of three graphs and three assets', () => {
     expect(Array.from(read.data as Float32Array)).toEqual(Array.from(plain['last_hidden_state']!.data as Float32Array));
     // Read twice: the ref is still usable, and its data was copied out.
     expect((await model.read(ref)).dims).toEqual([1, 3, 64]);
+    expect((await model.stats()).kept).toBe(1);
     const step = await model.run({ input_ids: int64([1]), encoder_hidden_states: ref }, { graph: 'decoder_model' });
     const viaData = await model.run({ input_ids: int64([1]), encoder_hidden_states: read }, { graph: 'decoder_model' });
     expect(Array.from((step['logits'] as Tensor).data as Float32Array)).toEqual(Array.from((viaData['logits'] as Tensor).data as Float32Array));
