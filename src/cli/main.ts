@@ -5,6 +5,7 @@ import { CliError } from './cli-error.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
 import { quantizeFile, quantizeFolder } from './quantize-files.js';
+import { checkBlockSize } from './quantize-q4.js';
 import { isModelJson, readVariant } from './tfjs-model.js';
 import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
 import { mkdir, stat } from 'node:fs/promises';
@@ -35,13 +36,13 @@ commands:
   serve <manifest> [--port 8080]                    serve the model over HTTP (Open Inference Protocol)
 
 ondevice <command> --help tells more.`,
-  quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16 -o <out.onnx>
-       ondevice quantize <folder> --to int8|fp16
+  quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16|q4 -o <out.onnx>
+       ondevice quantize <folder> --to int8|fp16|q4
        ondevice quantize <model.json> --to fp16|uint8|uint16 -o <out.json>
 
 A folder as exporters write it (onnx/<graph>.onnx, as transformers.js and Optimum lay it out, or a
 flat folder of <graph>.onnx): every fp32 graph is quantized beside itself, as <graph>_quantized.onnx
-(int8) or <graph>_fp16.onnx, which ondevice publish then takes as the int8 or fp16 variant.
+(int8), <graph>_fp16.onnx or <graph>_q4.onnx, which ondevice publish then takes as that variant.
 Weights in external data (<graph>.onnx_data) are read from beside the model and written inside
 the result.
 
@@ -49,6 +50,11 @@ ONNX (weights in initializers, Constant nodes and If/Loop/Scan subgraphs alike):
   --to int8   weight-only symmetric int8 for MatMul, Gemm and Conv weights, each followed by
               DequantizeLinear: per output channel (opset 13+), per tensor (opset 10-12)
   --to fp16   every float32 weight stored as float16, each followed by a Cast to float32
+  --to q4     every MatMul weight [K, N] with K ≥ the block size becomes onnxruntime's
+              com.microsoft MatMulNBits: 4-bit codes in blocks along K, a float32 scale (and,
+              asymmetric, a zero point) a block; Gemm and Conv weights stay as they are
+    --block-size 16|32|64|128   values a scale covers (default 32)
+    --symmetric | --asymmetric  one scale a block, or a scale and a zero point (default)
 TF.js (a model.json of any name, with its shards beside it):
   --to fp16|uint8|uint16   float32 weights in TF.js's own quantization format (TF.js dequantizes
               them when it loads); the weights go to <out>.bin beside <out>.json
@@ -166,13 +172,17 @@ function number(value: unknown, flag: string): number | undefined {
 
 const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void>> = {
   async quantize(args, io) {
-    const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' } }, 1, 'quantize');
+    const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' }, 'block-size': { type: 'string' }, symmetric: { type: 'boolean' }, asymmetric: { type: 'boolean' } }, 1, 'quantize');
     const to = values['to'];
+    if (values['symmetric'] && values['asymmetric']) throw new CliError('--symmetric and --asymmetric: pick one', 2);
+    if ((values['block-size'] !== undefined || values['symmetric'] || values['asymmetric']) && to !== 'q4') throw new CliError('--block-size, --symmetric and --asymmetric are for --to q4', 2);
+    const q4 = { blockSize: number(values['block-size'], '--block-size') ?? 32, symmetric: values['symmetric'] === true };
+    if (to === 'q4') checkBlockSize(q4.blockSize);
     if ((await stat(positionals[0]!).catch(() => undefined))?.isDirectory()) {
       // An exporter's folder: every graph, each written beside it under transformers.js's sibling name.
-      if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16', 2);
-      if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx)', 2);
-      for (const line of await quantizeFolder(positionals[0]!, to)) io.out(line);
+      if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4', 2);
+      if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx, <graph>_q4.onnx)', 2);
+      for (const line of await quantizeFolder(positionals[0]!, to, q4)) io.out(line);
       return;
     }
     if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx | out.json> is required', 2);
@@ -190,8 +200,8 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       io.out(`${out}: ${to}, ${result.tensors.length} weights converted, ${result.shard.bytes.length} bytes of weights`);
       return;
     }
-    if (to !== 'int8' && to !== 'fp16') throw new CliError('--to must be int8 or fp16 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
-    io.out(await quantizeFile(positionals[0]!, values['out'], to));
+    if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
+    io.out(await quantizeFile(positionals[0]!, values['out'], to, q4));
   },
   async verify(args, io) {
     const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');

@@ -13,15 +13,34 @@ import { writeAtomically } from './manifest-file.js';
 import { encodeModel, readModel } from './onnx-model.js';
 import { graphOf } from './publish-layout.js';
 import { quantize, type QuantizeTarget } from './quantize.js';
+import { quantizeQ4, type Q4Options } from './quantize-q4.js';
+
+/** What `quantize` makes of ONNX: int8 and fp16 (quantize.ts), and 4-bit MatMulNBits (quantize-q4.ts). */
+export type OnnxTarget = QuantizeTarget | 'q4';
 
 /** Quantizes `input` into `output`; returns the line to print. */
-export async function quantizeFile(input: string, output: string, to: QuantizeTarget): Promise<string> {
+export async function quantizeFile(input: string, output: string, to: OnnxTarget, q4: Q4Options = { blockSize: 32, symmetric: false }, copyIfNothing = false): Promise<string> {
   const model = await readModel(input);
   const external = externalLocations(model);
   if (external.length > 0) {
     const files = await readExternalData(input, external);
     checkExtents(model, files, input);
     internalize(model, files);
+  }
+  if (to === 'q4') {
+    let converted: string[];
+    try {
+      converted = quantizeQ4(model, q4);
+    } catch (error) {
+      // In a folder, a graph with no MatMul weight (an embedding, say) is still part of the variant.
+      if (!copyIfNothing || !(error instanceof CliError)) throw error;
+      const bytes = encodeModel(model);
+      await writeAtomically(output, bytes);
+      return `${output}: no MatMul weight to quantize to q4; written as it is (a variant carries every graph), ${bytes.length} bytes`;
+    }
+    const bytes = encodeModel(model);
+    await writeAtomically(output, bytes);
+    return `${output}: q4 (MatMulNBits, block ${q4.blockSize}, ${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted, ${bytes.length} bytes`;
   }
   const report = quantize(model, to);
   const bytes = encodeModel(model);
@@ -30,10 +49,10 @@ export async function quantizeFile(input: string, output: string, to: QuantizeTa
   return `${output}: ${to}, ${report.tensors.length} weights converted${kept}, ${bytes.length} bytes`;
 }
 
-const SIBLING: Record<QuantizeTarget, string> = { int8: '_quantized', fp16: '_fp16' };
+const SIBLING: Record<OnnxTarget, string> = { int8: '_quantized', fp16: '_fp16', q4: '_q4' };
 
 /** Every fp32 graph of `folder` (its `onnx/` if it has one) quantized beside it; returns the lines to print. */
-export async function quantizeFolder(folder: string, to: QuantizeTarget): Promise<string[]> {
+export async function quantizeFolder(folder: string, to: OnnxTarget, q4?: Q4Options): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true });
   const dir = entries.some((e) => e.isDirectory() && e.name === 'onnx') ? join(folder, 'onnx') : folder;
   const graphs = (await readdir(dir)).filter((f) => /\.onnx$/i.test(f) && graphOf(f).variant === 'fp32').sort();
@@ -41,7 +60,7 @@ export async function quantizeFolder(folder: string, to: QuantizeTarget): Promis
   const lines = [];
   for (const file of graphs) {
     const out = join(dir, `${basename(file, '.onnx')}${SIBLING[to]}.onnx`);
-    lines.push(await quantizeFile(join(dir, file), out, to));
+    lines.push(await quantizeFile(join(dir, file), out, to, q4, true));
   }
   return lines;
 }

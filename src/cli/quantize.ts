@@ -32,7 +32,7 @@ export interface QuantizeReport {
 }
 
 /** A float32 weight and the graph (main or sub) that holds it. */
-interface Weight {
+export interface Weight {
   tensor: Onnx.ITensorProto;
   owner: Onnx.IGraphProto;
 }
@@ -60,7 +60,7 @@ export function quantize(model: Onnx.ModelProto, to: QuantizeTarget): QuantizeRe
 }
 
 /** The graph and every subgraph under it (If branches, Loop and Scan bodies), outermost first. */
-function allGraphs(graph: Onnx.IGraphProto): Onnx.IGraphProto[] {
+export function allGraphs(graph: Onnx.IGraphProto): Onnx.IGraphProto[] {
   const out = [graph];
   for (const node of graph.node ?? []) {
     for (const attribute of node.attribute ?? []) {
@@ -74,7 +74,7 @@ function allGraphs(graph: Onnx.IGraphProto): Onnx.IGraphProto[] {
  * A float `Constant` node is an initializer by another name: it becomes one (same name, same graph),
  * unless a graph output names it (then it stays as it is, so the graph's outputs do not change).
  */
-function constantsToInitializers(graph: Onnx.IGraphProto): void {
+export function constantsToInitializers(graph: Onnx.IGraphProto): void {
   const outputs = new Set((graph.output ?? []).map((o) => o.name));
   const kept: Onnx.INodeProto[] = [];
   for (const node of graph.node ?? []) {
@@ -88,7 +88,7 @@ function constantsToInitializers(graph: Onnx.IGraphProto): void {
 }
 
 /** Every float32 initializer of every graph, by name, except those a graph output names directly. */
-function floatWeights(graphs: readonly Onnx.IGraphProto[]): Map<string, Weight> {
+export function floatWeights(graphs: readonly Onnx.IGraphProto[]): Map<string, Weight> {
   const outputs = new Set(graphs.flatMap((g) => (g.output ?? []).map((o) => o.name)));
   const weights = new Map<string, Weight>();
   for (const owner of graphs) {

@@ -1,0 +1,156 @@
+/**
+ * @file `ondevice quantize --to q4` (issue 26, first part): the packing worked out by hand (both
+ * signs, an all-zero block, K not a multiple of the block size; symmetric and asymmetric), the layout
+ * checked against onnxruntime-node's own MatMulNBits on the same bytes, the refusals, and a whole
+ * release of the encoder–decoder example quantized, published and decoded.
+ */
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, test } from 'vitest';
+import { encodeModel, onnx, readModel } from '../../src/cli/onnx-model.js';
+import { packQ4, unpackQ4 } from '../../src/cli/quantize-q4.js';
+import { loadModel } from '../../src/node/index.js';
+import { decode, tokenizerOf } from '../../examples/seq2seq/greedy.js';
+import { cli } from '../support/cli.js';
+import { SEQ2SEQ, WORDS } from '../support/seq2seq.mjs';
+
+const work = mkdtempSync(join(tmpdir(), 'ondevice-q4-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Column-major helper: [K, N] row-major from N columns. */
+function fromColumns(columns: number[][], k: number): Float32Array {
+  const out = new Float32Array(k * columns.length);
+  columns.forEach((col, c) => col.forEach((v, r) => (out[r * columns.length + c] = v)));
+  return out;
+}
+const hex = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+
+describe('packing, worked out by hand: K = 20, block 16 (the second block padded with zeros), N = 2 (the second column all zeros)', () => {
+  const zeros = Array<number>(20).fill(0);
+  test('symmetric: scale = max |w| / 7, codes round(w / scale) + 8, low nibble first', () => {
+    const col = [14, -14, 6, 0, 2, -2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 3, -0.75, 0, 0];
+    const packed = packQ4(fromColumns([col, zeros], 20), 20, 2, 16, true);
+    // Block 0, scale 2: codes 15 1 | 11 8 | 9 7 | 8 8 ×4 | 8 10.  Block 1, scale 3/7: 15 6 | 8 8 ×7 (padding is 0 → 8).
+    expect(hex(packed.b)).toBe(['1f 8b 79 88 88 88 88 a8', '6f 88 88 88 88 88 88 88', '88 88 88 88 88 88 88 88', '88 88 88 88 88 88 88 88'].join(' '));
+    expect(Array.from(packed.scales)).toEqual([2, Math.fround(3 / 7), 0, 0]);
+    expect(packed.zeroPoints).toBeUndefined();
+    const back = unpackQ4(packed, 20, 2, 16);
+    expect(back[0]).toBe(14);
+    expect(back[1 * 2]).toBe(-14);
+    expect(back[16 * 2]).toBeCloseTo(3, 6);
+    expect(back[17 * 2]).toBeCloseTo(-6 / 7, 6);
+    expect(Array.from(back.filter((_, i) => i % 2 === 1))).toEqual(zeros);
+  });
+
+  test('asymmetric: scale = (max − min) / 15 with 0 inside the range, a zero point a block, packed two to a byte', () => {
+    const col = [16, -14, 6, 0, 2, -2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 3, -0.75, 0, 0];
+    const packed = packQ4(fromColumns([col, zeros], 20), 20, 2, 16, false);
+    // Block 0: scale 2, zero 7: codes 15 0 | 10 7 | 8 6 | 7 7 ×4 | 7 9.  Block 1: scale 0.25, zero 3: 15 0 | 3 3 ×7.
+    // Column 1: scale 0, zero 0, codes 0.
+    expect(hex(packed.b)).toBe(['0f 7a 68 77 77 77 77 97', '0f 33 33 33 33 33 33 33', '00 00 00 00 00 00 00 00', '00 00 00 00 00 00 00 00'].join(' '));
+    expect(Array.from(packed.scales)).toEqual([2, 0.25, 0, 0]);
+    expect(hex(packed.zeroPoints!)).toBe('37 00');
+    // Every value here is on the grid: dequantized exactly.
+    expect(Array.from(unpackQ4(packed, 20, 2, 16))).toEqual(Array.from(fromColumns([col, zeros], 20)));
+  });
+});
+
+/** y = x @ W, one MatMul with W [K, N] an initializer. */
+function matmulModel(w: Float32Array, k: number, n: number): Uint8Array {
+  const info = (name: string, dims: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } });
+  return encodeModel(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'mm',
+        node: [{ opType: 'MatMul', input: ['x', 'W'], output: ['y'] }],
+        initializer: [{ name: 'W', dims: [k, n], dataType: 1, rawData: new Uint8Array(w.buffer.slice(0)) }],
+        input: [info('x', [3, k])],
+        output: [info('y', [3, n])],
+      },
+    }),
+  );
+}
+
+describe('the layout onnxruntime reads', () => {
+  test.each([
+    [40, 5, 16, true],
+    [40, 5, 16, false],
+    [96, 7, 32, false],
+    [128, 3, 128, true],
+  ] as const)('K %i, N %i, block %i, symmetric %s: onnxruntime-node computes x @ (the weights as unpacked here)', async (k, n, block, symmetric) => {
+    let seed = k * 31 + n;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 30) - 1;
+    const w = Float32Array.from({ length: k * n }, rand);
+    const x = Float32Array.from({ length: 3 * k }, rand);
+    const path = join(work, `mm-${k}-${n}-${block}-${symmetric}.onnx`);
+    writeFileSync(path, matmulModel(w, k, n));
+    const out = join(work, `mm-${k}-${n}-${block}-${symmetric}.q4.onnx`);
+    const result = await cli('quantize', path, '--to', 'q4', '--block-size', String(block), symmetric ? '--symmetric' : '--asymmetric', '-o', out);
+    expect(result.code, result.err).toBe(0);
+    const model = await readModel(out);
+    expect(model.graph!.node!.map((nd) => `${nd.domain}:${nd.opType}`)).toEqual(['com.microsoft:MatMulNBits']);
+    expect(model.graph!.initializer!.map((t) => t.name)).toEqual(symmetric ? ['W_Q4', 'W_scales'] : ['W_Q4', 'W_scales', 'W_zero_points']);
+    const session = await ort.InferenceSession.create(out);
+    const y = (await session.run({ x: new ort.Tensor('float32', x, [3, k]) }))['y']!.data as Float32Array;
+    await session.release();
+    const dq = unpackQ4(packQ4(w, k, n, block, symmetric), k, n, block);
+    let worst = 0;
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < n; c++) {
+        let want = 0;
+        for (let i = 0; i < k; i++) want += x[r * k + i]! * dq[i * n + c]!;
+        worst = Math.max(worst, Math.abs(y[r * n + c]! - want) / Math.max(1, Math.abs(want)));
+      }
+    }
+    expect(worst).toBeLessThan(1e-4);
+  });
+});
+
+describe('refusals, with nothing written', () => {
+  test('--block-size not a power of two of at least 16, or with another target', async () => {
+    for (const size of ['24', '8', 'x']) {
+      const r = await cli('quantize', join(SEQ2SEQ, 'v1/onnx/encoder_model.onnx'), '--to', 'q4', '--block-size', size, '-o', join(work, 'never.onnx'));
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/--block-size must be a (power of two of at least 16|number)/);
+    }
+    expect((await cli('quantize', join(SEQ2SEQ, 'v1/onnx/encoder_model.onnx'), '--to', 'int8', '--block-size', '32', '-o', join(work, 'never.onnx'))).err).toMatch(/are for --to q4/);
+    expect(existsSync(join(work, 'never.onnx'))).toBe(false);
+  });
+
+  test('a model with no eligible MatMul (the digits CNN: Conv and Gemm) says so', async () => {
+    const digits = join('models/digits/release', readdirSync('models/digits/release').find((f) => f.includes('fp32'))!);
+    const r = await cli('quantize', digits, '--to', 'q4', '-o', join(work, 'digits-q4.onnx'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/nothing to quantize to q4: the model has no MatMul whose weight is a float32 initializer \[K, N\] with K ≥ 32; nothing was written/);
+    expect(existsSync(join(work, 'digits-q4.onnx'))).toBe(false);
+  });
+});
+
+test('the encoder–decoder example: every graph to q4 beside itself, published as a variant, decoded by ondevice/node', async () => {
+  const repo = join(work, 'reverse');
+  cpSync(join(SEQ2SEQ, 'v1'), repo, { recursive: true });
+  const q = await cli('quantize', repo, '--to', 'q4');
+  expect(q.code, q.err).toBe(0);
+  expect(q.out.match(/MatMul weights converted/g)).toHaveLength(3);
+  const release = join(work, 'reverse-release');
+  expect((await cli('publish', repo, release, '--version', '1.0.0', '--name', 'reverse')).code).toBe(0);
+  const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { size: number }[] }> };
+  expect(Object.keys(manifest.variants)).toEqual(['fp32', 'q4']);
+  const size = (v: string) => manifest.variants[v]!.files.reduce((a, f) => a + f.size, 0);
+  // Embeddings and layer norms stay float32 here (Gather, not MatMul): the MatMul weights shrink ~7×.
+  expect(size('q4') / size('fp32')).toBeLessThan(0.45);
+  const cacheDir = join(work, 'cache');
+  const fp32 = await loadModel(join(release, 'manifest.json'), { cacheDir, variant: 'fp32' });
+  const q4 = await loadModel(join(release, 'manifest.json'), { cacheDir, variant: 'q4' });
+  expect(q4.info.variant).toBe('q4');
+  const tokenizer = await tokenizerOf(fp32);
+  let same = 0;
+  for (const word of WORDS) if (JSON.stringify(await decode(q4, tokenizer, word)) === JSON.stringify(await decode(fp32, tokenizer, word))) same++;
+  expect(same).toBeGreaterThanOrEqual(WORDS.length - 1);
+  await fp32.dispose();
+  await q4.dispose();
+});
