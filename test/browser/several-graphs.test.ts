@@ -92,3 +92,12 @@ describe('atomicity, where the bytes live (OPFS or IndexedDB)', () => {
     await model.dispose();
   });
 });
+
+describe.each([true, false])('4-bit weights: the example quantized to q4 by the CLI (issue 26) (worker: %s)', (worker) => {
+  test.each(usable(['wasm', 'webgpu'] as const))('its MatMulNBits graphs decode on %s as onnxruntime-node decodes the same q4 files', async (backend) => {
+    const model = await loadModel(`${server}${seq2seq.q4.manifest}`, { backend, worker, variant: 'q4' });
+    expect(model.info).toMatchObject({ backend, variant: 'q4' });
+    expect(await decodeAll(model)).toEqual(seq2seq.q4.tokens);
+    await model.dispose();
+  });
+});

@@ -35,13 +35,14 @@ export async function seq2seqReleases(root = fileURLToPath(new URL(`../../models
  * ids it emits for each word. With another version's tokenizer it shows what a mixed device would say.
  * @param {'v1' | 'v2'} weights
  * @param {'v1' | 'v2'} [tokens]
+ * @param {{ dir?: string, suffix?: string }} [files] another folder of graphs (with its `onnx/`), and the variant's file suffix (`_q4`)
  * @returns {Promise<Record<string, number[]>>}
  */
-export async function referenceDecodes(weights, tokens = weights) {
+export async function referenceDecodes(weights, tokens = weights, files = {}) {
   const ort = (await import('onnxruntime-node')).default;
-  const dir = `${SEQ2SEQ}${weights}/onnx/`;
+  const dir = `${files.dir ?? `${SEQ2SEQ}${weights}`}/onnx/`;
   const tokenizer = JSON.parse(readFileSync(`${SEQ2SEQ}${tokens}/tokenizer.json`, 'utf8'));
-  const sessions = await Promise.all(['encoder_model', 'decoder_model', 'decoder_with_past_model'].map((g) => ort.InferenceSession.create(`${dir}${g}.onnx`)));
+  const sessions = await Promise.all(['encoder_model', 'decoder_model', 'decoder_with_past_model'].map((g) => ort.InferenceSession.create(`${dir}${g}${files.suffix ?? ''}.onnx`)));
   const [encoder, first, withPast] = /** @type {[import('onnxruntime-node').InferenceSession, import('onnxruntime-node').InferenceSession, import('onnxruntime-node').InferenceSession]} */ (sessions);
   const int64 = (/** @type {number[]} */ ids) => new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
   /** @type {Record<string, number[]>} */
@@ -76,4 +77,26 @@ export function argmaxLast(data, dims) {
   let best = 0;
   for (let j = 1; j < vocab; j++) if (/** @type {number} */ (data[start + j]) > /** @type {number} */ (data[start + best])) best = j;
   return best;
+}
+
+/**
+ * 1.0.0 with a q4 variant (issue 26): the example copied into this run's folder, every graph
+ * quantized to 4 bits by the CLI beside itself, published; and onnxruntime-node's tokens on those
+ * q4 files.
+ * @returns {Promise<{ manifest: string, tokens: Record<string, number[]> }>}
+ */
+export async function seq2seqQ4Release() {
+  const { main } = await import('../../src/cli/main.js');
+  const { cpSync } = await import('node:fs');
+  const root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/seq2seq-q4/`, import.meta.url));
+  rmSync(root, { recursive: true, force: true });
+  cpSync(`${SEQ2SEQ}v1`, `${root}repo`, { recursive: true });
+  const io = { out: () => undefined, err: () => undefined };
+  for (const argv of [
+    ['quantize', `${root}repo`, '--to', 'q4'],
+    ['publish', `${root}repo`, `${root}release`, '--version', '1.0.0', '--name', 'reverse'],
+  ]) {
+    if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
+  }
+  return { manifest: `/generated/${RUN_DIR}/seq2seq-q4/release/manifest.json`, tokens: await referenceDecodes('v1', 'v1', { dir: `${root}repo`, suffix: '_q4' }) };
 }
