@@ -42,7 +42,15 @@ export async function quantizeFile(input: string, output: string, to: OnnxTarget
     await writeAtomically(output, bytes);
     return `${output}: q4 (MatMulNBits, block ${q4.blockSize}, ${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted, ${bytes.length} bytes`;
   }
-  const report = quantize(model, to);
+  let report;
+  try {
+    report = quantize(model, to);
+  } catch (error) {
+    if (!copyIfNothing || !(error instanceof CliError)) throw error;
+    const bytes = encodeModel(model);
+    await writeAtomically(output, bytes);
+    return `${output}: no weight to convert to ${to}; written as it is (a variant carries every graph), ${bytes.length} bytes`;
+  }
   const bytes = encodeModel(model);
   await writeAtomically(output, bytes);
   const kept = report.keptFp32.length > 0 ? `; ${report.keptFp32.length} kept in float32 (past float16's range, or inputs of ops half precision breaks: ${report.keptFp32.slice(0, 5).join(', ')}${report.keptFp32.length > 5 ? ', …' : ''})` : '';

@@ -130,6 +130,27 @@ describe('refusals, with nothing written', () => {
   });
 });
 
+test('a folder whose graph has nothing to quantize (an embedding) still gets a complete variant, for every target', async () => {
+  for (const to of ['q4', 'int8'] as const) {
+    const repo = join(work, `kv-${to}`);
+    cpSync(join(SEQ2SEQ, 'kv-bench'), repo, { recursive: true });
+    const q = await cli('quantize', repo, '--to', to);
+    expect(q.code, q.err).toBe(0);
+    expect(q.out).toMatch(/encoder_model_(q4|quantized)\.onnx: no (MatMul )?weight to (quantize to q4|convert to int8); written as it is/);
+    const release = join(work, `kv-${to}-release`);
+    const published = await cli('publish', repo, release, '--version', '1.0.0', '--name', 'kv');
+    expect(published.err).not.toMatch(/left out: variant/);
+    const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { size: number; graph: string }[] }> };
+    const variant = to === 'q4' ? 'q4' : 'int8';
+    expect(manifest.variants[variant]!.files.map((f) => f.graph)).toEqual(['encoder_model', 'decoder_with_past_model']);
+    if (to === 'q4') {
+      // The decoder's weights are all MatMuls: q4 keeps under a fifth of its fp32 bytes.
+      const decoder = (v: string) => manifest.variants[v]!.files.find((f) => f.graph === 'decoder_with_past_model')!.size;
+      expect(decoder('q4') / decoder('fp32')).toBeLessThan(0.2);
+    }
+  }
+});
+
 test('the encoder–decoder example: every graph to q4 beside itself, published as a variant, decoded by ondevice/node', async () => {
   const repo = join(work, 'reverse');
   cpSync(join(SEQ2SEQ, 'v1'), repo, { recursive: true });
