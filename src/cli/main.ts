@@ -55,6 +55,7 @@ ONNX (weights in initializers, Constant nodes and If/Loop/Scan subgraphs alike):
               asymmetric, a zero point) a block; Gemm and Conv weights stay as they are
     --block-size 16|32|64|128   values a scale covers (default 32)
     --symmetric | --asymmetric  one scale a block, or a scale and a zero point (default)
+  --external-data   the result's weights in <out>_data beside it (ONNX external data)
 TF.js (a model.json of any name, with its shards beside it):
   --to fp16|uint8|uint16   float32 weights in TF.js's own quantization format (TF.js dequantizes
               them when it loads); the weights go to <out>.bin beside <out>.json
@@ -172,7 +173,7 @@ function number(value: unknown, flag: string): number | undefined {
 
 const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void>> = {
   async quantize(args, io) {
-    const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' }, 'block-size': { type: 'string' }, symmetric: { type: 'boolean' }, asymmetric: { type: 'boolean' } }, 1, 'quantize');
+    const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' }, 'block-size': { type: 'string' }, symmetric: { type: 'boolean' }, asymmetric: { type: 'boolean' }, 'external-data': { type: 'boolean' } }, 1, 'quantize');
     const to = values['to'];
     if (values['symmetric'] && values['asymmetric']) throw new CliError('--symmetric and --asymmetric: pick one', 2);
     if ((values['block-size'] !== undefined || values['symmetric'] || values['asymmetric']) && to !== 'q4') throw new CliError('--block-size, --symmetric and --asymmetric are for --to q4', 2);
@@ -182,12 +183,13 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       // An exporter's folder: every graph, each written beside it under transformers.js's sibling name.
       if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4', 2);
       if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx, <graph>_q4.onnx)', 2);
-      for (const line of await quantizeFolder(positionals[0]!, to, q4)) io.out(line);
+      for (const line of await quantizeFolder(positionals[0]!, to, { q4, externalData: values['external-data'] === true })) io.out(line);
       return;
     }
     if (typeof values['out'] !== 'string') throw new CliError('-o <out.onnx | out.json> is required', 2);
     if (await isModelJson(positionals[0]!)) {
       // A TF.js model.json (any name): its weights in TF.js's own quantization format.
+      if (values['external-data']) throw new CliError('--external-data is for ONNX models; a TF.js model keeps its weights in shards already', 2);
       if (!TFJS_TARGETS.includes(to as TfjsQuantizeTarget)) throw new CliError(`--to for a TF.js model must be ${TFJS_TARGETS.join(', ')}`, 2);
       const out = values['out'];
       if (!out.endsWith('.json')) throw new CliError('-o for a TF.js model is the new model.json (its weights go beside it, in <name>.bin)', 2);
@@ -201,7 +203,7 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       return;
     }
     if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
-    io.out(await quantizeFile(positionals[0]!, values['out'], to, q4));
+    io.out(await quantizeFile(positionals[0]!, values['out'], to, { q4, externalData: values['external-data'] === true }));
   },
   async verify(args, io) {
     const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');

@@ -8,9 +8,9 @@
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CliError } from './cli-error.js';
-import { checkExtents, externalLocations, internalize, readExternalData } from './external-data.js';
+import { checkExtents, externalize, externalLocations, internalize, readExternalData } from './external-data.js';
 import { writeAtomically } from './manifest-file.js';
-import { encodeModel, readModel } from './onnx-model.js';
+import { encodeModel, readModel, type Onnx } from './onnx-model.js';
 import { graphOf } from './publish-layout.js';
 import { quantize, type QuantizeTarget } from './quantize.js';
 import { quantizeQ4, type Q4Options } from './quantize-q4.js';
@@ -19,7 +19,26 @@ import { quantizeQ4, type Q4Options } from './quantize-q4.js';
 export type OnnxTarget = QuantizeTarget | 'q4';
 
 /** Quantizes `input` into `output`; returns the line to print. */
-export async function quantizeFile(input: string, output: string, to: OnnxTarget, q4: Q4Options = { blockSize: 32, symmetric: false }, copyIfNothing = false): Promise<string> {
+export interface QuantizeFileOptions {
+  /** For `q4`. @default { blockSize: 32, symmetric: false } */
+  q4?: Q4Options | undefined;
+  /** Writes the weights to `<output>_data` beside the model (ONNX external data). @default false */
+  externalData?: boolean | undefined;
+  /** A model with nothing to convert is written as it is (a folder's variant carries every graph). @default false */
+  copyIfNothing?: boolean | undefined;
+}
+
+/** Writes the model, its weights moved to `<output>_data` first when asked (the model never names a file not yet there). */
+async function write(model: Onnx.ModelProto, output: string, externalData: boolean): Promise<number> {
+  const moved = externalData ? externalize(model, `${basename(output)}_data`) : undefined;
+  if (moved) await writeAtomically(`${output}_data`, moved.data);
+  const bytes = moved ? moved.model : encodeModel(model);
+  await writeAtomically(output, bytes);
+  return bytes.length + (moved?.data.length ?? 0);
+}
+
+export async function quantizeFile(input: string, output: string, to: OnnxTarget, options: QuantizeFileOptions = {}): Promise<string> {
+  const { q4 = { blockSize: 32, symmetric: false }, externalData = false, copyIfNothing = false } = options;
   const model = await readModel(input);
   const external = externalLocations(model);
   if (external.length > 0) {
@@ -34,33 +53,26 @@ export async function quantizeFile(input: string, output: string, to: OnnxTarget
     } catch (error) {
       // In a folder, a graph with no MatMul weight (an embedding, say) is still part of the variant.
       if (!copyIfNothing || !(error instanceof CliError)) throw error;
-      const bytes = encodeModel(model);
-      await writeAtomically(output, bytes);
-      return `${output}: no MatMul weight to quantize to q4; written as it is (a variant carries every graph), ${bytes.length} bytes`;
+      return `${output}: no MatMul weight to quantize to q4; written as it is (a variant carries every graph), ${await write(model, output, externalData)} bytes`;
     }
-    const bytes = encodeModel(model);
-    await writeAtomically(output, bytes);
-    return `${output}: q4 (MatMulNBits, block ${q4.blockSize}, ${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted, ${bytes.length} bytes`;
+    return `${output}: q4 (MatMulNBits, block ${q4.blockSize}, ${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted, ${await write(model, output, externalData)} bytes`;
   }
   let report;
   try {
     report = quantize(model, to);
   } catch (error) {
     if (!copyIfNothing || !(error instanceof CliError)) throw error;
-    const bytes = encodeModel(model);
-    await writeAtomically(output, bytes);
-    return `${output}: no weight to convert to ${to}; written as it is (a variant carries every graph), ${bytes.length} bytes`;
+    return `${output}: no weight to convert to ${to}; written as it is (a variant carries every graph), ${await write(model, output, externalData)} bytes`;
   }
-  const bytes = encodeModel(model);
-  await writeAtomically(output, bytes);
+  const written = await write(model, output, externalData);
   const kept = report.keptFp32.length > 0 ? `; ${report.keptFp32.length} kept in float32 (past float16's range, or inputs of ops half precision breaks: ${report.keptFp32.slice(0, 5).join(', ')}${report.keptFp32.length > 5 ? ', …' : ''})` : '';
-  return `${output}: ${to}, ${report.tensors.length} weights converted${kept}, ${bytes.length} bytes`;
+  return `${output}: ${to}, ${report.tensors.length} weights converted${kept}, ${written} bytes`;
 }
 
 const SIBLING: Record<OnnxTarget, string> = { int8: '_quantized', fp16: '_fp16', q4: '_q4' };
 
 /** Every fp32 graph of `folder` (its `onnx/` if it has one) quantized beside it; returns the lines to print. */
-export async function quantizeFolder(folder: string, to: OnnxTarget, q4?: Q4Options): Promise<string[]> {
+export async function quantizeFolder(folder: string, to: OnnxTarget, options: Omit<QuantizeFileOptions, 'copyIfNothing'> = {}): Promise<string[]> {
   const entries = await readdir(folder, { withFileTypes: true });
   const dir = entries.some((e) => e.isDirectory() && e.name === 'onnx') ? join(folder, 'onnx') : folder;
   const graphs = (await readdir(dir)).filter((f) => /\.onnx$/i.test(f) && graphOf(f).variant === 'fp32').sort();
@@ -68,7 +80,7 @@ export async function quantizeFolder(folder: string, to: OnnxTarget, q4?: Q4Opti
   const lines = [];
   for (const file of graphs) {
     const out = join(dir, `${basename(file, '.onnx')}${SIBLING[to]}.onnx`);
-    lines.push(await quantizeFile(join(dir, file), out, to, q4, true));
+    lines.push(await quantizeFile(join(dir, file), out, to, { ...options, copyIfNothing: true }));
   }
   return lines;
 }

@@ -130,6 +130,35 @@ describe('refusals, with nothing written', () => {
   });
 });
 
+test('--external-data: the weights in <out>_data beside the model; onnxruntime-node gives the same numbers; publish takes both', async () => {
+  const repo = join(work, 'kv-external');
+  cpSync(join(SEQ2SEQ, 'kv-bench'), repo, { recursive: true });
+  const decoder = join(repo, 'onnx', 'decoder_with_past_model.onnx');
+  expect((await cli('quantize', decoder, '--to', 'q4', '-o', join(work, 'inside.onnx'))).code).toBe(0);
+  const q = await cli('quantize', repo, '--to', 'q4', '--external-data');
+  expect(q.code, q.err).toBe(0);
+  const outside = join(repo, 'onnx', 'decoder_with_past_model_q4.onnx');
+  expect(existsSync(`${outside}_data`)).toBe(true);
+  expect(readFileSync(outside).length).toBeLessThan(readFileSync(`${outside}_data`).length / 5);
+  const feeds = () => {
+    const t = (dims: number[]) => new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, (_, i) => Math.sin(i)), dims);
+    const f: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.of(5n), [1, 1]), encoder_hidden_states: t([1, 2, 128]) };
+    for (let l = 0; l < 8; l++) for (const kv of ['key', 'value']) f[`past_key_values.${l}.${kv}`] = t([1, 4, 3, 32]);
+    return f;
+  };
+  const run = async (path: string) => {
+    const session = await ort.InferenceSession.create(path);
+    const y = (await session.run(feeds()))['logits']!.data as Float32Array;
+    await session.release();
+    return Array.from(y);
+  };
+  expect(await run(outside)).toEqual(await run(join(work, 'inside.onnx')));
+  const release = join(work, 'kv-external-release');
+  expect((await cli('publish', repo, release, '--version', '1.0.0', '--name', 'kv')).code).toBe(0);
+  const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { path: string; graph: string }[] }> };
+  expect(manifest.variants['q4']!.files.map((f) => f.path.replace(/\.[0-9a-f]{8}\./, '.#.'))).toEqual(['encoder_model.q4.#.onnx', 'decoder_with_past_model.q4.#.onnx', 'decoder_with_past_model.q4.#.data']);
+});
+
 test('a folder whose graph has nothing to quantize (an embedding) still gets a complete variant, for every target', async () => {
   for (const to of ['q4', 'int8'] as const) {
     const repo = join(work, `kv-${to}`);
