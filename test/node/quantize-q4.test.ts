@@ -156,7 +156,7 @@ test('--external-data: the weights in <out>_data beside the model; onnxruntime-n
   const release = join(work, 'kv-external-release');
   expect((await cli('publish', repo, release, '--version', '1.0.0', '--name', 'kv')).code).toBe(0);
   const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { path: string; graph: string }[] }> };
-  expect(manifest.variants['q4']!.files.map((f) => f.path.replace(/\.[0-9a-f]{8}\./, '.#.'))).toEqual(['encoder_model.q4.#.onnx', 'decoder_with_past_model.q4.#.onnx', 'decoder_with_past_model.q4.#.data']);
+  expect(manifest.variants['q4']!.files.map((f) => f.path.replace(/\.[0-9a-f]{8}\./, '.#.'))).toEqual(['encoder_model.q4.#.onnx', 'encoder_model.q4.#.data', 'decoder_with_past_model.q4.#.onnx', 'decoder_with_past_model.q4.#.data']);
 });
 
 test('a folder whose graph has nothing to quantize (an embedding) still gets a complete variant, for every target', async () => {
