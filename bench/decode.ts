@@ -132,6 +132,12 @@ async function contenders(url: string, s: Shape, backend: Backend): Promise<Cont
   list.push({ name: 'ondevice, worker, keep', sequence: () => viaOndevice(kept, s, true), close: () => kept.dispose() });
   const plain = await loadModel(url, { backend, worker: true, variant: 'fp32' });
   list.push({ name: 'ondevice, worker, no keep', sequence: () => viaOndevice(plain, s, false), close: () => plain.dispose() });
+  // The same release's 4-bit variant, where it has one: where q4 ranks against fp32 on this backend.
+  const variants = ((await (await fetch(url)).json()) as { variants: Record<string, unknown> }).variants;
+  if ('q4' in variants) {
+    const q4 = await loadModel(url, { backend, worker: true, variant: 'q4' });
+    list.push({ name: 'ondevice, worker, keep, q4', sequence: () => viaOndevice(q4, s, true), close: () => q4.dispose() });
+  }
   return list;
 }
 

@@ -56,7 +56,12 @@ if (suites.includes('decode')) {
   const seq2seq = fileURLToPath(new URL('../models/seq2seq/', import.meta.url));
   for (const [from, to] of /** @type {const} */ ([['v1', 'reverse'], ['kv-bench', 'kv-bench']])) {
     rmSync(`${hosted}${to}`, { recursive: true, force: true });
-    execFileSync('node', [cli, 'publish', `${seq2seq}${from}`, `${hosted}${to}`, '--version', '1.0.0', '--name', to], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // kv-bench also as q4 (every MatMul 4-bit), to rank q4 against fp32 on each backend.
+    const source = mkdtempSync(join(tmpdir(), 'ondevice-bench-src-'));
+    cpSync(`${seq2seq}${from}`, source, { recursive: true });
+    if (to === 'kv-bench') execFileSync('node', [cli, 'quantize', source, '--to', 'q4'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('node', [cli, 'publish', source, `${hosted}${to}`, '--version', '1.0.0', '--name', to], { stdio: ['ignore', 'ignore', 'inherit'] });
+    rmSync(source, { recursive: true, force: true });
   }
 }
 if (suites.split(',').includes('serve')) {
@@ -251,6 +256,8 @@ function printDecode(reports) {
       const base = /** @type {import('./stats.ts').Stats} */ (r.rates[r.baseline]);
       const ratios = [`${(s.median / base.median).toFixed(2)}× ${r.baseline}`];
       if (gpu && name.startsWith('ondevice')) ratios.push(`${(s.median / gpu.median).toFixed(2)}× 'gpu-buffer'`);
+      const fp32 = r.rates['ondevice, worker, keep'];
+      if (name.endsWith(', q4') && fp32) ratios.push(`${(s.median / fp32.median).toFixed(2)}× fp32 with keep`);
       console.log(`    ${name.padEnd(50)} ${s.median.toFixed(0).padStart(6)} tokens/s · ${ratios.join(' · ')}`);
     }
   }

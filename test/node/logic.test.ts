@@ -175,3 +175,23 @@ describe('one mapping to OndeviceError where the library meets the app', () => {
     expect(toOndeviceError(new Error('kernel'), 'RUN_FAILED').code).toBe('RUN_FAILED');
   });
 });
+
+describe("variant 'auto' and 4-bit variants (issue 26)", () => {
+  test('q4 and q4f16 rank after fp32, int8 and fp16 on every backend, and info.fallbacks says they were passed over and how to ask for them', async () => {
+    const { chooseVariant } = await import('../../src/backend/variants.js');
+    const offered = { fp32: { requires: [] }, q4: { requires: [] }, q4f16: { requires: ['shader-f16'] } };
+    const wasm = new Map([['wasm' as const, { ok: true as const, features: new Set<string>() }]]);
+    const choice = chooseVariant(offered, ['wasm'], 'auto', wasm);
+    expect(choice.variant).toBe('fp32');
+    expect(choice.fallbacks).toEqual([
+      { backend: 'wasm', variant: 'q4', reason: expect.stringMatching(/^q4 ranks after fp32 on wasm: .*pass variant: 'q4' to load it$/) },
+      { backend: 'wasm', variant: 'q4f16', reason: expect.stringMatching(/^q4f16 ranks after fp32 on wasm/) },
+    ]);
+    // Asked by name, or the only variant: loaded, nothing to report.
+    expect(chooseVariant(offered, ['wasm'], 'q4', wasm)).toEqual({ variant: 'q4', fallbacks: [] });
+    expect(chooseVariant({ q4: { requires: [] } }, ['wasm'], 'auto', wasm)).toEqual({ variant: 'q4', fallbacks: [] });
+    // Variants without such a plan are not reported (as before): int8 passed over on WebGPU says nothing.
+    const gpu = new Map([['webgpu' as const, { ok: true as const, features: new Set(['shader-f16']) }]]);
+    expect(chooseVariant({ fp32: { requires: [] }, int8: { requires: [] } }, ['webgpu'], 'auto', gpu)).toEqual({ variant: 'fp32', fallbacks: [] });
+  });
+});
