@@ -5,7 +5,7 @@
  */
 import type { ModelFileBytes } from '../cache/files.js';
 import type { Manifest } from '../manifest/types.js';
-import type { KeepingResult, KeptValue, RuntimeSession } from '../runtime/types.js';
+import type { RuntimeSession } from '../runtime/types.js';
 import type { AssetInfo, GraphInfo, TensorMap, TensorSpec } from '../types.js';
 
 /** The name of the one graph of a single-graph release (transformers.js names such a file `model.onnx`). */
@@ -76,10 +76,6 @@ export class GraphSessions implements RuntimeSession {
 
   run(inputs: TensorMap): Promise<TensorMap> {
     return this.#default.run(inputs);
-  }
-
-  runKeeping(inputs: TensorMap, kept: Readonly<Record<string, KeptValue>>, keep: true | readonly string[]): Promise<KeepingResult> {
-    return this.#default.runKeeping!(inputs, kept, keep);
   }
 
   async release(): Promise<void> {
