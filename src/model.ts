@@ -114,9 +114,11 @@ export class OndeviceModel implements Model {
       // Checked here, before the inputs' buffers are transferred away, so a bad call loses nothing.
       const specs = this.#graphInputs(options?.graph);
       validateInputs(inputs, specs);
-      wireOptions = { graph: options?.graph, keep: keepOption(options?.keep), ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
+      const keep = keepOption(options?.keep);
       const generation = this.#generation;
       wire = Object.fromEntries(Object.entries(byInputName(inputs, specs)).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
+      // Taken last: a call refused above must not lose the refs waiting to be freed.
+      wireOptions = { graph: options?.graph, keep, ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
     } catch (error) {
       const code = toOndeviceError(error).code;
       this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
