@@ -119,6 +119,8 @@ describe('a loaded release of three graphs and three assets', () => {
     await ref.dispose();
     await ref.dispose();
     await expect(model.run({ input_ids: int64([1]), encoder_hidden_states: ref }, { graph: 'decoder_model' })).rejects.toMatchObject({ code: 'INPUT_INVALID', message: expect.stringMatching(/was disposed/) });
+    // The refused call did not swallow the disposal it would have carried: nothing is held.
+    expect((await model.stats()).kept).toBe(0);
     await expect(model.read(ref)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
 
     const other = await load(url);
