@@ -131,7 +131,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   /** The model `name` names, and which of its graphs (`undefined`: the default one). */
   type Target = { model: ServedModel; graph: string | undefined; name: string };
   const find = (name: string, version: string | undefined): Target => {
-    const model = served.find((m) => m.graphOf(name) !== null);
+    // A model's own name first: a model named "a.b" is never taken for graph "b" of a model "a".
+    const model = served.find((m) => m.name === name) ?? served.find((m) => m.graphOf(name) !== null);
     if (!model) throw new HttpError(404, `No model named "${name}" here; this server has ${served.flatMap((m) => m.names()).map((n) => `"${n}"`).join(', ')}.`);
     if (version !== undefined && model.info?.version !== version) throw new HttpError(404, `Model "${name}" serves version ${model.info?.version ?? '(none yet)'}, not ${version}.`);
     return { model, graph: model.graphOf(name) ?? undefined, name };

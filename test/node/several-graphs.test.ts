@@ -224,3 +224,25 @@ describe('ondevice serve', () => {
     }
   });
 });
+
+test('serve: a model whose own name looks like another model\'s graph route is found by its name first', async () => {
+  const { startServer } = await import('../../src/serve/server.js');
+  // Two models: "reverse" (graphs encoder_model, …) and one published as "reverse.encoder_model".
+  const lookalike = mkdtempSync(join(tmpdir(), 'ondevice-lookalike-'));
+  try {
+    const { main } = await import('../../src/cli/main.js');
+    const io = { out: () => undefined, err: () => undefined };
+    expect(await main(['publish', join(SEQ2SEQ, 'v1', 'onnx', 'decoder_with_past_model.onnx'), lookalike, '--version', '1.0.0', '--name', 'reverse.encoder_model'], io)).toBe(0);
+    const running = await startServer({ models: [join(root, 'v1', 'manifest.json'), join(lookalike, 'manifest.json')], port: 0, cacheDir, updateInterval: 0, log: () => undefined });
+    try {
+      await running.started;
+      const meta = (await (await fetch(`${running.url}/v2/models/reverse.encoder_model`)).json()) as { inputs: { name: string }[] };
+      // The look-alike's own inputs (a decoder's), not graph encoder_model of "reverse".
+      expect(meta.inputs.map((i) => i.name)).toContain('past_key_values.0.key');
+    } finally {
+      await running.close();
+    }
+  } finally {
+    rmSync(lookalike, { recursive: true, force: true });
+  }
+});
