@@ -104,16 +104,19 @@ export function checkTestSet(inputs: unknown[], testSet: TestSet): void {
 /** `testSet` may be left out for a release of several graphs: then only the graphs are compared. */
 export async function verifyRelease(target: string, testSet: TestSet | undefined, thresholds: Thresholds): Promise<VerifyReport> {
   const { manifest, dir } = await readManifestFile(target);
-  if (!testSet) {
-    if (!manifest['graphs'] || manifest.runtime !== 'onnx') throw new CliError('--data <test-set.json> is required', 2);
-    const names = Object.keys(manifest.variants);
-    const reference = names.includes('fp32') ? 'fp32' : names[0]!;
-    const graphs = await verifyGraphs(await loadOrt(), manifest, dir, reference);
-    const failures = graphs.filter((g) => g.broken).map((g) => `${g.variant}: graph ${g.graph} gives ${g.broken} where ${reference}'s does not: the variant is broken; do not publish it`);
-    return { reference, rows: [], graphs, failures };
-  }
   const names = Object.keys(manifest.variants);
   const reference = names.includes('fp32') ? 'fp32' : names[0]!;
+  const several = Boolean(manifest['graphs']) && manifest.runtime === 'onnx';
+  if (!testSet && !several) throw new CliError('--data <test-set.json> is required', 2);
+  const { rows, failures } = testSet ? await onTestSet(manifest, dir, names, reference, testSet, thresholds) : { rows: [], failures: [] };
+  if (!several) return { reference, rows, failures };
+  const graphs = await verifyGraphs(await loadOrt(), manifest, dir, reference);
+  for (const g of graphs) if (g.broken) failures.push(`${g.variant}: graph ${g.graph} gives ${g.broken} where ${reference}'s does not: the variant is broken; do not publish it`);
+  return { reference, rows, graphs, failures };
+}
+
+/** Every variant on the test set (the default graph's, in a release of several), compared with `reference`. */
+async function onTestSet(manifest: ManifestJson, dir: string, names: string[], reference: string, testSet: TestSet, thresholds: Thresholds): Promise<{ rows: VariantRow[]; failures: string[] }> {
   const run = manifest.runtime === 'onnx' ? onnxRunner(await loadOrt()) : tfjsRunner(manifest.runtime === 'tfjs-layers' ? 'layers' : 'graph');
   const outputs = new Map<string, { logits: Float32Array; classes: number; bytes: number }>();
   for (const variant of names) outputs.set(variant, await run(manifest, dir, variant, testSet));
@@ -144,10 +147,7 @@ export async function verifyRelease(target: string, testSet: TestSet | undefined
       failures.push(`${row.variant}: accuracy ${pct(row.accuracy)} is more than ${thresholds.maxAccuracyDrop} points below ${reference}'s ${pct(baseRow.accuracy)}`);
     }
   }
-  if (!manifest['graphs'] || manifest.runtime !== 'onnx') return { reference, rows, failures };
-  const graphs = await verifyGraphs(await loadOrt(), manifest, dir, reference);
-  for (const g of graphs) if (g.broken) failures.push(`${g.variant}: graph ${g.graph} gives ${g.broken} where ${reference}'s does not: the variant is broken; do not publish it`);
-  return { reference, rows, graphs, failures };
+  return { rows, failures };
 }
 
 type Runner = (manifest: ManifestJson, dir: string, variant: string, testSet: TestSet) => Promise<{ logits: Float32Array; classes: number; bytes: number }>;
