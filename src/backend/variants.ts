@@ -38,11 +38,21 @@ export interface VariantChoice {
 
 export type Offered = Readonly<Record<string, { requires: readonly string[] }>>;
 
-/** Requirements `backend` does not meet here. */
-export function unmet(requires: readonly string[], backend: Backend, device: ReadonlyMap<Backend, Availability>): string[] {
+/**
+ * What a variant needs on a backend beyond its manifest's `requires`, by its name. q4f16 (the
+ * transformers.js layout's, and `ondevice quantize --to q4f16`'s) computes in float16, which
+ * onnxruntime-web's WebGPU refuses on an adapter without `shader-f16`, and only at the first run
+ * ("Program Cast requires f16 but the device does not support it"), after the session was made.
+ * WASM computes float16 on the CPU.
+ */
+const IMPLIED: Partial<Record<Backend, Record<string, readonly string[]>>> = { webgpu: { q4f16: ['shader-f16'] } };
+
+/** Requirements of `variant` that `backend` does not meet here. */
+export function unmet(requires: readonly string[], backend: Backend, device: ReadonlyMap<Backend, Availability>, variant?: string): string[] {
   const here = device.get(backend);
   const features = here?.ok ? here.features : new Set<string>();
-  return requires.filter((r) => !features.has(r));
+  const implied = variant === undefined ? [] : (IMPLIED[backend]?.[variant] ?? []);
+  return [...new Set([...requires, ...implied])].filter((r) => !features.has(r));
 }
 
 export function chooseVariant(offered: Offered, backends: readonly Backend[], requested: string, device: ReadonlyMap<Backend, Availability>): VariantChoice {
@@ -62,11 +72,11 @@ export function chooseVariant(offered: Offered, backends: readonly Backend[], re
     const order = [...(PREFERENCE[backend] ?? []).filter((v) => names.includes(v)), ...names.filter((v) => !PREFERENCE[backend]?.includes(v))];
     for (const variant of order) {
       const wants = PREFERRED_WITH[backend]?.[variant];
-      if (wants && unmet([wants], backend, device).length > 0 && order.some((v) => v !== variant && unmet(offered[v]!.requires, backend, device).length === 0)) {
+      if (wants && unmet([wants], backend, device).length > 0 && order.some((v) => v !== variant && unmet(offered[v]!.requires, backend, device, v).length === 0)) {
         fallbacks.push({ backend, variant, reason: `${variant} is chosen on ${backend} only where it has ${wants}; this adapter has not` });
         continue;
       }
-      const missing = unmet(offered[variant]!.requires, backend, device);
+      const missing = unmet(offered[variant]!.requires, backend, device, variant);
       if (missing.length === 0) {
         for (const later of order.slice(order.indexOf(variant) + 1).filter((v) => SAID_WHEN_PASSED.includes(v))) {
           fallbacks.push({ backend, variant: later, reason: `${later} ranks after ${variant} on ${backend}: 4-bit weights are a smaller download but measured slower here (npm run bench, suite decode); pass variant: '${later}' to load it` });

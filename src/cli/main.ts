@@ -4,7 +4,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CliError } from './cli-error.js';
 import { writeAtomically } from './manifest-file.js';
 import { publish, revoke } from './publish.js';
-import { quantizeFile, quantizeFolder } from './quantize-files.js';
+import { quantizeFile, quantizeFolder, type OnnxTarget } from './quantize-files.js';
 import { checkBlockSize } from './quantize-q4.js';
 import { isModelJson, readVariant } from './tfjs-model.js';
 import { quantizeTfjs, TFJS_TARGETS, type TfjsQuantizeTarget } from './tfjs-quantize.js';
@@ -36,13 +36,14 @@ commands:
   serve <manifest> [--port 8080]                    serve the model over HTTP (Open Inference Protocol)
 
 ondevice <command> --help tells more.`,
-  quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16|q4 -o <out.onnx>
-       ondevice quantize <folder> --to int8|fp16|q4
+  quantize: `usage: ondevice quantize <in.onnx> --to int8|fp16|q4|q4f16 -o <out.onnx>
+       ondevice quantize <folder> --to int8|fp16|q4|q4f16
        ondevice quantize <model.json> --to fp16|uint8|uint16 -o <out.json>
 
 A folder as exporters write it (onnx/<graph>.onnx, as transformers.js and Optimum lay it out, or a
 flat folder of <graph>.onnx): every fp32 graph is quantized beside itself, as <graph>_quantized.onnx
-(int8), <graph>_fp16.onnx or <graph>_q4.onnx, which ondevice publish then takes as that variant.
+(int8), <graph>_fp16.onnx, <graph>_q4.onnx or <graph>_q4f16.onnx, which ondevice publish then
+takes as that variant.
 Weights in external data (<graph>.onnx_data) are read from beside the model and written inside
 the result.
 
@@ -53,14 +54,17 @@ ONNX (weights in initializers, Constant nodes and If/Loop/Scan subgraphs alike):
   --to q4     every MatMul weight [K, N] with K ≥ the block size becomes onnxruntime's
               com.microsoft MatMulNBits: 4-bit codes in blocks along K, a float32 scale (and,
               asymmetric, a zero point) a block; Gemm and Conv weights stay as they are
-    --block-size 16|32|64|128   values a scale covers (default 32)
+  --to q4f16  as q4 with float16 scales: MatMulNBits computes in float16 (its activation cast to
+              float16 before it, its result back to float32 after it), and every other float
+              weight as --to fp16 stores it; for WebGPU adapters with shader-f16
+    --block-size 16|32|64|128   values a scale covers (default 32; q4 and q4f16)
     --symmetric | --asymmetric  one scale a block, or a scale and a zero point (default)
   --external-data   the result's weights in <out>_data beside it (ONNX external data)
 TF.js (a model.json of any name, with its shards beside it):
   --to fp16|uint8|uint16   float32 weights in TF.js's own quantization format (TF.js dequantizes
               them when it loads); the weights go to <out>.bin beside <out>.json
   -o, --out   where to write the result
-Inputs and outputs stay float32; the model computes in float32 as before.`,
+Inputs and outputs stay float32; the model computes in float32 as before (but q4f16's MatMuls).`,
   verify: `usage: ondevice verify <release-dir | manifest.json> --data <test-set.json> [thresholds]
 
 Runs every variant (ONNX with onnxruntime-node, TF.js with TF.js's CPU backend) and prints size,
@@ -72,7 +76,8 @@ inputs (free dimensions 1) and compared with fp32 by size and max abs diff.
   --data <file>             JSON { "input", "dims": [N, ...], "file": "x.bin", "labels"?: [...] },
                             file = float32 little-endian, relative to the JSON
   --min-agreement <0..1>    top-1 agreement with fp32 (default 0.99)
-  --max-accuracy-drop <pt>  accuracy points below fp32 (default 0.5)`,
+  --max-accuracy-drop <pt>  accuracy points below fp32, for every variant (default 0.5, and 1 for
+                            the 4-bit ones: q4, q4f16, int4, uint4, bnb4)`,
   publish: `usage: ondevice publish <model> <release-dir> --version X.Y.Z [--name <name>] [--variant <variant>] [--external-data]
 
 <model> is one ONNX file of any name (one variant: --variant, default fp32), or a folder with one
@@ -171,18 +176,22 @@ function number(value: unknown, flag: string): number | undefined {
   return n;
 }
 
+const ONNX_TARGETS: readonly string[] = ['int8', 'fp16', 'q4', 'q4f16'] satisfies OnnxTarget[];
+const isOnnxTarget = (to: unknown): to is OnnxTarget => typeof to === 'string' && ONNX_TARGETS.includes(to);
+
 const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void>> = {
   async quantize(args, io) {
     const { positionals, values } = parse(args, { to: { type: 'string' }, out: { type: 'string', short: 'o' }, 'block-size': { type: 'string' }, symmetric: { type: 'boolean' }, asymmetric: { type: 'boolean' }, 'external-data': { type: 'boolean' } }, 1, 'quantize');
     const to = values['to'];
     if (values['symmetric'] && values['asymmetric']) throw new CliError('--symmetric and --asymmetric: pick one', 2);
-    if ((values['block-size'] !== undefined || values['symmetric'] || values['asymmetric']) && to !== 'q4') throw new CliError('--block-size, --symmetric and --asymmetric are for --to q4', 2);
+    const fourBit = to === 'q4' || to === 'q4f16';
+    if ((values['block-size'] !== undefined || values['symmetric'] || values['asymmetric']) && !fourBit) throw new CliError('--block-size, --symmetric and --asymmetric are for --to q4 and q4f16', 2);
     const q4 = { blockSize: number(values['block-size'], '--block-size') ?? 32, symmetric: values['symmetric'] === true };
-    if (to === 'q4') checkBlockSize(q4.blockSize);
+    if (fourBit) checkBlockSize(q4.blockSize);
     if ((await stat(positionals[0]!).catch(() => undefined))?.isDirectory()) {
       // An exporter's folder: every graph, each written beside it under transformers.js's sibling name.
-      if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4', 2);
-      if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx, <graph>_q4.onnx)', 2);
+      if (!isOnnxTarget(to)) throw new CliError('--to must be int8, fp16, q4 or q4f16', 2);
+      if (values['out'] !== undefined) throw new CliError('-o is for one model file; a folder gets each graph quantized beside it (<graph>_quantized.onnx, <graph>_fp16.onnx, <graph>_q4.onnx, <graph>_q4f16.onnx)', 2);
       for (const line of await quantizeFolder(positionals[0]!, to, { q4, externalData: values['external-data'] === true })) io.out(line);
       return;
     }
@@ -202,14 +211,14 @@ const COMMANDS: Record<string, (args: readonly string[], io: Io) => Promise<void
       io.out(`${out}: ${to}, ${result.tensors.length} weights converted, ${result.shard.bytes.length} bytes of weights`);
       return;
     }
-    if (to !== 'int8' && to !== 'fp16' && to !== 'q4') throw new CliError('--to must be int8, fp16 or q4 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
+    if (!isOnnxTarget(to)) throw new CliError('--to must be int8, fp16, q4 or q4f16 for an ONNX model (fp16, uint8 or uint16 for a TF.js model.json)', 2);
     io.out(await quantizeFile(positionals[0]!, values['out'], to, { q4, externalData: values['external-data'] === true }));
   },
   async verify(args, io) {
     const { positionals, values } = parse(args, { data: { type: 'string' }, 'min-agreement': { type: 'string' }, 'max-accuracy-drop': { type: 'string' } }, 1, 'verify');
     const report = await verifyRelease(positionals[0]!, typeof values['data'] === 'string' ? await readTestSet(values['data']) : undefined, {
       minAgreement: number(values['min-agreement'], '--min-agreement') ?? 0.99,
-      maxAccuracyDrop: number(values['max-accuracy-drop'], '--max-accuracy-drop') ?? 0.5,
+      maxAccuracyDrop: number(values['max-accuracy-drop'], '--max-accuracy-drop'),
     });
     io.out(formatReport(report));
     if (report.failures.length > 0) throw new CliError(`${report.failures.length} variant check(s) failed`);

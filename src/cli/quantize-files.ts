@@ -16,11 +16,11 @@ import { quantize, type QuantizeTarget } from './quantize.js';
 import { quantizeQ4, type Q4Options } from './quantize-q4.js';
 
 /** What `quantize` makes of ONNX: int8 and fp16 (quantize.ts), and 4-bit MatMulNBits (quantize-q4.ts). */
-export type OnnxTarget = QuantizeTarget | 'q4';
+export type OnnxTarget = QuantizeTarget | 'q4' | 'q4f16';
 
 /** Quantizes `input` into `output`; returns the line to print. */
 export interface QuantizeFileOptions {
-  /** For `q4`. @default { blockSize: 32, symmetric: false } */
+  /** For `q4` and `q4f16`. @default { blockSize: 32, symmetric: false } */
   q4?: Q4Options | undefined;
   /** Writes the weights to `<output>_data` beside the model (ONNX external data). @default false */
   externalData?: boolean | undefined;
@@ -46,16 +46,19 @@ export async function quantizeFile(input: string, output: string, to: OnnxTarget
     checkExtents(model, files, input);
     internalize(model, files);
   }
-  if (to === 'q4') {
+  if (to === 'q4' || to === 'q4f16') {
     let converted: string[];
     try {
-      converted = quantizeQ4(model, q4);
+      converted = quantizeQ4(model, q4, to === 'q4f16' ? 'float16' : 'float32');
     } catch (error) {
       // In a folder, a graph with no MatMul weight (an embedding, say) is still part of the variant.
       if (!copyIfNothing || !(error instanceof CliError)) throw error;
+      if (to === 'q4f16') return `${output}: no MatMul weight to quantize to q4f16; ${halfRest(model)}, ${await write(model, output, externalData)} bytes`;
       return `${output}: no MatMul weight to quantize to q4; written as it is (a variant carries every graph), ${await write(model, output, externalData)} bytes`;
     }
-    return `${output}: q4 (MatMulNBits, block ${q4.blockSize}, ${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted, ${await write(model, output, externalData)} bytes`;
+    const rest = to === 'q4f16' ? `; ${halfRest(model)}` : '';
+    const scales = to === 'q4f16' ? 'float16 scales and activations, ' : '';
+    return `${output}: ${to} (MatMulNBits, block ${q4.blockSize}, ${scales}${q4.symmetric ? 'symmetric' : 'asymmetric'}), ${converted.length} MatMul weights converted${rest}, ${await write(model, output, externalData)} bytes`;
   }
   let report;
   try {
@@ -69,7 +72,18 @@ export async function quantizeFile(input: string, output: string, to: OnnxTarget
   return `${output}: ${to}, ${report.tensors.length} weights converted${kept}, ${written} bytes`;
 }
 
-const SIBLING: Record<OnnxTarget, string> = { int8: '_quantized', fp16: '_fp16', q4: '_q4' };
+/** q4f16's other float weights, as the fp16 variant stores them; the line's words for it. */
+function halfRest(model: Onnx.ModelProto): string {
+  try {
+    const report = quantize(model, 'fp16');
+    return `${report.tensors.length} other weights in float16${report.keptFp32.length > 0 ? ` (${report.keptFp32.length} kept in float32)` : ''}`;
+  } catch (error) {
+    if (error instanceof CliError) return 'no other float weight';
+    throw error;
+  }
+}
+
+const SIBLING: Record<OnnxTarget, string> = { int8: '_quantized', fp16: '_fp16', q4: '_q4', q4f16: '_q4f16' };
 
 /** Every fp32 graph of `folder` (its `onnx/` if it has one) quantized beside it; returns the lines to print. */
 export async function quantizeFolder(folder: string, to: OnnxTarget, options: Omit<QuantizeFileOptions, 'copyIfNothing'> = {}): Promise<string[]> {

@@ -8,13 +8,20 @@
  * scales float [N × kBlocks], zero_points uint8 [N × ceil(kBlocks / 2)], each column's on bytes of its own (absent:
  * 8 for every block, the symmetric case). Gemm and Conv weights are left as they are: MatMulNBits is
  * a MatMul, and the weights that dominate language and speech models are MatMuls.
+ *
+ * q4f16 (`--to q4f16`): the same codes with float16 scales, so MatMulNBits computes in half precision
+ * (the fast path of WebGPU adapters with `shader-f16`). Its activation is cast to float16 before it and
+ * its result back to float32 after it, so the graph's inputs, outputs and every other op keep their
+ * types; the remaining float weights then go to float16 as the fp16 variant makes them (quantize.ts).
  */
 import { CliError } from './cli-error.js';
 import { floatValues, type Onnx } from './onnx-model.js';
+import { toFloat16Bits } from '../tensor/float16.js';
 import { allGraphs, constantsToInitializers, floatWeights } from './quantize.js';
 
 const UINT8 = 2;
 const FLOAT = 1;
+const FLOAT16 = 10;
 export const Q4_DOMAIN = 'com.microsoft';
 
 export interface Q4Options {
@@ -96,8 +103,20 @@ export function checkBlockSize(blockSize: number): void {
 
 const tensor = (name: string, dims: number[], dataType: number, raw: Uint8Array): Onnx.ITensorProto => ({ name, dims, dataType, rawData: raw });
 
+/** How MatMulNBits computes: float32 (q4) or float16 scales and activations (q4f16). */
+export type Q4Precision = 'float32' | 'float16';
+
+function scalesTensor(name: string, scales: Float32Array, precision: Q4Precision): Onnx.ITensorProto {
+  if (precision === 'float32') return tensor(name, [scales.length], FLOAT, new Uint8Array(scales.buffer));
+  const bits = Uint16Array.from(scales, toFloat16Bits);
+  return tensor(name, [scales.length], FLOAT16, new Uint8Array(bits.buffer));
+}
+
+const int = (key: string, i: number): Onnx.IAttributeProto => ({ name: key, type: 2, i });
+const cast = (input: string, output: string, to: number): Onnx.INodeProto => ({ name: `${output}_cast`, opType: 'Cast', input: [input], output: [output], attribute: [int('to', to)] });
+
 /** Rewrites every eligible MatMul in place; returns the weights converted. Refuses (nothing changed) when there is none. */
-export function quantizeQ4(model: Onnx.ModelProto, options: Q4Options): string[] {
+export function quantizeQ4(model: Onnx.ModelProto, options: Q4Options, precision: Q4Precision = 'float32'): string[] {
   checkBlockSize(options.blockSize);
   const graphs = allGraphs(model.graph!);
   for (const graph of graphs) constantsToInitializers(graph);
@@ -106,33 +125,44 @@ export function quantizeQ4(model: Onnx.ModelProto, options: Q4Options): string[]
   const uses = new Map<string, number>();
   for (const graph of graphs) for (const node of graph.node ?? []) for (const input of node.input ?? []) uses.set(input, (uses.get(input) ?? 0) + 1);
   for (const graph of graphs) {
-    graph.node = (graph.node ?? []).map((node) => {
+    // q4f16: an activation read by several MatMuls (a block's Q, K and V projections) is cast once.
+    const halves = new Set<string>();
+    graph.node = (graph.node ?? []).flatMap((node) => {
       const weight = node.opType === 'MatMul' && (!node.domain || node.domain === 'ai.onnx') ? weights.get(node.input?.[1] ?? '') : undefined;
       const dims = weight?.tensor.dims?.map(Number) ?? [];
-      if (!weight || weight.tensor.dataType !== FLOAT || dims.length !== 2 || dims[0]! < options.blockSize) return node;
+      if (!weight || weight.tensor.dataType !== FLOAT || dims.length !== 2 || dims[0]! < options.blockSize) return [node];
       const [k, n] = dims as [number, number];
       const name = weight.tensor.name!;
       const packed = packQ4(floatValues(weight.tensor), k, n, options.blockSize, options.symmetric);
       const blocks = Math.ceil(k / options.blockSize);
-      const inits = [tensor(`${name}_Q4`, [n, blocks, options.blockSize / 2], UINT8, packed.b), tensor(`${name}_scales`, [n * blocks], FLOAT, new Uint8Array(packed.scales.buffer))];
+      const inits = [tensor(`${name}_Q4`, [n, blocks, options.blockSize / 2], UINT8, packed.b), scalesTensor(`${name}_scales`, packed.scales, precision)];
       if (packed.zeroPoints) inits.push(tensor(`${name}_zero_points`, [packed.zeroPoints.length], UINT8, packed.zeroPoints));
       weight.owner.initializer = [...(weight.owner.initializer ?? []), ...inits];
       // The float weight goes once no other node reads it.
       uses.set(name, (uses.get(name) ?? 1) - 1);
       if (uses.get(name) === 0) weight.owner.initializer = weight.owner.initializer.filter((t) => t !== weight.tensor);
       converted.push(name);
-      const int = (key: string, i: number): Onnx.IAttributeProto => ({ name: key, type: 2, i });
-      return {
+      const [a, output] = [node.input![0]!, node.output?.[0] ?? ''];
+      const half = precision === 'float16';
+      const nodes: Onnx.INodeProto[] = [];
+      if (half && !halves.has(a)) {
+        halves.add(a);
+        nodes.push(cast(a, `${a}_q4f16`, FLOAT16));
+      }
+      nodes.push({
         name: node.name ? `${node.name}_Q4` : '',
         opType: 'MatMulNBits',
         domain: Q4_DOMAIN,
-        input: [node.input![0]!, ...inits.map((t) => t.name!)],
-        output: node.output ?? [],
+        input: [half ? `${a}_q4f16` : a, ...inits.map((t) => t.name!)],
+        output: [half ? `${output}_q4f16` : output],
         attribute: [int('K', k), int('N', n), int('bits', 4), int('block_size', options.blockSize)],
-      };
+      });
+      if (half) nodes.push(cast(`${output}_q4f16`, output, FLOAT));
+      return nodes;
     });
   }
-  if (converted.length === 0) throw new CliError(`nothing to quantize to q4: the model has no MatMul whose weight is a float32 initializer [K, N] with K ≥ ${options.blockSize}; nothing was written`);
+  const target = precision === 'float16' ? 'q4f16' : 'q4';
+  if (converted.length === 0) throw new CliError(`nothing to quantize to ${target}: the model has no MatMul whose weight is a float32 initializer [K, N] with K ≥ ${options.blockSize}; nothing was written`);
   if (!model.opsetImport.some((o) => o.domain === Q4_DOMAIN)) model.opsetImport.push({ domain: Q4_DOMAIN, version: 1 });
   return converted;
 }

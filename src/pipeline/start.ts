@@ -105,10 +105,10 @@ async function open(resolved: Resolved, request: LoadRequest, runtimes: Runtimes
   const parts = releaseParts(resolved.files, resolved.manifest, resolved.variant);
   // Graphs of a release with several keep their outputs on the device where the backend can (a decode loop).
   const keepOnDevice = parts.graphs.length > 1;
-  const candidates = order.filter((b) => adapter.backends.includes(b) && device.get(b)?.ok !== false && unmet(requires, b, device).length === 0);
+  const candidates = order.filter((b) => adapter.backends.includes(b) && device.get(b)?.ok !== false && unmet(requires, b, device, resolved.variant ?? undefined).length === 0);
   const attempt = async (b: Backend) => {
     if (!adapter.backends.includes(b)) throw new BackendSkipped('unavailable', adapter.unsupported(b));
-    const missing = unmet(requires, b, device);
+    const missing = unmet(requires, b, device, resolved.variant ?? undefined);
     if (missing.length > 0) throw new BackendSkipped('unavailable', `variant ${resolved.variant} needs ${missing.join(', ')}, which ${b} here does not offer`);
     const key = [resolved.version ?? '', resolved.variant ?? '', b].join('|');
     const guarded = await guardStart<GraphSessions>(ctx.store, resolved.url, key, candidates.indexOf(b) >= candidates.length - 1, { cleanExitAt: request.cleanExitAt, env: guardEnv() });

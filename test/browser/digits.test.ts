@@ -11,6 +11,15 @@ import { has, usable } from './engine.js';
 import { LiveHost, type ManifestJson } from './live.js';
 
 const references = inject('variantReferences');
+const mlpReferences = inject('mlpReferences');
+const mlpManifest = `${inject('modelServer')}/digits-mlp/release/manifest.json`;
+
+/** Largest |a − b| / max(1, |b|): 4-bit and half-precision kernels differ between builds in the last bits. */
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = a.length === b.length ? 0 : Infinity;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+  return worst;
+}
 
 const cases: Array<[string, Backend, boolean]> = [
   ['fp32', 'wasm', true],
@@ -49,7 +58,58 @@ describe.each(cases)('digits %s on %s (worker: %s)', (variant, backend, worker) 
   });
 });
 
+// The MLP whose weights are MatMuls, quantized by the CLI to MatMulNBits (models/digits-mlp/train.py).
+// q4f16 computes in float16: on WebGPU only where the adapter has shader-f16 (SwiftShader has not).
+type Gpu = { requestAdapter(): Promise<{ features: ReadonlySet<string> } | null> };
+const gpu = (navigator as Navigator & { gpu?: Gpu }).gpu;
+const shaderF16 = has('webgpu') && Boolean((await gpu?.requestAdapter())?.features.has('shader-f16'));
+const fourBit = (['q4', 'q4f16'] as const)
+  .flatMap((variant) => usable(['wasm', 'webgpu'] as const).map((backend) => [variant, backend] as const))
+  .filter(([variant, backend]) => variant === 'q4' || backend === 'wasm' || shaderF16);
+
+describe.each(fourBit)('digits MLP %s on %s', (variant, backend) => {
+  test("outputs equal onnxruntime-node's for the same file within 1e-3 relative; top-1 agrees with fp32 on at least 99%", async () => {
+    const model = await loadModel(mlpManifest, { backend, variant });
+    try {
+      expect(model.info).toMatchObject({ backend, variant });
+      const { images, count } = await digitsTestSet();
+      const { logits } = await model.run({ image: { type: 'float32', data: images.slice(), dims: [count, 1, 8, 8] } });
+      expect(logits?.dims).toEqual([count, 10]);
+      const data = logits!.data as Float32Array;
+      expect(maxRelDiff(data, mlpReferences[variant]!.logits)).toBeLessThanOrEqual(1e-3);
+      const fp32 = mlpReferences['fp32']!.logits;
+      let agree = 0;
+      for (let i = 0; i < count; i++) if (argmax(data.subarray(i * 10, i * 10 + 10)) === argmax(fp32.slice(i * 10, i * 10 + 10))) agree++;
+      expect(agree / count).toBeGreaterThanOrEqual(0.99);
+    } finally {
+      await model.dispose();
+    }
+  });
+});
+
+test.runIf(has('webgpu') && !shaderF16)('q4f16 on a WebGPU adapter without shader-f16: refused at load, not at the first run; the walk goes on to WASM', async () => {
+  const error = await loadModel(mlpManifest, { backend: 'webgpu', variant: 'q4f16' }).catch((e: unknown) => e);
+  expect(error).toMatchObject({ code: 'BACKEND_UNAVAILABLE', message: expect.stringMatching(/webgpu: variant q4f16 needs shader-f16, which webgpu here does not offer/) });
+  const model = await loadModel(mlpManifest, { backend: ['webgpu', 'wasm'], variant: 'q4f16' });
+  try {
+    expect(model.info).toMatchObject({ backend: 'wasm', variant: 'q4f16', fallbacks: [{ backend: 'webgpu', reason: expect.stringMatching(/needs shader-f16/) }] });
+    const { images } = await digitsTestSet();
+    const { logits } = await model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 1, 8, 8] } });
+    expect(maxRelDiff(logits!.data as Float32Array, mlpReferences['q4f16']!.logits.slice(0, 10))).toBeLessThanOrEqual(1e-3);
+  } finally {
+    await model.dispose();
+  }
+});
+
 describe('variant selection', () => {
+  test("'auto' passes 4-bit variants over where they are slower, and says so", async () => {
+    const model = await loadModel(mlpManifest, { backend: 'wasm' });
+    expect(model.info).toMatchObject({ backend: 'wasm', variant: 'int8' });
+    expect(model.info.fallbacks.map((f) => f.variant)).toEqual(['q4', 'q4f16']);
+    expect(model.info.fallbacks[0]!.reason).toMatch(/q4 ranks after int8 on wasm: .*pass variant: 'q4' to load it/);
+    await model.dispose();
+  });
+
   test("'auto' on WASM picks int8", async () => {
     const model = await loadModel(digitsManifest, { backend: 'wasm' });
     expect(model.info).toMatchObject({ backend: 'wasm', variant: 'int8', fallbacks: [] });

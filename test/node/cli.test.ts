@@ -150,7 +150,7 @@ describe('bad input: a clear error and nothing half-written', () => {
 
   test('usage errors exit 2 and point at --help; every command has --help', async () => {
     expect((await cli('frobnicate')).code).toBe(2);
-    expect((await cli('quantize', 'x.onnx', '--to', 'int4', '-o', 'y.onnx')).err).toMatch(/--to must be int8, fp16 or q4/);
+    expect((await cli('quantize', 'x.onnx', '--to', 'int4', '-o', 'y.onnx')).err).toMatch(/--to must be int8, fp16, q4 or q4f16/);
     expect((await cli('publish', modelDir, releaseDir, '--version', 'v-one')).code).toBe(2);
     expect((await cli('verify', releaseDir, '--bogus')).err).toMatch(/run ondevice verify --help/);
     for (const command of ['quantize', 'verify', 'publish', 'revoke']) {

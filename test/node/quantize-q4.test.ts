@@ -160,22 +160,24 @@ test('--external-data: the weights in <out>_data beside the model; onnxruntime-n
 });
 
 test('a folder whose graph has nothing to quantize (an embedding) still gets a complete variant, for every target', async () => {
-  for (const to of ['q4', 'int8'] as const) {
+  for (const to of ['q4', 'q4f16', 'int8'] as const) {
     const repo = join(work, `kv-${to}`);
     cpSync(join(SEQ2SEQ, 'kv-bench'), repo, { recursive: true });
     const q = await cli('quantize', repo, '--to', to);
     expect(q.code, q.err).toBe(0);
-    expect(q.out).toMatch(/encoder_model_(q4|quantized)\.onnx: no (MatMul )?weight to (quantize to q4|convert to int8); written as it is/);
+    expect(q.out).toMatch(
+      to === 'q4f16' ? /encoder_model_q4f16\.onnx: no MatMul weight to quantize to q4f16; \d+ other weights in float16/ : /encoder_model_(q4|quantized)\.onnx: no (MatMul )?weight to (quantize to q4|convert to int8); written as it is/,
+    );
     const release = join(work, `kv-${to}-release`);
     const published = await cli('publish', repo, release, '--version', '1.0.0', '--name', 'kv');
     expect(published.err).not.toMatch(/left out: variant/);
     const manifest = JSON.parse(readFileSync(join(release, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { size: number; graph: string }[] }> };
-    const variant = to === 'q4' ? 'q4' : 'int8';
+    const variant = to;
     expect(manifest.variants[variant]!.files.map((f) => f.graph)).toEqual(['encoder_model', 'decoder_with_past_model']);
-    if (to === 'q4') {
+    if (to !== 'int8') {
       // The decoder's weights are all MatMuls: q4 keeps under a fifth of its fp32 bytes.
       const decoder = (v: string) => manifest.variants[v]!.files.find((f) => f.graph === 'decoder_with_past_model')!.size;
-      expect(decoder('q4') / decoder('fp32')).toBeLessThan(0.2);
+      expect(decoder(to) / decoder('fp32')).toBeLessThan(0.2);
     }
   }
 });
@@ -203,4 +205,48 @@ test('the encoder–decoder example: every graph to q4 beside itself, published 
   expect(same).toBeGreaterThanOrEqual(WORDS.length - 1);
   await fp32.dispose();
   await q4.dispose();
+});
+
+describe('the digits MLP (models/digits-mlp: x @ W layers, as transformer blocks hold their weights)', () => {
+  const dir = 'models/digits-mlp/release';
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { variants: Record<string, { files: { path: string; size: number; sha256: string }[] }> };
+  const file = (variant: string) => join(dir, manifest.variants[variant]!.files[0]!.path);
+
+  test.each(['q4', 'q4f16'] as const)('the committed %s is what the CLI makes of fp32 today, byte for byte', async (to) => {
+    const out = join(work, `mlp.${to}.onnx`);
+    const r = await cli('quantize', file('fp32'), '--to', to, '-o', out);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`${to} \\(MatMulNBits, block 32, ${to === 'q4f16' ? 'float16 scales and activations, ' : ''}asymmetric\\), 3 MatMul weights converted`));
+    expect(readFileSync(out).equals(readFileSync(file(to)))).toBe(true);
+  });
+
+  test('q4 holds MatMulNBits with float32 scales; q4f16 with float16 scales, its activations cast to float16 and back', async () => {
+    const q4 = await readModel(file('q4'));
+    expect(q4.graph!.node!.filter((n) => n.opType === 'MatMulNBits').map((n) => n.domain)).toEqual(['com.microsoft', 'com.microsoft', 'com.microsoft']);
+    expect(q4.graph!.node!.some((n) => n.opType === 'MatMul' || n.opType === 'Cast')).toBe(false);
+    expect(q4.graph!.initializer!.filter((t) => t.name!.endsWith('_scales')).map((t) => t.dataType)).toEqual([1, 1, 1]);
+    const half = await readModel(file('q4f16'));
+    expect(half.graph!.initializer!.filter((t) => t.name!.endsWith('_scales')).map((t) => t.dataType)).toEqual([10, 10, 10]);
+    // Each MatMulNBits reads a Cast to float16 and feeds a Cast to float32: the graph's inputs and outputs stay float32.
+    const ops = half.graph!.node!.map((n) => n.opType);
+    for (let i = ops.indexOf('MatMulNBits'); i >= 0; i = ops.indexOf('MatMulNBits', i + 1)) expect([ops[i - 1], ops[i + 1]]).toEqual(['Cast', 'Cast']);
+    // The biases went to float16 as the fp16 variant stores them (each with a Cast back).
+    expect(half.graph!.initializer!.filter((t) => t.dataType === 1)).toEqual([]);
+  });
+
+  test('sizes, agreement and accuracy (ondevice verify, onnxruntime-node): q4 under a fifth of fp32, top-1 agreement ≥ 99 %, accuracy within 1 point', async () => {
+    const { verifyRelease, readTestSet } = await import('../../src/cli/verify.js');
+    const report = await verifyRelease(dir, await readTestSet('models/digits/test-set.json'), { minAgreement: 0.99 });
+    expect(report.failures).toEqual([]);
+    const row = (v: string) => report.rows.find((r) => r.variant === v)!;
+    for (const v of ['q4', 'q4f16']) {
+      expect(row(v).sizeRatio).toBeLessThanOrEqual(0.2);
+      expect(row(v).agreement).toBeGreaterThanOrEqual(0.99);
+      expect((row('fp32').accuracy! - row(v).accuracy!) * 100).toBeLessThanOrEqual(1 + 1e-9);
+    }
+    expect(row('int8').sizeRatio).toBeGreaterThan(row('q4').sizeRatio);
+    // The 4-bit allowance is a default, not a floor: a publisher who asks for 0.5 points for every variant gets it.
+    const strict = await verifyRelease(dir, await readTestSet('models/digits/test-set.json'), { minAgreement: 0.99, maxAccuracyDrop: 0.5 });
+    expect(strict.failures).toEqual([expect.stringMatching(/^q4: accuracy 97\.78% is more than 0\.5 points below fp32's 98\.33%/), expect.stringMatching(/^q4f16: /)]);
+  });
 });

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
 import { LARGE_MODEL, writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
-import { digitsManifest, referenceLogits } from './digits.mjs';
+import { digitsManifest, mlpVariants, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
 import { RUN_DIR, classifierReferences, externalDataReleases, quantizedReleases, statefulRelease } from './exporters.mjs';
 import { startFaultProxy } from './fault-proxy.mjs';
@@ -21,6 +21,8 @@ declare module 'vitest' {
     nextReferenceLogits: { logits: number[]; dims: number[] };
     /** onnxruntime-node's logits for each variant file of the 1.0.0 release. */
     variantReferences: Record<string, { logits: number[]; dims: number[] }>;
+    /** onnxruntime-node's logits for each variant file of the digits MLP (models/digits-mlp: fp32, int8, q4, q4f16). */
+    mlpReferences: Record<string, { logits: number[]; dims: number[] }>;
     /** The generated ~300 MB model (ONNX external data): its path on the server, size, and y[0..16) for x = ones. */
     largeModel: { path: string; n: number; bytes: number; head: number[] };
     /** TF.js's own CPU logits in Node for the TF.js digits releases (models/digits-tfjs). */
@@ -104,6 +106,7 @@ async function start(): Promise<{ values: Partial<Provided> }> {
   values.nextReferenceLogits = await referenceLogits('next');
   const variants = Object.keys(digitsManifest().variants);
   values.variantReferences = Object.fromEntries(await Promise.all(variants.map(async (v) => [v, await referenceLogits('release', v)])));
+  values.mlpReferences = Object.fromEntries(await Promise.all(mlpVariants().map(async (v) => [v, await referenceLogits('mlp', v)])));
   values.classifierReferences = await classifierReferences();
   values.signedReleases = await signedReleases();
   values.tfjsReferences = {
