@@ -13,6 +13,7 @@ import { warmSuite, type WarmReport } from './warm.js';
 import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
 import { signingSuite, type SigningReport } from './signing.js';
 import { decodeSuite, type DecodeReport } from './decode.js';
+import { variantsSuite, type VariantsReport } from './variants.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
@@ -24,6 +25,7 @@ export interface BenchResult {
   stats?: StatsCostReport;
   signing?: SigningReport;
   decode?: DecodeReport[];
+  variants?: VariantsReport[];
   error?: string;
 }
 
@@ -46,6 +48,7 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
   if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);
+  if (suites.includes('variants')) result.variants = await variantsSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   if (suites.includes('decode')) result.decode = await decodeSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   return result;
 }

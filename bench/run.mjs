@@ -3,7 +3,7 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { printServe, serveBench } from './serve.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,serve');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
@@ -63,6 +63,20 @@ if (suites.includes('decode')) {
     execFileSync('node', [cli, 'publish', source, `${hosted}${to}`, '--version', '1.0.0', '--name', to], { stdio: ['ignore', 'ignore', 'inherit'] });
     rmSync(source, { recursive: true, force: true });
   }
+}
+if (suites.includes('variants')) {
+  // fp32, int8, q4 and q4f16 of the same models, each variant made by the CLI just built.
+  const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  cpSync(fileURLToPath(new URL('../models/digits-mlp/release', import.meta.url)), `${hosted}digits-mlp/release`, { recursive: true });
+  const source = mkdtempSync(join(tmpdir(), 'ondevice-bench-chain-'));
+  const chain = writeSyntheticModel(source, { mb: 16, tensors: 8, name: 'matmul-chain' });
+  cpSync(join(source, chain.variants.fp32.files[0].path), join(source, 'fp32.onnx'));
+  rmSync(join(source, chain.variants.fp32.files[0].path));
+  rmSync(join(source, 'manifest.json'));
+  for (const to of ['int8', 'q4', 'q4f16']) execFileSync('node', [cli, 'quantize', join(source, 'fp32.onnx'), '--to', to, '-o', join(source, `${to}.onnx`)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(`${hosted}matmul-chain`, { recursive: true, force: true });
+  execFileSync('node', [cli, 'publish', source, `${hosted}matmul-chain`, '--version', '1.0.0', '--name', 'matmul-chain'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(source, { recursive: true, force: true });
 }
 if (suites.split(',').includes('serve')) {
   console.error('[bench] serve: ondevice serve vs onnxruntime-node in-process…');
@@ -117,6 +131,7 @@ try {
   if (result.stats) printStatsCost(result.stats);
   if (result.signing) printSigning(result.signing);
   if (result.decode) printDecode(result.decode);
+  if (result.variants) printVariants(result.variants);
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
@@ -243,6 +258,27 @@ function printLatency(reports) {
     console.log('');
   }
   console.log(`Δmedian and ratio are against ${reports[0]?.baseline} (called directly). Goal: worker overhead ≤ 0.3 ms a call.\n`);
+}
+
+/** @param {import('./variants.ts').VariantsReport[]} reports */
+function printVariants(reports) {
+  console.log('variants of one model: run() ms (median of 5 interleaved rounds; lower is better), each vs fp32 on the same backend');
+  for (const r of reports) {
+    console.log(`  ${r.model}, ${r.backend}`);
+    const base = r.rows.find((/** @type {{ variant: string }} */ row) => row.variant === 'fp32');
+    for (const row of r.rows) {
+      const size = row.bytes && base?.bytes ? `${String(row.bytes).padStart(9)} B (${((row.bytes / base.bytes) * 100).toFixed(0).padStart(3)}%)` : ''.padEnd(17);
+      if (!row.ms) {
+        console.log(`    ${row.variant.padEnd(6)} ${size}  not run: ${row.refused}`);
+        continue;
+      }
+      const cells = Object.entries(row.ms).map(([batch, s]) => {
+        const fp32 = base?.ms?.[Number(batch)];
+        return `batch ${batch}: ${s.median.toFixed(3).padStart(8)} ms${fp32 ? ` (${(s.median / fp32.median).toFixed(2)}× fp32)` : ''}`;
+      });
+      console.log(`    ${row.variant.padEnd(6)} ${size}  ${cells.join(' · ')}`);
+    }
+  }
 }
 
 /** @param {import('./decode.ts').DecodeReport[]} reports */

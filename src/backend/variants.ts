@@ -9,19 +9,31 @@ import type { Backend, BackendFallback } from '../types.js';
 import type { Availability } from './detect.js';
 
 /**
- * Preference per backend; variants not named here come after, in manifest order. The 4-bit ones
- * (MatMulNBits) come last: `npm run bench` (suite decode) measured q4 at 0.54× fp32's speed on WASM
- * and 0.72× on WebGPU for a decoder whose weights are all MatMuls. They are smaller downloads, not
- * faster steps, at these sizes; an app that wants them asks for them by name.
+ * Preference per backend; variants not named here come after, in manifest order. `npm run bench`
+ * (suites variants and decode) measured the 4-bit ones (MatMulNBits):
+ * - on WASM, slower than fp32 at every size (1.9× fp32's time on the digits MLP, 12× on 16 MB of
+ *   MatMuls at batch 1: onnxruntime's WASM build dequantizes the blocks at each run), so last: a
+ *   smaller download, for the app that asks for it by name;
+ * - on WebGPU, faster where weights dominate (q4 0.60× fp32's time on 16 MB of MatMuls at batch 1,
+ *   0.22× at batch 16; 0.42× on the digits MLP at batch 360), slower on a 2 MB decoder step (0.72×
+ *   the tokens a second). The models that ship 4-bit weights are the large ones, so q4 comes before
+ *   fp32, and q4f16 (float16 compute, on adapters with `shader-f16` only) first.
  */
 const PREFERENCE: Partial<Record<Backend, readonly string[]>> = {
-  webgpu: ['fp16', 'fp32', 'int8', 'q4f16', 'q4'],
+  webgpu: ['q4f16', 'fp16', 'q4', 'fp32', 'int8'],
   wasm: ['int8', 'fp32', 'fp16', 'q4', 'q4f16'],
   // onnxruntime-node: its CPU like WASM; its GPU providers like WebGPU (there is no adapter to ask).
   cpu: ['int8', 'fp32', 'fp16', 'q4', 'q4f16'],
-  cuda: ['fp16', 'fp32', 'int8', 'q4f16', 'q4'],
-  dml: ['fp16', 'fp32', 'int8', 'q4f16', 'q4'],
+  cuda: ['q4f16', 'fp16', 'q4', 'fp32', 'int8'],
+  dml: ['q4f16', 'fp16', 'q4', 'fp32', 'int8'],
   coreml: ['fp16', 'fp32', 'int8', 'q4f16', 'q4'],
+};
+
+/** Why a 4-bit variant ranks after the chosen one, by backend (see PREFERENCE). */
+const WHY_LATER: Partial<Record<Backend, string>> = {
+  wasm: '4-bit weights are a smaller download but run slower on WASM (npm run bench, suites variants and decode)',
+  cpu: "4-bit weights are a smaller download but run slower on onnxruntime-node's CPU than int8 and fp32",
+  webgpu: 'on an adapter with shader-f16, float16 compute comes first',
 };
 
 /** Variants that, when offered and not chosen, are reported: the publisher shipped them on purpose. */
@@ -79,7 +91,7 @@ export function chooseVariant(offered: Offered, backends: readonly Backend[], re
       const missing = unmet(offered[variant]!.requires, backend, device, variant);
       if (missing.length === 0) {
         for (const later of order.slice(order.indexOf(variant) + 1).filter((v) => SAID_WHEN_PASSED.includes(v))) {
-          fallbacks.push({ backend, variant: later, reason: `${later} ranks after ${variant} on ${backend}: 4-bit weights are a smaller download but measured slower here (npm run bench, suite decode); pass variant: '${later}' to load it` });
+          fallbacks.push({ backend, variant: later, reason: `${later} ranks after ${variant} on ${backend}: ${WHY_LATER[backend] ?? 'the preference of this backend'}; pass variant: '${later}' to load it` });
         }
         return { variant, fallbacks };
       }

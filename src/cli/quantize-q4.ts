@@ -125,7 +125,9 @@ export function quantizeQ4(model: Onnx.ModelProto, options: Q4Options, precision
   const uses = new Map<string, number>();
   for (const graph of graphs) for (const node of graph.node ?? []) for (const input of node.input ?? []) uses.set(input, (uses.get(input) ?? 0) + 1);
   for (const graph of graphs) {
-    // q4f16: an activation read by several MatMuls (a block's Q, K and V projections) is cast once.
+    // q4f16: the values that have a float16 twin (`<name>_q4f16`): an activation read by several
+    // MatMuls (a block's Q, K and V projections) is cast once, and a MatMul that reads another's
+    // result takes its float16 output as it is (in a chain, x @ W1 @ W2, no Cast pair between them).
     const halves = new Set<string>();
     graph.node = (graph.node ?? []).flatMap((node) => {
       const weight = node.opType === 'MatMul' && (!node.domain || node.domain === 'ai.onnx') ? weights.get(node.input?.[1] ?? '') : undefined;
@@ -157,7 +159,10 @@ export function quantizeQ4(model: Onnx.ModelProto, options: Q4Options, precision
         output: [half ? `${output}_q4f16` : output],
         attribute: [int('K', k), int('N', n), int('bits', 4), int('block_size', options.blockSize)],
       });
-      if (half) nodes.push(cast(`${output}_q4f16`, output, FLOAT));
+      if (half) {
+        halves.add(output);
+        nodes.push(cast(`${output}_q4f16`, output, FLOAT));
+      }
       return nodes;
     });
   }

@@ -194,4 +194,25 @@ describe("variant 'auto' and 4-bit variants (issue 26)", () => {
     const gpu = new Map([['webgpu' as const, { ok: true as const, features: new Set(['shader-f16']) }]]);
     expect(chooseVariant({ fp32: { requires: [] }, int8: { requires: [] } }, ['webgpu'], 'auto', gpu)).toEqual({ variant: 'fp32', fallbacks: [] });
   });
+
+  test('on WebGPU (where weights dominate, 4-bit ran faster): q4f16 first with shader-f16, else q4 before fp32; q4f16 never without shader-f16', async () => {
+    const { chooseVariant } = await import('../../src/backend/variants.js');
+    const offered = { fp32: { requires: [] }, int8: { requires: [] }, q4: { requires: [] }, q4f16: { requires: [] } };
+    const f16 = new Map([['webgpu' as const, { ok: true as const, features: new Set(['shader-f16']) }]]);
+    expect(chooseVariant(offered, ['webgpu'], 'auto', f16)).toEqual({
+      variant: 'q4f16',
+      fallbacks: [{ backend: 'webgpu', variant: 'q4', reason: expect.stringMatching(/^q4 ranks after q4f16 on webgpu: on an adapter with shader-f16, float16 compute comes first/) }],
+    });
+    const plain = new Map([['webgpu' as const, { ok: true as const, features: new Set<string>() }]]);
+    expect(chooseVariant(offered, ['webgpu'], 'auto', plain)).toEqual({
+      variant: 'q4',
+      fallbacks: [{ backend: 'webgpu', variant: 'q4f16', reason: 'variant q4f16 needs shader-f16, which webgpu here does not offer' }],
+    });
+    // Asked by name on such an adapter: the backend walk refuses it (unmet names the feature).
+    const { unmet } = await import('../../src/backend/variants.js');
+    expect(unmet([], 'webgpu', plain, 'q4f16')).toEqual(['shader-f16']);
+    expect(unmet([], 'webgpu', f16, 'q4f16')).toEqual([]);
+    const wasm = new Map([['wasm' as const, { ok: true as const, features: new Set<string>() }]]);
+    expect(unmet([], 'wasm', wasm, 'q4f16')).toEqual([]);
+  });
 });

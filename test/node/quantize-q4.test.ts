@@ -110,6 +110,43 @@ describe('the layout onnxruntime reads', () => {
   });
 });
 
+test('q4f16 of a chain of MatMuls (x @ W1 @ W2): one float16 value between them, not a Cast pair of the same name; onnxruntime-node runs it', async () => {
+  const k = 64;
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 30) - 1;
+  const weight = (name: string) => ({ name, dims: [k, k], dataType: 1, rawData: new Uint8Array(Float32Array.from({ length: k * k }, () => rand() / 8).buffer) });
+  const info = (name: string) => ({ name, type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: k }] } } } });
+  const path = join(work, 'chain.onnx');
+  writeFileSync(path, encodeModel(onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'chain',
+      node: [{ opType: 'MatMul', input: ['x', 'W1'], output: ['h'] }, { opType: 'MatMul', input: ['h', 'W2'], output: ['y'] }],
+      initializer: [weight('W1'), weight('W2')],
+      input: [info('x')],
+      output: [info('y')],
+    },
+  })));
+  const x = Float32Array.from({ length: k }, rand);
+  const run = async (file: string) => {
+    const session = await ort.InferenceSession.create(file);
+    const y = (await session.run({ x: new ort.Tensor('float32', x, [1, k]) }))['y']!.data as Float32Array;
+    await session.release();
+    return y;
+  };
+  const want = await run(path);
+  for (const to of ['q4', 'q4f16']) {
+    const out = join(work, `chain.${to}.onnx`);
+    const r = await cli('quantize', path, '--to', to, '-o', out);
+    expect(r.code, r.err).toBe(0);
+    const names = (await readModel(out)).graph!.node!.flatMap((n) => n.output ?? []);
+    expect(new Set(names).size).toBe(names.length);
+    const y = await run(out);
+    expect(Math.max(...y.map((v, i) => Math.abs(v - want[i]!)))).toBeLessThan(0.05);
+  }
+});
+
 describe('refusals, with nothing written', () => {
   test('--block-size not a power of two of at least 16, or with another target', async () => {
     for (const size of ['24', '8', 'x']) {
