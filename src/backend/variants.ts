@@ -11,7 +11,7 @@ import type { Availability } from './detect.js';
 /**
  * Preference per backend; variants not named here come after, in manifest order. `npm run bench`
  * (suites variants and decode) measured the 4-bit ones (MatMulNBits):
- * - on WASM, slower than fp32 at every size (1.9× fp32's time on the digits MLP, 12× on 16 MB of
+ * - on WASM, slower than fp32 at every size (1.9–3.2× fp32's time on the digits MLP, 11–12× on 16 MB of
  *   MatMuls at batch 1: onnxruntime's WASM build dequantizes the blocks at each run), so last: a
  *   smaller download, for the app that asks for it by name;
  * - on WebGPU, faster where weights dominate (q4 0.60× fp32's time on 16 MB of MatMuls at batch 1,
