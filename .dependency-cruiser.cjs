@@ -17,7 +17,7 @@ const LAYERS = [
   ['runtime', '^src/runtime/'],
   ['pipeline', '^src/pipeline/'],
   ['worker', '^src/worker/'],
-  ['entry', '^src/(load-model|model|index|in-thread|connection)\\.ts$'],
+  ['entry', '^src/(load-model|model|index|in-thread|connection|transformers-hook|transformers-cache)\\.ts$'],
 ];
 
 const upward = LAYERS.slice(0, -1).map(([name, path], i) => ({

@@ -10,6 +10,8 @@
 export { loadModel } from './load-model.js';
 export { OndeviceError, isOndeviceError } from './errors.js';
 export { modelCache } from './cache/model-cache.js';
+export { transformersCache } from './transformers-cache.js';
+export type { TransformersCache, TransformersCacheOptions, TransformersUpdateInfo } from './transformers-hook.js';
 export type { CachedModel, CacheUsage, ModelCache } from './cache/model-cache.js';
 export type { BrowserStoreKind, StoreKind } from './cache/bytes.js';
 export type { OndeviceErrorCode, ErrorDetails, OndeviceErrorOptions } from './errors.js';

@@ -8,21 +8,13 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { graphOf } from '../manifest/repo-files.js';
 import { GRAPH_NAME } from '../manifest/types.js';
+
+export { graphOf };
 import { CliError } from './cli-error.js';
 import { externalLocations } from './external-data.js';
 import { decodeModel } from './onnx-model.js';
-
-/** Suffixes of transformers.js's `onnx/` file names and the variant each means (longest first). */
-const SUFFIXES: ReadonlyArray<readonly [string, string]> = [
-  ['_quantized', 'int8'],
-  ['_q4f16', 'q4f16'],
-  ['_uint8', 'uint8'],
-  ['_int8', 'int8'],
-  ['_fp16', 'fp16'],
-  ['_bnb4', 'bnb4'],
-  ['_q4', 'q4'],
-];
 
 /** Names a flat folder's files may carry as variants of one graph (see publish.ts). */
 const VARIANT_STEMS = new Set(['fp32', 'fp16', 'bf16', 'int8', 'uint8', 'int4', 'uint4', 'q4', 'q4f16', 'quantized']);
@@ -45,15 +37,6 @@ export interface Layout {
   assets: { name: string; bytes: Uint8Array }[];
   /** What was left out, and why, for the publisher to read. */
   skipped: string[];
-}
-
-/** A file name's graph and variant: `decoder_model_quantized.onnx` → decoder_model, int8. */
-export function graphOf(file: string): { graph: string; variant: string } {
-  const stem = basename(file, '.onnx');
-  for (const [suffix, variant] of SUFFIXES) {
-    if (stem.endsWith(suffix) && stem.length > suffix.length) return { graph: stem.slice(0, -suffix.length), variant };
-  }
-  return { graph: stem, variant: 'fp32' };
 }
 
 /** Default graph first: `model`, then encoders, then the rest, each by name. */

@@ -9,6 +9,8 @@
 export { loadModel, type NodeLoadOptions } from './load-model.js';
 export { modelCache, openModelCache } from './model-cache.js';
 export { defaultCacheDir } from './cache-dir.js';
+export { transformersCache, type NodeTransformersCacheOptions } from './transformers-cache.js';
+export type { TransformersCache, TransformersCacheOptions, TransformersUpdateInfo } from '../transformers-hook.js';
 export { OndeviceError, isOndeviceError } from '../errors.js';
 export type { CachedModel, CacheUsage, ModelCache } from '../cache/model-cache.js';
 export type { BrowserStoreKind, StoreKind } from '../cache/bytes.js';

@@ -18,6 +18,7 @@ import type { Runtimes } from '../runtime/runtimes.js';
 import type { ModelInfo, ModelStats, Tensor } from '../types.js';
 import type { GraphSessions } from './graphs.js';
 import { RefRegistry, type WireRef, type WireRunOptions, type WireTensors } from './refs.js';
+import { resolveFiles, type ReleaseFiles } from './release-files.js';
 import { runGraph } from './run-graph.js';
 import { createPhaseClock, createStatsRecorder, type StatsRecorder } from './stats.js';
 import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
@@ -26,6 +27,7 @@ import { probeDevice, RuntimeMoved, startModel, variantChooser, type Device, typ
 import { THREADED_START_MS, type Threading } from './threads.js';
 
 export type { Handoff } from '../update/resolve.js';
+export type { ReleaseFiles } from './release-files.js';
 export type { LoadRequest } from './start.js';
 export type { ModelEvent, ModelEventListener } from './listeners.js';
 
@@ -54,6 +56,10 @@ export interface ModelHost {
   /** A copy of an asset's bytes from the running version. */
   asset(id: number, name: string): Promise<Uint8Array>;
   checkForUpdate(id: number): Promise<UpdateCheck>;
+  /** A release's files for one variant, verified, with no session (see release-files.ts): `transformersCache`'s source. */
+  files(request: LoadRequest, controls?: LoadControls): Promise<ReleaseFiles>;
+  /** One conditional request for a release served by `files`, which runs `running`. */
+  checkRelease(request: LoadRequest, running: string): Promise<UpdateCheck>;
   /** Switches the model to the cache's active version, on a new session; returns the new info. */
   reload(id: number): Promise<ReloadResult>;
   /** What the model did since it loaded (or was reloaded). */
@@ -245,6 +251,34 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     return { kind: 'loaded', id, info: opened.info, updateError: resolved.updateError ? errorToWire(resolved.updateError) : null };
   }
 
+  async function files(request: LoadRequest, controls: LoadControls): Promise<ReleaseFiles> {
+    throwIfAborted(controls.signal);
+    const unlock = await holdShared(store(request.storage ?? 'auto'), modelLock(request.url));
+    const progress = createProgressEmitter(controls.onProgress);
+    const ctx = context(request, probeDevice(request.backends, offered, runtimes), progress, controls.signal, false);
+    try {
+      const { files, resolved } = await resolveFiles(request.url, request, ctx);
+      await progress.flush();
+      confirm(resolved, ctx);
+      return files;
+    } finally {
+      unlock();
+      await tellModels(request.url);
+    }
+  }
+
+  const checkRelease = (request: LoadRequest, running: string) =>
+    track(
+      (async () => {
+        const ctx = context(request, probeDevice(request.backends, offered, runtimes), createProgressEmitter(undefined), undefined, false);
+        try {
+          return await checkForUpdate(request.url, running, request, ctx);
+        } finally {
+          await tellModels(request.url);
+        }
+      })(),
+    );
+
   async function reload(id: number): Promise<ReloadResult> {
     const model = find(id);
     // Every ref is freed by a reload, whether or not it switches (refs are tied to a session).
@@ -318,6 +352,8 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       return { ...model.recorder.snapshot(), load: model.load, backend: info.backend, variant: info.variant, version: info.version, kept: model.refs.size };
     },
     checkForUpdate: (id) => check(id).catch((error: unknown) => Promise.reject(mapError(error))),
+    files: (request, controls = {}) => track(files(request, controls)).catch((error: unknown) => Promise.reject(mapError(error))),
+    checkRelease: (request, running) => checkRelease(request, running).catch((error: unknown) => Promise.reject(mapError(error))),
     reload: (id) => track(reload(id)).catch((error: unknown) => Promise.reject(mapError(error))),
     async dispose(id) {
       const model = models.get(id);
