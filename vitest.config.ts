@@ -33,6 +33,7 @@ for (const e of selected) if (!(e in ENGINES)) throw new Error(`ONDEVICE_ENGINES
  * re-optimises and reloads the page under the tests, which WebKit's session does not survive.
  */
 const BROWSER_DEPS = [
+  '@huggingface/transformers',
   '@tensorflow/tfjs-backend-cpu',
   '@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js',
   '@tensorflow/tfjs-backend-webgl',

@@ -1,0 +1,131 @@
+/**
+ * @file `transformersCache` in the browser (issue 27): transformers.js's web build, unchanged, on the
+ * page, runs a feature-extraction pipeline whose files come from an ondevice release, and gives
+ * exactly what it gives reading the repo folder itself from the same server. Its onnxruntime-web WASM
+ * build is served by the model host too; a trap stands in for the Hugging Face hub, and the server's
+ * log shows no request to it.
+ */
+import { env, pipeline } from '@huggingface/transformers';
+import { beforeAll, describe, expect, inject, test } from 'vitest';
+import { transformersCache, type TransformersCache } from '../../src/index.js';
+import { server } from './helpers.js';
+import { LiveHost, type ManifestJson } from './live.js';
+
+const bert = inject('tinyBert');
+let manifests: Record<'1.0.0' | '2.0.0', ManifestJson>;
+let count = 0;
+const references: Partial<Record<string, number[][]>> = {};
+
+beforeAll(async () => {
+  const both = `${server}${bert.both.replace(/manifest\.json$/, '')}`;
+  manifests = { '1.0.0': await (await fetch(`${both}manifest.1.0.0.json`)).json(), '2.0.0': await (await fetch(`${both}manifest.2.0.0.json`)).json() };
+  env.backends.onnx.wasm!.wasmPaths = { mjs: `${server}${bert.wasmPaths.mjs}`, wasm: `${server}${bert.wasmPaths.wasm}` };
+  env.backends.onnx.wasm!.numThreads = 1;
+  env.remoteHost = `${server}/hub-trap/`;
+  env.useBrowserCache = false;
+  env.useWasmCache = false;
+});
+
+const freshRepo = () => `acme/tiny-bert-${Date.now().toString(36)}-${count++}`;
+
+async function embed(repo: string, dtype: 'fp32' | 'q8'): Promise<number[][]> {
+  const extractor = await pipeline('feature-extraction', repo, { dtype, device: 'wasm' });
+  try {
+    return (await extractor(bert.sentences, { pooling: 'mean', normalize: true })).tolist() as number[][];
+  } finally {
+    await extractor.dispose();
+  }
+}
+
+/**
+ * transformers.js reading the repo folder (`models/tiny-bert/<v>`) from the server itself, as from a
+ * mirror of the hub (no custom cache, no browser cache): the repo id `tiny-bert/v1` at `<server>/`.
+ */
+async function reference(version: 'v1' | 'v2', dtype: 'fp32' | 'q8' = 'q8'): Promise<number[][]> {
+  const key = `${version} ${dtype}`;
+  if (!references[key]) {
+    const [host, template] = [env.remoteHost, env.remotePathTemplate];
+    env.useCustomCache = false;
+    env.allowLocalModels = false;
+    env.remoteHost = `${server}/`;
+    env.remotePathTemplate = '{model}/';
+    try {
+      references[key] = await embed(`${bert.folders.replace(/^\/|\/$/g, '')}/${version}`, dtype);
+    } finally {
+      [env.remoteHost, env.remotePathTemplate] = [host, template];
+    }
+  }
+  return references[key];
+}
+
+async function through(cache: TransformersCache, repo: string, dtype: 'fp32' | 'q8' = 'q8'): Promise<number[][]> {
+  env.useCustomCache = true;
+  env.customCache = cache;
+  env.allowLocalModels = false;
+  try {
+    return await embed(repo, dtype);
+  } finally {
+    env.useCustomCache = false;
+  }
+}
+
+const hubRequests = async () => ((await (await fetch(`${server}/__requests`)).json()) as Array<{ path: string }>).filter((r) => r.path.startsWith('/hub-trap/'));
+
+async function hosting(version: '1.0.0' | '2.0.0'): Promise<LiveHost> {
+  const host = new LiveHost();
+  await host.publish(manifests[version]);
+  return host;
+}
+
+describe('an unchanged transformers.js pipeline on the page, its files from an ondevice release', () => {
+  test.each(['q8', 'fp32'] as const)("dtype %s: exactly the embeddings transformers.js computes reading the repo folder; only the release's files are fetched", async (dtype) => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    // The browser default variant is int8 (transformers.js's WASM default, q8); fp32 says so.
+    const cache = await transformersCache({ models: { [repo]: host.url }, ...(dtype === 'fp32' && { variant: 'fp32' }) });
+    const ours = await through(cache, repo, dtype);
+    expect(ours).toEqual(await reference('v1', dtype));
+    expect(ours).toHaveLength(bert.sentences.length);
+    const fetched = (await host.requests()).map((r) => r.path.replace(/^\/live\/[^/]+\//, ''));
+    expect(fetched.filter((p) => p.endsWith('.onnx'))).toEqual([expect.stringMatching(dtype === 'q8' ? /^model\.int8\./ : /^model\.fp32\./)]);
+    expect(await hubRequests()).toEqual([]);
+  });
+
+  test('an update moves weights and tokenizer together; the cache object pinned to 1.0.0 keeps serving 1.0.0 whole', async () => {
+    const host = await hosting('1.0.0');
+    const first = freshRepo();
+    expect(await through(await transformersCache({ models: { [first]: host.url } }), first)).toEqual(await reference('v1'));
+    await host.publish(manifests['2.0.0']);
+    let heard!: (info: unknown) => void;
+    const updated = new Promise((resolve) => (heard = resolve));
+    const second = freshRepo();
+    const pinned = await transformersCache({ models: { [second]: host.url }, onUpdate: (info) => heard(info) });
+    expect(await through(pinned, second)).toEqual(await reference('v1'));
+    expect(await updated).toEqual({ repo: second, version: '2.0.0', previousVersion: '1.0.0', revoked: false });
+    const third = freshRepo();
+    expect(await through(await transformersCache({ models: { [third]: host.url } }), third)).toEqual(await reference('v2'));
+    expect(await reference('v2')).not.toEqual(await reference('v1'));
+  });
+
+  test('with the host down the cached version serves; a tampered file never reaches transformers.js', async () => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    await through(await transformersCache({ models: { [repo]: host.url } }), repo);
+    await host.down(true);
+    const offline = freshRepo();
+    expect(await through(await transformersCache({ models: { [offline]: host.url }, update: 'blocking' }), offline)).toEqual(await reference('v1'));
+    await host.down(false);
+
+    // Bytes that are not the ones the manifest names (a hash no file here has: the cache, which shares
+    // files between versions by hash, cannot already hold it).
+    const other = new LiveHost();
+    const forged = structuredClone(manifests['1.0.0']);
+    forged.variants['int8']!.files[0]!.sha256 = 'ab'.repeat(32);
+    await other.publish(forged);
+    const errors: Array<{ code: string }> = [];
+    const tampered = freshRepo();
+    await expect(through(await transformersCache({ models: { [tampered]: other.url }, onError: (e) => errors.push(e) }), tampered)).rejects.toThrow();
+    expect(errors.map((e) => e.code)).toContain('INTEGRITY_MISMATCH');
+    expect(await hubRequests()).toEqual([]);
+  });
+});
