@@ -3,10 +3,10 @@
  * releases in the caller's own thread (the page, or the app's worker that runs transformers.js), on
  * the same IndexedDB/OPFS cache as `loadModel`. No session is made here: transformers.js makes its own.
  */
-import { createModelHost, type ModelHost } from './pipeline/host.js';
-import { createTransformersCache, type TransformersCache, type TransformersCacheOptions } from './transformers-hook.js';
+import type { ModelHost } from './pipeline/host.js';
+import type { TransformersCache, TransformersCacheOptions } from './transformers-hook.js';
 
-let host: ModelHost | undefined;
+let host: Promise<ModelHost> | undefined;
 
 /**
  * A cache for transformers.js (`env.customCache`) that serves the repos named in `models` from
@@ -22,7 +22,9 @@ let host: ModelHost | undefined;
  * const extractor = await pipeline('feature-extraction', 'acme/tiny-bert');
  */
 export async function transformersCache(options: TransformersCacheOptions): Promise<TransformersCache> {
+  // Loaded on first use, as loadModel's in-thread host is: an app that never calls this pays nothing.
   // No runtime: this host only resolves and reads releases (transformers.js runs the model).
-  host ??= createModelHost({ runtimes: {} });
+  host ??= import('./pipeline/host.js').then(({ createModelHost }) => createModelHost({ runtimes: {} }));
+  const { createTransformersCache } = await import('./transformers-hook.js');
   return createTransformersCache(() => host!, options, 'int8');
 }

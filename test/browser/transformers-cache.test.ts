@@ -120,7 +120,7 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     // files between versions by hash, cannot already hold it).
     const other = new LiveHost();
     const forged = structuredClone(manifests['1.0.0']);
-    forged.variants['int8']!.files[0]!.sha256 = 'ab'.repeat(32);
+    (forged.variants as Record<string, { files: Array<{ sha256: string }> }>)['int8']!.files[0]!.sha256 = 'ab'.repeat(32);
     await other.publish(forged);
     const errors: Array<{ code: string }> = [];
     const tampered = freshRepo();
@@ -128,4 +128,19 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     expect(errors.map((e) => e.code)).toContain('INTEGRITY_MISMATCH');
     expect(await hubRequests()).toEqual([]);
   });
+});
+
+test("in the app's own worker: the same embeddings, the same rules (the worker's storage is the page's)", async () => {
+  const host = await hosting('1.0.0');
+  const worker = new Worker(new URL('./fixtures/transformers-worker.ts', import.meta.url), { type: 'module' });
+  try {
+    const answer = new Promise<{ embeddings?: number[][]; error?: string }>((resolve) => worker.addEventListener('message', (e) => resolve(e.data), { once: true }));
+    worker.postMessage({ manifest: host.url, repo: freshRepo(), wasmPaths: { mjs: `${server}${bert.wasmPaths.mjs}`, wasm: `${server}${bert.wasmPaths.wasm}` }, hubTrap: `${server}/hub-trap/`, sentences: bert.sentences });
+    const { embeddings, error } = await answer;
+    expect(error).toBeUndefined();
+    expect(embeddings).toEqual(await reference('v1'));
+    expect(await hubRequests()).toEqual([]);
+  } finally {
+    worker.terminate();
+  }
 });
