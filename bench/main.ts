@@ -14,6 +14,7 @@ import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
 import { signingSuite, type SigningReport } from './signing.js';
 import { decodeSuite, type DecodeReport } from './decode.js';
 import { variantsSuite, type VariantsReport } from './variants.js';
+import type { TransformersReport } from './transformers.js';
 
 export interface BenchResult {
   latency?: BackendReport[];
@@ -26,6 +27,7 @@ export interface BenchResult {
   signing?: SigningReport;
   decode?: DecodeReport[];
   variants?: VariantsReport[];
+  transformers?: TransformersReport;
   error?: string;
 }
 
@@ -48,6 +50,8 @@ async function main(): Promise<BenchResult> {
   if (suites.includes('hash')) result.hash = await hashSuite(100, 3, log);
   if (suites.includes('stats')) result.stats = statsCostSuite(log);
   if (suites.includes('signing')) result.signing = await signingSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2 + 1, log);
+  // transformers.js is loaded only for its suite (it is a dev dependency, and a large module).
+  if (suites.includes('transformers')) result.transformers = await (await import('./transformers.js')).transformersSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2, log);
   if (suites.includes('variants')) result.variants = await variantsSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   if (suites.includes('decode')) result.decode = await decodeSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   return result;

@@ -3,7 +3,7 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +20,7 @@ import { printServe, serveBench } from './serve.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
-const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,serve');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
@@ -78,6 +78,20 @@ if (suites.includes('variants')) {
   execFileSync('node', [cli, 'publish', source, `${hosted}matmul-chain`, '--version', '1.0.0', '--name', 'matmul-chain'], { stdio: ['ignore', 'ignore', 'inherit'] });
   rmSync(source, { recursive: true, force: true });
 }
+if (suites.includes('transformers')) {
+  // The tiny BERT as a release (ondevice) and as a hub mirror (transformers.js's own way), and
+  // transformers.js's onnxruntime-web WASM build, all from the model host.
+  const { tinyBertReleases, TINY_BERT } = await import('../test/support/tiny-bert.mjs');
+  const work = mkdtempSync(join(tmpdir(), 'ondevice-bench-bert-'));
+  await tinyBertReleases(`${work}/`);
+  rmSync(`${hosted}tiny-bert-release`, { recursive: true, force: true });
+  cpSync(join(work, 'v1'), `${hosted}tiny-bert-release`, { recursive: true });
+  rmSync(work, { recursive: true, force: true });
+  cpSync(join(TINY_BERT, 'v1'), `${hosted}tiny-bert-hub/acme/tiny-bert`, { recursive: true });
+  const ort = fileURLToPath(new URL('../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/', import.meta.url));
+  mkdirSync(`${hosted}ort`, { recursive: true });
+  for (const ext of ['mjs', 'wasm']) cpSync(`${ort}ort-wasm-simd-threaded.asyncify.${ext}`, `${hosted}ort/ort-wasm-simd-threaded.asyncify.${ext}`);
+}
 if (suites.split(',').includes('serve')) {
   console.error('[bench] serve: ondevice serve vs onnxruntime-node in-process…');
   const rows = await serveBench({ seconds: Number(arg('serve-seconds', '5')), out: hosted });
@@ -94,6 +108,8 @@ const server = await createServer({
   root: fileURLToPath(new URL('.', import.meta.url)),
   resolve: { alias: [{ find: /^\.\.\/src\/index\.js$/, replacement: fileURLToPath(new URL('../dist/index.js', import.meta.url)) }] },
   publicDir: fileURLToPath(new URL('../models', import.meta.url)),
+  // Bundled before the page opens: found later (suite transformers imports it on demand), Vite would reload the page mid-run.
+  optimizeDeps: { include: ['@huggingface/transformers'] },
   server: { host: 'localhost', port: 0 },
   logLevel: 'warn',
 });
@@ -132,6 +148,7 @@ try {
   if (result.signing) printSigning(result.signing);
   if (result.decode) printDecode(result.decode);
   if (result.variants) printVariants(result.variants);
+  if (result.transformers) printTransformers(result.transformers);
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });
@@ -258,6 +275,17 @@ function printLatency(reports) {
     console.log('');
   }
   console.log(`Δmedian and ratio are against ${reports[0]?.baseline} (called directly). Goal: worker overhead ≤ 0.3 ms a call.\n`);
+}
+
+/** @param {import('./transformers.ts').TransformersReport} r */
+function printTransformers(r) {
+  console.log(`transformers.js feature-extraction, ${r.model}: ms to the first embedding (pipeline made, one sentence embedded; lower is better)`);
+  console.log(`goal: warm ≤ 1.0× ${r.baseline}`);
+  const base = r.warm[r.baseline];
+  for (const [name, s] of Object.entries(r.warm)) {
+    const cold = r.cold[name] ?? NaN;
+    console.log(`  ${name.padEnd(36)} cold ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×) · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+  }
 }
 
 /** @param {import('./variants.ts').VariantsReport[]} reports */

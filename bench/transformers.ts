@@ -1,0 +1,66 @@
+/**
+ * @file Suite "transformers": time to the first embedding of a transformers.js feature-extraction
+ * pipeline, through `transformersCache` (files from an ondevice release, cached in OPFS/IndexedDB)
+ * vs transformers.js with its own browser cache (the Cache API, files from a hub mirror), same model
+ * (the tiny BERT of models/tiny-bert), same page, same onnxruntime-web build. Cold: every cache
+ * emptied first. Warm: the files cached; a new cache object (ours) and a new pipeline (both) each
+ * round, interleaved, as a revisit would make them.
+ */
+import { env, pipeline } from '@huggingface/transformers';
+import { modelCache, transformersCache } from '../src/index.js';
+import { stats, type Stats } from './stats.js';
+
+export interface TransformersReport {
+  model: string;
+  cold: Record<string, number>;
+  warm: Record<string, Stats>;
+  baseline: string;
+}
+
+const OURS = 'ondevice transformersCache';
+const THEIRS = 'transformers.js, its browser cache';
+const SENTENCE = 'the model runs on device';
+
+async function firstEmbedding(repo: string): Promise<number> {
+  const t0 = performance.now();
+  const extractor = await pipeline('feature-extraction', repo, { dtype: 'q8', device: 'wasm' });
+  await extractor(SENTENCE, { pooling: 'mean', normalize: true });
+  const ms = performance.now() - t0;
+  await extractor.dispose();
+  return ms;
+}
+
+export async function transformersSuite(modelServer: string, rounds: number, log: (s: string) => void): Promise<TransformersReport> {
+  env.backends.onnx.wasm!.wasmPaths = { mjs: `${modelServer}/ort/ort-wasm-simd-threaded.asyncify.mjs`, wasm: `${modelServer}/ort/ort-wasm-simd-threaded.asyncify.wasm` };
+  env.backends.onnx.wasm!.numThreads = 1;
+  env.allowLocalModels = false;
+  env.useWasmCache = false;
+  const manifest = `${modelServer}/tiny-bert-release/manifest.json`;
+  const ours = async () => {
+    env.useCustomCache = true;
+    env.useBrowserCache = false;
+    env.customCache = await transformersCache({ models: { 'acme/tiny-bert': manifest } });
+    try {
+      return await firstEmbedding('acme/tiny-bert');
+    } finally {
+      env.useCustomCache = false;
+    }
+  };
+  const theirs = async () => {
+    env.useBrowserCache = true;
+    env.remoteHost = `${modelServer}/tiny-bert-hub/`;
+    env.remotePathTemplate = '{model}/';
+    return firstEmbedding('acme/tiny-bert');
+  };
+  // Cold: nothing cached by either.
+  await modelCache.clear();
+  await caches.delete(env.cacheKey);
+  const cold = { [THEIRS]: await theirs(), [OURS]: await ours() };
+  const warm: Record<string, number[]> = { [THEIRS]: [], [OURS]: [] };
+  for (let r = 0; r < rounds; r++) {
+    warm[THEIRS]!.push(await theirs());
+    warm[OURS]!.push(await ours());
+  }
+  log('[bench] transformers: done');
+  return { model: 'tiny BERT (int8, 60 kB; 2 layers)', cold, warm: { [THEIRS]: stats(warm[THEIRS]!), [OURS]: stats(warm[OURS]!) }, baseline: THEIRS };
+}
