@@ -81,13 +81,11 @@ if (suites.includes('variants')) {
 if (suites.includes('transformers')) {
   // The tiny BERT as a release (ondevice) and as a hub mirror (transformers.js's own way), and
   // transformers.js's onnxruntime-web WASM build, all from the model host.
-  const { tinyBertReleases, TINY_BERT } = await import('../test/support/tiny-bert.mjs');
-  const work = mkdtempSync(join(tmpdir(), 'ondevice-bench-bert-'));
-  await tinyBertReleases(`${work}/`);
+  const bert = fileURLToPath(new URL('../models/tiny-bert/v1', import.meta.url));
   rmSync(`${hosted}tiny-bert-release`, { recursive: true, force: true });
-  cpSync(join(work, 'v1'), `${hosted}tiny-bert-release`, { recursive: true });
-  rmSync(work, { recursive: true, force: true });
-  cpSync(join(TINY_BERT, 'v1'), `${hosted}tiny-bert-hub/acme/tiny-bert`, { recursive: true });
+  execFileSync('node', [fileURLToPath(new URL('../dist/cli.js', import.meta.url)), 'publish', bert, `${hosted}tiny-bert-release`, '--version', '1.0.0', '--name', 'tiny-bert'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  cpSync(bert, `${hosted}tiny-bert-hub/acme/tiny-bert`, { recursive: true });
+  cpSync(bert, `${hosted}tiny-bert-hub/warmup/tiny-bert`, { recursive: true });
   const ort = fileURLToPath(new URL('../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/', import.meta.url));
   mkdirSync(`${hosted}ort`, { recursive: true });
   for (const ext of ['mjs', 'wasm']) cpSync(`${ort}ort-wasm-simd-threaded.asyncify.${ext}`, `${hosted}ort/ort-wasm-simd-threaded.asyncify.${ext}`);
@@ -283,8 +281,9 @@ function printTransformers(r) {
   console.log(`goal: warm ≤ 1.0× ${r.baseline}`);
   const base = r.warm[r.baseline];
   for (const [name, s] of Object.entries(r.warm)) {
-    const cold = r.cold[name] ?? NaN;
-    console.log(`  ${name.padEnd(36)} cold ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×) · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+    const cold = r.cold[name];
+    const coldText = cold === undefined ? ''.padEnd(24) : `cold ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×)`;
+    console.log(`  ${name.padEnd(36)} ${coldText} · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
   }
 }
 

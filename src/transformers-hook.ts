@@ -60,6 +60,12 @@ export interface TransformersCache {
   match(request: string | URL | Request): Promise<Response | undefined>;
   /** Does nothing: a mapped repo's files come only from its release, and others are not ours to keep. */
   put(request: string | URL | Request, response: Response): Promise<void>;
+  /**
+   * The version this object serves for a mapped repo: pinned by the first file it served (`undefined`
+   * before, or for a repo not in `models`).
+   * @example cache.version('acme/tiny-bert') // '1.0.0'
+   */
+  version(repo: string): string | undefined;
 }
 
 interface Repo {
@@ -204,5 +210,6 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
     async put() {
       // Nothing to keep: mapped repos come from their releases only.
     },
+    version: (repo) => repos.get(repo)?.pinned,
   };
 }

@@ -163,6 +163,8 @@ describe('one version at a time, as a whole, and only a trusted one', () => {
     expect(await through(pinned, second)).toEqual(await reference('v1'));
     await updated;
     expect(updates).toEqual([{ repo: second, version: '2.0.0', previousVersion: '1.0.0', revoked: false }]);
+    expect(pinned.version(second)).toBe('1.0.0');
+    expect(pinned.version('acme/unmapped')).toBeUndefined();
     // Still 1.0.0's tokenizer from the pinned object, whatever the cache now holds as active.
     expect(await (await pinned.match(`/models/${second}/tokenizer.json`))?.text()).toBe(readFileSync(join(TINY_BERT, 'v1', 'tokenizer.json'), 'utf8'));
     const third = freshRepo();
