@@ -19,20 +19,16 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The CNN's split and training loop, so the two models share the held-out set.
+sys.path.insert(0, os.path.join(HERE, "..", "digits"))
+from train import load_split, train  # noqa: E402
 CLI = os.path.join(HERE, "..", "..", "dist", "cli.js")
 WORK = os.path.join(HERE, ".work")
 SEED = 0
 HIDDEN = 256
-
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
-
 
 class DigitsMlp(torch.nn.Module):
     """Three `x @ W + b` layers: torch exports each as MatMul with W [K, N] an initializer."""
@@ -53,27 +49,6 @@ class DigitsMlp(torch.nn.Module):
         return x
 
 
-def load_split():
-    digits = load_digits()
-    x = (digits.images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
-    y = digits.target.astype(np.int64)
-    return train_test_split(x, y, test_size=0.2, random_state=SEED, stratify=y)
-
-
-def train(model, x, y, epochs=40, batch=64):
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(SEED)
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        for i in range(0, len(xt), batch):
-            idx = order[i:i + batch]
-            opt.zero_grad()
-            loss_fn(model(xt[idx]), yt[idx]).backward()
-            opt.step()
-
-
 def ondevice(*args):
     subprocess.run(["node", CLI, *args], check=True)
 
@@ -85,7 +60,7 @@ def main():
     x_train, x_test, y_train, y_test = load_split()
     torch.manual_seed(SEED)
     model = DigitsMlp()
-    train(model, x_train, y_train)
+    train(model, x_train, y_train, SEED)
     model.eval()
     with torch.no_grad():
         accuracy = float((model(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
