@@ -130,6 +130,9 @@ async function contenders(url: string, s: Shape, backend: Backend): Promise<Cont
   }
   const kept = await loadModel(url, { backend, worker: true, variant: 'fp32' });
   list.push({ name: 'ondevice, worker, keep', sequence: () => viaOndevice(kept, s, true), close: () => kept.dispose() });
+  // The same host called in this thread: what the worker boundary itself costs a step.
+  const inThread = await loadModel(url, { backend, worker: false, variant: 'fp32' });
+  list.push({ name: 'ondevice, in-thread, keep', sequence: () => viaOndevice(inThread, s, true), close: () => inThread.dispose() });
   const plain = await loadModel(url, { backend, worker: true, variant: 'fp32' });
   list.push({ name: 'ondevice, worker, no keep', sequence: () => viaOndevice(plain, s, false), close: () => plain.dispose() });
   // The same release's 4-bit variant, where it has one: where q4 ranks against fp32 on this backend.
