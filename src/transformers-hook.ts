@@ -23,7 +23,7 @@ export interface TransformersUpdateInfo {
 }
 
 /** Options of `transformersCache`: which repos come from which release, and the update rules of `loadModel`. */
-export interface TransformersCacheOptions extends Pick<LoadOptions, 'update' | 'version' | 'publicKey' | 'signal' | 'maxCacheBytes'> {
+export interface TransformersCacheOptions extends Pick<LoadOptions, 'update' | 'version' | 'publicKey' | 'signal' | 'maxCacheBytes' | 'storage'> {
   /**
    * transformers.js repo ids and the manifest URL of the release published from each repo's folder.
    * Any other repo is left to transformers.js (the cache answers `undefined`).
@@ -133,8 +133,8 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
     if (!/^[\w.-]+(\/[\w.-]+)?$/.test(id)) {
       throw new OndeviceError('INPUT_INVALID', `transformersCache: "${id}" is not a repo id as transformers.js names models ("name" or "owner/name").`, { details: { input: 'models', actual: id } });
     }
-    const { update, version, publicKey, maxCacheBytes } = options;
-    const rules = { ...(update && { update }), ...(version !== undefined && { version }), ...(publicKey && { publicKey }), ...(maxCacheBytes !== undefined && { maxCacheBytes }) };
+    const { update, version, publicKey, maxCacheBytes, storage } = options;
+    const rules = { ...(update && { update }), ...(version !== undefined && { version }), ...(publicKey && { publicKey }), ...(maxCacheBytes !== undefined && { maxCacheBytes }), ...(storage && { storage }) };
     // WASM only: the variant is named (no device probe needed), and no backend starts here.
     repos.set(id, { id, request: loadRequest(url, { ...rules, variant: options.variant ?? defaultVariant, backend: ['wasm'] }), variants: new Map() });
   }

@@ -7,7 +7,7 @@ import { nodeHost } from './host.js';
 import { sourceUrl, type NodeLoadOptions } from './load-model.js';
 
 /** `transformersCache`'s options in Node: the browser's, plus where the cache lives and how long the host may take. */
-export interface NodeTransformersCacheOptions extends TransformersCacheOptions, Pick<NodeLoadOptions, 'cacheDir' | 'timeoutMs'> {}
+export interface NodeTransformersCacheOptions extends Omit<TransformersCacheOptions, 'storage'>, Pick<NodeLoadOptions, 'cacheDir' | 'timeoutMs'> {}
 
 /**
  * transformers.js's custom cache (`env.customCache`) answered from ondevice releases on the disk cache

@@ -91,6 +91,12 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     expect(await hubRequests()).toEqual([]);
   });
 
+  test("storage: 'indexeddb' (the bytes in IndexedDB, not OPFS): the same embeddings", async () => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    expect(await through(await transformersCache({ models: { [repo]: host.url }, storage: 'indexeddb' }), repo)).toEqual(await reference('v1'));
+  });
+
   test('an update moves weights and tokenizer together; the cache object pinned to 1.0.0 keeps serving 1.0.0 whole', async () => {
     const host = await hosting('1.0.0');
     const first = freshRepo();

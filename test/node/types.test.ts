@@ -48,3 +48,17 @@ describe('public types', () => {
     expectTypeOf<{ worker: Worker }>().toExtend<LoadOptions>();
   });
 });
+
+describe('transformersCache (issue 27)', () => {
+  test("returns transformers.js's cache interface; the browser takes storage, Node cacheDir", async () => {
+    const browser = await import('../../src/index.js');
+    const node = await import('../../src/node/index.js');
+    expectTypeOf(browser.transformersCache).returns.resolves.toEqualTypeOf<import('../../src/index.js').TransformersCache>();
+    expectTypeOf<import('../../src/index.js').TransformersCache['match']>().returns.resolves.toEqualTypeOf<Response | undefined>();
+    expectTypeOf(browser.transformersCache).toBeCallableWith({ models: { 'acme/bert': 'https://cdn.example.com/m/manifest.json' }, storage: 'indexeddb', variant: 'fp32' });
+    expectTypeOf(node.transformersCache).toBeCallableWith({ models: { 'acme/bert': '/srv/m/manifest.json' }, cacheDir: '/tmp/c' });
+    // @ts-expect-error storage is the browser's: Node caches on disk
+    void (() => node.transformersCache({ models: {}, storage: 'opfs' }));
+    expectTypeOf<import('../../src/index.js').TransformersUpdateInfo>().toEqualTypeOf<{ repo: string; version: string; previousVersion: string; revoked: boolean }>();
+  });
+});
