@@ -17,17 +17,28 @@ export const WORDS = /** @type {string[]} */ (JSON.parse(readFileSync(`${SEQ2SEQ
  * @returns {Promise<{ root: string, v1: string, both: string }>} the manifests' paths under models/ (root: the folder)
  */
 export async function seq2seqReleases(root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/seq2seq/`, import.meta.url))) {
+  await publishTwoVersions(SEQ2SEQ, root, 'reverse');
+  return { root, v1: `/generated/${RUN_DIR}/seq2seq/v1/manifest.json`, both: `/generated/${RUN_DIR}/seq2seq/both/manifest.json` };
+}
+
+/**
+ * Publishes `<models>v1` as 1.0.0 alone into `<root>v1`, and 1.0.0 then `<models>v2` as 2.0.0 into
+ * `<root>both` (one URL that moves from one version to the next), with the CLI.
+ * @param {string} models a folder holding v1/ and v2/, ending in `/`
+ * @param {string} root where to publish, ending in `/`
+ * @param {string} name the model's name
+ */
+export async function publishTwoVersions(models, root, name) {
   const { main } = await import('../../src/cli/main.js');
   rmSync(root, { recursive: true, force: true });
   const io = { out: () => undefined, err: () => undefined };
   for (const argv of [
-    ['publish', `${SEQ2SEQ}v1`, `${root}v1`, '--version', '1.0.0', '--name', 'reverse'],
-    ['publish', `${SEQ2SEQ}v1`, `${root}both`, '--version', '1.0.0', '--name', 'reverse'],
-    ['publish', `${SEQ2SEQ}v2`, `${root}both`, '--version', '2.0.0', '--name', 'reverse'],
+    ['publish', `${models}v1`, `${root}v1`, '--version', '1.0.0', '--name', name],
+    ['publish', `${models}v1`, `${root}both`, '--version', '1.0.0', '--name', name],
+    ['publish', `${models}v2`, `${root}both`, '--version', '2.0.0', '--name', name],
   ]) {
     if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
   }
-  return { root, v1: `/generated/${RUN_DIR}/seq2seq/v1/manifest.json`, both: `/generated/${RUN_DIR}/seq2seq/both/manifest.json` };
 }
 
 /**

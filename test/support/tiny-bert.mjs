@@ -1,7 +1,8 @@
 /** @file The tiny BERT of models/tiny-bert (a transformers.js repo folder, two versions) published with the CLI, for the transformersCache tests. */
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RUN_DIR } from './exporters.mjs';
+import { publishTwoVersions } from './seq2seq.mjs';
 
 export const TINY_BERT = fileURLToPath(new URL('../../models/tiny-bert/', import.meta.url));
 
@@ -13,16 +14,7 @@ export const SENTENCES = ['Hello world, the model runs on device.', 'Private dat
  * @param {string} root a folder path ending in `/`
  */
 export async function tinyBertReleases(root) {
-  const { main } = await import('../../src/cli/main.js');
-  rmSync(root, { recursive: true, force: true });
-  const io = { out: () => undefined, err: () => undefined };
-  for (const argv of [
-    ['publish', `${TINY_BERT}v1`, `${root}v1`, '--version', '1.0.0', '--name', 'tiny-bert'],
-    ['publish', `${TINY_BERT}v1`, `${root}both`, '--version', '1.0.0', '--name', 'tiny-bert'],
-    ['publish', `${TINY_BERT}v2`, `${root}both`, '--version', '2.0.0', '--name', 'tiny-bert'],
-  ]) {
-    if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
-  }
+  await publishTwoVersions(TINY_BERT, root, 'tiny-bert');
 }
 
 /** The onnxruntime-web build transformers.js imports (its own version, nested under it unless npm hoisted it). */
