@@ -37,6 +37,15 @@ export function sourceUrl(source: string | URL): URL {
   return pathToFileURL(isAbsolute(source) ? source : resolve(source));
 }
 
+/** Option `timeoutMs`, checked: a whole number of milliseconds up to 2^31−1 (a Node timer's limit). @default 30_000 */
+export function hostTimeout(timeoutMs: number | undefined): number {
+  const ms = timeoutMs ?? 30_000;
+  if (!(Number.isInteger(ms) && ms >= 1 && ms <= 2 ** 31 - 1)) {
+    throw new OndeviceError('INPUT_INVALID', `Option "timeoutMs" must be a whole number of milliseconds from 1 to ${2 ** 31 - 1}; got ${JSON.stringify(ms)}.`, { details: { input: 'timeoutMs', actual: ms } });
+  }
+  return ms;
+}
+
 /**
  * Loads a model from a manifest (`ondevice/1`) or a bare `.onnx`, by URL or path, caching it on disk.
  *
@@ -57,10 +66,7 @@ export async function loadModel(source: string | URL, options: NodeLoadOptions =
 async function load(source: string | URL, options: NodeLoadOptions): Promise<Model> {
   const request = loadRequest(sourceUrl(source), options);
   throwIfAborted(options.signal);
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (!(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
-    throw new OndeviceError('INPUT_INVALID', `Option "timeoutMs" must be a whole number of milliseconds from 1 to ${2 ** 31 - 1}; got ${JSON.stringify(timeoutMs)}.`, { details: { input: 'timeoutMs', actual: timeoutMs } });
-  }
+  const timeoutMs = hostTimeout(options.timeoutMs);
   const host = await nodeHost(resolve(options.cacheDir ?? defaultCacheDir()), timeoutMs);
   let model: OndeviceModel | undefined;
   const early: ModelEvent[] = [];

@@ -1,10 +1,9 @@
 /** @file `transformersCache` in Node: transformers.js's custom cache on the disk cache of `ondevice/node`. */
 import { resolve } from 'node:path';
-import { OndeviceError } from '../errors.js';
 import { createTransformersCache, type TransformersCache, type TransformersCacheOptions } from '../transformers-hook.js';
 import { defaultCacheDir } from './cache-dir.js';
 import { nodeHost } from './host.js';
-import { sourceUrl, type NodeLoadOptions } from './load-model.js';
+import { hostTimeout, sourceUrl, type NodeLoadOptions } from './load-model.js';
 
 /** `transformersCache`'s options in Node: the browser's, plus where the cache lives and how long the host may take. */
 export interface NodeTransformersCacheOptions extends Omit<TransformersCacheOptions, 'storage'>, Pick<NodeLoadOptions, 'cacheDir' | 'timeoutMs'> {}
@@ -20,10 +19,7 @@ export interface NodeTransformersCacheOptions extends Omit<TransformersCacheOpti
  * env.customCache = await transformersCache({ models: { 'acme/tiny-bert': 'https://cdn.example.com/models/tiny-bert/manifest.json' } });
  */
 export async function transformersCache(options: NodeTransformersCacheOptions): Promise<TransformersCache> {
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  if (!(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= 2 ** 31 - 1)) {
-    throw new OndeviceError('INPUT_INVALID', `Option "timeoutMs" must be a whole number of milliseconds from 1 to ${2 ** 31 - 1}; got ${JSON.stringify(timeoutMs)}.`, { details: { input: 'timeoutMs', actual: timeoutMs } });
-  }
+  const timeoutMs = hostTimeout(options.timeoutMs);
   const models = Object.fromEntries(Object.entries(options.models ?? {}).map(([repo, url]) => [repo, sourceUrl(url)]));
   const host = await nodeHost(resolve(options.cacheDir ?? defaultCacheDir()), timeoutMs);
   return createTransformersCache(() => host, { ...options, models }, 'fp32');
