@@ -113,9 +113,10 @@ export function locate(key: string, repos: readonly string[]): { repo: string; f
 
 const TYPES: Record<string, string> = { json: 'application/json', txt: 'text/plain', onnx: 'application/octet-stream' };
 
-function fileResponse(bytes: Uint8Array, file: string): Response {
+/** The body streams from the store (transformers.js reads `content-length` for its progress). */
+function fileResponse(body: ReadableStream<Uint8Array> | Uint8Array, size: number, file: string): Response {
   const type = TYPES[file.slice(file.lastIndexOf('.') + 1).toLowerCase()] ?? 'application/octet-stream';
-  return new Response(bytes as Uint8Array<ArrayBuffer>, { status: 200, headers: { 'content-type': type, 'content-length': String(bytes.byteLength) } });
+  return new Response(body as ReadableStream<Uint8Array<ArrayBuffer>>, { status: 200, headers: { 'content-type': type, 'content-length': String(size) } });
 }
 
 /** Not JSON on purpose: transformers.js reads a cache's answer as the file, so its JSON.parse fails and quotes this text. */
@@ -146,7 +147,11 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
     if (!repo.variants.has(variant)) {
       const request: LoadRequest = { ...repo.request, variant, ...(repo.pinned && { version: repo.pinned, update: 'never' }) };
       const controls = { signal: options.signal, onProgress: options.onProgress };
+      const others = [...repo.variants.values()];
       const resolving = (async () => {
+        // The cache keeps one variant per version: the variants served so far keep their graphs in
+        // memory before this one's activation lets the store collect them.
+        await Promise.all(others.map((other) => other.then((f) => f.hold()).catch(() => undefined)));
         const files = await (await host()).files(request, controls);
         if (repo.pinned === undefined) {
           repo.pinned = files.version;
@@ -185,13 +190,20 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
     }
   };
 
-  async function serve(repo: Repo, file: string): Promise<Response> {
+  async function serve(repo: Repo, file: string, at: { repo: string; file: string }): Promise<Response> {
     const wanted = wantedFile(file);
     if (wanted.kind === 'none') return errorResponse(404, `${repo.id} has no file ${file} in its release`);
     const files = wanted.kind === 'graph' ? await release(repo, wanted.variant) : await anyVariant(repo);
     if (repo.revoked) throw new OndeviceError('VERSION_UNAVAILABLE', `Version ${repo.pinned} of ${repo.id} has been revoked by its publisher; make a new transformersCache() to serve the version that replaces it.`, { details: { url: repo.request.url, version: repo.pinned ?? null } });
-    const bytes = wanted.kind === 'graph' ? files.graphs[wanted.graph]?.[wanted.part] : files.assets[wanted.name];
-    return bytes ? fileResponse(bytes, file) : errorResponse(404, `the release of ${repo.id} (${files.name} ${files.version}, ${files.variant}) has no file ${file}`);
+    const entry = wanted.kind === 'graph' ? files.graphs[wanted.graph]?.[wanted.part] : files.assets[wanted.name];
+    if (!entry) return errorResponse(404, `the release of ${repo.id} (${files.name} ${files.version}, ${files.variant}) has no file ${file}`);
+    // A file that fails as it is read (altered in storage: its copy is deleted; or gone) rejects
+    // transformers.js's read; the next request resolves the pinned version again, downloading what is missing.
+    const failed = (error: OndeviceError) => {
+      repo.variants.clear();
+      onError(error, at);
+    };
+    return fileResponse(entry.open(failed), entry.size, file);
   }
 
   return {
@@ -200,7 +212,7 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
       const at = locate(key, ids);
       if (!at) return undefined;
       try {
-        return await serve(repos.get(at.repo)!, at.file);
+        return await serve(repos.get(at.repo)!, at.file, at);
       } catch (error) {
         const failure = toOndeviceError(error);
         onError(failure, at);

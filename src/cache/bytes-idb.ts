@@ -3,7 +3,7 @@
  * store or read): the store where OPFS is missing or refuses (WebKit builds without it, private
  * modes, ephemeral sessions), or where the app asks for it (`storage: 'indexeddb'`).
  */
-import { delMany, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
 import type { ByteStore } from './bytes.js';
 
 /** Big enough that a 100 MB model is 25 values, small enough that storing one never needs much memory. */
@@ -54,6 +54,34 @@ export function idbByteStore(chunks: UseStore): ByteStore {
       });
       await Promise.all(readers);
       return ok ? out : undefined;
+    },
+    async open(file) {
+      const chunkSize = file.chunkSize ?? CHUNK_SIZE;
+      const count = Math.max(1, chunkCount(file.size, chunkSize));
+      // One chunk a pull, the next one read while this one is delivered: memory stays two chunks.
+      const chunk = (i: number) => get<ArrayBuffer | undefined>(chunkKey(file.sha256, i), chunks);
+      const first = await chunk(0);
+      if (!(first instanceof ArrayBuffer)) return undefined;
+      let next = 0;
+      let ahead: Promise<ArrayBuffer | undefined> = Promise.resolve(first);
+      return new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const value = await ahead;
+          const offset = next * chunkSize;
+          const expected = Math.min(chunkSize, file.size - offset);
+          if (!(value instanceof ArrayBuffer) || value.byteLength < expected) {
+            controller.error(new Error(`chunk ${next} of ${file.sha256} is missing or short`));
+            return;
+          }
+          next += 1;
+          if (next < count) {
+            ahead = chunk(next);
+            ahead.catch(() => undefined);
+          }
+          controller.enqueue(new Uint8Array(value, 0, expected));
+          if (next >= count) controller.close();
+        },
+      });
     },
     // Whole chunks saved by an earlier checkpoint of the same download are not written again.
     writePartial: (sha256, bytes, from) => writeChunks(sha256, bytes, Math.floor(from / CHUNK_SIZE), chunkCount(bytes.length)),

@@ -187,6 +187,19 @@ export function opfsByteStore(directory: string, options: OpfsOptions = {}): Opf
       await remove(sha256 + PARTIAL).catch(() => undefined);
     },
     read: (file: StoredBytes) => read(file.sha256, file.size),
+    async open(file: StoredBytes) {
+      // A File is a snapshot the engine reads from disk as the stream is pulled: no copy in memory.
+      let snapshot: File;
+      try {
+        const handle = await (await open()).getFileHandle(file.sha256);
+        snapshot = await retried(() => handle.getFile());
+      } catch (error) {
+        if (missing(error)) return undefined;
+        throw error;
+      }
+      if (snapshot.size < file.size) return undefined;
+      return (snapshot.size === file.size ? snapshot : snapshot.slice(0, file.size)).stream() as ReadableStream<Uint8Array>;
+    },
     writePartial: (sha256, bytes, from) => write(sha256 + PARTIAL, bytes, from),
     // A partial that cannot be read is only lost progress: the download starts over.
     readPartial: (sha256, received) => read(sha256 + PARTIAL, received).catch(() => undefined),

@@ -28,6 +28,11 @@ export interface ByteStore {
   write(sha256: string, bytes: Uint8Array, savedBytes: number): Promise<void>;
   /** The whole file in one buffer, or `undefined` if it is missing or short. */
   read(file: StoredBytes): Promise<Uint8Array | undefined>;
+  /**
+   * The file's first `size` bytes as a stream read from the store as it is pulled (no buffer of the
+   * whole file), or `undefined` if it is missing or short. Unchecked: see cache/read-stream.ts.
+   */
+  open(file: StoredBytes): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Keeps what a download received so far; `from` bytes of it were saved by an earlier call. */
   writePartial(sha256: string, bytes: Uint8Array, from: number): Promise<void>;
   readPartial(sha256: string, received: number): Promise<Uint8Array | undefined>;

@@ -25,6 +25,11 @@ export interface FilesContext {
   store: CacheStore | undefined;
   /** @default DEFAULT_RETRY */
   retry?: RetryOptions | undefined;
+  /**
+   * A cached version is found, not read: its files' records are checked to be there, and their bytes
+   * are read (and checked) later, as streams (read-stream.ts). `transformersCache`'s resolves.
+   */
+  lazy?: boolean | undefined;
 }
 
 /** A cached file is missing, short, or hashes wrong: the version must be downloaded again. */
@@ -118,6 +123,20 @@ export async function readCachedFiles(wanted: readonly WantedFile[], context: Fi
   const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, reads[i]!, true))).then(() => undefined);
   verified.catch(() => undefined);
   return { files: wanted.map((file, i) => ({ path: file.path, bytes: reads[i]!.bytes })), fromCache: true, verified };
+}
+
+/**
+ * A cached version's files found by their records, with no byte read (see `FilesContext.lazy`): `CacheMiss`
+ * if one is missing or has another size. The files come back without bytes; read-stream.ts reads them.
+ */
+export async function findCachedFiles(wanted: readonly WantedFile[], context: FilesContext): Promise<CachedFiles> {
+  const store = context.store;
+  if (!store) throw new CacheMiss('no cache');
+  const records = await Promise.all(wanted.map((file) => store.getFile(file.sha256)));
+  wanted.forEach((file, i) => {
+    if (records[i]?.size !== file.size) throw new CacheMiss(file.sha256);
+  });
+  return { files: [], fromCache: true, verified: Promise.resolve() };
 }
 
 /** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */

@@ -58,22 +58,28 @@ export async function ifUnlocked<T>(holder: LockHolder | undefined, name: string
 
 /**
  * Holds `name` shared until the returned release is called (a loaded model's `model:<url>`).
- * Resolves once the lock is held.
+ * Resolves once the lock is held; the release's promise settles once the lock is let go.
  */
-export async function holdShared(holder: LockHolder | undefined, name: string): Promise<() => void> {
+export async function holdShared(holder: LockHolder | undefined, name: string): Promise<() => Promise<void>> {
   const locks = holder?.locks;
-  if (!locks) return () => undefined;
+  if (!locks) return () => Promise.resolve();
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
+  let done!: Promise<unknown>;
   await new Promise<void>((granted, failed) => {
-    locks
-      .request(PREFIX + name, { mode: 'shared' }, () => {
-        granted();
-        return released;
-      })
-      .catch(failed);
+    done = locks.request(PREFIX + name, { mode: 'shared' }, () => {
+      granted();
+      return released;
+    });
+    done.catch(failed);
   });
-  return release;
+  return () => {
+    release();
+    return done.then(
+      () => undefined,
+      () => undefined,
+    );
+  };
 }
 
 /** Names of the library's locks held right now, by any context (without the `ondevice:` prefix). */

@@ -36,6 +36,11 @@ export interface CacheStore {
   writeFile(sha256: string, bytes: Uint8Array, savedBytes?: number): Promise<FileRecord>;
   /** The whole file, from the store its record names, or `undefined` if it is missing or short. */
   readFile(file: FileRecord): Promise<Uint8Array | undefined>;
+  /**
+   * The file as a stream read from its store as it is pulled (an OPFS `File`, IndexedDB chunk by
+   * chunk, a file on disk), or `undefined` if it is missing or short. Unchecked: cache/read-stream.ts checks it.
+   */
+  openFile(file: FileRecord): Promise<ReadableStream<Uint8Array> | undefined>;
   /** Deletes the file's record and its bytes (whole or partial) from every store. */
   deleteFile(sha256: string): Promise<void>;
   /** Hashes that have bytes stored in either store (with or without a file record). */
@@ -155,6 +160,7 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheSt
       }
     },
     readFile: (file) => holder(file.store).read(file),
+    openFile: (file) => holder(file.store).open(file),
     async deleteFile(sha256) {
       await del(FILE + sha256, meta);
       await Promise.all(Object.values(stores).map((s) => s.delete(sha256).catch((error: unknown) => (s.kind === 'opfs' ? undefined : Promise.reject(error)))));

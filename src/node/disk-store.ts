@@ -13,6 +13,7 @@
  * is checked to be 64 hex digits before it names a file.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { openAsBlob } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { xxh64Hex } from '../download/verify.js';
@@ -154,6 +155,17 @@ export function diskCacheStore(dir: string, options: DiskCacheOptions = {}): Cac
       try {
         const bytes = await readFile(content(file.sha256));
         return bytes.length === file.size ? own(bytes) : undefined;
+      } catch (error) {
+        if (missing(error)) return undefined;
+        throw error;
+      }
+    },
+    async openFile(file) {
+      try {
+        // A Blob of the file on disk, read as the stream is pulled (no buffer of the whole file).
+        const blob = await openAsBlob(content(file.sha256));
+        if (blob.size < file.size) return undefined;
+        return (blob.size === file.size ? blob : blob.slice(0, file.size)).stream() as ReadableStream<Uint8Array>;
       } catch (error) {
         if (missing(error)) return undefined;
         throw error;

@@ -25,12 +25,18 @@ export function variantFileCount(manifest: Manifest | undefined, variant: string
 
 /** Splits a version's files (the variant's in the manifest's order, then the assets'; see update/resolve.ts). */
 export function releaseParts(files: readonly ModelFileBytes[], manifest: Manifest | undefined, variant: string | null): ReleaseParts {
+  const split = splitRelease(files, manifest, variant);
+  return { graphs: split.graphs, assets: new Map([...split.assets].map(([name, file]) => [name, file.bytes])) };
+}
+
+/** `releaseParts` for any kind of file entry (bytes, or a file to open later). */
+export function splitRelease<F extends { path: string }>(files: readonly F[], manifest: Manifest | undefined, variant: string | null): { graphs: { name: string; files: F[] }[]; assets: Map<string, F> } {
   const count = variantFileCount(manifest, variant, files.length);
   const own = files.slice(0, count);
-  const assets = new Map<string, Uint8Array>();
+  const assets = new Map<string, F>();
   manifest?.assets.forEach((asset, i) => {
     const file = files[count + i];
-    if (file) assets.set(asset.name, file.bytes);
+    if (file) assets.set(asset.name, file);
   });
   if (!manifest?.graphs || variant === null) return { graphs: [{ name: SINGLE_GRAPH, files: own }], assets };
   const listed = manifest.variants[variant]!.files;

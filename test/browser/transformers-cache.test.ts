@@ -7,7 +7,11 @@
  */
 import { env, pipeline } from '@huggingface/transformers';
 import { beforeAll, describe, expect, inject, test } from 'vitest';
+import { createStore } from 'idb-keyval';
 import { transformersCache, type TransformersCache } from '../../src/index.js';
+import { idbByteStore } from '../../src/cache/bytes-idb.js';
+import { opfsByteStore } from '../../src/cache/bytes-opfs.js';
+import { defaultCacheStore } from '../../src/cache/store.js';
 import { server } from './helpers.js';
 import { LiveHost, type ManifestJson } from './live.js';
 
@@ -133,6 +137,43 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     await expect(through(await transformersCache({ models: { [tampered]: other.url }, onError: (e) => errors.push(e) }), tampered)).rejects.toThrow();
     expect(errors.map((e) => e.code)).toContain('INTEGRITY_MISMATCH');
     expect(await hubRequests()).toEqual([]);
+  });
+});
+
+describe('bytes read from storage as transformers.js reads them, checked as they flow', () => {
+  test.each(['auto', 'indexeddb'] as const)("storage '%s': bytes altered after the file was matched fail the body read before its end (INTEGRITY_MISMATCH); the copy is deleted and the next read downloads it again", async (storage) => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    expect(await through(await transformersCache({ models: { [repo]: host.url }, storage }), repo)).toEqual(await reference('v1'));
+    const model = (manifests['1.0.0'].variants as Record<string, { files: Array<{ path: string; sha256: string; size: number }> }>)['int8']!.files[0]!;
+    const store = defaultCacheStore(storage);
+    const errors: Array<{ code: string }> = [];
+    const cache = await transformersCache({ models: { [repo]: host.url }, storage, onError: (e) => errors.push(e) });
+    const response = (await cache.match(`/models/${repo}/onnx/model_quantized.onnx`))!;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBe(String(model.size));
+    // The stored bytes change (the same size, the record untouched) before the body is read.
+    const record = (await store.getFile(model.sha256))!;
+    const bytes = (await store.readFile(record))!;
+    bytes[bytes.length - 10]! ^= 0xff;
+    await (record.store === 'opfs' ? opfsByteStore('ondevice') : idbByteStore(createStore('ondevice-chunks', 'chunks'))).write(model.sha256, bytes, 0);
+    const reader = response.body!.getReader();
+    let delivered = 0;
+    const failure = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        delivered += value.byteLength;
+      }
+    })().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+    expect(delivered).toBeLessThan(model.size);
+    expect(errors.map((e) => e.code)).toEqual(['INTEGRITY_MISMATCH']);
+    expect(await store.getFile(model.sha256)).toBeUndefined();
+    const fetchedModel = async () => (await host.requests()).filter((r) => r.path.endsWith(model.path)).length;
+    const before = await fetchedModel();
+    expect(await through(cache, repo)).toEqual(await reference('v1'));
+    expect(await fetchedModel()).toBe(before + 1);
   });
 });
 

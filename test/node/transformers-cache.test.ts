@@ -4,7 +4,7 @@
  * 127.0.0.1, and gives exactly what it gives reading the repo folder itself. Nothing is asked of any
  * other host (a trap stands in for the Hugging Face hub).
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,6 +207,41 @@ describe('one version at a time, as a whole, and only a trusted one', () => {
     await host.swap({});
     const fixed = freshRepo();
     expect(await through(await transformersCache({ models: { [fixed]: host.url }, cacheDir }), fixed)).toEqual(await reference('v1'));
+  });
+
+  test('bytes altered in storage after the file was matched: the body read fails before its end (INTEGRITY_MISMATCH), the copy is deleted, and the next read downloads it again', async () => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    expect(await through(await transformersCache({ models: { [repo]: host.url }, cacheDir }), repo)).toEqual(await reference('v1'));
+    const model = manifests['1.0.0'].variants['fp32']!.files[0]!;
+    const stored = join(cacheDir, 'content', model.sha256.slice(0, 2), model.sha256);
+    const errors: Array<{ code: string }> = [];
+    const cache = await transformersCache({ models: { [repo]: host.url }, cacheDir, onError: (e) => errors.push(e) });
+    // Served from the cache (found, not read); the stored bytes change before the body is read.
+    const response = (await cache.match(`/models/${repo}/onnx/model.onnx`))!;
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBe(String(model.size));
+    const bytes = readFileSync(stored);
+    bytes[bytes.length - 10]! ^= 0xff;
+    writeFileSync(stored, bytes);
+    const reader = response.body!.getReader();
+    let delivered = 0;
+    const failure = await (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        delivered += value.byteLength;
+      }
+    })().catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'INTEGRITY_MISMATCH' });
+    expect(delivered).toBeLessThan(model.size);
+    expect(errors.map((e) => e.code)).toEqual(['INTEGRITY_MISMATCH']);
+    expect(existsSync(stored)).toBe(false);
+    // The same cache object, asked again: the version it serves is downloaded again and read right.
+    const before = (await host.requests()).filter((r) => r.path.endsWith(model.path)).length;
+    expect(await through(cache, repo)).toEqual(await reference('v1'));
+    expect((await host.requests()).filter((r) => r.path.endsWith(model.path)).length).toBe(before + 1);
+    expect(readFileSync(stored).equals(readFileSync(join(TINY_BERT, 'v1', 'onnx', 'model.onnx')))).toBe(true);
   });
 
   test('a manifest signed by another key never reaches transformers.js (SIGNATURE_INVALID); the right key serves it', async () => {
