@@ -8,6 +8,8 @@ import { OndeviceError, isOndeviceError, toOndeviceError } from './errors.js';
 import { loadRequest } from './load-model.js';
 import { graphOf } from './manifest/repo-files.js';
 import type { LoadRequest, ModelHost, ReleaseFiles } from './pipeline/host.js';
+import { readReleaseFile } from './pipeline/release-files.js';
+import { renameExternalData } from './runtime/onnx-external.js';
 import type { LoadOptions } from './types.js';
 
 /** What `transformersCache` hears when a newer version of a repo's release is ready, or the served one is revoked. */
@@ -203,6 +205,15 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
       repo.variants.clear();
       onError(error, at);
     };
+    const graphFiles = wanted.kind === 'graph' ? files.graphs[wanted.graph]! : [];
+    if (wanted.kind === 'graph' && wanted.part === 0 && graphFiles.length > 1) {
+      // Its external data: published under content-hashed names, asked for by transformers.js as
+      // `<file>_data`, `<file>_data_1`, … (in the release's order); the graph names them so.
+      const asked = file.slice(file.lastIndexOf('/') + 1);
+      const renamed = new Map(graphFiles.slice(1).map((f, i) => [f.path.slice(f.path.lastIndexOf('/') + 1), `${asked}_data${i === 0 ? '' : `_${i}`}`]));
+      const bytes = renameExternalData(await readReleaseFile(entry, failed), renamed, file);
+      return fileResponse(bytes, bytes.length, file);
+    }
     return fileResponse(entry.open(failed), entry.size, file);
   }
 

@@ -41,8 +41,8 @@ export interface ReleaseFiles {
 }
 
 /** Reads a whole file (a graph whose external-data names are rewritten, see transformers-hook.ts). */
-export async function readReleaseFile(file: ReleaseFile): Promise<Uint8Array> {
-  return new Uint8Array(await new Response(file.open()).arrayBuffer());
+export async function readReleaseFile(file: ReleaseFile, onError?: (error: OndeviceError) => void): Promise<Uint8Array> {
+  return new Uint8Array(await new Response(file.open(onError)).arrayBuffer());
 }
 
 const fromBytes = (bytes: Uint8Array) => () =>

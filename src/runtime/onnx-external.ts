@@ -111,3 +111,117 @@ export function checkExternalData(model: Uint8Array, supplied: readonly string[]
     { details: { ...extra, file, missing, supplied } },
   );
 }
+
+/** A protobuf varint's bytes (lengths stay far below 2^53). */
+function encodeVarint(value: number): Uint8Array {
+  const out: number[] = [];
+  let rest = value;
+  while (rest >= 0x80) {
+    out.push((rest % 0x80) | 0x80);
+    rest = Math.floor(rest / 0x80);
+  }
+  out.push(rest);
+  return Uint8Array.from(out);
+}
+
+/**
+ * `model` with its tensors' external-data locations renamed by `renamed` (a location not in it is
+ * kept). Only the messages on the way to a renamed entry are re-encoded (their lengths change); every
+ * other byte, weights above all, is copied as it is. `model` itself is not changed.
+ */
+export function renameExternalData(model: Uint8Array, renamed: ReadonlyMap<string, string>, file = 'the model'): Uint8Array {
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let pos = 0;
+  const varint = (): number => {
+    let value = 0;
+    for (let shift = 0; shift < 64; shift += 7) {
+      if (pos >= model.length) throw new Malformed();
+      const byte = model[pos++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    throw new Malformed();
+  };
+  /** A message's bytes as pieces, or `undefined` if nothing in it changed. */
+  type Pieces = Uint8Array[] | undefined;
+  const size = (pieces: Uint8Array[]) => pieces.reduce((sum, p) => sum + p.length, 0);
+  /** A `StringStringEntryProto` in [pos, end), re-encoded if it is a location to rename. */
+  const entry = (end: number): Pieces => {
+    const start = pos;
+    let key: string | undefined;
+    let value: string | undefined;
+    while (pos < end) {
+      const tag = varint();
+      if ((tag & 7) !== 2) throw new Malformed();
+      const length = varint(); // read first: it moves `pos`
+      const stop = pos + length;
+      if (stop > end) throw new Malformed();
+      if (tag >> 3 === 1) key = decoder.decode(model.subarray(pos, stop));
+      else if (tag >> 3 === 2) value = decoder.decode(model.subarray(pos, stop));
+      pos = stop;
+    }
+    const to = key === 'location' && value !== undefined ? renamed.get(value) : undefined;
+    if (to === undefined || to === value) return undefined;
+    pos = start;
+    const pieces: Uint8Array[] = [];
+    while (pos < end) {
+      const fieldStart = pos;
+      const tag = varint();
+      const length = varint();
+      const stop = pos + length;
+      if (tag >> 3 === 2) {
+        const text = encoder.encode(to);
+        pieces.push(encodeVarint(tag), encodeVarint(text.length), text);
+      } else pieces.push(model.subarray(fieldStart, stop));
+      pos = stop;
+    }
+    return pieces;
+  };
+  const walk = (kind: Exclude<Kind, 'entry'>, end: number, depth: number): Pieces => {
+    if (depth > 100) throw new Malformed();
+    const pieces: Uint8Array[] = [];
+    let copied = pos;
+    let changed = false;
+    while (pos < end) {
+      const fieldStart = pos;
+      const tag = varint();
+      const wire = tag & 7;
+      if (wire === 0) varint();
+      else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else if (wire === 2) {
+        const length = varint(); // read first: it moves `pos`
+        const stop = pos + length;
+        if (stop > end) throw new Malformed();
+        const child = CHILDREN[kind][Math.floor(tag / 8)];
+        const inner = child === 'entry' ? entry(stop) : child ? walk(child, stop, depth + 1) : undefined;
+        if (inner) {
+          changed = true;
+          pieces.push(model.subarray(copied, fieldStart), encodeVarint(tag), encodeVarint(size(inner)), ...inner);
+          copied = stop;
+        }
+        pos = stop;
+      } else throw new Malformed();
+    }
+    if (pos !== end) throw new Malformed();
+    if (!changed) return undefined;
+    pieces.push(model.subarray(copied, end));
+    return pieces;
+  };
+  let pieces: Pieces;
+  try {
+    pieces = walk('model', model.length, 0);
+  } catch (error) {
+    if (!(error instanceof Malformed)) throw error;
+    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${pos}). Check that the file is a whole .onnx.`, { details: { file } });
+  }
+  if (!pieces) return model;
+  const out = new Uint8Array(size(pieces));
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
+}

@@ -42,19 +42,22 @@ async function embed(repo: string, dtype: 'fp32' | 'q8'): Promise<number[][]> {
 }
 
 /**
- * transformers.js reading the repo folder (`models/tiny-bert/<v>`) from the server itself, as from a
- * mirror of the hub (no custom cache, no browser cache): the repo id `tiny-bert/v1` at `<server>/`.
+ * transformers.js reading the repo folder (`models/tiny-bert/<v>`, or the external-data folder the
+ * setup made) from the server itself, as from a mirror of the hub (no custom cache, no browser
+ * cache): the repo id `tiny-bert/v1` at `<server>/`.
  */
-async function reference(version: 'v1' | 'v2', dtype: 'fp32' | 'q8' = 'q8'): Promise<number[][]> {
+async function reference(version: 'v1' | 'v2' | 'external', dtype: 'fp32' | 'q8' = 'q8'): Promise<number[][]> {
   const key = `${version} ${dtype}`;
   if (!references[key]) {
     const [host, template] = [env.remoteHost, env.remotePathTemplate];
     env.useCustomCache = false;
     env.allowLocalModels = false;
-    env.remoteHost = `${server}/`;
     env.remotePathTemplate = '{model}/';
     try {
-      references[key] = await embed(`${bert.folders.replace(/^\/|\/$/g, '')}/${version}`, dtype);
+      // transformers.js takes ids of two segments at most: the folder's last two, under the host.
+      const segments = (version === 'external' ? bert.external.folder : `${bert.folders}${version}`).split('/').filter(Boolean);
+      env.remoteHost = `${server}/${segments.slice(0, -2).map((s) => `${s}/`).join('')}`;
+      references[key] = await embed(segments.slice(-2).join('/'), dtype);
     } finally {
       [env.remoteHost, env.remotePathTemplate] = [host, template];
     }
@@ -92,6 +95,16 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     expect(ours).toHaveLength(bert.sentences.length);
     const fetched = (await host.requests()).map((r) => r.path.replace(/^\/live\/[^/]+\//, ''));
     expect(fetched.filter((p) => p.endsWith('.onnx'))).toEqual([expect.stringMatching(dtype === 'q8' ? /^model\.int8\./ : /^model\.fp32\./)]);
+    expect(await hubRequests()).toEqual([]);
+  });
+
+  test('a graph with its weights in external data (.onnx_data): transformers.js asks for it by its own name and gets the published file; the same embeddings', async () => {
+    const host = new LiveHost();
+    await host.publish(await (await fetch(`${server}${bert.external.manifest}`)).json());
+    const repo = freshRepo();
+    expect(await through(await transformersCache({ models: { [repo]: host.url } }), repo)).toEqual(await reference('external'));
+    const fetched = (await host.requests()).map((r) => r.path.replace(/^\/live\/[^/]+\//, ''));
+    expect(fetched.filter((p) => /\.(onnx|data)$/.test(p)).sort()).toEqual([expect.stringMatching(/^model\.int8\.[0-9a-f]{8}\.data$/), expect.stringMatching(/^model\.int8\.[0-9a-f]{8}\.onnx$/)]);
     expect(await hubRequests()).toEqual([]);
   });
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, test } from 'vitest';
 import { decodeModel } from '../../src/cli/onnx-model.js';
+import { externalDataLocations, renameExternalData } from '../../src/runtime/onnx-external.js';
 import { cli } from '../support/cli.js';
 import { EXPORTERS, classifierInput, classifierReferences } from '../support/exporters.mjs';
 
@@ -95,5 +96,44 @@ describe('publish and ONNX external data', () => {
     const run = await cli('publish', new URL('../../models/digits-tfjs/layers', import.meta.url).pathname, join(work, 'tfjs'), '--version', '1.0.0', '--external-data');
     expect(run.code).toBe(2);
     expect(run.err).toMatch(/--external-data is for ONNX models/);
+  });
+});
+
+describe('renaming external data without decoding the model (what transformersCache serves)', () => {
+  const dir = 'models/seq2seq/v1/onnx/';
+  const model = readFileSync(`${dir}decoder_model.onnx`);
+  const data = readFileSync(`${dir}decoder_model.onnx_data`);
+  /** The decoder's logits for one step, its data given under `path`. */
+  async function logits(bytes: Uint8Array, path: string): Promise<Float32Array> {
+    const session = await ort.InferenceSession.create(bytes, { externalData: [{ path, data }] });
+    try {
+      const out = await session.run({
+        input_ids: new ort.Tensor('int64', BigInt64Array.from([1n, 5n]), [1, 2]),
+        encoder_hidden_states: new ort.Tensor('float32', Float32Array.from({ length: 3 * 64 }, (_, i) => Math.sin(i)), [1, 3, 64]),
+      });
+      return out['logits']!.data as Float32Array;
+    } finally {
+      await session.release();
+    }
+  }
+
+  test.each([
+    ['a short name', 'decoder_model_quantized.onnx_data'],
+    // Lengths past 127 bytes take two-byte varints in the entry, the tensor, the graph and the model.
+    ['a name whose length needs a longer varint', `${'x'.repeat(200)}.onnx_data`],
+  ])('%s: the locations change and nothing else; onnxruntime-node computes the same logits', async (_, to) => {
+    expect(externalDataLocations(model)).toEqual(['decoder_model.onnx_data']);
+    const renamed = renameExternalData(model, new Map([['decoder_model.onnx_data', to]]));
+    expect(externalDataLocations(renamed)).toEqual([to]);
+    const original = decodeModel(model, 'decoder_model.onnx');
+    const decoded = decodeModel(renamed, 'renamed.onnx');
+    for (const init of original.graph!.initializer!) for (const e of init.externalData ?? []) if (e.key === 'location') e.value = to;
+    expect(decoded.toJSON()).toEqual(original.toJSON());
+    expect(await logits(renamed, to)).toEqual(await logits(model, 'decoder_model.onnx_data'));
+  });
+
+  test('a map naming no location of the model leaves its bytes as they are; bytes that are not a model are MODEL_INVALID', () => {
+    expect(renameExternalData(model, new Map([['other.onnx_data', 'x']]))).toBe(model);
+    expect(() => renameExternalData(model.subarray(0, 40), new Map(), 'cut.onnx')).toThrow(expect.objectContaining({ code: 'MODEL_INVALID' }));
   });
 });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { transformersCache, type TransformersCache } from '../../src/node/index.js';
 import { startModelServer } from '../support/model-server.mjs';
 import { LiveHost, type ManifestJson } from '../support/node-host.js';
-import { SENTENCES, TINY_BERT, tinyBertReleases } from '../support/tiny-bert.mjs';
+import { SENTENCES, TINY_BERT, tinyBertExternal, tinyBertReleases } from '../support/tiny-bert.mjs';
 
 let server: Awaited<ReturnType<typeof startModelServer>>;
 let hub: Server;
@@ -23,10 +23,12 @@ let local = '';
 let cacheDir = '';
 let manifests: Record<'1.0.0' | '2.0.0', ManifestJson>;
 let repoCount = 0;
+let external: { folder: string; release: string };
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'ondevice-tiny-bert-'));
   await tinyBertReleases(`${root}/`);
+  external = await tinyBertExternal(`${root}/`);
   server = await startModelServer({ root });
   const read = (name: string) => JSON.parse(readFileSync(join(root, 'both', name), 'utf8')) as ManifestJson;
   manifests = { '1.0.0': read('manifest.1.0.0.json'), '2.0.0': read('manifest.2.0.0.json') };
@@ -34,6 +36,7 @@ beforeAll(async () => {
   local = mkdtempSync(join(tmpdir(), 'ondevice-tiny-bert-local-'));
   cpSync(join(TINY_BERT, 'v1'), join(local, 'local', 'bert-v1'), { recursive: true });
   cpSync(join(TINY_BERT, 'v2'), join(local, 'local', 'bert-v2'), { recursive: true });
+  cpSync(external.folder, join(local, 'local', 'bert-external'), { recursive: true });
   hub = createServer((req, res) => {
     hubRequests.push(req.url ?? '');
     res.writeHead(500).end();
@@ -71,7 +74,7 @@ async function embed(repo: string, dtype: 'fp32' | 'q8' = 'fp32'): Promise<numbe
 }
 
 /** What transformers.js gives reading `local/bert-<v>` from disk, with no custom cache. */
-async function reference(version: 'v1' | 'v2', dtype: 'fp32' | 'q8' = 'fp32'): Promise<number[][]> {
+async function reference(version: 'v1' | 'v2' | 'external', dtype: 'fp32' | 'q8' = 'fp32'): Promise<number[][]> {
   env.useCustomCache = false;
   env.allowLocalModels = true;
   env.allowRemoteModels = false;
@@ -125,6 +128,25 @@ describe('an unchanged transformers.js pipeline, its files from an ondevice rele
     const files = (await host.requests()).map((r) => r.path.replace(/^\/live\/[^/]+\//, '')).filter((p) => p !== 'manifest.json');
     expect(files.filter((p) => p.endsWith('.onnx')).sort()).toEqual([expect.stringMatching(/^model\.fp32\./), expect.stringMatching(/^model\.int8\./)]);
     expect(new Set(files).size).toBe(files.length);
+  });
+
+  test('a graph with its weights in external data (.onnx_data): transformers.js asks for it by its own name and gets the published file; the same embeddings', async () => {
+    const host = new LiveHost(server.url);
+    await host.publish(JSON.parse(readFileSync(join(external.release, 'manifest.json'), 'utf8')) as ManifestJson);
+    const repo = freshRepo();
+    const cache = await transformersCache({ models: { [repo]: host.url }, cacheDir, variant: 'int8' });
+    const ours = await through(cache, repo, 'q8');
+    expect(ours).toEqual(await reference('external', 'q8'));
+    expect(hubRequests).toEqual([]);
+    const fetched = (await host.requests()).map((r) => r.path.replace(/^\/live\/[^/]+\//, ''));
+    expect(fetched.filter((p) => /\.(onnx|data)$/.test(p)).sort()).toEqual([expect.stringMatching(/^model\.int8\.[0-9a-f]{8}\.data$/), expect.stringMatching(/^model\.int8\.[0-9a-f]{8}\.onnx$/)]);
+    // The graph transformers.js gets names its data as it asks for it; a part the release lacks is a 404.
+    const { externalDataLocations } = await import('../../src/runtime/onnx-external.js');
+    const graph = new Uint8Array(await (await cache.match(`/models/${repo}/onnx/model_quantized.onnx`))!.arrayBuffer());
+    expect(externalDataLocations(graph)).toEqual(['model_quantized.onnx_data']);
+    const data = await cache.match(`https://huggingface.co/${repo}/resolve/main/onnx/model_quantized.onnx_data`);
+    expect(Buffer.from(await data!.arrayBuffer()).equals(readFileSync(join(external.folder, 'onnx', 'model_quantized.onnx_data')))).toBe(true);
+    expect((await cache.match(`/models/${repo}/onnx/model_quantized.onnx_data_1`))?.status).toBe(404);
   });
 
   test('a repo not in `models` is left to transformers.js (undefined), a file the release lacks is a 404, put stores nothing', async () => {

@@ -40,7 +40,7 @@ declare module 'vitest' {
     /** The encoder–decoder example published with the CLI (1.0.0 alone; 1.0.0 then 2.0.0), and onnxruntime-node's greedy tokens per word for each version. */
     seq2seq: { v1: string; both: string; words: string[]; tokens: Record<'1.0.0' | '2.0.0', Record<string, number[]>>; q4: { manifest: string; tokens: Record<string, number[]> } };
     /** The tiny BERT (models/tiny-bert) published with the CLI: 1.0.0 alone, and 1.0.0 then 2.0.0; its repo folders on the server (for transformers.js reading them itself), and the sentences to embed. */
-    tinyBert: { v1: string; both: string; folders: string; sentences: string[]; wasmPaths: { mjs: string; wasm: string } };
+    tinyBert: { v1: string; both: string; external: { folder: string; manifest: string }; folders: string; sentences: string[]; wasmPaths: { mjs: string; wasm: string } };
     /** The ONNX backend node tests to run (scripts/onnx-backend-cases.py): the repo's subset, or all of them with ONDEVICE_ONNX_BACKEND=all. */
     onnxBackend: { base: string; cases: string[] };
   }
