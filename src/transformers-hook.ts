@@ -214,7 +214,7 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
       const bytes = renameExternalData(await readReleaseFile(entry, failed), renamed, file);
       return fileResponse(bytes, bytes.length, file);
     }
-    return fileResponse(entry.open(failed), entry.size, file);
+    return fileResponse(entry.held() ?? entry.open(failed), entry.size, file);
   }
 
   return {

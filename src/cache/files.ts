@@ -26,10 +26,11 @@ export interface FilesContext {
   /** @default DEFAULT_RETRY */
   retry?: RetryOptions | undefined;
   /**
-   * A cached version is found, not read: its files' records are checked to be there, and their bytes
-   * are read (and checked) later, as streams (read-stream.ts). `transformersCache`'s resolves.
+   * Files above this size of a cached version are found, not read: their records are checked to be
+   * there, and their bytes are read (and checked) later, as streams (read-stream.ts); smaller ones are
+   * read as always. `transformersCache`'s resolves. @default undefined: every file is read
    */
-  lazy?: boolean | undefined;
+  lazyAbove?: number | undefined;
 }
 
 /** A cached file is missing, short, or hashes wrong: the version must be downloaded again. */
@@ -126,17 +127,20 @@ export async function readCachedFiles(wanted: readonly WantedFile[], context: Fi
 }
 
 /**
- * A cached version's files found by their records, with no byte read (see `FilesContext.lazy`): `CacheMiss`
- * if one is missing or has another size. The files come back without bytes; read-stream.ts reads them.
+ * A cached version's files, those above `above` bytes found by their records with no byte read (see
+ * `FilesContext.lazyAbove`), the others read: `CacheMiss` if one is missing or a found one has another
+ * size. Only the files read come back (by path).
  */
-export async function findCachedFiles(wanted: readonly WantedFile[], context: FilesContext): Promise<CachedFiles> {
+export async function readSmallCachedFiles(wanted: readonly WantedFile[], above: number, context: FilesContext): Promise<CachedFiles> {
   const store = context.store;
   if (!store) throw new CacheMiss('no cache');
-  const records = await Promise.all(wanted.map((file) => store.getFile(file.sha256)));
-  wanted.forEach((file, i) => {
+  const big = wanted.filter((f) => f.size > above);
+  const small = wanted.filter((f) => f.size <= above);
+  const [records, read] = await Promise.all([Promise.all(big.map((file) => store.getFile(file.sha256))), readCachedFiles(small, context)]);
+  big.forEach((file, i) => {
     if (records[i]?.size !== file.size) throw new CacheMiss(file.sha256);
   });
-  return { files: [], fromCache: true, verified: Promise.resolve() };
+  return read;
 }
 
 /** Stores verified bytes; a full disk is `QUOTA_EXCEEDED`, any other storage failure turns the cache off for this load. */

@@ -3,7 +3,7 @@
  * built), the record read, and what happens after a start: the start recorded and the previous
  * version dropped, or, for a version whose bytes no runtime accepts, a rollback to the previous one.
  */
-import { CacheMiss, findCachedFiles, readCachedFiles, type FetchedFiles } from '../cache/files.js';
+import { CacheMiss, readCachedFiles, readSmallCachedFiles, type FetchedFiles } from '../cache/files.js';
 import { collectGarbage } from '../cache/gc.js';
 import { ban, liftBans, pruneTuning, versionOf, type CachedVersion, type ModelRecord } from '../cache/records.js';
 import { parseManifest } from '../manifest/parse.js';
@@ -53,7 +53,7 @@ export async function readCachedVersion(record: ModelRecord, version: CachedVers
   const wanted = version.files.map((f) => ({ ...f, url: new URL(f.path, base).href }));
   // The files are read while the device is probed (the variant is chosen with the backend): the
   // variant this device ran last time is the one it almost always runs again.
-  const reading = context.lazy ? findCachedFiles(wanted, context) : readCachedFiles(wanted, context);
+  const reading = context.lazyAbove === undefined ? readCachedFiles(wanted, context) : readSmallCachedFiles(wanted, context.lazyAbove, context);
   reading.then((c) => c.verified).catch(() => undefined);
   const choice = manifest ? await context.choose(manifest) : { variant: version.variant, fallbacks: [] };
   // The device wants another variant of this version now (another backend, or the app asked): a miss.

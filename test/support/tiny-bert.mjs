@@ -17,12 +17,16 @@ export async function tinyBertReleases(root) {
   await publishTwoVersions(TINY_BERT, root, 'tiny-bert');
 }
 
+/** The bytes of the external-data fixture's `large.bin`: 5 MiB, deterministic. */
+export const LARGE_ASSET = Uint8Array.from({ length: 5 * 1024 * 1024 }, (_, i) => (Math.imul(i, 2654435761) >>> 24) & 0xff);
+
 /**
  * The tiny BERT v1 as big exports ship it: its int8 graph's weights in external data
  * (`onnx/model_quantized.onnx` and `model_quantized.onnx_data`, made by `ondevice quantize
  * --external-data`), its config saying so as transformers.js reads it
- * (`transformers.js_config.use_external_data_format`); the folder under `<root>external-src/`,
- * published as 1.0.0 under `<root>external/`.
+ * (`transformers.js_config.use_external_data_format`); and a top-level `large.bin` of 5 MiB, larger
+ * than what transformersCache holds in memory (as big tokenizers and vocabularies are), so that it is
+ * streamed from storage. The folder under `<root>external-src/`, published as 1.0.0 under `<root>external/`.
  * @param {string} root a folder path ending in `/`
  */
 export async function tinyBertExternal(root) {
@@ -40,6 +44,7 @@ export async function tinyBertExternal(root) {
   const config = JSON.parse(readFileSync(`${folder}config.json`, 'utf8'));
   config['transformers.js_config'] = { use_external_data_format: { 'model_quantized.onnx': 1 } };
   writeFileSync(`${folder}config.json`, JSON.stringify(config, null, 2));
+  writeFileSync(`${folder}large.bin`, LARGE_ASSET);
   await run('publish', folder, `${root}external`, '--version', '1.0.0', '--name', 'tiny-bert-external');
   if (!existsSync(`${folder}onnx/model_quantized.onnx_data`)) throw new Error('quantize --external-data wrote no model_quantized.onnx_data');
   return { folder, release: `${root}external/` };
