@@ -7,7 +7,8 @@
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  */
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,8 @@ import { printServe, serveBench } from './serve.mjs';
 
 const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const backends = arg('backends', 'wasm,webgpu');
+/** The big file of the transformers suite's delivery rows. */
+const BIG_FILE = 64 * 1024 * 1024;
 const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
@@ -85,6 +88,14 @@ if (suites.includes('transformers')) {
   rmSync(`${hosted}tiny-bert-release`, { recursive: true, force: true });
   execFileSync('node', [fileURLToPath(new URL('../dist/cli.js', import.meta.url)), 'publish', bert, `${hosted}tiny-bert-release`, '--version', '1.0.0', '--name', 'tiny-bert'], { stdio: ['ignore', 'ignore', 'inherit'] });
   cpSync(bert, `${hosted}tiny-bert-hub/acme/tiny-bert`, { recursive: true });
+  // The same repo with a big file beside it (as weights are), for the file-delivery rows: made here, never committed.
+  const big = mkdtempSync(join(tmpdir(), 'ondevice-bench-big-'));
+  cpSync(bert, big, { recursive: true });
+  writeFileSync(join(big, 'big.bin'), randomBytes(BIG_FILE));
+  rmSync(`${hosted}tiny-bert-big`, { recursive: true, force: true });
+  execFileSync('node', [fileURLToPath(new URL('../dist/cli.js', import.meta.url)), 'publish', big, `${hosted}tiny-bert-big`, '--version', '1.0.0', '--name', 'tiny-bert-big'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  cpSync(big, `${hosted}tiny-bert-hub/acme/tiny-bert-big`, { recursive: true });
+  rmSync(big, { recursive: true, force: true });
   cpSync(bert, `${hosted}tiny-bert-hub/warmup/tiny-bert`, { recursive: true });
   const ort = fileURLToPath(new URL('../node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/', import.meta.url));
   mkdirSync(`${hosted}ort`, { recursive: true });
@@ -284,6 +295,11 @@ function printTransformers(r) {
     const cold = r.cold[name];
     const coldText = cold === undefined ? ''.padEnd(24) : `cold ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×)`;
     console.log(`  ${name.padEnd(36)} ${coldText} · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+  }
+  console.log(`reading one cached ${r.file.size} file (match + arrayBuffer, warm, one cache object; lower is better)`);
+  const fileBase = r.file.ms[r.baseline];
+  for (const [name, s] of Object.entries(r.file.ms)) {
+    console.log(`  ${name.padEnd(36)} median ${s.median.toFixed(1).padStart(7)} ms (${fileBase ? (s.median / fileBase.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
   }
 }
 
