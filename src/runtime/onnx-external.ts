@@ -27,72 +27,82 @@ const EXTERNAL = 1;
 
 class Malformed extends Error {}
 
-/** The external-data locations of `model`'s tensors, in order of first use. Throws `MODEL_INVALID` for bytes that are not a protobuf. */
-export function externalDataLocations(model: Uint8Array, file = 'the model', extra: Record<string, unknown> = {}): string[] {
-  const found = new Set<string>();
-  const decoder = new TextDecoder();
-  let pos = 0;
-  const varint = (): number => {
+/** A read position in a protobuf's bytes. */
+class Cursor {
+  pos = 0;
+  constructor(private readonly bytes: Uint8Array) {}
+
+  /** A base-128 varint at `pos` (up to 2^53 exactly), moving past it. */
+  varint(): number {
     let value = 0;
     for (let shift = 0; shift < 64; shift += 7) {
-      if (pos >= model.length) throw new Malformed();
-      const byte = model[pos++]!;
+      if (this.pos >= this.bytes.length) throw new Malformed();
+      const byte = this.bytes[this.pos++]!;
       value += (byte & 0x7f) * 2 ** shift;
       if (byte < 0x80) return value;
     }
     throw new Malformed();
-  };
-  /** A `StringStringEntryProto` in [pos, end): its key and value. */
-  const entry = (end: number): { key?: string; value?: string } => {
+  }
+
+  /** A `StringStringEntryProto` in [pos, end): its key and value, moving to `end`. */
+  entry(end: number): { key?: string; value?: string } {
     const out: { key?: string; value?: string } = {};
-    while (pos < end) {
-      const tag = varint();
+    while (this.pos < end) {
+      const tag = this.varint();
       if ((tag & 7) !== 2) throw new Malformed();
-      const length = varint(); // read first: it moves `pos`
-      const stop = pos + length;
+      const length = this.varint(); // read first: it moves `pos`
+      const stop = this.pos + length;
       if (stop > end) throw new Malformed();
-      const text = decoder.decode(model.subarray(pos, stop));
+      const text = decoder.decode(this.bytes.subarray(this.pos, stop));
       if (tag >> 3 === 1) out.key = text;
       else if (tag >> 3 === 2) out.value = text;
-      pos = stop;
+      this.pos = stop;
     }
     return out;
-  };
+  }
+}
+
+const decoder = new TextDecoder();
+
+/** The external-data locations of `model`'s tensors, in order of first use. Throws `MODEL_INVALID` for bytes that are not a protobuf. */
+export function externalDataLocations(model: Uint8Array, file = 'the model', extra: Record<string, unknown> = {}): string[] {
+  const found = new Set<string>();
+  const c = new Cursor(model);
   /** Walks one message of `kind` in [pos, end), noting the location of each external tensor. */
   const walk = (kind: Exclude<Kind, 'entry'>, end: number, depth: number): void => {
     if (depth > 100) throw new Malformed();
     let location: string | undefined;
     let external = false;
-    while (pos < end) {
-      const tag = varint();
+    while (c.pos < end) {
+      const tag = c.varint();
       const field = Math.floor(tag / 8);
       const wire = tag & 7;
       if (wire === 0) {
-        const v = varint();
+        const v = c.varint();
         if (kind === 'tensor' && field === DATA_LOCATION) external = v === EXTERNAL;
-      } else if (wire === 1) pos += 8;
-      else if (wire === 5) pos += 4;
+      } else if (wire === 1) c.pos += 8;
+      else if (wire === 5) c.pos += 4;
       else if (wire === 2) {
-        const length = varint(); // read first: it moves `pos`
-      const stop = pos + length;
+        const length = c.varint(); // read first: it moves `c.pos`
+        const stop = c.pos + length;
         if (stop > end) throw new Malformed();
         const child = CHILDREN[kind][field];
         if (child === 'entry') {
-          const e = entry(stop);
+          const e = c.entry(stop);
           if (e.key === 'location') location = e.value;
         } else if (child) walk(child, stop, depth + 1);
         // Anything else (weights above all) is skipped by its length, unread.
-        pos = stop;
+        c.pos = stop;
       } else throw new Malformed();
     }
-    if (pos !== end) throw new Malformed();
+    if (c.pos !== end) throw new Malformed();
     if (external && location !== undefined) found.add(location);
   };
   try {
     walk('model', model.length, 0);
   } catch (error) {
     if (!(error instanceof Malformed)) throw error;
-    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${pos}). Check that the file is a whole .onnx.`, { details: { ...extra, file } });
+    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${c.pos}). Check that the file is a whole .onnx.`, { details: { ...extra, file } });
   }
   return [...found];
 }
@@ -130,69 +140,47 @@ function encodeVarint(value: number): Uint8Array {
  * other byte, weights above all, is copied as it is. `model` itself is not changed.
  */
 export function renameExternalData(model: Uint8Array, renamed: ReadonlyMap<string, string>, file = 'the model'): Uint8Array {
-  const decoder = new TextDecoder();
   const encoder = new TextEncoder();
-  let pos = 0;
-  const varint = (): number => {
-    let value = 0;
-    for (let shift = 0; shift < 64; shift += 7) {
-      if (pos >= model.length) throw new Malformed();
-      const byte = model[pos++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-    }
-    throw new Malformed();
-  };
+  const c = new Cursor(model);
   /** A message's bytes as pieces, or `undefined` if nothing in it changed. */
   type Pieces = Uint8Array[] | undefined;
   const size = (pieces: Uint8Array[]) => pieces.reduce((sum, p) => sum + p.length, 0);
   /** A `StringStringEntryProto` in [pos, end), re-encoded if it is a location to rename. */
   const entry = (end: number): Pieces => {
-    const start = pos;
-    let key: string | undefined;
-    let value: string | undefined;
-    while (pos < end) {
-      const tag = varint();
-      if ((tag & 7) !== 2) throw new Malformed();
-      const length = varint(); // read first: it moves `pos`
-      const stop = pos + length;
-      if (stop > end) throw new Malformed();
-      if (tag >> 3 === 1) key = decoder.decode(model.subarray(pos, stop));
-      else if (tag >> 3 === 2) value = decoder.decode(model.subarray(pos, stop));
-      pos = stop;
-    }
+    const start = c.pos;
+    const { key, value } = c.entry(end);
     const to = key === 'location' && value !== undefined ? renamed.get(value) : undefined;
     if (to === undefined || to === value) return undefined;
-    pos = start;
+    c.pos = start;
     const pieces: Uint8Array[] = [];
-    while (pos < end) {
-      const fieldStart = pos;
-      const tag = varint();
-      const length = varint();
-      const stop = pos + length;
+    while (c.pos < end) {
+      const fieldStart = c.pos;
+      const tag = c.varint();
+      const length = c.varint();
+      const stop = c.pos + length;
       if (tag >> 3 === 2) {
         const text = encoder.encode(to);
         pieces.push(encodeVarint(tag), encodeVarint(text.length), text);
       } else pieces.push(model.subarray(fieldStart, stop));
-      pos = stop;
+      c.pos = stop;
     }
     return pieces;
   };
   const walk = (kind: Exclude<Kind, 'entry'>, end: number, depth: number): Pieces => {
     if (depth > 100) throw new Malformed();
     const pieces: Uint8Array[] = [];
-    let copied = pos;
+    let copied = c.pos;
     let changed = false;
-    while (pos < end) {
-      const fieldStart = pos;
-      const tag = varint();
+    while (c.pos < end) {
+      const fieldStart = c.pos;
+      const tag = c.varint();
       const wire = tag & 7;
-      if (wire === 0) varint();
-      else if (wire === 1) pos += 8;
-      else if (wire === 5) pos += 4;
+      if (wire === 0) c.varint();
+      else if (wire === 1) c.pos += 8;
+      else if (wire === 5) c.pos += 4;
       else if (wire === 2) {
-        const length = varint(); // read first: it moves `pos`
-        const stop = pos + length;
+        const length = c.varint(); // read first: it moves `c.pos`
+        const stop = c.pos + length;
         if (stop > end) throw new Malformed();
         const child = CHILDREN[kind][Math.floor(tag / 8)];
         const inner = child === 'entry' ? entry(stop) : child ? walk(child, stop, depth + 1) : undefined;
@@ -201,10 +189,10 @@ export function renameExternalData(model: Uint8Array, renamed: ReadonlyMap<strin
           pieces.push(model.subarray(copied, fieldStart), encodeVarint(tag), encodeVarint(size(inner)), ...inner);
           copied = stop;
         }
-        pos = stop;
+        c.pos = stop;
       } else throw new Malformed();
     }
-    if (pos !== end) throw new Malformed();
+    if (c.pos !== end) throw new Malformed();
     if (!changed) return undefined;
     pieces.push(model.subarray(copied, end));
     return pieces;
@@ -214,7 +202,7 @@ export function renameExternalData(model: Uint8Array, renamed: ReadonlyMap<strin
     pieces = walk('model', model.length, 0);
   } catch (error) {
     if (!(error instanceof Malformed)) throw error;
-    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${pos}). Check that the file is a whole .onnx.`, { details: { file } });
+    throw new OndeviceError('MODEL_INVALID', `${file} is not a valid ONNX model (its protobuf ends mid-field at byte ${c.pos}). Check that the file is a whole .onnx.`, { details: { file } });
   }
   if (!pieces) return model;
   const out = new Uint8Array(size(pieces));
