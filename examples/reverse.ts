@@ -1,7 +1,7 @@
 /**
  * @file The encoder–decoder example page: loads the release (three graphs, a tokenizer, a config),
  * shows what runs, and reverses what the user types, streaming each letter as the decoder makes it
- * with its key/value cache kept in the worker. A newer release is offered with a Switch button.
+ * in one `generate()` call whose key/value cache stays in the worker (a new word aborts the last). A newer release is offered with a Switch button.
  */
 import { loadModel, type Model } from 'ondevice';
 import { decode, tokenizerOf, type Tokenizer } from './seq2seq/greedy.js';
@@ -30,28 +30,37 @@ function showRelease(): void {
   ]);
 }
 
-let current = 0;
+/** The decode in progress: a new word stops it between two steps, in the worker. */
+let running: AbortController | undefined;
 async function reverse(): Promise<void> {
   const word = input.value.toLowerCase().replace(/[^a-z]/g, '');
-  const run = ++current;
+  running?.abort();
+  const controller = new AbortController();
+  running = controller;
   output.textContent = '';
   if (!word) return;
   const started = performance.now();
   let first = 0;
-  const tokens = await decode(model, tokenizer, word, {
-    onToken: (_, letter) => {
-      if (run !== current) return;
-      first ||= performance.now() - started;
-      output.textContent += letter;
-    },
-  });
-  if (run !== current) return;
+  let tokens: number[];
+  try {
+    tokens = await decode(model, tokenizer, word, {
+      signal: controller.signal,
+      onToken: (_, letter) => {
+        if (controller.signal.aborted) return; // told before the worker heard the abort
+        first ||= performance.now() - started;
+        output.textContent += letter;
+      },
+    });
+  } catch (error) {
+    if (controller.signal.aborted) return; // the user typed on: the next word's decode owns the page
+    throw error;
+  }
   const ms = performance.now() - started;
   list('decoding', [
     ['letters', String(tokens.length)],
     ['first letter', `${first.toFixed(1)} ms`],
     ['per letter', `${(ms / Math.max(1, tokens.length)).toFixed(1)} ms`],
-    ['cache', 'kept in the worker'],
+    ['loop', 'one generate() call, its cache kept in the worker'],
   ]);
   phase.textContent = `ready — reversed "${word}"`;
 }

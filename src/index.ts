@@ -34,6 +34,7 @@ export type {
   RunInputs,
   RunOutputs,
   RunOptions,
+  GenerateOptions,
   GraphInfo,
   AssetInfo,
   TensorType,

@@ -5,7 +5,8 @@ import type { ModelEvent } from './pipeline/host.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
 import { isTensorRef, makeRef, wireOf } from './tensor-refs.js';
 import { isWireRef, type WireRunOptions, type WireTensors } from './pipeline/refs.js';
-import type { LoadOptions, Model, ModelInfo, ModelStats, RunInputs, RunOptions, RunOutputs, Tensor, TensorMap, TensorRef, TensorSpec, UpdateCheckResult, UpdateInfo } from './types.js';
+import { checkGenerate, type WireGenerateOptions } from './pipeline/generate.js';
+import type { GenerateOptions, LoadOptions, Model, ModelInfo, ModelStats, RunInputs, RunOptions, RunOutputs, Tensor, TensorMap, TensorRef, TensorSpec, UpdateCheckResult, UpdateInfo } from './types.js';
 
 /** A model opened on a host: its connection, its id there, and what the load said. */
 export interface Opened {
@@ -128,6 +129,37 @@ export class OndeviceModel implements Model {
     try {
       const outputs = await this.#connection.run(this.#id, wire, wireOptions);
       return Object.fromEntries(Object.entries(outputs).map(([name, value]) => [name, isWireRef(value) ? this.#ref(value, generation) : value]));
+    } finally {
+      this.#reportStats();
+    }
+  }
+
+  async generate(inputs: RunInputs, options: GenerateOptions): Promise<number[]> {
+    if (this.#disposed) throw disposedError();
+    let wire: WireTensors;
+    let wireOptions: WireGenerateOptions;
+    try {
+      // The first step's inputs are checked as run() checks them, then the loop's options.
+      validateInputs(inputs, this.#graphInputs((options as GenerateOptions | undefined)?.graph));
+      const checked = checkGenerate(this.info.graphs, Object.keys(inputs), options);
+      const generation = this.#generation;
+      wire = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
+      wireOptions = { ...checked, ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
+    } catch (error) {
+      const code = toOndeviceError(error).code;
+      this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
+      throw error;
+    }
+    const { onToken, signal } = options;
+    const safe = onToken && ((token: number, index: number) => {
+      try {
+        onToken(token, index);
+      } catch {
+        // The app's listener threw: its bug, not the loop's.
+      }
+    });
+    try {
+      return await this.#connection.generate(this.#id, wire, wireOptions, { onToken: safe, signal });
     } finally {
       this.#reportStats();
     }

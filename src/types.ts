@@ -87,6 +87,63 @@ export interface RunOptions {
   keep?: boolean | readonly string[];
 }
 
+/**
+ * A greedy decode loop run where the model runs (`model.generate()`): one call for the whole
+ * sequence, so no step crosses the worker boundary. Each step's token is the highest score at the
+ * last position of `token.output`, fed to the next step as `token.input` (`[1, 1]`); the outputs
+ * named in `feed` (the key/value cache) stay where the model runs and are fed back as inputs; every
+ * other input of the step graph keeps the value given to the first step.
+ *
+ * @example
+ * // The transformers.js / Optimum layout: decoder_model starts, decoder_with_past_model continues.
+ * const tokens = await model.generate({ input_ids: bos, encoder_hidden_states: enc.last_hidden_state }, {
+ *   graph: 'decoder_model', nextGraph: 'decoder_with_past_model',
+ *   feed: { 'past_key_values.0.key': 'present.0.key', 'past_key_values.0.value': 'present.0.value' },
+ *   eos: 2, maxTokens: 32, onToken: (id) => show(id),
+ * });
+ */
+export interface GenerateOptions {
+  /**
+   * The graph of the first step.
+   * @default the first graph
+   */
+  graph?: string;
+  /**
+   * The graph of every later step.
+   * @default `graph` (a decoder whose past inputs the first step is given, e.g. empty)
+   */
+  nextGraph?: string;
+  /**
+   * Each later step's inputs fed from the last step's outputs, as `{ input: output }`: the cache,
+   * which never leaves where the model runs. Every output named must be an output of both graphs.
+   * @example { 'past_key_values.0.key': 'present.0.key' }
+   */
+  feed: Readonly<Record<string, string>>;
+  /**
+   * Where the token comes from and goes: the output whose last position is scored (its last
+   * dimension is the vocabulary), and the input it is fed to, as a `[1, 1]` tensor of that
+   * input's integer type.
+   * @default { output: 'logits', input: 'input_ids' }
+   */
+  token?: { output?: string; input?: string };
+  /** At most this many tokens (a positive integer): the loop runs once per token. */
+  maxTokens: number;
+  /**
+   * Token ids that end the sequence; the one met is not returned.
+   * @default none: the loop runs `maxTokens` steps
+   */
+  eos?: number | readonly number[];
+  /**
+   * An input of the step graph that is an attention mask of shape `[1, n]`, given to the first
+   * step: each later step gets it one position longer, the new position 1.
+   */
+  attentionMask?: string;
+  /** Called with each token as it is chosen, before the next step ends (for streaming text). */
+  onToken?: (token: number, index: number) => void;
+  /** Stops the loop between two steps: the call rejects with `ABORTED`, and nothing it kept is left behind. */
+  signal?: AbortSignal;
+}
+
 /** One graph of a loaded model: what it takes and gives. */
 export interface GraphInfo {
   inputs: readonly TensorSpec[];
@@ -413,6 +470,17 @@ export interface Model {
    * const step = await model.run({ input_ids: bos, encoder_hidden_states: enc.last_hidden_state }, { graph: 'decoder_model' });
    */
   run(inputs: RunInputs, options: RunOptions): Promise<RunOutputs>;
+  /**
+   * Runs a greedy decode loop where the model runs and returns the token ids it chose: one call for
+   * the whole sequence, the cache kept there between steps (see `GenerateOptions`). Each step counts
+   * as a run in `stats()`. `INPUT_INVALID` for a graph, input or output the options name that the
+   * model lacks, and for a step input with no source (not given, fed or the token). ONNX models only.
+   *
+   * @example
+   * const tokens = await model.generate({ input_ids: bos, encoder_hidden_states: hidden },
+   *   { graph: 'decoder_model', nextGraph: 'decoder_with_past_model', feed, eos: 2, maxTokens: 32 });
+   */
+  generate(inputs: RunInputs, options: GenerateOptions): Promise<number[]>;
   /** The data of a kept output, as a tensor; the ref stays usable. */
   read(ref: TensorRef): Promise<Tensor>;
   /**

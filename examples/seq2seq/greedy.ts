@@ -1,7 +1,9 @@
 /**
  * @file Greedy decoding with ondevice: the encoder once, then the decoder token by token with its
- * key/value cache kept where the model runs (`keep`), fed back as refs and freed as it is replaced.
- * The example page streams its tokens; the tests compare them with onnxruntime-node's loop.
+ * key/value cache kept where the model runs. By default the whole loop is one `model.generate()`
+ * call (no step crosses to this thread); `loop: 'steps'` drives it one `run()` a token, the cache
+ * fed back as refs (`keep`) and freed as it is replaced. The example page streams its tokens; the
+ * tests compare them with onnxruntime-node's loop.
  */
 import type { Model, Tensor, TensorRef } from 'ondevice';
 
@@ -34,19 +36,56 @@ export async function tokenizerOf(model: Model): Promise<Tokenizer> {
   return JSON.parse(await (await model.asset('tokenizer.json')).text()) as Tokenizer;
 }
 
-/**
- * Decodes `word` greedily, calling `onToken` with each token as it comes; returns the token ids.
- * `keep: false` runs the same loop with the cache crossing to this thread at every step (for the bench).
- */
-export async function decode(model: Model, tokenizer: Tokenizer, word: string, options: { maxTokens?: number; keep?: boolean; onToken?: (token: number, text: string) => void } = {}): Promise<number[]> {
-  const keep = options.keep ?? true;
-  const letters = Object.fromEntries(Object.entries(tokenizer.vocab).map(([k, v]) => [v, k]));
-  const input = [...word].map((c) => {
+function inputIds(tokenizer: Tokenizer, word: string): number[] {
+  return [...word].map((c) => {
     const id = tokenizer.vocab[c];
     if (id === undefined) throw new Error(`"${c}" is not in the tokenizer's vocabulary`);
     return id;
   });
-  const encoded = await model.run({ input_ids: ids(input) }, { graph: 'encoder_model', keep });
+}
+
+export interface DecodeOptions {
+  maxTokens?: number;
+  onToken?: (token: number, text: string) => void;
+  /**
+   * `'worker'` (the default): the whole loop in one `model.generate()` call, where the model runs.
+   * `'steps'`: one `model.run()` a token from this thread, with the cache kept (`keep`) or, with
+   * `keep: false`, crossing to this thread at every step (for the bench and the tests).
+   */
+  loop?: 'worker' | 'steps';
+  keep?: boolean;
+  signal?: AbortSignal;
+}
+
+/** Decodes `word` greedily, calling `onToken` with each token as it comes; returns the token ids. */
+export async function decode(model: Model, tokenizer: Tokenizer, word: string, options: DecodeOptions = {}): Promise<number[]> {
+  if (options.loop === 'steps') return decodeStepByStep(model, tokenizer, word, options);
+  const letters = Object.fromEntries(Object.entries(tokenizer.vocab).map(([k, v]) => [v, k]));
+  const encoded = await model.run({ input_ids: ids(inputIds(tokenizer, word)) }, { graph: 'encoder_model', keep: true });
+  const hidden = encoded['last_hidden_state'] as TensorRef;
+  try {
+    return await model.generate(
+      { input_ids: ids([tokenizer.bos]), encoder_hidden_states: hidden },
+      {
+        graph: 'decoder_model',
+        nextGraph: 'decoder_with_past_model',
+        feed: { 'past_key_values.0.key': CACHE[0], 'past_key_values.0.value': CACHE[1] },
+        eos: tokenizer.eos,
+        maxTokens: options.maxTokens ?? 12,
+        ...(options.signal && { signal: options.signal }),
+        ...(options.onToken && { onToken: (token: number) => options.onToken!(token, letters[token] ?? '?') }),
+      },
+    );
+  } finally {
+    await hidden.dispose();
+  }
+}
+
+/** The same loop driven from this thread, one `run()` a token. */
+async function decodeStepByStep(model: Model, tokenizer: Tokenizer, word: string, options: DecodeOptions): Promise<number[]> {
+  const keep = options.keep ?? true;
+  const letters = Object.fromEntries(Object.entries(tokenizer.vocab).map(([k, v]) => [v, k]));
+  const encoded = await model.run({ input_ids: ids(inputIds(tokenizer, word)) }, { graph: 'encoder_model', keep });
   const hidden = encoded['last_hidden_state']!;
   let step = await model.run({ input_ids: ids([tokenizer.bos]), encoder_hidden_states: again(hidden) }, { graph: 'decoder_model', keep: keep ? [...CACHE] : false });
   const emitted: number[] = [];
@@ -56,6 +95,7 @@ export async function decode(model: Model, tokenizer: Tokenizer, word: string, o
       if (token === tokenizer.eos) break;
       emitted.push(token);
       options.onToken?.(token, letters[token] ?? '?');
+      if (emitted.length === (options.maxTokens ?? 12)) break;
       const next = await model.run(
         { input_ids: ids([token]), encoder_hidden_states: again(hidden), 'past_key_values.0.key': step[CACHE[0]]!, 'past_key_values.0.value': step[CACHE[1]]! },
         { graph: 'decoder_with_past_model', keep: keep ? [...CACHE] : false },

@@ -33,6 +33,7 @@ export type {
   RunInputs,
   RunOutputs,
   RunOptions,
+  GenerateOptions,
   GraphInfo,
   AssetInfo,
   TensorType,

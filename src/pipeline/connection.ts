@@ -2,10 +2,12 @@
 import type { LoadControls, LoadRequest, LoadResult, ModelHost, ReloadResult } from './host.js';
 import type { ModelStats, Tensor, UpdateCheckResult } from '../types.js';
 import type { WireRef, WireRunOptions, WireTensors } from './refs.js';
+import type { GenerateControls, WireGenerateOptions } from './generate.js';
 
 export interface HostConnection {
   load(request: LoadRequest, controls: LoadControls): Promise<LoadResult>;
   run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  generate(id: number, inputs: WireTensors, options: WireGenerateOptions, controls: Omit<GenerateControls, 'onStep'>): Promise<number[]>;
   read(id: number, ref: WireRef): Promise<Tensor>;
   release(id: number, refs: readonly number[]): Promise<void>;
   asset(id: number, name: string): Promise<Uint8Array>;
@@ -24,6 +26,7 @@ export function directConnection(host: ModelHost): HostConnection {
   return {
     load: (request, controls) => host.load(request, controls),
     run: (id, inputs, options) => host.run(id, inputs, options),
+    generate: (id, inputs, options, controls) => host.generate(id, inputs, options, controls),
     read: (id, ref) => host.read(id, ref),
     release: (id, refs) => host.release(id, refs),
     asset: (id, name) => host.asset(id, name),

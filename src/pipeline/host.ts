@@ -19,6 +19,7 @@ import type { ModelInfo, ModelStats, Tensor } from '../types.js';
 import type { GraphSessions } from './graphs.js';
 import { RefRegistry, type WireRef, type WireRunOptions, type WireTensors } from './refs.js';
 import { resolveFiles, type ReleaseFiles } from './release-files.js';
+import { generateTokens, type GenerateControls, type WireGenerateOptions } from './generate.js';
 import { runGraph } from './run-graph.js';
 import { createPhaseClock, createStatsRecorder, type StatsRecorder } from './stats.js';
 import { cachedVersion, checkForUpdate, markStarted, type Handoff, type Resolved, type ResolveContext, type UpdateCheck } from '../update/resolve.js';
@@ -49,6 +50,8 @@ export interface ModelHost {
   load(request: LoadRequest, controls?: LoadControls): Promise<LoadResult>;
   /** Runs a graph (the default one unless `options.graph`); kept outputs come back as refs. */
   run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  /** A greedy decode loop run here (see generate.ts): the tokens it chose. */
+  generate(id: number, inputs: WireTensors, options: WireGenerateOptions, controls?: Omit<GenerateControls, 'onStep'>): Promise<number[]>;
   /** The data of a kept output. */
   read(id: number, ref: WireRef): Promise<Tensor>;
   /** Frees kept outputs (unknown ids are ignored). */
@@ -322,6 +325,18 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
         const outputs = await runGraph(model.session, model.refs, model.info.runtime, inputs, options);
         model.recorder.run(performance.now() - started);
         return outputs;
+      } catch (error) {
+        const mapped = mapError(error, 'RUN_FAILED');
+        model?.recorder.failure(mapped.code);
+        throw mapped;
+      }
+    },
+    async generate(id, inputs, options, controls = {}) {
+      const model = models.get(id);
+      try {
+        if (!model) throw disposedError();
+        if (options.release) model.refs.release(options.release);
+        return await generateTokens(model.session, model.refs, model.info.runtime, inputs, options, { ...controls, onStep: (ms) => model.recorder.run(ms) });
       } catch (error) {
         const mapped = mapError(error, 'RUN_FAILED');
         model?.recorder.failure(mapped.code);

@@ -2,6 +2,7 @@
 import type { LoadRequest, LoadResult, ModelEventListener, ReloadResult } from '../pipeline/host.js';
 import type { LoadProgress, ModelStats, Tensor, UpdateCheckResult } from '../types.js';
 import type { WireRef, WireRunOptions, WireTensors } from '../pipeline/refs.js';
+import type { WireGenerateOptions } from '../pipeline/generate.js';
 
 export interface WorkerApi {
   /**
@@ -17,9 +18,11 @@ export interface WorkerApi {
     /** Kept for the model's life, released by `dispose`. */
     onEvent: ModelEventListener | undefined,
   ): Promise<LoadResult>;
-  /** Aborts the load `loadId` (an AbortSignal cannot cross postMessage). */
-  abort(loadId: string): void;
+  /** Aborts the load or generate call `callId` (an AbortSignal cannot cross postMessage). */
+  abort(callId: string): void;
   run(id: number, inputs: WireTensors, options?: WireRunOptions): Promise<WireTensors>;
+  /** A decode loop run here; each token is told to `onToken` as it is chosen, without waiting for it. */
+  generate(id: number, inputs: WireTensors, options: WireGenerateOptions, callId: string, onToken: ((token: number, index: number) => unknown) | undefined): Promise<number[]>;
   read(id: number, ref: WireRef): Promise<Tensor>;
   release(id: number, refs: readonly number[]): Promise<void>;
   asset(id: number, name: string): Promise<Uint8Array>;

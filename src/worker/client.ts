@@ -9,6 +9,7 @@ import type { LoadControls, LoadRequest, LoadResult, ReloadResult } from '../pip
 import type { RuntimeFamily } from '../runtime/runtimes.js';
 import type { ModelStats, Tensor, UpdateCheckResult } from '../types.js';
 import type { WireRef, WireRunOptions, WireTensors } from '../pipeline/refs.js';
+import type { GenerateControls, WireGenerateOptions } from '../pipeline/generate.js';
 import type { WorkerApi } from './api.js';
 import { installErrorTransfer } from './error-transfer.js';
 import { forTransfer } from './tensors.js';
@@ -87,6 +88,22 @@ export class WorkerConnection implements HostConnection {
     // Every failure of a run is coded, a raw one from the boundary itself (an output the structured
     // clone cannot carry) included.
     return this.#call((api) => api.run(id, transfer(tensors, buffers), options)).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
+  }
+
+  async generate(id: number, inputs: WireTensors, options: WireGenerateOptions, { onToken, signal }: Omit<GenerateControls, 'onStep'>): Promise<number[]> {
+    if (signal?.aborted) throw abortError(signal, 'The generate() call');
+    const [tensors, buffers] = forTransfer(inputs);
+    const callId = randomId();
+    const pending = this.#call((api) => api.generate(id, transfer(tensors, buffers), options, callId, onToken && proxy(onToken))).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
+    if (!signal) return pending;
+    // The worker stops between two steps and frees what the loop kept; the call then rejects with ABORTED.
+    const onAbort = (): void => void this.#remote.abort(callId).catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      return await pending;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
   }
 
   read(id: number, ref: WireRef): Promise<Tensor> {

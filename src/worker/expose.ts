@@ -38,8 +38,28 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
         (onProgress as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       }
     },
-    abort(loadId) {
-      loads.get(loadId)?.abort();
+    abort(callId) {
+      loads.get(callId)?.abort();
+    },
+    async generate(id, inputs, options, callId, onToken) {
+      const controller = new AbortController();
+      loads.set(callId, controller);
+      try {
+        // The page's listener is called, not awaited: the next step does not wait for a round trip.
+        // Its calls travel on a port of their own, so the answer waits for them: a page never sees
+        // the call end before it has been told every token.
+        // (They are answered in order, so the last one's answer covers them all.)
+        let last: Promise<unknown> = Promise.resolve();
+        const tell = onToken && ((token: number, index: number) => void (last = Promise.resolve(onToken(token, index)).catch(() => undefined)));
+        try {
+          return await host.generate(id, inputs, options, { onToken: tell, signal: controller.signal });
+        } finally {
+          await last;
+        }
+      } finally {
+        loads.delete(callId);
+        (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
+      }
     },
     async run(id, inputs, options) {
       const outputs = await host.run(id, inputs, options);

@@ -7,7 +7,7 @@
  */
 import { describe, expect, inject, test } from 'vitest';
 import { decode, tokenizerOf } from '../../examples/seq2seq/greedy.js';
-import { loadModel, modelCache, type Model, type TensorRef } from '../../src/index.js';
+import { loadModel, modelCache, type Model, type Tensor, type TensorRef } from '../../src/index.js';
 import { usable } from './engine.js';
 import { server } from './helpers.js';
 import { LiveHost, type ManifestJson } from './live.js';
@@ -36,9 +36,16 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
     // model's graphs interleave, and each still decodes as if alone.
     const [w0, w1] = [seq2seq.words[0]!, seq2seq.words[1]!];
     expect(await Promise.all([decode(model, await tokenizerOf(model), w0), decode(model, await tokenizerOf(model), w1)])).toEqual([seq2seq.tokens['1.0.0'][w0], seq2seq.tokens['1.0.0'][w1]]);
-    // The same loop with every output crossing to the page (the cost without keep): the same tokens.
+    // The same loop driven from the page one run() a token, the cache kept as refs, and with every
+    // output crossing to the page (the cost without keep): the same tokens.
     const tokenizer = await tokenizerOf(model);
-    expect(await decode(model, tokenizer, seq2seq.words[0]!, { keep: false })).toEqual(seq2seq.tokens['1.0.0'][seq2seq.words[0]!]);
+    expect(await decode(model, tokenizer, seq2seq.words[0]!, { loop: 'steps' })).toEqual(seq2seq.tokens['1.0.0'][seq2seq.words[0]!]);
+    expect(await decode(model, tokenizer, seq2seq.words[0]!, { loop: 'steps', keep: false })).toEqual(seq2seq.tokens['1.0.0'][seq2seq.words[0]!]);
+    // generate() streams each token, in order, as it is chosen.
+    const told: string[] = [];
+    const tokens = await decode(model, tokenizer, seq2seq.words[1]!, { onToken: (_, letter) => void told.push(letter) });
+    expect(told.join('')).toBe(tokens.map((t) => Object.keys(tokenizer.vocab).find((k) => tokenizer.vocab[k] === t)).join(''));
+    expect(told.join('')).toBe([...seq2seq.words[1]!].reverse().join(''));
     // A kept output reads back; once disposed it is refused, and dispose() frees the rest.
     const kept = await model.run({ input_ids: { type: 'int64', data: BigInt64Array.from([5n, 6n]), dims: [1, 2] } }, { graph: 'encoder_model', keep: true });
     const ref = kept['last_hidden_state'] as TensorRef;
@@ -48,6 +55,40 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
     await ref.dispose();
     expect((await model.stats()).kept).toBe(0);
     await expect(model.read(ref)).rejects.toMatchObject({ code: 'INPUT_INVALID' });
+    await model.dispose();
+  });
+});
+
+describe.each([true, false])('generate() on kv-bench, 16 cache tensors (worker: %s)', (worker) => {
+  const kvBench = inject('kvBench');
+  const feed = Object.fromEntries(Array.from({ length: 8 }, (_, l) => ['key', 'value'].map((kv) => [`past_key_values.${l}.${kv}`, `present.${l}.${kv}`])).flat());
+  const ids = (values: number[]): Tensor => ({ type: 'int64', data: BigInt64Array.from(values.map(BigInt)), dims: [1, values.length] });
+  /** The first step's inputs, made anew for each call (a worker takes the buffers it is given). */
+  const start = (hidden: TensorRef): Record<string, Tensor | TensorRef> => {
+    const inputs: Record<string, Tensor | TensorRef> = { input_ids: ids([1]), encoder_hidden_states: hidden };
+    for (const past of Object.keys(feed)) inputs[past] = { type: 'float32', data: new Float32Array(4 * 32), dims: [1, 4, 1, 32] };
+    return inputs;
+  };
+  test.each(usable(['wasm', 'webgpu'] as const))('on %s it equals onnxruntime-node; an abort stops it between two steps and the model decodes on', async (backend) => {
+    await modelCache.clear();
+    const model = await loadModel(`${server}${kvBench.manifest}`, { backend, worker, update: 'blocking' });
+    const hidden = (await model.run({ input_ids: ids([3, 4, 5, 6]) }, { graph: 'encoder_model', keep: true }))['last_hidden_state'] as TensorRef;
+    expect(await model.generate(start(hidden), { graph: 'decoder_with_past_model', feed, maxTokens: kvBench.tokens.length })).toEqual(kvBench.tokens);
+    // No eos and no real bound: the loop ends only through the abort, whenever the worker hears it.
+    const controller = new AbortController();
+    const told: number[] = [];
+    const aborted = await model
+      .generate(start(hidden), { graph: 'decoder_with_past_model', feed, maxTokens: 2 ** 31 - 1, signal: controller.signal, onToken: (token, index) => {
+        told.push(token);
+        if (index === 2) controller.abort();
+      } })
+      .catch((e: unknown) => e);
+    expect(aborted).toMatchObject({ code: 'ABORTED', details: { reason: 'abort' } });
+    expect(told.length).toBeGreaterThanOrEqual(3);
+    expect(told.slice(0, kvBench.tokens.length)).toEqual(kvBench.tokens.slice(0, Math.min(told.length, kvBench.tokens.length)));
+    // The app's ref (the encoder's output) is the only thing kept: the loop freed its own.
+    expect((await model.stats()).kept).toBe(1);
+    expect(await model.generate(start(hidden), { graph: 'decoder_with_past_model', feed, maxTokens: 3 })).toEqual(kvBench.tokens.slice(0, 3));
     await model.dispose();
   });
 });

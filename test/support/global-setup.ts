@@ -9,7 +9,7 @@ import { RUN_DIR, classifierReferences, externalDataReleases, quantizedReleases,
 import { startFaultProxy } from './fault-proxy.mjs';
 import { startModelServer } from './model-server.mjs';
 import { signedReleases, type SignedReleases } from './signed.js';
-import { referenceDecodes, seq2seqQ4Release, seq2seqReleases, WORDS } from './seq2seq.mjs';
+import { kvBenchRelease, referenceDecodes, seq2seqQ4Release, seq2seqReleases, WORDS } from './seq2seq.mjs';
 import { tinyBertServed } from './tiny-bert.mjs';
 
 declare module 'vitest' {
@@ -39,6 +39,8 @@ declare module 'vitest' {
     signedReleases: SignedReleases;
     /** The encoder–decoder example published with the CLI (1.0.0 alone; 1.0.0 then 2.0.0), and onnxruntime-node's greedy tokens per word for each version. */
     seq2seq: { v1: string; both: string; words: string[]; tokens: Record<'1.0.0' | '2.0.0', Record<string, number[]>>; q4: { manifest: string; tokens: Record<string, number[]> } };
+    /** kv-bench (a decoder with no positional table, whose loop runs until stopped) published as 1.0.0, and onnxruntime-node's greedy tokens on it (test/support/seq2seq.mjs, KV_BENCH_RUN). */
+    kvBench: { manifest: string; tokens: number[] };
     /** The tiny BERT (models/tiny-bert) published with the CLI: 1.0.0 alone, and 1.0.0 then 2.0.0; its repo folders on the server (for transformers.js reading them itself), and the sentences to embed. */
     tinyBert: { v1: string; both: string; external: { folder: string; manifest: string }; folders: string; sentences: string[]; wasmPaths: { mjs: string; wasm: string } };
     /** The ONNX backend node tests to run (scripts/onnx-backend-cases.py): the repo's subset, or all of them with ONDEVICE_ONNX_BACKEND=all. */
@@ -105,6 +107,8 @@ async function start(): Promise<{ values: Partial<Provided> }> {
   values.externalDataReleases = await externalDataReleases();
   const seq2seq = await seq2seqReleases();
   values.seq2seq = { v1: seq2seq.v1, both: seq2seq.both, words: WORDS, tokens: { '1.0.0': await referenceDecodes('v1'), '2.0.0': await referenceDecodes('v2') }, q4: await seq2seqQ4Release() };
+  const kvBench = await kvBenchRelease();
+  values.kvBench = { manifest: kvBench.manifest, tokens: kvBench.tokens };
   values.tinyBert = await tinyBertServed();
   values.referenceLogits = await referenceLogits();
   values.nextReferenceLogits = await referenceLogits('next');

@@ -111,3 +111,42 @@ export async function seq2seqQ4Release() {
   }
   return { manifest: `/generated/${RUN_DIR}/seq2seq-q4/release/manifest.json`, tokens: await referenceDecodes('v1', 'v1', { dir: `${root}repo`, suffix: '_q4' }) };
 }
+
+/** The decoder-only loop the tests run on kv-bench: from these encoder ids and first token, this many tokens. */
+export const KV_BENCH_RUN = { inputIds: [3, 4, 5, 6], first: 1, tokens: 6 };
+
+/**
+ * kv-bench (models/seq2seq/kv-bench: random weights, no positional table, so its loop runs as long
+ * as it is let), published as 1.0.0; and onnxruntime-node's greedy tokens on its files, from an
+ * empty cache (one zero position, as the bench starts). A loop with no eos and no real bound ends only
+ * when it is aborted: what the abort tests need, with no race to lose.
+ * @param {string} [root] where to publish (default: models/generated/<run>/kv-bench/)
+ * @returns {Promise<{ root: string, manifest: string, tokens: number[] }>}
+ */
+export async function kvBenchRelease(root = fileURLToPath(new URL(`../../models/generated/${RUN_DIR}/kv-bench/`, import.meta.url))) {
+  const { main } = await import('../../src/cli/main.js');
+  rmSync(root, { recursive: true, force: true });
+  const io = { out: () => undefined, err: () => undefined };
+  const argv = ['publish', `${SEQ2SEQ}kv-bench`, root, '--version', '1.0.0', '--name', 'kv-bench'];
+  if ((await main(argv, io)) !== 0) throw new Error(`ondevice ${argv.join(' ')} failed`);
+
+  const ort = (await import('onnxruntime-node')).default;
+  const dir = `${SEQ2SEQ}kv-bench/onnx/`;
+  const [encoder, decoder] = await Promise.all(['encoder_model', 'decoder_with_past_model'].map((g) => ort.InferenceSession.create(`${dir}${g}.onnx`)));
+  const int64 = (/** @type {number[]} */ ids) => new ort.Tensor('int64', BigInt64Array.from(ids.map(BigInt)), [1, ids.length]);
+  const hidden = /** @type {import('onnxruntime-node').Tensor} */ ((await /** @type {import('onnxruntime-node').InferenceSession} */ (encoder).run({ input_ids: int64(KV_BENCH_RUN.inputIds) }))['last_hidden_state']);
+  /** @type {Record<string, import('onnxruntime-node').Tensor>} */
+  let feeds = { input_ids: int64([KV_BENCH_RUN.first]), encoder_hidden_states: hidden };
+  for (let l = 0; l < 8; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = new ort.Tensor('float32', new Float32Array(4 * 32), [1, 4, 1, 32]);
+  const tokens = [];
+  while (tokens.length < KV_BENCH_RUN.tokens) {
+    const out = await /** @type {import('onnxruntime-node').InferenceSession} */ (decoder).run(feeds);
+    const logits = /** @type {import('onnxruntime-node').Tensor} */ (out['logits']);
+    const token = argmaxLast(/** @type {Float32Array} */ (logits.data), logits.dims);
+    tokens.push(token);
+    feeds = { input_ids: int64([token]), encoder_hidden_states: hidden };
+    for (let l = 0; l < 8; l++) for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = /** @type {import('onnxruntime-node').Tensor} */ (out[`present.${l}.${kv}`]);
+  }
+  await Promise.all([encoder, decoder].map((s) => s?.release()));
+  return { root, manifest: `/generated/${RUN_DIR}/kv-bench/manifest.json`, tokens };
+}
