@@ -3,7 +3,9 @@
  * ondevice with `keep` (the cache stays in the worker, on WebGPU in GPU buffers) vs onnxruntime-web
  * driven directly on the main thread with the same tensors kept (on WebGPU: with outputs read back to
  * the CPU each step, ORT's default, and with `preferredOutputLocation: 'gpu-buffer'`), and ondevice
- * without `keep` (the cache crosses to the page and back at every step: the cost before issue 24).
+ * without `keep` (the cache crosses to the page and back at every step: the cost before issue 24),
+ * and ondevice's `generate()`, the whole loop in one call where the model runs (worker and in-thread).
+ * Every contender picks each next token the same way (the argmax of the last logits) and feeds it back.
  * Two models: the encoder–decoder example (12 steps a sequence) and a decoder whose cache grows to
  * 2 MB (8 layers; 256 steps from an empty cache on WASM, 64 on SwiftShader's slow WebGPU).
  */
@@ -39,7 +41,16 @@ const ids = (values: number[]): Tensor => ({ type: 'int64', data: BigInt64Array.
 const zeros = (s: Shape): Tensor => ({ type: 'float32', data: new Float32Array(s.heads * s.headDim), dims: [1, s.heads, 1, s.headDim] });
 const cacheNames = (s: Shape, prefix: string) => Array.from({ length: s.layers }, (_, l) => [`${prefix}.${l}.key`, `${prefix}.${l}.value`]).flat();
 
-/** One sequence through ondevice: encoder once, then `steps` decoder runs feeding the cache back. */
+/** The greedy choice every contender makes: the highest score at the last position. */
+function argmaxLast(data: Float32Array, dims: readonly number[]): number {
+  const vocab = dims[dims.length - 1]!;
+  const start = data.length - vocab;
+  let best = 0;
+  for (let j = 1; j < vocab; j++) if (data[start + j]! > data[start + best]!) best = j;
+  return best;
+}
+
+/** One sequence through ondevice, one run() a step from this thread: encoder once, then `steps` decoder runs feeding the cache back. */
 async function viaOndevice(model: Model, s: Shape, keep: boolean): Promise<void> {
   const presents = cacheNames(s, 'present');
   const pasts = cacheNames(s, 'past_key_values');
@@ -48,20 +59,36 @@ async function viaOndevice(model: Model, s: Shape, keep: boolean): Promise<void>
   const hidden = enc['last_hidden_state']!;
   let cache: Record<string, Tensor | TensorRef>;
   let step = 0;
+  let token = 1;
   if (s.first) {
-    const out = await model.run({ input_ids: ids([1]), encoder_hidden_states: copy(hidden) }, { graph: s.first, keep: keep ? presents : false });
+    const out = await model.run({ input_ids: ids([token]), encoder_hidden_states: copy(hidden) }, { graph: s.first, keep: keep ? presents : false });
+    token = argmaxLast((out['logits'] as Tensor).data as Float32Array, (out['logits'] as Tensor).dims);
     cache = out;
     step = 1;
   } else cache = Object.fromEntries(presents.map((p) => [p, zeros(s)]));
   for (; step < s.steps; step++) {
-    const feeds: Feeds = { input_ids: ids([3 + (step % 20)]), encoder_hidden_states: copy(hidden) };
+    const feeds: Feeds = { input_ids: ids([token]), encoder_hidden_states: copy(hidden) };
     pasts.forEach((p, i) => (feeds[p] = cache[presents[i]!]!));
     const out = await model.run(feeds, { graph: 'decoder_with_past_model', keep: keep ? presents : false });
+    token = argmaxLast((out['logits'] as Tensor).data as Float32Array, (out['logits'] as Tensor).dims);
     if (keep) await Promise.all(presents.map((p) => (cache[p] && 'kept' in cache[p] ? (cache[p] as TensorRef).dispose() : undefined)));
     cache = out;
   }
   await Promise.all(Object.values(cache).map((t) => ('kept' in t ? t.dispose() : undefined)));
   if ('kept' in hidden) await hidden.dispose();
+}
+
+/** The same sequence as one `generate()` call: every step where the model runs. */
+async function viaGenerate(model: Model, s: Shape): Promise<void> {
+  const presents = cacheNames(s, 'present');
+  const pasts = cacheNames(s, 'past_key_values');
+  const hidden = (await model.run({ input_ids: ids([3, 4, 5, 6]) }, { graph: 'encoder_model', keep: true }))['last_hidden_state'] as TensorRef;
+  const inputs: Feeds = { input_ids: ids([1]), encoder_hidden_states: hidden };
+  if (!s.first) pasts.forEach((p) => (inputs[p] = zeros(s)));
+  const feed = Object.fromEntries(pasts.map((p, i) => [p, presents[i]!]));
+  const tokens = await model.generate(inputs, { graph: s.first ?? 'decoder_with_past_model', nextGraph: 'decoder_with_past_model', feed, maxTokens: s.steps });
+  if (tokens.length !== s.steps) throw new Error(`generate() gave ${tokens.length} tokens, not ${s.steps}`);
+  await hidden.dispose();
 }
 
 /** The same sequence on onnxruntime-web on the main thread, with ORT's own tensors fed back. */
@@ -73,20 +100,19 @@ async function directLoop(ort: typeof Ort, sessions: Record<string, Ort.Inferenc
   const hidden = enc['last_hidden_state']!;
   let cache: Record<string, Ort.Tensor>;
   let step = 0;
-  const settle = async (out: Record<string, Ort.Tensor>) => {
-    // What the app needs each step: the logits' numbers.
-    if (gpu) await out['logits']!.getData(true);
-  };
+  let token = 1;
+  // What the app needs each step: the logits' numbers, for the next token.
+  const choose = async (out: Record<string, Ort.Tensor>) => argmaxLast((gpu ? await out['logits']!.getData(true) : out['logits']!.data) as Float32Array, out['logits']!.dims);
   if (s.first) {
-    cache = await sessions[s.first]!.run({ input_ids: t(ids([1])), encoder_hidden_states: hidden });
-    await settle(cache);
+    cache = await sessions[s.first]!.run({ input_ids: t(ids([token])), encoder_hidden_states: hidden });
+    token = await choose(cache);
     step = 1;
   } else cache = Object.fromEntries(presents.map((p) => [p, t(zeros(s))]));
   for (; step < s.steps; step++) {
-    const feeds: Record<string, Ort.Tensor> = { input_ids: t(ids([3 + (step % 20)])), encoder_hidden_states: hidden };
+    const feeds: Record<string, Ort.Tensor> = { input_ids: t(ids([token])), encoder_hidden_states: hidden };
     pasts.forEach((p, i) => (feeds[p] = cache[presents[i]!]!));
     const out = await sessions['decoder_with_past_model']!.run(feeds);
-    await settle(out);
+    token = await choose(out);
     if (gpu) for (const p of presents) cache[p]?.dispose();
     cache = out;
   }
@@ -128,6 +154,11 @@ async function contenders(url: string, s: Shape, backend: Backend): Promise<Cont
     const gpu = await directSessions(ort, url, backend, true);
     list.push({ name: "onnxruntime-web, main thread, 'gpu-buffer'", sequence: () => directLoop(ort, gpu, s, true), close: async () => void (await Promise.all(Object.values(gpu).map((x) => x.release()))) });
   }
+  // The whole loop in one call, in the worker and in this thread.
+  const generating = await loadModel(url, { backend, worker: true, variant: 'fp32' });
+  list.push({ name: 'ondevice, worker, generate()', sequence: () => viaGenerate(generating, s), close: () => generating.dispose() });
+  const generatingHere = await loadModel(url, { backend, worker: false, variant: 'fp32' });
+  list.push({ name: 'ondevice, in-thread, generate()', sequence: () => viaGenerate(generatingHere, s), close: () => generatingHere.dispose() });
   const kept = await loadModel(url, { backend, worker: true, variant: 'fp32' });
   list.push({ name: 'ondevice, worker, keep', sequence: () => viaOndevice(kept, s, true), close: () => kept.dispose() });
   // The same host called in this thread: what the worker boundary itself costs a step.
