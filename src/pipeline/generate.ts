@@ -141,18 +141,28 @@ const HOLD_MS = 8;
 
 /**
  * Resolves on a later turn of the event loop. A WASM step runs through promises alone, so a loop of
- * them never lets a message in (a worker would hear its abort only once the loop ended).
+ * them never lets a message in (a worker would hear its abort only once the loop ended). The channel
+ * is made on the first yield (most short loops never yield) and closed with `done()`.
  */
-function macrotasks(): () => Promise<void> {
-  if (typeof setImmediate === 'function') return () => new Promise((resolve) => setImmediate(resolve));
-  const channel = new MessageChannel();
+function macrotasks(): { later(): Promise<void>; done(): void } {
+  if (typeof setImmediate === 'function') return { later: () => new Promise((resolve) => setImmediate(resolve)), done: () => undefined };
+  let channel: MessageChannel | undefined;
   const waiting: Array<() => void> = [];
-  channel.port1.onmessage = () => waiting.shift()?.();
-  return () =>
-    new Promise((resolve) => {
-      waiting.push(resolve);
-      channel.port2.postMessage(null);
-    });
+  return {
+    later: () =>
+      new Promise((resolve) => {
+        if (!channel) {
+          channel = new MessageChannel();
+          channel.port1.onmessage = () => waiting.shift()?.();
+        }
+        waiting.push(resolve);
+        channel.port2.postMessage(null);
+      }),
+    done: () => {
+      channel?.port1.close();
+      channel?.port2.close();
+    },
+  };
 }
 
 export interface GenerateControls {
@@ -193,12 +203,12 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
   let own: Record<string, KeptValue> = {};
   const tokens: number[] = [];
   // With a signal, every step lets its abort in; without one, the loop yields now and then.
-  const later = macrotasks();
+  const yielding = macrotasks();
   let held = performance.now();
   try {
     for (;;) {
       if (controls.signal || performance.now() - held > HOLD_MS) {
-        await later();
+        await yielding.later();
         held = performance.now();
       }
       if (controls.signal?.aborted) throw abortError(controls.signal, 'The generate() call');
@@ -224,6 +234,7 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
       session = next;
     }
   } finally {
+    yielding.done();
     for (const value of Object.values(own)) value.dispose();
   }
   return tokens;

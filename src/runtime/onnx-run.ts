@@ -44,6 +44,9 @@ class OrtKept implements KeptValue {
   }
 
   dispose(): void {
+    // A CPU tensor's data is a JavaScript array: dropping it touches no runtime state, so it need
+    // not wait its turn behind the runtime's calls (a decode loop frees its whole cache every step).
+    if (this.#tensor.location === 'cpu' || this.#tensor.location === 'cpu-pinned') return this.#tensor.dispose();
     void this.#serialize(async () => this.#tensor.dispose()).catch(() => undefined);
   }
 }
