@@ -475,6 +475,7 @@ export interface Model {
    * the whole sequence, the cache kept there between steps (see `GenerateOptions`). Each step counts
    * as a run in `stats()`. `INPUT_INVALID` for a graph, input or output the options name that the
    * model lacks, and for a step input with no source (not given, fed or the token). ONNX models only.
+   * A `dispose()` during the loop ends it with `DISPOSED`, a `reload()` with `ABORTED` (call it again).
    *
    * @example
    * const tokens = await model.generate({ input_ids: bos, encoder_hidden_states: hidden },

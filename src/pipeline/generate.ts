@@ -170,6 +170,8 @@ export interface GenerateControls {
   signal?: AbortSignal | undefined;
   /** Told of each step's duration (the host's stats count each step as a run). */
   onStep?: (ms: number) => void;
+  /** Why the loop must stop before its next step (the model was disposed or reloaded), if it must. */
+  ended?: () => OndeviceError | undefined;
 }
 
 /**
@@ -212,6 +214,8 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
         held = performance.now();
       }
       if (controls.signal?.aborted) throw abortError(controls.signal, 'The generate() call');
+      const ended = controls.ended?.();
+      if (ended) throw ended;
       const started = performance.now();
       const result = await session.runKeeping!(tensors, kept, keep);
       controls.onStep?.(performance.now() - started);

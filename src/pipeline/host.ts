@@ -336,7 +336,15 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       try {
         if (!model) throw disposedError();
         if (options.release) model.refs.release(options.release);
-        return await generateTokens(model.session, model.refs, model.info.runtime, inputs, options, { ...controls, onStep: (ms) => model.recorder.run(ms) });
+        // A dispose() or reload() frees every kept value and may release the session: the loop stops.
+        const generation = model.refs.generation;
+        const ended = () =>
+          models.get(id) !== model
+            ? disposedError()
+            : model.refs.generation !== generation
+              ? new OndeviceError('ABORTED', 'generate() was stopped by reload(), which frees what the loop kept; call it again.', { details: { reason: 'reload' } })
+              : undefined;
+        return await generateTokens(model.session, model.refs, model.info.runtime, inputs, options, { ...controls, onStep: (ms) => model.recorder.run(ms), ended });
       } catch (error) {
         const mapped = mapError(error, 'RUN_FAILED');
         model?.recorder.failure(mapped.code);

@@ -35,6 +35,12 @@ let nextRef = 1;
 
 export class RefRegistry {
   #values = new Map<number, KeptValue>();
+  #cleared = 0;
+
+  /** How many times `clear()` ran (a reload or dispose): work that holds kept values checks it did not change. */
+  get generation(): number {
+    return this.#cleared;
+  }
 
   /** Registers a kept value and returns what crosses the boundary for it. */
   add(value: KeptValue): WireRef {
@@ -67,6 +73,7 @@ export class RefRegistry {
   }
 
   clear(): void {
+    this.#cleared++;
     this.release([...this.#values.keys()]);
   }
 

@@ -136,6 +136,17 @@ describe('kv-bench (16 cache tensors, no positional table)', () => {
     await expect(model.generate(await kvStart(model), { graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: 3, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
     expect((await model.stats()).runs).toBe(runs + 1); // the encoder run of kvStart only
   });
+
+  test('dispose() or reload() during the loop ends it before its next step: DISPOSED, or ABORTED that says to call again', async () => {
+    const model = await load(kvBench.manifest);
+    // In this thread onToken runs inside the loop: the reload has freed every kept value before the next step.
+    const reloaded = await model.generate(await kvStart(model), { graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: 2 ** 31 - 1, onToken: (_, index) => void (index === 1 && model.reload()) }).catch((e: unknown) => e);
+    expect(reloaded).toMatchObject({ code: 'ABORTED', details: { reason: 'reload' } });
+    expect((reloaded as Error).message).toMatch(/reload\(\).*call it again/);
+    expect(await model.generate(await kvStart(model), { graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: KV_BENCH_RUN.tokens })).toEqual(kvBench.tokens);
+    const disposed = await model.generate(await kvStart(model), { graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: 2 ** 31 - 1, onToken: (_, index) => void (index === 1 && model.dispose()) }).catch((e: unknown) => e);
+    expect(disposed).toMatchObject({ code: 'DISPOSED' });
+  });
 });
 
 describe('a decoder-only step with an attention mask (models/exporters/decoder-with-mask.onnx)', () => {
