@@ -8,7 +8,8 @@ import type { Tensor } from '../types.js';
 
 export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHost): void {
   installErrorTransfer();
-  const loads = new Map<string, AbortController>();
+  /** Loads and generate() calls in flight, by the id the page names them with, to abort them. */
+  const calls = new Map<string, AbortController>();
   const eventListeners = new Map<number, { [releaseProxy]?: () => void }>();
   const api: WorkerApi = {
     hello: (lockName) =>
@@ -23,7 +24,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
       }),
     async load(request, loadId, onProgress, onEvent) {
       const controller = new AbortController();
-      loads.set(loadId, controller);
+      calls.set(loadId, controller);
       const releaseListener = () => (onEvent as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       try {
         const result = await host.load(request, { signal: controller.signal, onProgress, onEvent });
@@ -34,16 +35,16 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
         releaseListener();
         throw error;
       } finally {
-        loads.delete(loadId);
+        calls.delete(loadId);
         (onProgress as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       }
     },
     abort(callId) {
-      loads.get(callId)?.abort();
+      calls.get(callId)?.abort();
     },
     async generate(id, inputs, options, callId, onToken) {
       const controller = new AbortController();
-      loads.set(callId, controller);
+      calls.set(callId, controller);
       try {
         // The page's listener is called, not awaited: the next step does not wait for a round trip.
         // Its calls travel on a port of their own, so the answer waits for them: a page never sees
@@ -57,7 +58,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
           await last;
         }
       } finally {
-        loads.delete(callId);
+        calls.delete(callId);
         (onToken as { [releaseProxy]?: () => void } | undefined)?.[releaseProxy]?.();
       }
     },
