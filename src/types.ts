@@ -499,6 +499,9 @@ export interface Model {
   reload(): Promise<void>;
   /** What the model did on this device since it loaded: runs, failures by code, latency, load phases. */
   stats(): Promise<ModelStats>;
-  /** Releases the session; later `run` calls reject with `DISPOSED`. Safe to call twice. */
+  /**
+   * Releases the session; later `run` calls reject with `DISPOSED`. Safe to call twice. Resolves once
+   * the model's storage writes have ended, so a Worker you passed as `worker` can be terminated then.
+   */
   dispose(): Promise<void>;
 }

@@ -103,6 +103,8 @@ interface Loaded {
   load: ModelStats['load'];
   /** Releases the model's `model:<url>` lock, which tells other contexts it runs here. */
   unlock: () => void;
+  /** Its versions' storage writes still running (see `confirm`): dispose() waits for them. */
+  writes: Promise<unknown>[];
 }
 
 /** Marks each progress phase on `clock` as the event passes through. */
@@ -187,9 +189,13 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     for (const version of learnt.activated) listeners.activated(url, version);
   };
 
-  const confirm = (resolved: Resolved, ctx: ResolveContext) => {
-    if (resolved.needsConfirm) void track(markStarted(resolved.url, resolved.version, ctx).catch(() => undefined));
-  };
+  /**
+   * The storage writes a started version leaves behind (its start recorded, its last use), off the
+   * critical path but tracked: the worker drains them before it ends, and the model's dispose() waits
+   * for them, so an app that ends its worker after dispose() cuts no write in half.
+   */
+  const confirm = (resolved: Resolved, ctx: ResolveContext): Promise<unknown> =>
+    track(Promise.all([resolved.settling, resolved.needsConfirm ? markStarted(resolved.url, resolved.version, ctx).catch(() => undefined) : undefined]));
 
   const find = (id: number): Loaded => {
     const model = models.get(id);
@@ -244,10 +250,10 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     await tellModels(request.url);
     const id = nextId++;
     // The handed-over manifest answered this load only: later checks must ask the host.
-    models.set(id, { ...opened, refs: new RefRegistry(), request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done() });
+    const writes = [confirm(resolved, ctx)];
+    models.set(id, { ...opened, refs: new RefRegistry(), request: { ...request, handoff: undefined }, unlock, recorder: createStatsRecorder(), load: clock.done(), writes });
     listeners.add(id, { url: request.url, running: () => models.get(id)?.info.version ?? null, range: request.version, listener: controls.onEvent });
     await progress.flush();
-    confirm(resolved, ctx);
     // Stale-while-revalidate: the cached model is running; now ask the host, off the critical path
     // (unless this load already asked it).
     if (request.update === 'background' && !resolved.asked) void check(id).catch(() => undefined);
@@ -262,7 +268,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     try {
       const { files, resolved } = await resolveFiles(request.url, request, ctx);
       await progress.flush();
-      confirm(resolved, ctx);
+      void confirm(resolved, ctx);
       return files;
     } finally {
       unlock();
@@ -296,7 +302,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     try {
       const started = await startModel(request, runtimes, ctx, device, threading(request));
       opened = started.opened;
-      confirm(started.resolved, ctx);
+      model.writes.push(confirm(started.resolved, ctx));
     } catch (error) {
       if (error instanceof RuntimeMoved) return { kind: 'moved', runtime: error.runtime };
       throw error;
@@ -385,7 +391,7 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
       listeners.delete(id);
       model.unlock();
       model.refs.clear();
-      await model.session.release().catch(() => undefined);
+      await Promise.all([model.session.release().catch(() => undefined), ...model.writes]);
     },
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);

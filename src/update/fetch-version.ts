@@ -14,15 +14,31 @@ import { abortError } from '../errors.js';
 /** Files of one version downloaded at once (external data, TF.js shards): a small limit. */
 const PARALLEL_FILES = 3;
 
-async function inParallel<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
+/**
+ * Runs `task` on every item, `limit` at a time. The first failure is told to `onFailure` at once (to
+ * stop the others) and thrown only once every task has ended: a task still writing (a file stored, a
+ * partial saved) finishes under the locks its caller holds, and nothing runs on after the call has
+ * returned. (A write cut by a worker's end, after a failed load returned, left WebKitGTK's IndexedDB
+ * stalled for every later call of the origin.)
+ */
+async function inParallel<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>, onFailure: (error: unknown) => void): Promise<void> {
   let next = 0;
+  let failed: { error: unknown } | undefined;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const index = next++;
-      await task(items[index]!, index);
+      try {
+        await task(items[index]!, index);
+      } catch (error) {
+        if (!failed) {
+          failed = { error };
+          onFailure(error);
+        }
+      }
     }
   });
   await Promise.all(lanes);
+  if (failed) throw failed.error;
 }
 
 /**
@@ -65,10 +81,7 @@ export async function fetchFiles<T>(wanted: readonly WantedFile[], context: File
           if (stored === wanted.length) context.progress.emit({ phase: 'download', url: file.url, loaded: total, total, fileLoaded: file.size, fileTotal: file.size });
         }
         files[i] = { path: file.path, bytes };
-      }).catch((error: unknown) => {
-        stop.abort(error);
-        throw error;
-      });
+      }, (error) => stop.abort(error));
     } finally {
       context.signal?.removeEventListener('abort', onAbort);
     }

@@ -71,12 +71,14 @@ export async function readCachedVersion(record: ModelRecord, version: CachedVers
     throw error;
   });
   verified.catch(() => undefined);
-  void store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
+  // Off the critical path, but not forgotten: the host waits for it before the model is let go.
+  const settling = store.updateModel(record.url, (r) => r && { ...r, lastUsed: Date.now() }).catch(() => undefined);
   const fallbacks = choice.variant === version.variant ? choice.fallbacks : [];
   const startedBefore = version.started === true;
   return {
     ...source(record.url, record.name, version.version, version.variant, manifest, cached),
     verified,
+    settling,
     startedBefore,
     needsConfirm: !startedBefore || record.previous !== null,
     variantFallbacks: fallbacks,

@@ -86,4 +86,10 @@ export interface Resolved {
   updateError?: OndeviceError | undefined;
   /** The host's manifest is a staged rollout: whether this device is in it. */
   rollout?: RolloutState | undefined;
+  /**
+   * A storage write this resolve started and did not wait for (the version's last use). Whoever
+   * holds the model waits for it before it lets go: a write cut by the end of a worker leaves
+   * WebKitGTK's IndexedDB stalled for the whole origin.
+   */
+  settling?: Promise<void> | undefined;
 }
