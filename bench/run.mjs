@@ -133,7 +133,7 @@ try {
   page.on('console', (m) => {
     if (m.text().startsWith('[bench]')) console.error(m.text());
   });
-  const query = new URLSearchParams({ suites: browserSuites.join(','), backends, tfjsBackends, reps });
+  const query = new URLSearchParams({ suites: browserSuites.join(','), backends, tfjsBackends, reps, storage: arg('storage', 'auto') });
   for (const u of warmUrls) query.append('warm', u);
   query.set('memory', `${modelServer.url}/memory/manifest.json`);
   query.set('memoryExternal', `${modelServer.url}/memory-external/manifest.json`);
@@ -295,6 +295,11 @@ function printTransformers(r) {
     const cold = r.cold[name];
     const coldText = cold === undefined ? ''.padEnd(24) : `cold ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×)`;
     console.log(`  ${name.padEnd(36)} ${coldText} · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+  }
+  console.log(`the warm start's files alone (${r.files.names.join(', ')}): a new cache object, match + arrayBuffer each (lower is better)`);
+  const filesBase = r.files.ms[r.baseline];
+  for (const [name, s] of Object.entries(r.files.ms)) {
+    console.log(`  ${name.padEnd(36)} median ${s.median.toFixed(2).padStart(7)} ms (${filesBase ? (s.median / filesBase.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(2)} ms`);
   }
   console.log(`reading one cached ${r.file.size} file (match + arrayBuffer, warm, one cache object; lower is better)`);
   const fileBase = r.file.ms[r.baseline];

@@ -428,7 +428,9 @@ export interface LoadOptions {
   /**
    * Where the cache keeps the bytes of files this load downloads. `'auto'`: the origin private file
    * system (OPFS) where this context can write it, read back through a sync handle in the worker
-   * (about 3–5× faster than IndexedDB on a warm load), else IndexedDB. `'indexeddb'`: always
+   * (about 3–5× faster than IndexedDB on a warm load), else IndexedDB; files of 1 MiB or less (configs,
+   * tokenizer files, a graph whose weights are external data) always in IndexedDB, which reads
+   * one in a single request where OPFS takes three. `'indexeddb'`: always
    * IndexedDB. `'opfs'`: only OPFS; where it cannot be written, files are not cached at all.
    * Files already cached are read from wherever they were stored. The cache's records are always in IndexedDB.
    * @default 'auto'

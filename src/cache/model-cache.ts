@@ -34,7 +34,8 @@ export interface CacheUsage {
   persisted: boolean | null;
   /**
    * Where new files' bytes go from this context under `storage: 'auto'`: `'opfs'` (the origin private
-   * file system) where it can be written here, else `'indexeddb'`.
+   * file system) where it can be written here, else `'indexeddb'`. Files of 1 MiB or less go to
+   * IndexedDB either way.
    */
   store: StoreKind;
   /** Bytes of cached files by the store that holds them (a load may have forced either). */

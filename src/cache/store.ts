@@ -45,7 +45,7 @@ export interface CacheStore {
   deleteFile(sha256: string): Promise<void>;
   /** Hashes that have bytes stored in either store (with or without a file record). */
   byteOwners(): Promise<Set<string>>;
-  /** The store new files go to from this context. */
+  /** The store new files go to from this context (under `'auto'`, those over `SMALL_FILE`; smaller ones go to IndexedDB). */
   byteStore(): Promise<import("./bytes.js").StoreKind>;
   /**
    * Keeps what an interrupted download received, for a later `Range` request. Chunks already saved
@@ -70,6 +70,15 @@ export interface CacheStore {
    */
   readonly strays?: { bytes(): Promise<number>; collect(): Promise<void> };
 }
+
+/**
+ * Under `'auto'`, a file of at most this many bytes keeps them in IndexedDB: one read in the database
+ * the record already lives in, where OPFS costs three round trips (a handle, a `File`, its bytes)
+ * that outweigh a small file's bytes. Configs, tokenizer configs, vocabularies and the graph of a
+ * model whose weights are external data are such files. Bigger files go to OPFS (no copy through
+ * structured clone, no 4 MiB chunks).
+ */
+export const SMALL_FILE = 1024 * 1024;
 
 const MODEL = 'model:';
 const FILE = 'file:';
@@ -143,7 +152,7 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheSt
       return (await entries<string, FileRecord>(meta)).filter(([k]) => k.startsWith(FILE)).map(([, v]) => v);
     },
     async writeFile(sha256, bytes, savedBytes = 0) {
-      const kind = await target();
+      const kind = storage === 'auto' && bytes.length <= SMALL_FILE ? 'indexeddb' : await target();
       const partial = await get<PartialRecord>(PARTIAL + sha256, meta);
       // A checkpoint's prefix counts only where it was saved.
       const saved = (partial?.store ?? 'indexeddb') === kind ? savedBytes : 0;

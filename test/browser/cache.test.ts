@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, test } from 'vitest';
 import { loadModel as loadAnywhere, modelCache, type LoadOptions, type UpdateInfo } from '../../src/index.js';
+import { SMALL_FILE, defaultCacheStore } from '../../src/cache/store.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { allRuntimes } from '../../src/runtime/all.js';
 import { expected } from './engine.js';
@@ -302,6 +303,33 @@ describe.each(stores)('bytes in %s', (storage) => {
     });
   });
 
+});
+
+describe("where 'auto' keeps a file's bytes", () => {
+  test(`a file of up to 1 MiB in IndexedDB (one read, no OPFS handle to open), a bigger one in ${expected.opfs ? 'OPFS' : 'IndexedDB (no OPFS here)'}`, async () => {
+    const store = defaultCacheStore('auto');
+    const small = Uint8Array.from({ length: SMALL_FILE }, (_, i) => i % 251);
+    const big = Uint8Array.from({ length: SMALL_FILE + 1 }, (_, i) => i % 241);
+    const [smallSha, bigSha] = ['5'.repeat(64), 'b'.repeat(64)];
+    await store.writeFile(smallSha, small);
+    await store.writeFile(bigSha, big);
+    const [smallRecord, bigRecord] = [await store.getFile(smallSha), await store.getFile(bigSha)];
+    expect(smallRecord?.store ?? 'indexeddb').toBe('indexeddb');
+    expect(bigRecord?.store ?? 'indexeddb').toBe(expected.opfs ? 'opfs' : 'indexeddb');
+    const held = await storedBytes();
+    expect(held.chunks).toContain(`${smallSha}/0`);
+    expect(held.opfs[smallSha]).toBeUndefined();
+    expect(held.opfs[bigSha] ?? null).toBe(expected.opfs ? big.length : null);
+    expect(await store.readFile(smallRecord!)).toEqual(small);
+    expect(await store.readFile(bigRecord!)).toEqual(big);
+    // An app that asks for OPFS by name gets it for every file.
+    const opfsOnly = defaultCacheStore('opfs');
+    await opfsOnly.deleteFile(smallSha);
+    if (expected.opfs) {
+      await opfsOnly.writeFile(smallSha, small);
+      expect((await opfsOnly.getFile(smallSha))?.store).toBe('opfs');
+    }
+  });
 });
 
 describe('a release that changes runtime', () => {
