@@ -5,6 +5,7 @@
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
  * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
+ * --storage=auto (where transformersCache keeps bytes in the transformers suite: auto, opfs, indexeddb)
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
