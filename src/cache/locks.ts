@@ -34,10 +34,57 @@ export async function withLock<T>(holder: LockHolder | undefined, name: string, 
   return locks.request(PREFIX + name, { mode, ...(signal && { signal }) }, task);
 }
 
-/** Runs `task` holding every lock of `names` (taken in sorted order, so contexts cannot deadlock). */
-export function withLocks<T>(holder: LockHolder | undefined, names: Iterable<string>, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
+/**
+ * Runs `task` holding every lock of `names` (taken in sorted order, so contexts cannot deadlock).
+ * Shared locks in a browser are first asked for all at once with `ifAvailable` (a version's small
+ * files are read under one lock each: one round trip to the lock manager, not one per file); asked so,
+ * nothing waits, so nothing can deadlock. If any is taken, all are let go and taken in order.
+ * Settles once every lock is let go.
+ */
+export async function withLocks<T>(holder: LockHolder | undefined, names: Iterable<string>, signal: AbortSignal | undefined, task: () => Promise<T>, mode: LockMode = 'exclusive'): Promise<T> {
   const sorted = [...new Set(names)].sort();
+  const locks = holder?.locks;
+  // Node's file locks wait across processes even with ifAvailable: only the browser's never wait.
+  if (mode === 'shared' && sorted.length > 1 && locks && locks === webLocks()) {
+    const release = await holdAllNow(locks, sorted);
+    if (release) {
+      try {
+        return await task();
+      } finally {
+        await release();
+      }
+    }
+  }
   return sorted.reduceRight<() => Promise<T>>((inner, name) => () => withLock(holder, name, signal, inner, mode), task)();
+}
+
+/**
+ * Every lock of `names` held shared if each is free now (a release, which settles once all are let
+ * go), else none held (`undefined`).
+ */
+async function holdAllNow(locks: LockManagerLike, names: readonly string[]): Promise<(() => Promise<void>) | undefined> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const requests: Array<Promise<unknown>> = [];
+  const granted = await Promise.all(
+    names.map(
+      (name) =>
+        new Promise<boolean>((answer) => {
+          const request = locks.request(PREFIX + name, { mode: 'shared', ifAvailable: true }, (lock) => {
+            answer(lock !== null);
+            return lock === null ? undefined : released;
+          });
+          requests.push(request.catch(() => answer(false)));
+        }),
+    ),
+  );
+  const letGo = async () => {
+    release();
+    await Promise.all(requests);
+  };
+  if (granted.every(Boolean)) return letGo;
+  await letGo();
+  return undefined;
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import { beforeEach, describe, expect, test } from 'vitest';
 import { loadModel as loadAnywhere, modelCache, type LoadOptions, type UpdateInfo } from '../../src/index.js';
+import { withLocks, type LockManagerLike } from '../../src/cache/locks.js';
 import { SMALL_FILE, defaultCacheStore } from '../../src/cache/store.js';
 import { createModelHost } from '../../src/pipeline/host.js';
 import { allRuntimes } from '../../src/runtime/all.js';
@@ -329,6 +330,60 @@ describe("where 'auto' keeps a file's bytes", () => {
       await opfsOnly.writeFile(smallSha, small);
       expect((await opfsOnly.getFile(smallSha))?.store).toBe('opfs');
     }
+  });
+});
+
+describe('the locks a read of several files takes', () => {
+  const held = async () => ((await navigator.locks.query()).held ?? []).map((l) => `${l.name} ${l.mode}`).filter((n) => n.startsWith('ondevice:t-')).sort();
+  const pending = async () => ((await navigator.locks.query()).pending ?? []).map((l) => `${l.name} ${l.mode}`).filter((n) => n.startsWith('ondevice:t-')).sort();
+  /** Holds `name` exclusive until the returned release is called. */
+  const holdExclusive = async (name: string) => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    await new Promise<void>((granted) => void navigator.locks.request(`ondevice:${name}`, () => (granted(), released)));
+    return release;
+  };
+  const until = async (check: () => Promise<boolean>) => {
+    while (!(await check())) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  const holder = { locks: navigator.locks as unknown as LockManagerLike };
+
+  test('every file\'s lock is held shared while the task runs, and let go after', async () => {
+    const during = await withLocks(holder, ['t-c', 't-a', 't-b'], undefined, held, 'shared');
+    expect(during).toEqual(['ondevice:t-a shared', 'ondevice:t-b shared', 'ondevice:t-c shared']);
+    expect(await held()).toEqual([]);
+  });
+
+  test('a file held exclusive (a download): the read waits for it, then runs holding every lock', async () => {
+    const release = await holdExclusive('t-b');
+    let ran = false;
+    const reading = withLocks(holder, ['t-a', 't-b'], undefined, async () => ((ran = true), held()), 'shared');
+    // Taken in order: t-a held, t-b asked for (not before the exclusive holder lets it go).
+    await until(async () => (await pending()).includes('ondevice:t-b shared'));
+    expect(ran).toBe(false);
+    expect(await held()).toEqual(['ondevice:t-a shared', 'ondevice:t-b exclusive']);
+    release();
+    expect(await reading).toEqual(['ondevice:t-a shared', 'ondevice:t-b shared']);
+  });
+
+  test('no deadlock with a writer that holds one file exclusive and then asks for the next', async () => {
+    // The writer (a version's download) takes t-a, then t-b, in order; the read starts between the two.
+    let takeNext!: () => void;
+    const next = new Promise<void>((resolve) => (takeNext = resolve));
+    let writerHeld: string[] = [];
+    const writing = navigator.locks.request('ondevice:t-a', async () => {
+      await next;
+      await navigator.locks.request('ondevice:t-b', async () => {
+        writerHeld = await held();
+      });
+    });
+    await until(async () => (await held()).includes('ondevice:t-a exclusive'));
+    const reading = withLocks(holder, ['t-a', 't-b'], undefined, held, 'shared');
+    await until(async () => (await pending()).includes('ondevice:t-a shared'));
+    takeNext();
+    await writing;
+    expect(writerHeld).toContain('ondevice:t-b exclusive');
+    expect(await reading).toEqual(['ondevice:t-a shared', 'ondevice:t-b shared']);
   });
 });
 
