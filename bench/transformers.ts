@@ -60,10 +60,18 @@ export async function transformersSuite(modelServer: string, rounds: number, log
   };
   // The runtime's WASM compiled once for both (a page's first pipeline pays it, whoever serves the files).
   await theirs('warmup/tiny-bert');
-  // Cold: nothing cached by either.
-  await modelCache.clear();
-  await caches.delete(env.cacheKey);
-  const cold = { [THEIRS]: await theirs(), [OURS]: await ours() };
+  // Cold: nothing cached by either; three rounds, each in turn first (the first of ours also loads
+  // ondevice's host module, as a page's first visit does), the median kept.
+  const colds: Record<string, number[]> = { [THEIRS]: [], [OURS]: [] };
+  for (let r = 0; r < 3; r++) {
+    for (const name of r % 2 === 0 ? [THEIRS, OURS] : [OURS, THEIRS]) {
+      // Each empties only its own cache: the other's stays for the warm rounds.
+      if (name === THEIRS) await caches.delete(env.cacheKey);
+      else await modelCache.clear();
+      colds[name]!.push(name === THEIRS ? await theirs() : await ours());
+    }
+  }
+  const cold = Object.fromEntries(Object.entries(colds).map(([k, v]) => [k, stats(v).median]));
   const warm: Record<string, number[]> = { [THEIRS]: [], [OURS]: [], [NEVER]: [] };
   // Each round in another order, so that what follows what (a GC, a compile) lands on each in turn.
   const runs: Array<[string, () => Promise<number>]> = [
