@@ -91,6 +91,20 @@ export async function transformersSuite(modelServer: string, rounds: number, log
   return { model: 'tiny BERT (int8, 60 kB; 2 layers)', cold, warm: Object.fromEntries(Object.entries(warm).map(([k, v]) => [k, stats(v)])), baseline: THEIRS, file, files };
 }
 
+/** Each run timed `rounds` times, each round in another order (what follows what lands on each in turn). */
+async function timedRounds(runs: Array<[string, () => Promise<unknown>]>, rounds: number): Promise<Record<string, Stats>> {
+  const ms: Record<string, number[]> = Object.fromEntries(runs.map(([name]) => [name, []]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < runs.length; i++) {
+      const [name, run] = runs[(i + r) % runs.length]!;
+      const t0 = performance.now();
+      await run();
+      ms[name]!.push(performance.now() - t0);
+    }
+  }
+  return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, stats(v)]));
+}
+
 /** What the pipeline reads on a warm start, in its order (transformers.js 4.3.2 with dtype q8). */
 const WARM_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model_quantized.onnx'];
 
@@ -110,8 +124,7 @@ async function smallFiles(modelServer: string, manifest: string, rounds: number)
       await response.arrayBuffer();
     }
   };
-  const ms: Record<string, number[]> = { [THEIRS]: [], [OURS]: [], [NEVER]: [] };
-  const runs: Array<[string, () => Promise<void>]> = [
+  const runs: Array<[string, () => Promise<unknown>]> = [
     [THEIRS, async () => {
       const cache = await caches.open(env.cacheKey);
       await readAll((i) => cache.match(keys[i]!));
@@ -125,15 +138,7 @@ async function smallFiles(modelServer: string, manifest: string, rounds: number)
       await readAll((i) => cache.match(`/models/${repo}/${WARM_FILES[i]}`));
     }],
   ];
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < runs.length; i++) {
-      const [name, run] = runs[(i + r) % runs.length]!;
-      const t0 = performance.now();
-      await run();
-      ms[name]!.push(performance.now() - t0);
-    }
-  }
-  return { names: WARM_FILES, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, stats(v)])) };
+  return { names: WARM_FILES, ms: await timedRounds(runs, rounds) };
 }
 
 /**
@@ -155,19 +160,13 @@ async function bigFile(modelServer: string, rounds: number): Promise<Transformer
     return size;
   };
   await read(await cache.match(`/models/${repo}/big.bin`));
-  const ms: Record<string, number[]> = { [THEIRS]: [], [OURS]: [] };
-  const runs: Array<[string, () => Promise<number>]> = [
-    [THEIRS, async () => read(await theirCache.match(url))],
-    [OURS, async () => read(await cache.match(`/models/${repo}/big.bin`))],
-  ];
-  for (let r = 0; r < rounds; r++) {
-    for (let i = 0; i < runs.length; i++) {
-      const [name, run] = runs[(i + r) % runs.length]!;
-      const t0 = performance.now();
-      await run();
-      ms[name]!.push(performance.now() - t0);
-    }
-  }
+  const ms = await timedRounds(
+    [
+      [THEIRS, async () => read(await theirCache.match(url))],
+      [OURS, async () => read(await cache.match(`/models/${repo}/big.bin`))],
+    ],
+    rounds,
+  );
   await theirCache.delete(url);
-  return { size: `${(size / 1024 / 1024).toFixed(0)} MiB`, ms: Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, stats(v)])) };
+  return { size: `${(size / 1024 / 1024).toFixed(0)} MiB`, ms };
 }
