@@ -295,7 +295,7 @@ function printTransformers(r) {
   for (const [name, s] of Object.entries(r.warm)) {
     const cold = r.cold[name];
     const coldText = cold === undefined ? ''.padEnd(24) : `cold median of 3 ${cold.toFixed(1).padStart(7)} ms (${(cold / (r.cold[r.baseline] ?? NaN)).toFixed(2)}×)`;
-    console.log(`  ${name.padEnd(36)} ${coldText} · warm median ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+    console.log(`  ${name.padEnd(36)} ${coldText} · warm median of ${s.count} ${s.median.toFixed(1).padStart(7)} ms (${base ? (s.median / base.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
   }
   console.log(`the warm start's files alone (${r.files.names.join(', ')}): a new cache object, match + arrayBuffer each (lower is better)`);
   const filesBase = r.files.ms[r.baseline];

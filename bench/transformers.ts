@@ -79,10 +79,14 @@ export async function transformersSuite(modelServer: string, rounds: number, log
     [OURS, () => ours()],
     [NEVER, () => ours('never')],
   ];
-  for (let r = 0; r < rounds; r++) {
+  // Twice the rounds of the other rows: a round is ~50 ms, and the pipeline's own work (the same for
+  // both) varies by a few ms from round to round, which ten rounds did not average out (0.80–1.06×
+  // over six runs of one build).
+  for (let r = 0; r < rounds * 2; r++) {
     for (let i = 0; i < runs.length; i++) {
       const [name, run] = runs[(i + r) % runs.length]!;
       warm[name]!.push(await run());
+      await settle();
     }
   }
   const files = await smallFiles(modelServer, manifest, rounds * 4);
@@ -90,6 +94,13 @@ export async function transformersSuite(modelServer: string, rounds: number, log
   log('[bench] transformers: done');
   return { model: 'tiny BERT (int8, 60 kB; 2 layers)', cold, warm: Object.fromEntries(Object.entries(warm).map(([k, v]) => [k, stats(v)])), baseline: THEIRS, file, files };
 }
+
+/**
+ * Untimed, after every timed run: what a run leaves going (ours: the background check of the host, the
+ * last-use write) ends here, not inside the next contender's time.
+ */
+const SETTLE_MS = 100;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 
 /** Each run timed `rounds` times, each round in another order (what follows what lands on each in turn). */
 async function timedRounds(runs: Array<[string, () => Promise<unknown>]>, rounds: number): Promise<Record<string, Stats>> {
@@ -100,6 +111,7 @@ async function timedRounds(runs: Array<[string, () => Promise<unknown>]>, rounds
       const t0 = performance.now();
       await run();
       ms[name]!.push(performance.now() - t0);
+      await settle();
     }
   }
   return Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, stats(v)]));
