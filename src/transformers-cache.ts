@@ -7,6 +7,7 @@ import type { ModelHost } from './pipeline/host.js';
 import type { TransformersCache, TransformersCacheOptions } from './transformers-hook.js';
 
 let host: Promise<ModelHost> | undefined;
+let hook: Promise<typeof import('./transformers-hook.js')> | undefined;
 
 /**
  * A cache for transformers.js (`env.customCache`) that serves the repos named in `models` from
@@ -25,6 +26,6 @@ export async function transformersCache(options: TransformersCacheOptions): Prom
   // Loaded on first use, as loadModel's in-thread host is: an app that never calls this pays nothing.
   // No runtime: this host only resolves and reads releases (transformers.js runs the model).
   host ??= import('./pipeline/host.js').then(({ createModelHost }) => createModelHost({ runtimes: {} }));
-  const { createTransformersCache } = await import('./transformers-hook.js');
+  const { createTransformersCache } = await (hook ??= import('./transformers-hook.js'));
   return createTransformersCache(() => host!, options, 'int8');
 }

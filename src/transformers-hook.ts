@@ -126,6 +126,19 @@ function errorResponse(status: number, text: string): Response {
   return new Response(`ondevice: ${text}`, { status, statusText: status === 404 ? 'Not Found' : 'Service Unavailable', headers: { 'content-type': 'text/plain' } });
 }
 
+type IdleScope = { requestIdleCallback?: (task: () => void, options: { timeout: number }) => unknown };
+
+/**
+ * Runs `task` once the thread is idle (at most 2 s on), where the platform says when (a page in
+ * Chromium and Firefox), else on the next turn: the background check of a cached start asks the host
+ * after transformers.js has built its pipeline, not in the middle of it.
+ */
+function whenIdle(task: () => void): void {
+  const scope = globalThis as IdleScope;
+  if (typeof scope.requestIdleCallback === 'function') scope.requestIdleCallback(task, { timeout: 2000 });
+  else setTimeout(task, 0);
+}
+
 /** Builds the cache on a model host (the page's or worker's own in a browser, the disk cache's in Node). */
 export function createTransformersCache(host: () => ModelHost | Promise<ModelHost>, options: TransformersCacheOptions, defaultVariant: string): TransformersCache {
   if (options === null || typeof options !== 'object' || options.models === null || typeof options.models !== 'object') {
@@ -157,7 +170,7 @@ export function createTransformersCache(host: () => ModelHost | Promise<ModelHos
         const files = await (await host()).files(request, controls);
         if (repo.pinned === undefined) {
           repo.pinned = files.version;
-          if (repo.request.update === 'background' && !files.asked) void check(repo, files.version);
+          if (repo.request.update === 'background' && !files.asked) whenIdle(() => void check(repo, files.version));
         }
         return files;
       })();

@@ -4,7 +4,7 @@
  * modes, ephemeral sessions), or where the app asks for it (`storage: 'indexeddb'`).
  */
 import { delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
-import type { ByteStore } from './bytes.js';
+import type { ByteStore, StoredBytes } from './bytes.js';
 
 /** Big enough that a 100 MB model is 25 values, small enough that storing one never needs much memory. */
 export const CHUNK_SIZE = 4 * 1024 * 1024;
@@ -12,7 +12,7 @@ export const CHUNK_SIZE = 4 * 1024 * 1024;
 const chunkKey = (sha256: string, i: number) => `${sha256}/${i}`;
 const chunkCount = (size: number, chunkSize = CHUNK_SIZE) => Math.ceil(size / chunkSize);
 
-export function idbByteStore(chunks: UseStore): ByteStore {
+export function idbByteStore(chunks: UseStore): ByteStore & { readSingles(files: readonly StoredBytes[]): Promise<Array<Uint8Array | undefined>> } {
   /** Writes chunks `from`…; the bytes start at chunk 0. */
   const writeChunks = async (sha256: string, bytes: Uint8Array, from: number, count: number) => {
     const scratch = chunkWriter(bytes.length);
@@ -54,6 +54,12 @@ export function idbByteStore(chunks: UseStore): ByteStore {
       });
       await Promise.all(readers);
       return ok ? out : undefined;
+    },
+    /** Files of one chunk each, every chunk in one transaction; `undefined` for one missing or short. */
+    async readSingles(files) {
+      if (files.length === 0) return [];
+      const values = await getMany<ArrayBuffer | undefined>(files.map((f) => chunkKey(f.sha256, 0)), chunks);
+      return values.map((value, i) => (value instanceof ArrayBuffer && value.byteLength === files[i]!.size ? new Uint8Array(value) : undefined));
     },
     async open(file) {
       const chunkSize = file.chunkSize ?? CHUNK_SIZE;

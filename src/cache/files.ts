@@ -8,8 +8,8 @@ import type { RetryOptions } from '../download/resumable.js';
 import { sha256Hex, xxh64Hex } from '../download/verify.js';
 import type { ProgressEmitter } from '../progress.js';
 import { ifUnlocked, withLocks } from './locks.js';
-import type { FileRef } from './records.js';
-import { storageError, type CacheStore } from './store.js';
+import type { FileRecord, FileRef } from './records.js';
+import { SMALL_FILE, storageError, type CacheStore } from './store.js';
 
 /** A model file's bytes, by the path the manifest names it with (external data is looked up by it). */
 export interface ModelFileBytes {
@@ -64,6 +64,11 @@ export async function readStored(store: CacheStore, file: FileRef): Promise<Stor
   return bytes && { bytes, storedAt: record.storedAt, xxh64: record.xxh64 };
 }
 
+function storedRead(file: FileRef, record: FileRecord, bytes: Uint8Array): StoredRead | undefined {
+  if (record.size !== file.size || bytes.length !== file.size) return undefined;
+  return { bytes, storedAt: record.storedAt, xxh64: record.xxh64 };
+}
+
 /**
  * Checks stored bytes. `fast`: the size (checked on read) and the xxh64 taken when they were stored
  * suffice, and SHA-256 runs only if that fails (the threat is storage corruption; see
@@ -100,30 +105,47 @@ export interface CachedFiles extends FetchedFiles {
 }
 
 /**
- * Reads a cached version with no network, holding its files' locks shared while reading (nothing is
- * written); `CacheMiss` if a file is not there.
+ * Reads a cached version with no network; `CacheMiss` if a file is not there. Each file is read
+ * holding its lock shared (nothing is written), so no other context deletes it mid-read; except the
+ * small files the store reads in one transaction (`readSmallFiles`): their bytes are named by their
+ * hash, so they never change, only vanish, and one transaction sees them whole or not at all.
  */
 export async function readCachedFiles(wanted: readonly WantedFile[], context: FilesContext): Promise<CachedFiles> {
   const store = context.store;
   if (!store) throw new CacheMiss('no cache');
   const total = wanted.reduce((sum, f) => sum + f.size, 0);
-  const reads = await withLocks(store, wanted.map((f) => fileLock(f.sha256)), context.signal, async () => {
-    let done = 0;
-    // The files of a variant (a model.json and its shards, or a model and its external data) are read
-    // at once: the storage reads the next while this thread copies the last.
-    return Promise.all(
-      wanted.map(async (file) => {
-        const read = await readStored(store, file);
-        if (!read) throw new CacheMiss(file.sha256);
-        done += read.bytes.length;
-        context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
-        return read;
-      }),
-    );
-  }, 'shared');
-  const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, reads[i]!, true))).then(() => undefined);
+  let done = 0;
+  const counted = (file: WantedFile, read: StoredRead | undefined): StoredRead => {
+    if (!read) throw new CacheMiss(file.sha256);
+    done += read.bytes.length;
+    context.progress.emit({ phase: 'cache', url: file.url, loaded: done, total });
+    return read;
+  };
+  // The files of a variant (a model.json and its shards, or a model and its external data) are read
+  // at once: the storage reads the next while this thread copies the last.
+  const locked = (files: readonly WantedFile[]) =>
+    files.length === 0 ? Promise.resolve([]) : withLocks(store, files.map((f) => fileLock(f.sha256)), context.signal, () => Promise.all(files.map(async (f) => counted(f, await readStored(store, f)))), 'shared');
+  // Small files (a config, a tokenizer, a graph whose weights are external data) together: two round
+  // trips for all of them, where a lock, a record and a read each cost one per file.
+  const small = store.readSmallFiles ? wanted.filter((f) => f.size <= SMALL_FILE) : [];
+  const others = small.length > 1 ? wanted.filter((f) => f.size > SMALL_FILE) : wanted;
+  const [batch, read] = await Promise.all([others === wanted ? undefined : store.readSmallFiles!(small.map((f) => f.sha256)), locked(others)]);
+  const reads = new Map(others.map((file, i) => [file, read[i]!]));
+  const elsewhere = !batch
+    ? []
+    : small.filter((file, i) => {
+        const got = batch[i];
+        if (!got) throw new CacheMiss(file.sha256);
+        if (!got.bytes) return true;
+        reads.set(file, counted(file, storedRead(file, got.record, got.bytes)));
+        return false;
+      });
+  // A small file the store keeps elsewhere (OPFS, under storage: 'opfs') is read as any other.
+  (await locked(elsewhere)).forEach((r, i) => reads.set(elsewhere[i]!, r));
+  const ordered = wanted.map((file) => reads.get(file)!);
+  const verified = Promise.all(wanted.map((file, i) => checkStored(store, file, ordered[i]!, true))).then(() => undefined);
   verified.catch(() => undefined);
-  return { files: wanted.map((file, i) => ({ path: file.path, bytes: reads[i]!.bytes })), fromCache: true, verified };
+  return { files: wanted.map((file, i) => ({ path: file.path, bytes: ordered[i]!.bytes })), fromCache: true, verified };
 }
 
 /**

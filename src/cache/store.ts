@@ -4,7 +4,7 @@
  * files where this context can write them, else IndexedDB chunks; see bytes.ts), named in its record.
  * The same code runs in the worker and in the page: both stores are shared by every context of an origin.
  */
-import { createStore, del, entries, get, promisifyRequest, set, update, type UseStore } from 'idb-keyval';
+import { createStore, del, entries, get, getMany, promisifyRequest, set, update, type UseStore } from 'idb-keyval';
 import { xxh64Hex } from '../download/verify.js';
 import { OndeviceError } from '../errors.js';
 import type { BrowserStoreKind, ByteStore } from './bytes.js';
@@ -36,6 +36,13 @@ export interface CacheStore {
   writeFile(sha256: string, bytes: Uint8Array, savedBytes?: number): Promise<FileRecord>;
   /** The whole file, from the store its record names, or `undefined` if it is missing or short. */
   readFile(file: FileRecord): Promise<Uint8Array | undefined>;
+  /**
+   * Several small files in fewer round trips than a `getFile` and a `readFile` each: IndexedDB reads
+   * every record in one transaction and the bytes of the files it holds in one chunk in a second.
+   * Each is `undefined` if it is missing or short, its record alone (no `bytes`) if its bytes are
+   * elsewhere (OPFS): read those with `readFile`. Optional: a store without it is read file by file.
+   */
+  readSmallFiles?(sha256s: readonly string[]): Promise<Array<{ record: FileRecord; bytes?: Uint8Array } | undefined>>;
   /**
    * The file as a stream read from its store as it is pulled (an OPFS `File`, IndexedDB chunk by
    * chunk, a file on disk), or `undefined` if it is missing or short. Unchecked: cache/read-stream.ts checks it.
@@ -169,6 +176,19 @@ export function idbCacheStore(meta: UseStore, chunks: UseStore, options: CacheSt
       }
     },
     readFile: (file) => holder(file.store).read(file),
+    async readSmallFiles(sha256s) {
+      const records = await getMany<FileRecord | undefined>(sha256s.map((sha256) => FILE + sha256), meta);
+      // Files of one IndexedDB chunk (every small file 'auto' keeps there) in one transaction.
+      const single = records.map((r) => r !== undefined && r.store === undefined && r.size <= (r.chunkSize ?? CHUNK_SIZE));
+      const singles = records.filter((_, i) => single[i]) as FileRecord[];
+      const chunks = await stores.indexeddb.readSingles(singles);
+      let next = 0;
+      return records.map((record, i) => {
+        if (!record || !single[i]) return record && { record };
+        const bytes = chunks[next++];
+        return bytes && { record, bytes };
+      });
+    },
     openFile: (file) => holder(file.store).open(file),
     async deleteFile(sha256) {
       await del(FILE + sha256, meta);

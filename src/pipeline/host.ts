@@ -262,16 +262,23 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
 
   async function files(request: LoadRequest, controls: LoadControls): Promise<ReleaseFiles> {
     throwIfAborted(controls.signal);
-    const unlock = await holdShared(store(request.storage ?? 'auto'), modelLock(request.url));
+    // The model's lock is asked for first (an eviction asked after it waits until this resolve ends),
+    // and the cache is read while the lock manager answers: its round trip is off the critical path.
+    // An eviction already under way can still take the files; the read then misses and the version
+    // is downloaded again, as after any eviction.
+    const locking = holdShared(store(request.storage ?? 'auto'), modelLock(request.url));
     const progress = createProgressEmitter(controls.onProgress);
     const ctx = context(request, probeDevice(request.backends, offered, runtimes), progress, controls.signal, false);
+    const [lock, resolve] = await Promise.allSettled([locking, resolveFiles(request.url, request, ctx)]);
     try {
-      const { files, resolved } = await resolveFiles(request.url, request, ctx);
+      if (lock.status === 'rejected') throw lock.reason;
+      if (resolve.status === 'rejected') throw resolve.reason;
+      const { files, resolved } = resolve.value;
       await progress.flush();
       void confirm(resolved, ctx);
       return files;
     } finally {
-      unlock();
+      if (lock.status === 'fulfilled') void lock.value();
       await tellModels(request.url);
     }
   }

@@ -11,7 +11,7 @@ import { createModelHost } from '../../src/pipeline/host.js';
 import { allRuntimes } from '../../src/runtime/all.js';
 import { expected } from './engine.js';
 import { expectOndeviceError, loaded, quiet } from './helpers.js';
-import { alterStored, storedBytes, stores } from './stores.js';
+import { alterStored, dropStoredBytes, storedBytes, stores } from './stores.js';
 import { LiveHost, bytesOf, eventually, fileOf, onnxDigits, release, tfjsDigits } from './live.js';
 
 const whichRelease = onnxDigits.whichRelease;
@@ -330,6 +330,24 @@ describe("where 'auto' keeps a file's bytes", () => {
       await opfsOnly.writeFile(smallSha, small);
       expect((await opfsOnly.getFile(smallSha))?.store).toBe('opfs');
     }
+  });
+
+  test('small files are read together (records in one transaction, IndexedDB bytes in another): a missing record or lost bytes is a miss, bytes kept elsewhere come back as their record alone', async () => {
+    const store = defaultCacheStore('auto');
+    const files = [1, 2, 3].map((n) => ({ sha256: String(n).repeat(64), bytes: Uint8Array.from({ length: 1000 * n }, (_, i) => (i * n) % 256) }));
+    for (const f of files) await store.writeFile(f.sha256, f.bytes);
+    await dropStoredBytes(files[1]!.sha256);
+    const elsewhere = 'e'.repeat(64);
+    if (expected.opfs) await defaultCacheStore('opfs').writeFile(elsewhere, files[0]!.bytes);
+    const got = await store.readSmallFiles!([files[0]!.sha256, files[1]!.sha256, 'f'.repeat(64), files[2]!.sha256, ...(expected.opfs ? [elsewhere] : [])]);
+    expect(got[0]).toEqual({ record: await store.getFile(files[0]!.sha256), bytes: files[0]!.bytes });
+    // Its record is there, its bytes are not.
+    expect(await store.getFile(files[1]!.sha256)).toBeDefined();
+    expect(got[1]).toBeUndefined();
+    expect(got[2]).toBeUndefined();
+    expect(got[3]).toEqual({ record: await store.getFile(files[2]!.sha256), bytes: files[2]!.bytes });
+    if (expected.opfs) expect(got[4]).toEqual({ record: await store.getFile(elsewhere) });
+    expect(got).toHaveLength(expected.opfs ? 5 : 4);
   });
 });
 

@@ -59,6 +59,25 @@ export async function alterStored(sha256: string): Promise<void> {
   db.close();
 }
 
+/** Deletes a stored file's bytes (its IndexedDB chunks, or its OPFS file) and leaves its record: bytes lost to the storage. */
+export async function dropStoredBytes(sha256: string): Promise<void> {
+  const record = await defaultCacheStore().getFile(sha256);
+  expect(record, `file ${sha256} is stored`).toBeDefined();
+  if (record!.store === 'opfs') {
+    await (await opfsDir()).removeEntry(sha256);
+    return;
+  }
+  const db = await chunksDb();
+  const chunks = db.transaction('chunks', 'readwrite').objectStore('chunks');
+  await new Promise<void>((resolve, reject) => {
+    const range = IDBKeyRange.bound(`${sha256}/`, `${sha256}/\uffff`);
+    const del = chunks.delete(range);
+    del.onsuccess = () => resolve();
+    del.onerror = () => reject(del.error);
+  });
+  db.close();
+}
+
 /** What each store holds: OPFS file names (with their sizes) and the IndexedDB chunk keys. */
 export async function storedBytes(): Promise<{ opfs: Record<string, number>; chunks: string[] }> {
   const opfs: Record<string, number> = {};

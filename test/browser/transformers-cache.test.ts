@@ -13,6 +13,7 @@ import { idbByteStore } from '../../src/cache/bytes-idb.js';
 import { opfsByteStore } from '../../src/cache/bytes-opfs.js';
 import { defaultCacheStore } from '../../src/cache/store.js';
 import { HELD_UP_TO } from '../../src/pipeline/release-files.js';
+import { alterStored, dropStoredBytes } from './stores.js';
 import { server } from './helpers.js';
 import { LiveHost, type ManifestJson } from './live.js';
 
@@ -129,6 +130,23 @@ describe('an unchanged transformers.js pipeline on the page, its files from an o
     const third = freshRepo();
     expect(await through(await transformersCache({ models: { [third]: host.url } }), third)).toEqual(await reference('v2'));
     expect(await reference('v2')).not.toEqual(await reference('v1'));
+  });
+
+  test("small files read together from IndexedDB: one whose bytes were lost and one whose bytes were altered are downloaded again, alone; the embeddings stay 1.0.0's", async () => {
+    const host = await hosting('1.0.0');
+    const repo = freshRepo();
+    expect(await through(await transformersCache({ models: { [repo]: host.url } }), repo)).toEqual(await reference('v1'));
+    const assets = manifests['1.0.0']['assets'] as Array<{ name: string; path: string; sha256: string }>;
+    const [lost, altered] = ['tokenizer.json', 'config.json'].map((name) => assets.find((a) => a.name === name)!);
+    const store = defaultCacheStore();
+    for (const file of [lost!, altered!]) expect((await store.getFile(file.sha256))?.store ?? 'indexeddb').toBe('indexeddb');
+    await dropStoredBytes(lost!.sha256);
+    await alterStored(altered!.sha256);
+    const before = (await host.requests()).length;
+    const again = freshRepo();
+    expect(await through(await transformersCache({ models: { [again]: host.url } }), again)).toEqual(await reference('v1'));
+    const fetched = (await host.requests()).slice(before).map((r) => r.path.replace(/^\/live\/[^/]+\//, ''));
+    expect(fetched.filter((p) => p !== 'manifest.json').sort()).toEqual([lost!.path, altered!.path].sort());
   });
 
   test('with the host down the cached version serves; a tampered file never reaches transformers.js', async () => {
