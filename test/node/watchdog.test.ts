@@ -85,6 +85,22 @@ describe('npm test watchdog', { timeout: 120_000 }, () => {
     expect(r.code).toBe(1);
   });
 
+  it('a browser test that fails on a WebAssembly trap: its file runs once more, alone, passes, exit 0, and it says so', async () => {
+    const r = await watchdog(['b-trap-once']);
+    expect(r.attempts('b')).toBe(2);
+    expect(r.attempts('a')).toBe(1);
+    expect(r.stderr).toMatch(/browser-fake: \S*browser-b\.spec\.mjs failed on a WebAssembly memory trap/);
+    expect(r.stderr).toMatch(/failed on a WebAssembly trap and passed when run again: browser-fake: \S*browser-b\.spec\.mjs/);
+    expect(r.code).toBe(0);
+  });
+
+  it('a trap on the rerun too fails the run: one rerun, no more', async () => {
+    const r = await watchdog(['b-trap-always']);
+    expect(r.attempts('b')).toBe(2);
+    expect(r.stderr).toMatch(/failed: browser-fake: \S*browser-b\.spec\.mjs \(failed\)/);
+    expect(r.code).toBe(1);
+  });
+
   it('a timeout outside the browser projects is an ordinary failure: no rerun', async () => {
     const r = await watchdog(['c-timeout']);
     expect(r.attempts('c')).toBe(1);

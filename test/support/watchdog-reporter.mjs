@@ -27,6 +27,12 @@ const TIMED_OUT = /(Test|Hook) timed out in \d+ms/;
 
 /** @param {ReadonlyArray<{ message?: string }> | undefined} errors */
 const timedOut = (errors) => (errors ?? []).some((e) => TIMED_OUT.test(e.message ?? ''));
+/**
+ * A WebAssembly memory trap (JavaScriptCore's words; V8's and SpiderMonkey's): seen only in WebKit's
+ * page shared by every file, see scripts/test.mjs.
+ * @param {ReadonlyArray<{ message?: string }> | undefined} errors
+ */
+const wasmTrap = (errors) => (errors ?? []).some((e) => /Out of bounds memory access|memory access out of bounds/.test(e.message ?? ''));
 
 export default class WatchdogReporter {
   /** @param {ReadonlyArray<{ project: { name: string }, moduleId: string }>} specifications */
@@ -57,7 +63,7 @@ export default class WatchdogReporter {
   /** @param {{ project: { name: string }, module: { moduleId: string }, fullName: string, result(): { state: string, errors?: ReadonlyArray<{ message?: string }> } }} t */
   onTestCaseResult(t) {
     const result = t.result();
-    emit({ type: 'case', project: t.project.name, file: file(t.module.moduleId), name: t.fullName, state: result.state, timedOut: timedOut(result.errors) });
+    emit({ type: 'case', project: t.project.name, file: file(t.module.moduleId), name: t.fullName, state: result.state, timedOut: timedOut(result.errors), trap: wasmTrap(result.errors) });
   }
 
   /** @param {{ name: string, entity: { project: { name: string } } }} hook */
