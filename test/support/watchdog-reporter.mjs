@@ -28,8 +28,8 @@ const TIMED_OUT = /(Test|Hook) timed out in \d+ms/;
 /** @param {ReadonlyArray<{ message?: string }> | undefined} errors */
 const timedOut = (errors) => (errors ?? []).some((e) => TIMED_OUT.test(e.message ?? ''));
 /**
- * A WebAssembly memory trap (JavaScriptCore's words; V8's and SpiderMonkey's): seen only in WebKit's
- * page shared by every file, see scripts/test.mjs.
+ * A WebAssembly memory trap, in JavaScriptCore's words or V8's: seen only in WebKit's page shared by
+ * every file, see scripts/test.mjs.
  * @param {ReadonlyArray<{ message?: string }> | undefined} errors
  */
 const wasmTrap = (errors) => (errors ?? []).some((e) => /Out of bounds memory access|memory access out of bounds/.test(e.message ?? ''));
