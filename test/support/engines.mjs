@@ -6,7 +6,7 @@
  * a private Xvfb display: Firefox has WebGL only with a display, MiniBrowser needs one at all.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -176,9 +176,24 @@ export function webkit({ features = [] } = {}) {
       return new EngineProvider(name, async (display) => {
         const { Builder } = await import('selenium-webdriver');
         const port = await freePort();
+        // ONDEVICE_WEBKIT_LOG=<file>: the driver's, MiniBrowser's and web process's output, appended
+        // there (with JSC_logWasmMemory=1 in the environment, say, to see how JavaScriptCore maps
+        // WebAssembly memories).
+        const log = process.env.ONDEVICE_WEBKIT_LOG ? openSync(process.env.ONDEVICE_WEBKIT_LOG, 'a') : 'ignore';
         const driver = spawn(WEBKIT_DRIVER_PATH, [`--port=${port}`, '--host=127.0.0.1'], {
-          stdio: 'ignore',
-          env: { ...process.env, DISPLAY: display, JSC_useSharedArrayBuffer: 'true', WEBKIT_DISABLE_COMPOSITING_MODE: '1' },
+          stdio: ['ignore', log, log],
+          env: {
+            ...process.env,
+            DISPLAY: display,
+            JSC_useSharedArrayBuffer: process.env.JSC_useSharedArrayBuffer ?? 'true',
+            // JavaScriptCore gives 8 WebAssembly memories per process (3 on iOS) fast, guard-page bounds
+            // checks; later ones get explicit checks, under which onnxruntime-web traps now and then
+            // ("Out of bounds memory access", docs/decisions.md). This one page runs every test file and
+            // every worker they start, so it passes 8; a bound it never reaches keeps the suite off that
+            // path (each fast memory is a reservation of address space, not memory).
+            JSC_maxNumWasmFastMemories: process.env.JSC_maxNumWasmFastMemories ?? '64',
+            WEBKIT_DISABLE_COMPOSITING_MODE: '1',
+          },
         });
         await waitForPort(port);
         debug(`starting a MiniBrowser session on ${display}`);
