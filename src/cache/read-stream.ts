@@ -5,7 +5,9 @@
  * `INTEGRITY_MISMATCH` before the file is whole, so a reader never gets all of a wrong file, and the
  * altered copy is deleted so that the next resolve downloads it again. The file's lock is held shared
  * from the first pull to the end: garbage collection in another context cannot take the bytes mid-read.
- * Nothing is opened before the first pull, so a stream nobody reads holds nothing.
+ * Nothing is opened before the first pull, so a stream nobody reads holds nothing. A reader that
+ * cancels ends a read under way quietly (the bytes it got so far say nothing of the stored file), and
+ * the cancel settles once that read has ended and the lock is let go.
  */
 import { createSHA256, createXXHash64, type IHasher } from 'hash-wasm';
 import { OndeviceError } from '../errors.js';
@@ -13,6 +15,9 @@ import { fileLock } from './files.js';
 import { holdShared, ifUnlocked } from './locks.js';
 import type { FileRef } from './records.js';
 import type { CacheStore } from './store.js';
+
+/** Thrown inside a pull to stop it quietly once the reader has cancelled. */
+const CANCELLED = Symbol('cancelled');
 
 export interface CheckedStreamOptions {
   /** How errors name the file (its path in the release). */
@@ -31,6 +36,10 @@ export function checkedStream(store: CacheStore, file: FileRef, options: Checked
   let storedAt = 0;
   let held: Uint8Array | undefined;
   let received = 0;
+  /** Set by a cancel: what a read under way then returns says nothing about the stored bytes. */
+  let cancelled = false;
+  /** The pull under way, if any: a cancel settles after it. */
+  let pulling: Promise<void> | undefined;
   /** Lets the file's lock go; settles once it is let go. */
   const end = async () => {
     const release = unlock;
@@ -69,50 +78,62 @@ export function checkedStream(store: CacheStore, file: FileRef, options: Checked
     });
   };
 
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        if (!reader) await open();
-        // A pull must deliver a chunk or end the stream: the first chunk is only held back.
-        for (;;) {
-          const { done, value } = await reader!.read();
-          if (done) {
-            const actual = received === file.size ? hasher!.digest('hex') : `${received} bytes`;
-            if (actual !== expected) throw await altered(actual);
-            if (held) controller.enqueue(held);
-            held = undefined;
-            void end();
-            controller.close();
-            return;
-          }
-          if (value.byteLength === 0) continue;
-          received += value.byteLength;
-          if (received > file.size) throw await altered(`more than ${file.size} bytes`);
-          hasher!.update(value);
-          const ready = held;
-          held = value;
-          if (ready) {
-            controller.enqueue(ready);
-            return;
-          }
+  const pull = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    try {
+      if (!reader) await open();
+      // A pull must deliver a chunk or end the stream: the first chunk is only held back.
+      for (;;) {
+        if (cancelled) throw CANCELLED;
+        const { done, value } = await reader!.read();
+        // The store's stream ends early when the reader cancels: that is no sign of altered bytes.
+        if (cancelled) throw CANCELLED;
+        if (done) {
+          const actual = received === file.size ? hasher!.digest('hex') : `${received} bytes`;
+          if (actual !== expected) throw await altered(actual);
+          if (held) controller.enqueue(held);
+          held = undefined;
+          void end();
+          controller.close();
+          return;
         }
-      } catch (error) {
-        void end();
-        held = undefined;
-        void reader?.cancel().catch(() => undefined);
-        // A read the store refused mid-way (the file changed or vanished under a snapshot) says so.
-        const failure =
-          error instanceof OndeviceError
-            ? error
-            : new OndeviceError('STORAGE_FAILED', `Reading the cached file ${label} failed (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}); ask for it again.`, { details: { file: label }, cause: error });
-        options.onError?.(failure);
-        controller.error(failure);
+        if (value.byteLength === 0) continue;
+        received += value.byteLength;
+        if (received > file.size) throw await altered(`more than ${file.size} bytes`);
+        hasher!.update(value);
+        const ready = held;
+        held = value;
+        if (ready) {
+          controller.enqueue(ready);
+          return;
+        }
       }
-    },
-    async cancel(reason) {
+    } catch (error) {
       void end();
       held = undefined;
+      void reader?.cancel().catch(() => undefined);
+      if (cancelled) return;
+      // A read the store refused mid-way (the file changed or vanished under a snapshot) says so.
+      const failure =
+        error instanceof OndeviceError
+          ? error
+          : new OndeviceError('STORAGE_FAILED', `Reading the cached file ${label} failed (${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}); ask for it again.`, { details: { file: label }, cause: error });
+      options.onError?.(failure);
+      controller.error(failure);
+    }
+  };
+
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      pulling = pull(controller);
+      return pulling;
+    },
+    async cancel(reason) {
+      cancelled = true;
+      held = undefined;
       await reader?.cancel(reason).catch(() => undefined);
+      // The read under way ends without judging what it got; then the file's lock is let go.
+      await pulling;
+      await end();
     },
     // No queue: the first pull comes with the first read, not when the stream is made (a Response
     // made and never read, as transformers.js in Node makes one of every two it asks for, opens nothing).
