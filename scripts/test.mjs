@@ -13,8 +13,7 @@
  * memory access") runs once more, alone, in a fresh engine, and the run says so. It has been seen
  * only in WebKitGTK, whose one page serves every file (vitest.config.ts), late in a run: past 8
  * WebAssembly memories in a process JavaScriptCore checks bounds explicitly, and onnxruntime-web
- * then traps now and then (docs/decisions.md). The engine now allows 64 fast memories
- * (test/support/engines.mjs); the rerun stays as a bound. A trap on the rerun fails the run.
+ * then traps now and then (docs/decisions.md). A trap on the rerun fails the run.
  *
  * With no arguments it makes two runs at once: the Node and package tests, and the browser engines
  * (see `lanes`). Arguments go to one vitest as they are (`npm test -- --project node`); a rerun

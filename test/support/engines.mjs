@@ -186,12 +186,10 @@ export function webkit({ features = [] } = {}) {
             ...process.env,
             DISPLAY: display,
             JSC_useSharedArrayBuffer: process.env.JSC_useSharedArrayBuffer ?? 'true',
-            // JavaScriptCore gives 8 WebAssembly memories per process (3 on iOS) fast, guard-page bounds
-            // checks; later ones get explicit checks, under which onnxruntime-web traps now and then
-            // ("Out of bounds memory access", docs/decisions.md). This one page runs every test file and
-            // every worker they start, so it passes 8; a bound it never reaches keeps the suite off that
-            // path (each fast memory is a reservation of address space, not memory).
-            JSC_maxNumWasmFastMemories: process.env.JSC_maxNumWasmFastMemories ?? '64',
+            // JavaScriptCore's other options (JSC_maxNumWasmFastMemories, JSC_logWasmMemory) pass through
+            // from the environment. The fast-memory bound stays at its default: raised to 64, the full
+            // WebKit run failed to make WebAssembly memories at all ("RangeError: Out of memory",
+            // docs/decisions.md).
             WEBKIT_DISABLE_COMPOSITING_MODE: '1',
           },
         });
