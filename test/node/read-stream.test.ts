@@ -61,8 +61,9 @@ test('a stream cancelled while a chunk is being read leaves the stored file in p
   expect(await first).toEqual({ done: true, value: undefined });
 
   // The cancel settles once the read under way has ended: nothing is left to run. Before that was
-  // so, the read went on to judge the 32 kB it had as an altered file (INTEGRITY_MISMATCH) and
-  // delete it, a few ticks after the cancel; the pause below is there to catch that, should it come
+  // so, the read went on to judge the 32 kB it had as an altered file (INTEGRITY_MISMATCH, onError)
+  // and delete it if its lock was free by then, a few ticks after the cancel; the pause below is
+  // there to catch that, should it come
   // back (a pause can only hide the fault on a slow machine, never fail a correct stream).
   await new Promise((resolve) => setTimeout(resolve, 200));
   expect(deleted).toEqual([]);
