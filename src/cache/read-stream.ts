@@ -9,7 +9,8 @@
  * cancels ends a read under way quietly (the bytes it got so far say nothing of the stored file), and
  * the cancel settles once that read has ended and the lock is let go.
  */
-import { createSHA256, createXXHash64, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
+import { lendHasher, type HasherLease } from '../download/hashers.js';
 import { OndeviceError } from '../errors.js';
 import { fileLock } from './files.js';
 import { holdShared, ifUnlocked } from './locks.js';
@@ -41,9 +42,14 @@ export function checkedStream(store: CacheStore, file: FileRef, options: Checked
   /** The pull under way, if any: a cancel settles after it. */
   let pulling: Promise<void> | undefined;
   /** Lets the file's lock go; settles once it is let go. */
+  let lease: HasherLease | undefined;
   const end = async () => {
     const release = unlock;
     unlock = undefined;
+    // The hasher goes back once, and this stream no longer uses it (its digest, if any, is taken).
+    lease?.release();
+    lease = undefined;
+    hasher = undefined;
     await release?.();
   };
 
@@ -56,14 +62,9 @@ export function checkedStream(store: CacheStore, file: FileRef, options: Checked
     }
     storedAt = record.storedAt;
     // The checksum taken when the bytes were stored (after their SHA-256 held), as every warm read checks.
-    if (record.xxh64 !== undefined) {
-      hasher = await createXXHash64();
-      expected = record.xxh64;
-    } else {
-      hasher = await createSHA256();
-      expected = file.sha256;
-    }
-    hasher.init();
+    expected = record.xxh64 ?? file.sha256;
+    lease = await lendHasher(record.xxh64 !== undefined ? 'xxh64' : 'sha256');
+    hasher = lease.hasher;
     reader = stream.getReader();
   };
 

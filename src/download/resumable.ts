@@ -7,8 +7,9 @@
  * incremental SHA-256), so a large file is never held twice to be hashed after the download.
  */
 import { OndeviceError, abortError, isOndeviceError } from '../errors.js';
-import { createSHA256, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 import { contentLength, htmlInsteadOf, isHtml, openUrl, type Fetch } from './fetch-file.js';
+import { lendHasher } from './hashers.js';
 
 export interface RetryOptions {
   /** Attempts after the first. @default 5 */
@@ -73,8 +74,15 @@ export interface Downloaded {
 
 export async function downloadResumable(job: ResumableDownload): Promise<Downloaded> {
   const buffer = allocate(job.size, job.url);
-  const state: Progress = { received: 0, validator: null, hasher: await createSHA256(), checkpointed: 0 };
-  state.hasher.init();
+  const lease = await lendHasher('sha256');
+  try {
+    return await downloadWith(job, buffer, { received: 0, validator: null, hasher: lease.hasher, checkpointed: 0 });
+  } finally {
+    lease.release();
+  }
+}
+
+async function downloadWith(job: ResumableDownload, buffer: Uint8Array, state: Progress): Promise<Downloaded> {
   // A prefix as long as the file is no prefix: it says nothing about what is missing.
   if (job.resume && job.resume.bytes.length < job.size && job.resume.validator) {
     buffer.set(job.resume.bytes);

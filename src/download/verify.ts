@@ -1,6 +1,6 @@
 /** @file SHA-256 integrity of model files against the manifest. */
-import { sha256, xxhash64 } from 'hash-wasm';
 import { OndeviceError } from '../errors.js';
+import { lendHasher, type HashKind } from './hashers.js';
 
 /**
  * SHA-256 of `bytes`, lowercase hex: WebCrypto where the page is a secure context (fast, and off this
@@ -10,7 +10,7 @@ import { OndeviceError } from '../errors.js';
  */
 export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const subtle = globalThis.crypto?.subtle;
-  if (!subtle) return sha256(bytes);
+  if (!subtle) return hashWith('sha256', bytes);
   const digest = await subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>);
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -20,7 +20,17 @@ export async function sha256Hex(bytes: Uint8Array): Promise<string> {
  * per 100 MB, against 116 for SHA-256 in WebCrypto, which also blocks this worker while it runs).
  */
 export function xxh64Hex(bytes: Uint8Array): Promise<string> {
-  return xxhash64(bytes);
+  return hashWith('xxh64', bytes);
+}
+
+/** `bytes` hashed whole with a lent hasher (hash-wasm's own one-shot functions would keep one more instance each). */
+async function hashWith(kind: HashKind, bytes: Uint8Array): Promise<string> {
+  const lease = await lendHasher(kind);
+  try {
+    return lease.hasher.update(bytes).digest('hex');
+  } finally {
+    lease.release();
+  }
 }
 
 /** `INTEGRITY_MISMATCH` with url, expected and actual hashes. */
