@@ -41,8 +41,9 @@ export function checkedStream(store: CacheStore, file: FileRef, options: Checked
   let cancelled = false;
   /** The pull under way, if any: a cancel settles after it. */
   let pulling: Promise<void> | undefined;
-  /** Lets the file's lock go; settles once it is let go. */
+  /** The hasher this stream borrowed (see download/hashers.ts), given back by `end()`. */
   let lease: HasherLease | undefined;
+  /** Lets the file's lock go and gives the hasher back; settles once the lock is let go. */
   const end = async () => {
     const release = unlock;
     unlock = undefined;
