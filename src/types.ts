@@ -504,6 +504,8 @@ export interface Model {
   /**
    * Releases the session; later `run` calls reject with `DISPOSED`. Safe to call twice. Resolves once
    * the model's storage writes have ended, so a Worker you passed as `worker` can be terminated then.
+   * The library's own worker ends 2 s after its last model is disposed (its WebAssembly memory goes
+   * back to the device then); a load in between reuses it.
    */
   dispose(): Promise<void>;
 }

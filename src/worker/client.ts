@@ -25,6 +25,8 @@ export class WorkerConnection implements HostConnection {
   #started = false;
   #dead: OndeviceError | undefined;
   #models = 0;
+  /** Ends an idle worker once its linger is over; cleared when a model arrives first. */
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(worker: Worker, owned: boolean) {
     installErrorTransfer();
@@ -48,8 +50,15 @@ export class WorkerConnection implements HostConnection {
     if (this.#owned) this.#end(crashed(why));
   }
 
+  /** Ends a library worker that no model uses (one lingering after its last model). */
+  abandonIfIdle(): void {
+    if (this.#owned && this.#models === 0) this.#end(undefined);
+  }
+
   retain(): void {
     this.#models++;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 
   close(): void {
@@ -57,12 +66,27 @@ export class WorkerConnection implements HostConnection {
     if (this.#models > 0 || !this.#owned || this.#dead) return;
     // WASM memory never shrinks; ending the worker is how its memory goes back to the device. But
     // first let loads in flight finish (an aborted one is saving what it received for a resume),
-    // and keep the worker if a model arrived meanwhile.
+    // then keep it a moment for a load that follows a dispose (a component mounted again, a model
+    // switched), and keep it for good if a model arrived meanwhile.
     this.#call((api) => api.drain())
       .catch(() => undefined)
       .then(() => {
-        if (this.#models === 0 && !this.#dead) this.#end(undefined);
+        if (this.#models === 0 && !this.#dead) this.#linger();
       });
+  }
+
+  /** (Re)starts the idle countdown, at the current linger; a worker not idle has none to restart. */
+  #linger(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#models === 0) this.#end(undefined);
+    }, lingerMs);
+  }
+
+  /** A new linger applies to a worker already lingering. */
+  relinger(): void {
+    if (this.#idleTimer !== undefined) this.#linger();
   }
 
   async load(request: LoadRequest, { signal, onProgress, onEvent }: LoadControls): Promise<LoadResult> {
@@ -166,6 +190,8 @@ export class WorkerConnection implements HostConnection {
 
   #end(error: OndeviceError | undefined): void {
     if (this.#dead) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     this.#dead = error ?? new OndeviceError('DISPOSED', 'The ondevice worker was shut down after its last model was disposed.');
     this.#stopWatching.abort();
     this.#worker.removeEventListener('error', this.#onError);
@@ -215,6 +241,20 @@ export function workerConnection(appWorker: Worker | undefined, family: RuntimeF
 /** How the library makes its own workers; replaced only by tests, to serve a host of their own making. */
 let makeWorker: (family: RuntimeFamily | 'resolve') => Worker = createWorker;
 
+/**
+ * How long the library's own worker outlives its last model. A load within it reuses the worker and
+ * its started runtime (0.2–0.6 s saved, and one WebAssembly memory fewer); after it the worker ends
+ * and its memory goes back to the device (docs/decisions.md, "A worker lingers").
+ */
+export const WORKER_LINGER_MS = 2000;
+let lingerMs = WORKER_LINGER_MS;
+
+/** @internal For tests: how long an idle library worker lingers (`undefined`: the default), lingering ones included. */
+export function setWorkerLinger(ms: number | undefined): void {
+  lingerMs = ms ?? WORKER_LINGER_MS;
+  for (const connection of shared.values()) connection.relinger();
+}
+
 /** A threaded WASM start stalled in one of the library's workers on this page (see pipeline/threads.ts): later loads ask for one thread. */
 let stalled = false;
 
@@ -232,6 +272,8 @@ export function markThreadsStalled(): void {
  */
 export function setWorkerFactory(factory: ((family: RuntimeFamily | 'resolve') => Worker) | undefined): void {
   makeWorker = factory ?? createWorker;
+  // A lingering worker came from the old factory: end it, so the next load starts one from the new.
+  for (const connection of shared.values()) connection.abandonIfIdle();
   shared.clear();
   if (!factory) stalled = false;
 }
