@@ -18,7 +18,9 @@ import { storedBytes } from './stores.js';
 import { LiveHost, eventually, fileOf, onnxDigits, release, type ManifestJson } from './live.js';
 
 const proxy = inject('faultProxy');
-const fast = { retries: 0, baseDelayMs: 1, maxDelayMs: 1, stallTimeoutMs: 2_000 };
+// No retries, so a refused download fails at once. No test here injects a stall: the stall bound is
+// long, or a healthy download that a busy machine leaves quiet for a moment would fail the load.
+const fast = { retries: 0, baseDelayMs: 1, maxDelayMs: 1, stallTimeoutMs: 30_000 };
 const request = (url: string, update: 'blocking' | 'never' | 'background' = 'blocking') => ({ url, backends: ['wasm' as const], update, variant: 'fp32', version: undefined, maxCacheBytes: undefined });
 
 async function faults(rules: Array<Record<string, unknown>>): Promise<void> {

@@ -3,7 +3,9 @@
  * Rules are set over HTTP (PUT /__faults, JSON array) and each applies `times` times to requests whose
  * path contains `match`, then the proxy passes requests through untouched. GET /__log lists what it saw.
  *
- * Faults: `cut` (end the body after `after` bytes), `reset` (destroy the socket after `after` bytes),
+ * Faults: `cut` (end the body after `after` bytes; the socket closes at the keep-alive timeout, 5 s
+ * later: closed at once, Chromium drops bytes it had received but not yet handed to the page, and
+ * nothing is left to resume from), `reset` (destroy the socket after `after` bytes),
  * `stall` (send `after` bytes, then nothing), `status` (answer `status`, with `retryAfter` seconds),
  * `html` (200 text/html), `corrupt` (flip bytes, keep the length), `length` (a wrong Content-Length),
  * `throttle` (`bps` bytes a second), `no-range` (ignore Range and If-Range: answer 200 in full),
