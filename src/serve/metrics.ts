@@ -11,6 +11,7 @@ export function createMetrics() {
   return {
     registry,
     requests: new Counter({ name: 'ondevice_requests_total', help: 'HTTP requests, by route and status.', labelNames: ['route', 'status'] as const, registers }),
+    inFlight: new Gauge({ name: 'ondevice_requests_in_flight', help: 'HTTP requests being answered now (their headers read, their answer not yet sent), this scrape included.', registers }),
     failures: new Counter({ name: 'ondevice_inference_failures_total', help: 'Inference requests that failed, by model and code (an OndeviceError code, or BAD_REQUEST, BUSY, NOT_READY).', labelNames: ['model', 'code'] as const, registers }),
     latency: new Histogram({ name: 'ondevice_inference_duration_seconds', help: 'Time from a run slot to the outputs, by model.', labelNames: ['model'] as const, buckets: BUCKETS, registers }),
     model: new Gauge({ name: 'ondevice_model_info', help: 'The version each model runs (1), with its variant and backend.', labelNames: ['model', 'version', 'variant', 'backend'] as const, registers }),

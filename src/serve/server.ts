@@ -251,6 +251,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       }
     }
     let status: number;
+    metrics.inFlight.inc();
     try {
       status = await route(req, res, path);
     } catch (error) {
@@ -263,6 +264,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         status = clientFault ? 400 : 500;
         json(res, status, { error: e.message, code: e.code });
       }
+    } finally {
+      metrics.inFlight.dec();
     }
     metrics.requests.inc({ route: routeLabel(path), status: String(status) });
   };

@@ -19,6 +19,13 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A promise and the function that resolves it: a holder says "I have the lock" through it. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 describe('file locks', () => {
   test('exclusive: a second "process" waits until the first releases, then runs', async () => {
     const a = { locks: fileLocks(dir) };
@@ -26,13 +33,17 @@ describe('file locks', () => {
     const order: string[] = [];
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
+    const inside = signal();
     const first = withLock(a, 'file:x', undefined, async () => {
       order.push('a in');
+      inside.resolve();
       await held;
       order.push('a out');
     });
-    await sleep(50);
+    // The second asks once the first holds the lock, however long taking it took.
+    await inside.promise;
     const second = withLock(b, 'file:x', undefined, async () => void order.push('b in'));
+    // A second that did not wait would be in by now; one that waits is in only after the release.
     await sleep(200);
     expect(order).toEqual(['a in']);
     release();
@@ -45,8 +56,9 @@ describe('file locks', () => {
     const b = { locks: fileLocks(dir) };
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
-    const holding = withLock(a, 'file:y', undefined, () => held);
-    await sleep(50);
+    const inside = signal();
+    const holding = withLock(a, 'file:y', undefined, () => (inside.resolve(), held));
+    await inside.promise;
     expect(await ifUnlocked(b, 'file:y', async () => 'ran')).toBeUndefined();
     release();
     await holding;
@@ -61,7 +73,7 @@ describe('file locks', () => {
     expect(await heldLockNames(a)).toEqual(new Set(['model:u']));
     release();
     // A release is asynchronous, as with Web Locks: the lock is free soon after.
-    for (let i = 0; i < 100 && (await heldLockNames(a)).size > 0; i++) await sleep(10);
+    for (let i = 0; i < 2000 && (await heldLockNames(a)).size > 0; i++) await sleep(10);
     expect(await ifUnlocked(a, 'model:u', async () => 'ran')).toBe('ran');
     // Nothing is left behind once no one holds a lock.
     expect(readdirSync(dir)).toEqual([]);
@@ -90,8 +102,9 @@ describe('file locks', () => {
     const a = { locks: fileLocks(dir) };
     const b = { locks: fileLocks(dir) };
     let release!: () => void;
-    const holding = withLock(a, 'file:z', undefined, () => new Promise<void>((r) => (release = r)));
-    await sleep(50);
+    const inside = signal();
+    const holding = withLock(a, 'file:z', undefined, () => new Promise<void>((r) => ((release = r), inside.resolve())));
+    await inside.promise;
     const controller = new AbortController();
     const waiting = withLock(b, 'file:z', controller.signal, async () => 'ran');
     setTimeout(() => controller.abort(), 100);

@@ -4,6 +4,7 @@
  * update and revocation against the real model server, and a graceful SIGTERM of the built command.
  */
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -330,12 +331,29 @@ describe('the command', () => {
     });
     // It listens before the model has loaded: ready says when it has.
     await eventually(async () => (await fetch(`${url}/v2/health/ready`)).status === 200, 'the model to load');
-    const inFlight = post(`${url}/v2/models/digits/infer`, inferBody(100));
-    await new Promise((r) => setTimeout(r, 20));
+    // A request the server has begun to answer when the signal comes: its headers and half its body
+    // sent, the rest held back until the server says it is stopping. The gauge of requests in flight
+    // (2: this one and the scrape itself) says the server has it, however busy the machine.
+    const body = Buffer.from(JSON.stringify(inferBody(100)));
+    const request = httpRequest(`${url}/v2/models/digits/infer`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+    const answered = new Promise<{ status: number; text: string }>((resolve, reject) => {
+      request.once('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      });
+      request.on('error', reject);
+    });
+    request.write(body.subarray(0, body.length >> 1));
+    const inFlight = async () => /^ondevice_requests_in_flight (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+    await eventually(async () => (await inFlight()) === '2', 'the server to have the request');
+    const exited = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
-    const [answer, code] = await Promise.all([inFlight, new Promise((r) => proc.once('exit', r))]);
+    await eventually(() => stderr.includes('stopping'), 'the server to say it is stopping');
+    request.end(body.subarray(body.length >> 1));
+    const [answer, code] = await Promise.all([answered, exited]);
     expect(answer.status).toBe(200);
-    expect(answer.json['outputs'][0].shape).toEqual([100, 10]);
+    expect(JSON.parse(answer.text)['outputs'][0].shape).toEqual([100, 10]);
     expect(code).toBe(0);
     expect(stderr).toContain('stopping');
   }, 60_000);
