@@ -98,6 +98,9 @@ export default defineConfig({
           name: 'node',
           include: ['test/node/**/*.test.ts'],
           environment: 'node',
+          // A bound for a hung test, not a speed check: these run beside the browser engines, and on a
+          // busy CI machine a test that hashes a few files (hashers.test.ts) once took past vitest's 5 s.
+          testTimeout: 30_000,
         },
       },
       {
