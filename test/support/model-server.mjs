@@ -58,6 +58,8 @@ export async function startModelServer(options = {}) {
   const files = sirv(root, { dev: false, etag: true, dotfiles: false, maxAge: 0 });
   /** @type {Array<{ method: string, path: string, range: string | undefined, status: number, bytes: number, completed: boolean }>} */
   const requests = [];
+  /** Responses not closed yet. @type {Set<{ res: import('node:http').ServerResponse, written: () => number, closed: Promise<void> }>} */
+  const inflight = new Set();
   const server = createServer((req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     res.setHeader('Access-Control-Allow-Origin', '*');
@@ -74,9 +76,12 @@ export async function startModelServer(options = {}) {
       return end(chunk, ...rest);
     });
     // 'close' fires for finished and for broken-off responses alike; writableFinished tells them apart.
-    res.on('close', () =>
-      requests.push({ method: req.method ?? 'GET', path, range: req.headers.range, status: res.statusCode, bytes, completed: res.writableFinished }),
-    );
+    const open = { res, written: () => bytes, closed: /** @type {Promise<void>} */ (new Promise((resolve) => res.on('close', () => resolve()))) };
+    inflight.add(open);
+    res.on('close', () => {
+      inflight.delete(open);
+      requests.push({ method: req.method ?? 'GET', path, range: req.headers.range, status: res.statusCode, bytes, completed: res.writableFinished });
+    });
     if (req.method === 'OPTIONS') {
       res.setHeader('Access-Control-Allow-Headers', '*');
       res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT');
@@ -120,8 +125,22 @@ export async function startModelServer(options = {}) {
         res.writeHead(404).end();
       });
     } else if (path === '/__requests') {
-      res.setHeader('Content-Type', 'application/json');
-      res.end(JSON.stringify(requests));
+      // A client can hold a whole body (it knows the Content-Length) before the server has ended and
+      // closed that response, and a response is logged only on 'close'. So the log first waits for every
+      // response whose body has all been written; one still short of its body (held, gated, broken
+      // off) is not waited for, and shows once it closes. A client that never reads a body it was sent
+      // would hold its response open for ever: past 10 s the log answers without it, as it always did.
+      const sent = [...inflight].filter(
+        (o) => o.res !== res && (o.res.writableEnded || o.written() >= Number(o.res.getHeader('content-length') ?? Number.POSITIVE_INFINITY)),
+      );
+      /** @type {ReturnType<typeof setTimeout> | undefined} */
+      let bound;
+      const giveUp = new Promise((resolve) => (bound = setTimeout(resolve, 10_000)));
+      void Promise.race([Promise.all(sent.map((o) => o.closed)), giveUp]).then(() => {
+        clearTimeout(bound);
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(requests));
+      });
     } else if (path.startsWith('/mutated/')) {
       const [, , kind, ...rest] = path.split('/');
       const mutate = MUTATIONS[kind ?? ''];
