@@ -98,9 +98,19 @@ test('draw a digit and see what runs; as the publisher, publish 1.1.0, revoke it
 
   // The browser itself goes offline, and the TF.js model was never cached: the error says offline,
   // and the ONNX model's panels are gone with it.
+  // The phase already reads "could not load" (the revocation), so wait for a different one: waiting
+  // for the prefix alone matched at once, and a busy machine then read the new load's "manifest…".
   await context.setOffline(true);
+  const before = (await text(page, '#phase')) ?? '';
   await page.selectOption('#model', 'tfjs');
-  await page.waitForFunction(() => /^could not load/.test(document.querySelector('#phase')?.textContent ?? ''), undefined, { timeout: 60_000 });
+  await page.waitForFunction(
+    (previous) => {
+      const phase = document.querySelector('#phase')?.textContent ?? '';
+      return phase !== previous && /^could not load/.test(phase);
+    },
+    before,
+    { timeout: 60_000 },
+  );
   expect(await text(page, '#phase')).toBe('could not load: this device is offline and has no copy of this model yet. It loads once the device is back online.');
   expect(await text(page, '#model-info')).toBe('modelnothing loaded');
   expect(await page.locator('#backend option').allTextContents()).toEqual(['auto', 'fastest', 'webgpu', 'webgl', 'wasm', 'cpu']);
