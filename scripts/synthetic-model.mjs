@@ -54,6 +54,12 @@ function valueInfo(/** @type {string} */ name, /** @type {Array<number | string>
 export const LARGE_MODEL = { dir: fileURLToPath(new URL('../models/generated/large/', import.meta.url)), options: { mb: 300, external: true, name: 'large' } };
 
 /**
+ * A ~24 MB model (models/generated/resumable) for the resume test: its data file is past two of the
+ * store's 4 MiB chunks and a stall at 9 MiB, and a tenth of the large one's bytes to download again.
+ */
+export const RESUMABLE_MODEL = { dir: fileURLToPath(new URL('../models/generated/resumable/', import.meta.url)), options: { mb: 24, external: true, name: 'resumable' } };
+
+/**
  * Writes the model and its manifest into `dir`; returns the manifest. Reuses what is there if the
  * manifest already describes a model of the same shape.
  * With `external`, the weights go to a separate `.data` file (ONNX external data), named by its hash,

@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_ENGINES } from '../test/support/engines.mjs';
-import { LARGE_MODEL, writeSyntheticModel } from './synthetic-model.mjs';
+import { LARGE_MODEL, RESUMABLE_MODEL, writeSyntheticModel } from './synthetic-model.mjs';
 
 const SILENCE_MS = Number(process.env.ONDEVICE_WATCHDOG_SILENCE ?? 240) * 1000;
 /** Before the first file runs, the global setup generates models: allow for a slow machine. */
@@ -294,10 +294,12 @@ async function main() {
   const projectTimes = new Map();
   const began = Date.now();
 
-  // The big generated model every browser run downloads: made once here when several browser runs
-  // start at once, so that none of them writes it while another reads it.
+  // The generated models every browser run downloads: made once here when several browser runs
+  // start at once, so that none of them writes one while another reads it.
   const planned = lanes(userArgs);
-  if (planned.filter((l) => l.some((a) => a.startsWith('browser'))).length > 1) writeSyntheticModel(LARGE_MODEL.dir, LARGE_MODEL.options);
+  if (planned.filter((l) => l.some((a) => a.startsWith('browser'))).length > 1) {
+    for (const model of [LARGE_MODEL, RESUMABLE_MODEL]) writeSyntheticModel(model.dir, model.options);
+  }
 
   /** @param {string[]} first the lane's first run; then reruns of one project's files. */
   const lane = async (first) => {

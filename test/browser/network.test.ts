@@ -284,7 +284,7 @@ test('no Content-Length (a chunked body): the manifest gives the total, constant
 });
 
 test('a worker killed mid-download (as a closed tab is) leaves saved chunks; the next load resumes from them', async () => {
-  const large = inject('largeModel');
+  const large = inject('resumableModel');
   const url = `${proxy}${large.path}`;
   const data = ((await (await fetch(url)).json()) as { variants: { fp32: { files: Array<{ path: string }> } } }).variants.fp32.files[1]!.path;
   await faults([{ match: data, fault: 'stall', after: 9 * 1024 * 1024 }]);

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
-import { LARGE_MODEL, writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
+import { LARGE_MODEL, RESUMABLE_MODEL, writeSyntheticModel } from '../../scripts/synthetic-model.mjs';
 import { digitsManifest, mlpVariants, referenceLogits } from './digits.mjs';
 import { tfjsReferenceLogits } from './digits-tfjs.mjs';
 import { RUN_DIR, classifierReferences, externalDataReleases, quantizedReleases, statefulRelease } from './exporters.mjs';
@@ -26,6 +26,8 @@ declare module 'vitest' {
     mlpReferences: Record<string, { logits: number[]; dims: number[] }>;
     /** The generated ~300 MB model (ONNX external data): its path on the server, size, and y[0..16) for x = ones. */
     largeModel: { path: string; n: number; bytes: number; head: number[] };
+    /** The generated ~24 MB model (ONNX external data) the resume test stalls and kills mid-download: the same fields. */
+    resumableModel: { path: string; n: number; bytes: number; head: number[] };
     /** TF.js's own CPU logits in Node for the TF.js digits releases (models/digits-tfjs). */
     tfjsReferences: Record<'layers' | 'layers-next' | 'graph', { logits: number[]; dims: number[] }>;
     /** onnxruntime-node's logits for models/exporters/classifier-2024-05.onnx, by row count. */
@@ -49,16 +51,16 @@ declare module 'vitest' {
 }
 
 /** Generated at test time, never committed; reused while its manifest matches. */
-async function largeModel() {
-  const dir = LARGE_MODEL.dir;
-  const manifest = writeSyntheticModel(dir, LARGE_MODEL.options);
+async function syntheticModel(model: typeof LARGE_MODEL, folder: string) {
+  const dir = model.dir;
+  const manifest = writeSyntheticModel(dir, model.options);
   const n = manifest.metadata.n;
   const ort = (await import('onnxruntime-node')).default;
   const session = await ort.InferenceSession.create(`${dir}${manifest.variants.fp32.files[0]!.path}`);
   const out = await session.run({ x: new ort.Tensor('float32', new Float32Array(n).fill(1), [1, n]) });
   await session.release();
   const bytes = manifest.variants.fp32.files.reduce((sum: number, f: { size: number }) => sum + f.size, 0);
-  return { path: '/generated/large/manifest.json', n, bytes, head: Array.from((out['y']!.data as Float32Array).slice(0, 16)) };
+  return { path: `/generated/${folder}/manifest.json`, n, bytes, head: Array.from((out['y']!.data as Float32Array).slice(0, 16)) };
 }
 
 /** The committed subset (models/onnx-backend), or the whole set `npm run conformance` generates. */
@@ -99,7 +101,8 @@ function sweepDeadRuns(): void {
 async function start(): Promise<{ values: Partial<Provided> }> {
   sweepDeadRuns();
   const values: Partial<Provided> = {};
-  values.largeModel = await largeModel();
+  values.largeModel = await syntheticModel(LARGE_MODEL, 'large');
+  values.resumableModel = await syntheticModel(RESUMABLE_MODEL, 'resumable');
   values.onnxBackend = onnxBackendCases();
   // Before the server starts: it lists the files it serves once, at start.
   values.quantizedReleases = await quantizedReleases();
