@@ -332,7 +332,7 @@ function printVariants(reports) {
 
 /** @param {import('./decode.ts').DecodeReport[]} reports */
 function printDecode(reports) {
-  console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 5 for reverse, 3 for kv-bench; higher is better)');
+  console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 7 for reverse, 3 for kv-bench; higher is better)');
   console.log("goals: ondevice keeping the cache ≥ 0.95× onnxruntime-web on the main thread (WASM); on WebGPU ≥ 1.0× ORT with outputs to the CPU and ≥ 0.95× ORT with 'gpu-buffer'");
   console.log('  (generate(): the whole loop in one call where the model runs; keep: one run() a step from the page, the cache kept as refs)');
   for (const r of reports) {
