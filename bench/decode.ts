@@ -4,17 +4,24 @@
  * driven directly on the main thread with the same tensors kept (on WebGPU: with outputs read back to
  * the CPU each step, ORT's default, and with `preferredOutputLocation: 'gpu-buffer'`), and ondevice
  * without `keep` (the cache crosses to the page and back at every step: the cost before issue 24),
- * and ondevice's `generate()`, the whole loop in one call where the model runs (worker and in-thread).
+ * and ondevice's `generate()`, the whole sequence in one call where the model runs (worker and in-thread;
+ * and in the worker after the encoder's own run(), two calls). On WASM also onnxruntime-web alone in a
+ * worker, the loop there, one message a sequence: the worker's own cost here, ondevice aside, and the
+ * round trip to a worker that answers at once (bare, and through comlink).
  * Every contender picks each next token the same way (the argmax of the last logits) and feeds it back.
  * Two models: the encoder–decoder example (12 steps a sequence) and a decoder whose cache grows to
  * 2 MB (8 layers; 256 steps from an empty cache on WASM, 64 on SwiftShader's slow WebGPU).
  */
 import type * as Ort from 'onnxruntime-web';
 import { loadModel, type Backend, type Model, type Tensor, type TensorRef } from '../src/index.js';
+import { wrap } from 'comlink';
+import { argmaxLast, cacheNames, directLoop, directSessions, ids, zeros, type Shape } from './decode-direct.js';
 import { stats, type Stats } from './stats.js';
 
 export interface DecodeReport {
   model: string;
+  /** One round trip to a worker that answers at once, in µs (median): a bare postMessage, and through comlink. */
+  hop?: { raw: number; comlink: number } | undefined;
   backend: Backend;
   steps: number;
   /** Tokens per second, by contender; the first is the baseline. */
@@ -22,14 +29,6 @@ export interface DecodeReport {
   baseline: string;
 }
 
-interface Shape {
-  /** Graph that starts a sequence (`decoder_model`), or undefined: the loop starts with an empty cache. */
-  first?: string;
-  layers: number;
-  heads: number;
-  headDim: number;
-  steps: number;
-}
 
 const SHAPES: Record<string, Shape> = {
   reverse: { first: 'decoder_model', layers: 1, heads: 2, headDim: 32, steps: 12 },
@@ -37,19 +36,6 @@ const SHAPES: Record<string, Shape> = {
 };
 
 type Feeds = Record<string, Tensor | TensorRef>;
-const ids = (values: number[]): Tensor => ({ type: 'int64', data: BigInt64Array.from(values.map(BigInt)), dims: [1, values.length] });
-const zeros = (s: Shape): Tensor => ({ type: 'float32', data: new Float32Array(s.heads * s.headDim), dims: [1, s.heads, 1, s.headDim] });
-const cacheNames = (s: Shape, prefix: string) => Array.from({ length: s.layers }, (_, l) => [`${prefix}.${l}.key`, `${prefix}.${l}.value`]).flat();
-
-/** The greedy choice every contender makes: the highest score at the last position. */
-function argmaxLast(data: Float32Array, dims: readonly number[]): number {
-  const vocab = dims[dims.length - 1]!;
-  const start = data.length - vocab;
-  let best = 0;
-  for (let j = 1; j < vocab; j++) if (data[start + j]! > data[start + best]!) best = j;
-  return best;
-}
-
 /** One sequence through ondevice, one run() a step from this thread: encoder once, then `steps` decoder runs feeding the cache back. */
 async function viaOndevice(model: Model, s: Shape, keep: boolean): Promise<void> {
   const presents = cacheNames(s, 'present');
@@ -78,63 +64,23 @@ async function viaOndevice(model: Model, s: Shape, keep: boolean): Promise<void>
   if ('kept' in hidden) await hidden.dispose();
 }
 
-/** The same sequence as one `generate()` call: every step where the model runs. */
-async function viaGenerate(model: Model, s: Shape): Promise<void> {
+/**
+ * The same sequence as one `generate()` call, the encoder included (option `encoder`): every step
+ * where the model runs. With `separate`, the encoder is a run() of its own first, its output kept
+ * and given to generate(): two calls, as before the option.
+ */
+async function viaGenerate(model: Model, s: Shape, separate = false): Promise<void> {
   const presents = cacheNames(s, 'present');
   const pasts = cacheNames(s, 'past_key_values');
-  const hidden = (await model.run({ input_ids: ids([3, 4, 5, 6]) }, { graph: 'encoder_model', keep: true }))['last_hidden_state'] as TensorRef;
-  const inputs: Feeds = { input_ids: ids([1]), encoder_hidden_states: hidden };
+  const source = { input_ids: ids([3, 4, 5, 6]) };
+  const hidden = separate ? ((await model.run(source, { graph: 'encoder_model', keep: true }))['last_hidden_state'] as TensorRef) : undefined;
+  const inputs: Feeds = { input_ids: ids([1]), ...(hidden && { encoder_hidden_states: hidden }) };
   if (!s.first) pasts.forEach((p) => (inputs[p] = zeros(s)));
   const feed = Object.fromEntries(pasts.map((p, i) => [p, presents[i]!]));
-  const tokens = await model.generate(inputs, { graph: s.first ?? 'decoder_with_past_model', nextGraph: 'decoder_with_past_model', feed, maxTokens: s.steps });
+  const encoder = hidden ? undefined : { graph: 'encoder_model', inputs: source, feed: { encoder_hidden_states: 'last_hidden_state' } };
+  const tokens = await model.generate(inputs, { ...(encoder && { encoder }), graph: s.first ?? 'decoder_with_past_model', nextGraph: 'decoder_with_past_model', feed, maxTokens: s.steps });
   if (tokens.length !== s.steps) throw new Error(`generate() gave ${tokens.length} tokens, not ${s.steps}`);
-  await hidden.dispose();
-}
-
-/** The same sequence on onnxruntime-web on the main thread, with ORT's own tensors fed back. */
-async function directLoop(ort: typeof Ort, sessions: Record<string, Ort.InferenceSession>, s: Shape, gpu: boolean): Promise<void> {
-  const presents = cacheNames(s, 'present');
-  const pasts = cacheNames(s, 'past_key_values');
-  const t = (x: Tensor) => new ort.Tensor(x.type as 'float32', x.data as Float32Array, x.dims);
-  const enc = await sessions['encoder_model']!.run({ input_ids: t(ids([3, 4, 5, 6])) });
-  const hidden = enc['last_hidden_state']!;
-  let cache: Record<string, Ort.Tensor>;
-  let step = 0;
-  let token = 1;
-  // What the app needs each step: the logits' numbers, for the next token.
-  const choose = async (out: Record<string, Ort.Tensor>) => argmaxLast((gpu ? await out['logits']!.getData(true) : out['logits']!.data) as Float32Array, out['logits']!.dims);
-  if (s.first) {
-    cache = await sessions[s.first]!.run({ input_ids: t(ids([token])), encoder_hidden_states: hidden });
-    token = await choose(cache);
-    step = 1;
-  } else cache = Object.fromEntries(presents.map((p) => [p, t(zeros(s))]));
-  for (; step < s.steps; step++) {
-    const feeds: Record<string, Ort.Tensor> = { input_ids: t(ids([token])), encoder_hidden_states: hidden };
-    pasts.forEach((p, i) => (feeds[p] = cache[presents[i]!]!));
-    const out = await sessions['decoder_with_past_model']!.run(feeds);
-    token = await choose(out);
-    if (gpu) for (const p of presents) cache[p]?.dispose();
-    cache = out;
-  }
-  if (gpu) for (const p of presents) cache[p]?.dispose();
-  hidden.dispose();
-}
-
-async function directSessions(ort: typeof Ort, manifestUrl: string, backend: Backend, gpu: boolean): Promise<Record<string, Ort.InferenceSession>> {
-  const manifest = (await (await fetch(manifestUrl)).json()) as { variants: { fp32: { files: Array<{ path: string; graph: string }> } } };
-  const files = await Promise.all(manifest.variants.fp32.files.map(async (f) => ({ ...f, bytes: new Uint8Array(await (await fetch(new URL(f.path, manifestUrl))).arrayBuffer()) })));
-  const sessions: Record<string, Ort.InferenceSession> = {};
-  for (const graph of new Set(files.map((f) => f.graph))) {
-    const own = files.filter((f) => f.graph === graph);
-    const model = own.find((f) => f.path.endsWith('.onnx'))!;
-    sessions[graph] = await ort.InferenceSession.create(model.bytes, {
-      executionProviders: [backend],
-      graphOptimizationLevel: 'all',
-      externalData: own.filter((f) => f !== model).map((f) => ({ path: f.path, data: f.bytes })),
-      ...(gpu && { preferredOutputLocation: 'gpu-buffer' as const }),
-    });
-  }
-  return sessions;
+  await hidden?.dispose();
 }
 
 interface Contender {
@@ -154,9 +100,20 @@ async function contenders(url: string, s: Shape, backend: Backend): Promise<Cont
     const gpu = await directSessions(ort, url, backend, true);
     list.push({ name: "onnxruntime-web, main thread, 'gpu-buffer'", sequence: () => directLoop(ort, gpu, s, true), close: async () => void (await Promise.all(Object.values(gpu).map((x) => x.release()))) });
   }
+  if (backend === 'wasm') {
+    // onnxruntime-web with the whole loop in a worker of its own: what the thread itself costs, ondevice aside.
+    const worker = new Worker(new URL('./decode-worker.ts', import.meta.url), { type: 'module' });
+    const once = (sequences: number) => new Promise<number>((resolve) => {
+      worker.addEventListener('message', (e: MessageEvent<number>) => resolve(e.data), { once: true });
+      worker.postMessage({ url, shape: s, sequences });
+    });
+    list.push({ name: 'onnxruntime-web, in a worker, the loop there', sequence: () => once(1).then(() => undefined), close: async () => worker.terminate() });
+  }
   // The whole loop in one call, in the worker and in this thread.
   const generating = await loadModel(url, { backend, worker: true, variant: 'fp32' });
   list.push({ name: 'ondevice, worker, generate()', sequence: () => viaGenerate(generating, s), close: () => generating.dispose() });
+  // The encoder as a run() of its own before generate(): one more round trip a sequence.
+  list.push({ name: 'ondevice, worker, run() + generate()', sequence: () => viaGenerate(generating, s, true), close: async () => undefined });
   const generatingHere = await loadModel(url, { backend, worker: false, variant: 'fp32' });
   list.push({ name: 'ondevice, in-thread, generate()', sequence: () => viaGenerate(generatingHere, s), close: () => generatingHere.dispose() });
   const kept = await loadModel(url, { backend, worker: true, variant: 'fp32' });
@@ -173,6 +130,34 @@ async function contenders(url: string, s: Shape, backend: Backend): Promise<Cont
     list.push({ name: 'ondevice, worker, keep, q4', sequence: () => viaOndevice(q4, s, true), close: () => q4.dispose() });
   }
   return list;
+}
+
+/** The median round trip to a worker with nothing to do, bare and through comlink, in µs. */
+async function hopFloor(): Promise<{ raw: number; comlink: number }> {
+  const worker = new Worker(new URL('./echo-worker.ts', import.meta.url), { type: 'module' });
+  const remote = wrap<{ ping(x: number): number }>(worker);
+  const raw = () => new Promise<void>((resolve) => {
+    worker.addEventListener('message', function once(e: MessageEvent) {
+      if (typeof e.data === 'object' && e.data !== null && 'raw' in e.data) {
+        worker.removeEventListener('message', once);
+        resolve();
+      }
+    });
+    worker.postMessage({ raw: 1 });
+  });
+  const time = async (hop: () => Promise<unknown>) => {
+    for (let i = 0; i < 200; i++) await hop();
+    const samples: number[] = [];
+    for (let r = 0; r < 7; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < 500; i++) await hop();
+      samples.push(((performance.now() - t0) / 500) * 1000);
+    }
+    return stats(samples).median;
+  };
+  const result = { raw: await time(raw), comlink: await time(() => remote.ping(1)) };
+  worker.terminate();
+  return result;
 }
 
 export async function decodeSuite(base: string, backends: Backend[], log: (s: string) => void): Promise<DecodeReport[]> {
@@ -199,7 +184,9 @@ export async function decodeSuite(base: string, backends: Backend[], log: (s: st
       }
       for (const c of list) await c.close();
       for (const [contender, r] of Object.entries(rates)) log(`decode ${name} ${backend}: ${contender}: ${stats(r).median.toFixed(1)} tokens/s`);
-      reports.push({ model: name, backend, steps: s.steps, baseline: list[0]!.name, rates: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, stats(v)])) });
+      const hop = backend === 'wasm' ? await hopFloor() : undefined;
+      if (hop) log(`decode ${name}: a worker round trip: ${hop.raw.toFixed(0)} µs bare, ${hop.comlink.toFixed(0)} µs through comlink`);
+      reports.push({ model: name, backend, steps: s.steps, hop, baseline: list[0]!.name, rates: Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, stats(v)])) });
     }
   }
   return reports;

@@ -3,7 +3,7 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --trace=<file> (V8's CPU profile of the page's threads), --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  * --storage=auto (where transformersCache keeps bytes in the transformers suite: auto, opfs, indexeddb)
  */
@@ -30,6 +30,8 @@ const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
 const warmMb = Number(arg('warm-mb', '100'));
 const reps = arg('reps', '5');
+/** Suite decode's second baseline (bench/decode-worker.ts). */
+const WORKER_BASELINE = 'onnxruntime-web, in a worker, the loop there';
 
 // The model host: the digits release and a synthetic model generated here (never committed).
 const hosted = fileURLToPath(new URL('./.out/models/', import.meta.url));
@@ -140,10 +142,13 @@ try {
   query.set('memoryExternal', `${modelServer.url}/memory-external/manifest.json`);
   query.set('large', `${modelServer.url}/large/manifest.json`);
   query.set('modelServer', modelServer.url);
+  // --trace=<file>: V8's sampling profile of every thread of the page (workers too), as Chrome trace events.
+  const trace = arg('trace', '') ? await startTrace(page) : undefined;
   await page.goto(`${url}?${query}`);
   const sampler = sampleRenderers();
   await page.waitForFunction(() => window.benchResult !== undefined, undefined, { timeout: 900_000, polling: 500 });
   const samples = sampler.stop();
+  if (trace) writeFileSync(arg('trace', ''), JSON.stringify(await trace()));
   const result = await page.evaluate(() => window.benchResult);
   if (!result || result.error) throw new Error(result?.error ?? 'no result');
   const agent = await page.evaluate(() => navigator.userAgent);
@@ -330,11 +335,30 @@ function printVariants(reports) {
   }
 }
 
+/**
+ * Starts Chrome's tracing with V8's CPU profiler; the function returned stops it and gives the events.
+ * @param {import('playwright-core').Page} page
+ */
+async function startTrace(page) {
+  const cdp = await page.context().newCDPSession(page);
+  /** @type {unknown[]} */
+  const events = [];
+  cdp.on('Tracing.dataCollected', (e) => events.push(...e.value));
+  const complete = new Promise((resolve) => cdp.on('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', { categories: 'disabled-by-default-v8.cpu_profiler', transferMode: 'ReportEvents' });
+  return async () => {
+    await cdp.send('Tracing.end');
+    await complete;
+    return events;
+  };
+}
+
 /** @param {import('./decode.ts').DecodeReport[]} reports */
 function printDecode(reports) {
   console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 7 for reverse, 3 for kv-bench; higher is better)');
   console.log("goals: ondevice keeping the cache ≥ 0.95× onnxruntime-web on the main thread (WASM); on WebGPU ≥ 1.0× ORT with outputs to the CPU and ≥ 0.95× ORT with 'gpu-buffer'");
-  console.log('  (generate(): the whole loop in one call where the model runs; keep: one run() a step from the page, the cache kept as refs)');
+  console.log('  (generate(): the whole sequence, encoder included, in one call where the model runs; keep: one run() a step from the page, the cache kept as refs;');
+  console.log(`   "${WORKER_BASELINE}": onnxruntime-web alone in a worker, one message a sequence: what any worker pays here)`);
   for (const r of reports) {
     const gpu = r.rates["onnxruntime-web, main thread, 'gpu-buffer'"];
     console.log(`  ${r.model} (${r.steps} steps a sequence), ${r.backend}`);
@@ -342,9 +366,18 @@ function printDecode(reports) {
       const base = /** @type {import('./stats.ts').Stats} */ (r.rates[r.baseline]);
       const ratios = [`${(s.median / base.median).toFixed(2)}× ${r.baseline}`];
       if (gpu && name.startsWith('ondevice')) ratios.push(`${(s.median / gpu.median).toFixed(2)}× 'gpu-buffer'`);
+      const inWorker = r.rates[WORKER_BASELINE];
+      if (inWorker && name.startsWith('ondevice, worker')) ratios.push(`${(s.median / inWorker.median).toFixed(2)}× ${WORKER_BASELINE}`);
       const fp32 = r.rates['ondevice, worker, keep'];
       if (name.endsWith(', q4') && fp32) ratios.push(`${(s.median / fp32.median).toFixed(2)}× fp32 with keep`);
       console.log(`    ${name.padEnd(50)} ${s.median.toFixed(0).padStart(6)} tokens/s · ${ratios.join(' · ')}`);
+    }
+    const worker = r.rates['ondevice, worker, keep'];
+    const here = r.rates['ondevice, in-thread, keep'];
+    if (r.hop && worker && here) {
+      // keep makes one call a step (the encoder's call shared among the steps): the worker's extra time a step is what one of ondevice's calls costs to cross.
+      const crossing = (1 / worker.median - 1 / here.median) * 1e6 * (r.steps / (r.steps + 1));
+      console.log(`    a worker round trip: ${r.hop.raw.toFixed(0)} µs as a bare postMessage, ${r.hop.comlink.toFixed(0)} µs through comlink; one of ondevice's calls with keep: ${crossing.toFixed(0)} µs more in the worker than in the thread`);
     }
   }
   console.log('');

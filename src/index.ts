@@ -34,6 +34,7 @@ export type {
   RunInputs,
   RunOutputs,
   RunOptions,
+  GenerateEncoder,
   GenerateOptions,
   GraphInfo,
   AssetInfo,

@@ -5,7 +5,7 @@ import type { ModelEvent } from './pipeline/host.js';
 import { byInputName, validateInputs } from './tensor/validate.js';
 import { isTensorRef, makeRef, wireOf } from './tensor-refs.js';
 import { isWireRef, type WireRunOptions, type WireTensors } from './pipeline/refs.js';
-import { checkGenerate, type WireGenerateOptions } from './pipeline/generate.js';
+import { checkGenerate, encoderFed, type WireGenerateOptions } from './pipeline/generate.js';
 import type { GenerateOptions, LoadOptions, Model, ModelInfo, ModelStats, RunInputs, RunOptions, RunOutputs, Tensor, TensorMap, TensorRef, TensorSpec, UpdateCheckResult, UpdateInfo } from './types.js';
 
 /** A model opened on a host: its connection, its id there, and what the load said. */
@@ -139,12 +139,17 @@ export class OndeviceModel implements Model {
     let wire: WireTensors;
     let wireOptions: WireGenerateOptions;
     try {
-      // The first step's inputs are checked as run() checks them, then the loop's options.
-      validateInputs(inputs, this.#graphInputs((options as GenerateOptions | undefined)?.graph));
-      const checked = checkGenerate(this.info.graphs, Object.keys(inputs), options);
+      // The first step's inputs are checked as run() checks them (less those the encoder gives), then
+      // the loop's options, then the encoder's inputs against its graph.
+      const fromEncoder = encoderFed(inputs, options);
+      validateInputs(inputs, this.#graphInputs((options as GenerateOptions | undefined)?.graph).filter((spec) => !fromEncoder.has(spec.name)));
+      const { encoder, ...checked } = checkGenerate(this.info.graphs, Object.keys(inputs), options);
+      const encoderInputs = options.encoder?.inputs ?? {};
+      if (encoder) validateEncoderInputs(encoderInputs, this.info.graphs[encoder.graph]!.inputs);
       const generation = this.#generation;
-      wire = Object.fromEntries(Object.entries(inputs).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
-      wireOptions = { ...checked, ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
+      const toWire = (tensors: RunInputs): WireTensors => Object.fromEntries(Object.entries(tensors).map(([name, value]) => [name, isTensorRef(value) ? wireOf(value, name, this, generation) : value]));
+      wire = toWire(inputs);
+      wireOptions = { ...checked, ...(encoder && { encoder: { ...encoder, inputs: toWire(encoderInputs) } }), ...(this.#toRelease.length > 0 && { release: this.#toRelease.splice(0) }) };
     } catch (error) {
       const code = toOndeviceError(error).code;
       this.#rejectedHere.set(code, (this.#rejectedHere.get(code) ?? 0) + 1);
@@ -253,4 +258,14 @@ function keepOption(keep: RunOptions['keep']): WireRunOptions['keep'] {
   if (keep === true) return true;
   if (Array.isArray(keep) && keep.every((k) => typeof k === 'string')) return keep;
   throw new OndeviceError('INPUT_INVALID', 'Option "keep" takes true (every output) or an array of output names.', { details: { input: 'keep', actual: String(keep) } });
+}
+
+/** The encoder's inputs checked as run() checks a graph's, the error saying which option it is about. */
+function validateEncoderInputs(inputs: RunInputs, specs: readonly TensorSpec[]): void {
+  try {
+    validateInputs(inputs, specs);
+  } catch (error) {
+    if (!(error instanceof OndeviceError)) throw error;
+    throw new OndeviceError(error.code, `generate(): option "encoder.inputs": ${error.message}`, { details: { ...error.details, option: 'encoder.inputs' } });
+  }
 }

@@ -104,6 +104,14 @@ export interface RunOptions {
  */
 export interface GenerateOptions {
   /**
+   * A graph run once before the first step, in the same call (an encoder–decoder's encoder): its
+   * outputs that `encoder.feed` names stay where the model runs, are given to every step whose graph
+   * takes them, and are freed when the loop ends. One call then does a whole sequence, where an
+   * encoder run with `keep` and `generate()` would be two.
+   * @example { graph: 'encoder_model', inputs: { input_ids: source }, feed: { encoder_hidden_states: 'last_hidden_state' } }
+   */
+  encoder?: GenerateEncoder;
+  /**
    * The graph of the first step.
    * @default the first graph
    */
@@ -142,6 +150,20 @@ export interface GenerateOptions {
   onToken?: (token: number, index: number) => void;
   /** Stops the loop between two steps: the call rejects with `ABORTED`, and nothing it kept is left behind. */
   signal?: AbortSignal;
+}
+
+/** `GenerateOptions.encoder`: the graph run once before the loop, and what its outputs feed. */
+export interface GenerateEncoder {
+  /** The graph, e.g. `'encoder_model'`. */
+  graph: string;
+  /** Its inputs, checked as `run()` checks a graph's inputs (a `TensorRef` is accepted). */
+  inputs: RunInputs;
+  /**
+   * Which of its outputs each step is given, as `{ input: output }`; each input must be one the
+   * steps' graphs take and the call's inputs do not already give.
+   * @example { encoder_hidden_states: 'last_hidden_state' }
+   */
+  feed: Readonly<Record<string, string>>;
 }
 
 /** One graph of a loaded model: what it takes and gives. */

@@ -1,7 +1,7 @@
 /**
  * @file Greedy decoding with ondevice: the encoder once, then the decoder token by token with its
- * key/value cache kept where the model runs. By default the whole loop is one `model.generate()`
- * call (no step crosses to this thread); `loop: 'steps'` drives it one `run()` a token, the cache
+ * key/value cache kept where the model runs. By default the whole sequence, encoder included, is one
+ * `model.generate()` call (no step crosses to this thread); `loop: 'steps'` drives it one `run()` a token, the cache
  * fed back as refs (`keep`) and freed as it is replaced. The example page streams its tokens; the
  * tests compare them with onnxruntime-node's loop.
  */
@@ -61,24 +61,21 @@ export interface DecodeOptions {
 export async function decode(model: Model, tokenizer: Tokenizer, word: string, options: DecodeOptions = {}): Promise<number[]> {
   if (options.loop === 'steps') return decodeStepByStep(model, tokenizer, word, options);
   const letters = Object.fromEntries(Object.entries(tokenizer.vocab).map(([k, v]) => [v, k]));
-  const encoded = await model.run({ input_ids: ids(inputIds(tokenizer, word)) }, { graph: 'encoder_model', keep: true });
-  const hidden = encoded['last_hidden_state'] as TensorRef;
-  try {
-    return await model.generate(
-      { input_ids: ids([tokenizer.bos]), encoder_hidden_states: hidden },
-      {
-        graph: 'decoder_model',
-        nextGraph: 'decoder_with_past_model',
-        feed: { 'past_key_values.0.key': CACHE[0], 'past_key_values.0.value': CACHE[1] },
-        eos: tokenizer.eos,
-        maxTokens: options.maxTokens ?? 12,
-        ...(options.signal && { signal: options.signal }),
-        ...(options.onToken && { onToken: (token: number) => options.onToken!(token, letters[token] ?? '?') }),
-      },
-    );
-  } finally {
-    await hidden.dispose();
-  }
+  // One call for the whole sequence: the encoder runs first, where the model runs, and its output is
+  // given to every decoder step without crossing to this thread.
+  return model.generate(
+    { input_ids: ids([tokenizer.bos]) },
+    {
+      encoder: { graph: 'encoder_model', inputs: { input_ids: ids(inputIds(tokenizer, word)) }, feed: { encoder_hidden_states: 'last_hidden_state' } },
+      graph: 'decoder_model',
+      nextGraph: 'decoder_with_past_model',
+      feed: { 'past_key_values.0.key': CACHE[0], 'past_key_values.0.value': CACHE[1] },
+      eos: tokenizer.eos,
+      maxTokens: options.maxTokens ?? 12,
+      ...(options.signal && { signal: options.signal }),
+      ...(options.onToken && { onToken: (token: number) => options.onToken!(token, letters[token] ?? '?') }),
+    },
+  );
 }
 
 /** The same loop driven from this thread, one `run()` a token. */

@@ -33,6 +33,7 @@ export type {
   RunInputs,
   RunOutputs,
   RunOptions,
+  GenerateEncoder,
   GenerateOptions,
   GraphInfo,
   AssetInfo,

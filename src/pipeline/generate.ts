@@ -7,7 +7,7 @@
  */
 import { OndeviceError, abortError } from '../errors.js';
 import type { KeptValue } from '../runtime/types.js';
-import type { GenerateOptions, GraphInfo, Tensor, TensorMap } from '../types.js';
+import type { GenerateEncoder, GenerateOptions, GraphInfo, Tensor, TensorMap } from '../types.js';
 import type { GraphSessions } from './graphs.js';
 import { splitInputs, type RefRegistry, type WireTensors } from './refs.js';
 
@@ -23,6 +23,8 @@ export interface WireGenerateOptions {
   maxTokens: number;
   eos: readonly number[];
   attentionMask?: string | undefined;
+  /** The graph run once before the first step, its inputs, and `[input, output]` pairs of what it feeds the steps. */
+  encoder?: { graph: string; inputs: WireTensors; feed: ReadonlyArray<readonly [string, string]> } | undefined;
   /** Refs the app disposed since its last call (see WireRunOptions.release). */
   release?: readonly number[] | undefined;
 }
@@ -34,10 +36,25 @@ function invalid(option: string, message: string, expected?: unknown, actual?: u
 }
 
 /**
- * Checks `options` against the model's graphs and the first step's input names; returns what the
- * host needs. Throws `INPUT_INVALID` naming the option at fault.
+ * The step inputs `options.encoder.feed` names (none without an encoder), read before the first
+ * step's inputs are checked, so that those inputs are not required of the call. `INPUT_INVALID` if
+ * the call's inputs give one of them too.
  */
-export function checkGenerate(graphs: Readonly<Record<string, GraphInfo>>, given: readonly string[], options: GenerateOptions): WireGenerateOptions {
+export function encoderFed(inputs: unknown, options: unknown): Set<string> {
+  const encoder = typeof options === 'object' && options !== null ? (options as GenerateOptions).encoder : undefined;
+  if (encoder === undefined) return new Set();
+  const fed = new Set(Object.keys(checkEncoderShape(encoder).feed));
+  const twice = typeof inputs === 'object' && inputs !== null ? Object.keys(inputs).find((name) => fed.has(name)) : undefined;
+  if (twice !== undefined) invalid('encoder.feed', `"${twice}" is given in the inputs and fed from the encoder by option "encoder.feed"; give it one way.`, undefined, twice);
+  return fed;
+}
+
+/**
+ * Checks `options` against the model's graphs and the first step's input names; returns what the
+ * host needs (the encoder's inputs aside: the caller adds them as they cross). Throws `INPUT_INVALID`
+ * naming the option at fault.
+ */
+export function checkGenerate(graphs: Readonly<Record<string, GraphInfo>>, given: readonly string[], options: GenerateOptions): Omit<WireGenerateOptions, 'encoder'> & { encoder?: { graph: string; feed: ReadonlyArray<readonly [string, string]> } } {
   if (typeof options !== 'object' || options === null) invalid('options', 'takes options { feed, maxTokens, … } (see GenerateOptions).');
   const names = Object.keys(graphs);
   const graphOf = (option: 'graph' | 'nextGraph', name: unknown): [string, GraphInfo] => {
@@ -78,12 +95,46 @@ export function checkGenerate(graphs: Readonly<Record<string, GraphInfo>>, given
   const attentionMask = options.attentionMask === undefined ? undefined : isNextInput('attentionMask', options.attentionMask);
   if (attentionMask !== undefined && !given.includes(attentionMask)) invalid('attentionMask', `the attention mask "${attentionMask}" must be given to the first step, as a [1, n] tensor.`, undefined, attentionMask);
 
-  const sourced = new Set([tokenInput, ...feed.map(([input]) => input), ...given]);
+  const encoder = options.encoder === undefined ? undefined : checkEncoder(graphs, options.encoder, [graph, first], [nextGraph, next], [tokenInput, ...feed.map(([input]) => input), ...(attentionMask === undefined ? [] : [attentionMask])]);
+  const sourced = new Set([tokenInput, ...feed.map(([input]) => input), ...given, ...(encoder?.feed.map(([input]) => input) ?? [])]);
   const missing = nextInputs.filter((i) => !sourced.has(i));
   if (missing.length > 0) {
     invalid('feed', `graph "${nextGraph}" needs ${quoted(missing)} at every step after the first: give ${missing.length > 1 ? 'them' : 'it'} in the inputs (kept as they are), or name ${missing.length > 1 ? 'them' : 'it'} in "feed".`, missing);
   }
-  return { graph, nextGraph, feed, tokenOutput, tokenInput, tokenType, maxTokens, eos, attentionMask };
+  return { graph, nextGraph, feed, tokenOutput, tokenInput, tokenType, maxTokens, eos, attentionMask, ...(encoder && { encoder }) };
+}
+
+/** `options.encoder` is an object with `inputs` and a non-empty `feed` object. */
+function checkEncoderShape(encoder: unknown): GenerateEncoder {
+  if (typeof encoder !== 'object' || encoder === null) invalid('encoder', 'option "encoder" takes { graph, inputs, feed } (see GenerateEncoder).', 'object', typeof encoder);
+  const { inputs, feed } = encoder as GenerateEncoder;
+  if (typeof inputs !== 'object' || inputs === null || Array.isArray(inputs)) invalid('encoder.inputs', 'option "encoder.inputs" takes the encoder\'s inputs by name, as run() does.', 'object', typeof inputs);
+  if (typeof feed !== 'object' || feed === null || Array.isArray(feed) || Object.keys(feed).length === 0) {
+    invalid('encoder.feed', 'option "encoder.feed" takes { input: output } pairs: the steps\' inputs given the encoder\'s outputs, e.g. { encoder_hidden_states: "last_hidden_state" }.', 'object', typeof feed);
+  }
+  return encoder as GenerateEncoder;
+}
+
+/** `options.encoder` checked: a graph of the model, and `{ input: output }` from its outputs to inputs the steps take and nothing else fills. */
+function checkEncoder(
+  graphs: Readonly<Record<string, GraphInfo>>,
+  given: unknown,
+  [graph, first]: [string, GraphInfo],
+  [nextGraph, next]: [string, GraphInfo],
+  taken: readonly string[],
+): { graph: string; feed: ReadonlyArray<readonly [string, string]> } {
+  const encoder = checkEncoderShape(given);
+  const names = Object.keys(graphs);
+  if (typeof encoder.graph !== 'string' || !Object.hasOwn(graphs, encoder.graph)) invalid('encoder.graph', `option "encoder.graph": this model has no graph ${JSON.stringify(encoder.graph)}; its graphs are ${quoted(names)}.`, names, encoder.graph);
+  const outputs = graphs[encoder.graph]!.outputs.map((o) => o.name);
+  const stepInputs = [...new Set([...first.inputs, ...next.inputs].map((i) => i.name))];
+  const feed = Object.entries(encoder.feed).map(([input, output]) => {
+    if (!stepInputs.includes(input)) invalid('encoder.feed', `option "encoder.feed" names ${JSON.stringify(input)}, not an input of graph "${graph}" or "${nextGraph}"; their inputs are ${quoted(stepInputs)}.`, stepInputs, input);
+    if (taken.includes(input)) invalid('encoder.feed', `option "encoder.feed" names "${input}", which the loop already fills (the token, "feed", or the attention mask).`, undefined, input);
+    if (typeof output !== 'string' || !outputs.includes(output)) invalid('encoder.feed', `option "encoder.feed" maps "${input}" to ${JSON.stringify(output)}, not an output of graph "${encoder.graph}"; its outputs are ${quoted(outputs)}.`, outputs, output);
+    return [input, output] as const;
+  });
+  return { graph: encoder.graph, feed };
 }
 
 /** The index of the highest score at the last position of `scores` (its last dimension is the vocabulary). */
@@ -186,14 +237,17 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
   if (!first.runKeeping || !next.runKeeping) {
     invalid('graph', `generate() keeps the cache where the model runs, which needs an ONNX model; this ${runtime} model returns every output with its data. Run it step by step with run().`, 'onnx', runtime);
   }
+  const encoder = options.encoder && sessions.graphs.get(options.encoder.graph);
+  if (options.encoder && !encoder?.runKeeping) invalid('encoder.graph', `this model has no ONNX graph "${options.encoder.graph}".`);
   const given = splitInputs(inputs, refs);
+  const encoderInputs = options.encoder && splitInputs(options.encoder.inputs, refs);
   const fedInputs = new Set(options.feed.map(([input]) => input));
   const nextNames = new Set(next.inputs.map((i) => i.name));
   // What every later step is given as it was given to the first: inputs of the step graph not fed,
   // not the token and not the mask.
   const constant = (name: string) => nextNames.has(name) && !fedInputs.has(name) && name !== options.tokenInput && name !== options.attentionMask;
   const constTensors = Object.fromEntries(Object.entries(given.tensors).filter(([name]) => constant(name)));
-  const constKept = Object.fromEntries(Object.entries(given.kept).filter(([name]) => constant(name)));
+  const constKept: Record<string, KeptValue> = Object.fromEntries(Object.entries(given.kept).filter(([name]) => constant(name)));
   const keep = [...new Set(options.feed.map(([, output]) => output))];
   const eos = new Set(options.eos);
   let mask = options.attentionMask === undefined ? undefined : given.tensors[options.attentionMask];
@@ -203,11 +257,24 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
   let kept: Record<string, KeptValue> = given.kept;
   /** The cache the last step kept: the loop's own, freed once the next step has read it. */
   let own: Record<string, KeptValue> = {};
+  /** What the encoder kept for the steps: the loop's own, freed when it ends. */
+  let encoded: Record<string, KeptValue> = {};
   const tokens: number[] = [];
   // With a signal, every step lets its abort in; without one, the loop yields now and then.
   const yielding = macrotasks();
   let held = performance.now();
   try {
+    if (encoder && encoderInputs) {
+      const started = performance.now();
+      const result = await encoder.runKeeping!(encoderInputs.tensors, encoderInputs.kept, [...new Set(options.encoder!.feed.map(([, output]) => output))]);
+      controls.onStep?.(performance.now() - started);
+      encoded = result.kept;
+      const firstNames = new Set(first.inputs.map((i) => i.name));
+      for (const [input, output] of options.encoder!.feed) {
+        if (firstNames.has(input)) kept = { ...kept, [input]: encoded[output]! };
+        if (constant(input)) constKept[input] = encoded[output]!;
+      }
+    }
     for (;;) {
       // Every HOLD_MS, not every step: a turn of the event loop costs a message round trip (tens of
       // microseconds in a worker, a few per cent of a small decoder's step), and an abort is heard
@@ -242,7 +309,7 @@ export async function generateTokens(sessions: GraphSessions, refs: RefRegistry,
     }
   } finally {
     yielding.done();
-    for (const value of Object.values(own)) value.dispose();
+    for (const value of [...Object.values(own), ...Object.values(encoded)]) value.dispose();
   }
   return tokens;
 }

@@ -116,9 +116,12 @@ export class WorkerConnection implements HostConnection {
 
   async generate(id: number, inputs: WireTensors, options: WireGenerateOptions, { onToken, signal }: Omit<GenerateControls, 'onStep'>): Promise<number[]> {
     if (signal?.aborted) throw abortError(signal, 'The generate() call');
-    const [tensors, buffers] = forTransfer(inputs);
+    const chosen = new Set<ArrayBuffer>();
+    const [tensors] = forTransfer(inputs, chosen);
+    // The encoder's inputs move with the call too (one list for the message: no buffer twice).
+    const wireOptions = options.encoder ? { ...options, encoder: { ...options.encoder, inputs: forTransfer(options.encoder.inputs, chosen)[0] } } : options;
     const callId = randomId();
-    const pending = this.#call((api) => api.generate(id, transfer(tensors, buffers), options, callId, onToken && proxy(onToken))).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
+    const pending = this.#call((api) => api.generate(id, transfer(tensors, [...chosen]), wireOptions, callId, onToken && proxy(onToken))).catch((error: unknown) => Promise.reject(toOndeviceError(error, 'RUN_FAILED')));
     if (!signal) return pending;
     // The worker stops between two steps and frees what the loop kept; the call then rejects with ABORTED.
     const onAbort = (): void => void this.#remote.abort(callId).catch(() => undefined);

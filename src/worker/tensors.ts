@@ -5,11 +5,11 @@ import { isWireRef, type WireRef } from '../pipeline/refs.js';
 /**
  * Returns the tensors to send and the buffers to transfer. A view that covers its whole
  * ArrayBuffer is sent as is (its buffer moves, the sender's array is detached); a view into a
- * larger buffer is copied first so unrelated memory is neither sent nor detached.
+ * larger buffer is copied first so unrelated memory is neither sent nor detached. `buffers` holds
+ * those another call already chose for the same message (a buffer may be listed only once).
  */
-export function forTransfer<T extends Record<string, Tensor | WireRef>>(tensors: T): [T, Transferable[]] {
+export function forTransfer<T extends Record<string, Tensor | WireRef>>(tensors: T, buffers = new Set<ArrayBuffer>()): [T, Transferable[]] {
   const out: Record<string, Tensor | WireRef> = {};
-  const buffers = new Set<ArrayBuffer>();
   for (const [name, tensor] of Object.entries(tensors)) {
     // Strings have no buffer to hand over: structured clone copies them; a kept output has no data here.
     if (isWireRef(tensor) || tensor.type === 'string') {

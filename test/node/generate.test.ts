@@ -13,7 +13,7 @@ import ort from 'onnxruntime-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { decode, tokenizerOf } from '../../examples/seq2seq/greedy.js';
 import { main } from '../../src/cli/main.js';
-import { loadModel, type GenerateOptions, type Model, type Tensor, type TensorRef } from '../../src/node/index.js';
+import { loadModel, type GenerateEncoder, type GenerateOptions, type Model, type Tensor, type TensorRef } from '../../src/node/index.js';
 import { KV_BENCH_RUN, kvBenchRelease, referenceDecodes, seq2seqReleases, WORDS } from '../support/seq2seq.mjs';
 
 const MASKED = fileURLToPath(new URL('../../models/exporters/decoder-with-mask.onnx', import.meta.url));
@@ -90,6 +90,61 @@ describe('the encoder–decoder example', () => {
     expect((await model.stats()).runs).toBe(0);
   });
 
+  test('option encoder: the encoder runs in the same call and feeds every step; the tokens equal onnxruntime-node, and nothing it kept is left', async () => {
+    const model = await load(reverse);
+    const tokenizer = await tokenizerOf(model);
+    const feed = { 'past_key_values.0.key': 'present.0.key', 'past_key_values.0.value': 'present.0.value' };
+    for (const word of WORDS) {
+      const runs = (await model.stats()).runs;
+      const tokens = await model.generate(
+        { input_ids: int64([tokenizer.bos]) },
+        { encoder: { graph: 'encoder_model', inputs: { input_ids: int64([...word].map((c) => tokenizer.vocab[c]!)) }, feed: { encoder_hidden_states: 'last_hidden_state' } }, graph: 'decoder_model', nextGraph: 'decoder_with_past_model', feed, eos: tokenizer.eos, maxTokens: 12 },
+      );
+      expect(tokens).toEqual(references[word]);
+      // The encoder's run counts as a run; then one a token, and the one that chose eos.
+      expect((await model.stats()).runs - runs).toBe(1 + tokens.length + (tokens.length < 12 ? 1 : 0));
+    }
+    expect((await model.stats()).kept).toBe(0);
+    // An encoder input may be a ref the app kept: used, not freed.
+    const word = WORDS[0]!;
+    const hidden = (await model.run({ input_ids: int64([...word].map((c) => tokenizer.vocab[c]!)) }, { graph: 'encoder_model', keep: true }))['last_hidden_state'] as TensorRef;
+    expect((await model.stats()).kept).toBe(1);
+    expect(await model.generate({ input_ids: int64([tokenizer.bos]), encoder_hidden_states: hidden }, { graph: 'decoder_model', nextGraph: 'decoder_with_past_model', feed, eos: tokenizer.eos, maxTokens: 12 })).toEqual(references[word]);
+    expect((await model.stats()).kept).toBe(1);
+    await hidden.dispose();
+  });
+
+  test('option encoder: each refusal is INPUT_INVALID naming the option, before anything runs', async () => {
+    const model = await load(reverse);
+    const feed = { 'past_key_values.0.key': 'present.0.key', 'past_key_values.0.value': 'present.0.value' };
+    const source = { input_ids: int64([3, 4, 5]) };
+    const encoder = { graph: 'encoder_model', inputs: source, feed: { encoder_hidden_states: 'last_hidden_state' } };
+    const base = { graph: 'decoder_model', nextGraph: 'decoder_with_past_model', feed, maxTokens: 3 };
+    const refused = async (options: GenerateOptions, input: string, message: RegExp, inputs: Record<string, Tensor> = { input_ids: int64([1]) }) => {
+      const error = await model.generate(inputs, options).catch((e: unknown) => e);
+      expect(error, message.source).toMatchObject({ code: 'INPUT_INVALID', details: { input } });
+      expect((error as Error).message).toMatch(message);
+    };
+    await refused({ ...base, encoder: { ...encoder, graph: 'encoder' } }, 'encoder.graph', /option "encoder.graph": this model has no graph "encoder"; its graphs are "encoder_model", "decoder_model", "decoder_with_past_model"/);
+    await refused({ ...base, encoder: { ...encoder, feed: { encoder_hidden_states: 'hidden' } } }, 'encoder.feed', /maps "encoder_hidden_states" to "hidden", not an output of graph "encoder_model"; its outputs are "last_hidden_state"/);
+    await refused({ ...base, encoder: { ...encoder, feed: { ...encoder.feed, hidden: 'last_hidden_state' } } }, 'encoder.feed', /names "hidden", not an input of graph "decoder_model" or "decoder_with_past_model"/);
+    await refused({ ...base, encoder: { ...encoder, feed: { encoder_hidden_states: 'last_hidden_state', 'past_key_values.0.key': 'last_hidden_state' } } }, 'encoder.feed', /"past_key_values.0.key", which the loop already fills/);
+    await refused({ ...base, encoder: { ...encoder, feed: {} } }, 'encoder.feed', /\{ input: output \} pairs/);
+    await refused({ ...base, encoder: 'encoder_model' as unknown as GenerateEncoder }, 'encoder', /\{ graph, inputs, feed \}/);
+    // Given in the inputs and fed from the encoder: one way only.
+    await refused({ ...base, encoder }, 'encoder.feed', /"encoder_hidden_states" is given in the inputs and fed from the encoder/, { input_ids: int64([1]), encoder_hidden_states: { type: 'float32', data: new Float32Array(64), dims: [1, 1, 64] } });
+    // The encoder's inputs are checked as run() checks a graph's.
+    const wrongType = await model.generate({ input_ids: int64([1]) }, { ...base, encoder: { ...encoder, inputs: { input_ids: { type: 'float32', data: new Float32Array(3), dims: [1, 3] } } } }).catch((e: unknown) => e);
+    expect(wrongType).toMatchObject({ code: 'INPUT_INVALID', details: { input: 'input_ids', option: 'encoder.inputs' } });
+    expect((wrongType as Error).message).toMatch(/^generate\(\): option "encoder.inputs": .*must be int64, got float32/);
+    await expect(model.generate({ input_ids: int64([1]) }, { ...base, encoder: { ...encoder, inputs: {} } })).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { input: 'input_ids', option: 'encoder.inputs' } });
+    // Without the encoder's feed the step's input has no source: the call's own check says so.
+    await expect(model.generate({ input_ids: int64([1]) }, base)).rejects.toMatchObject({ code: 'INPUT_INVALID', details: { input: 'encoder_hidden_states' } });
+    expect((await model.stats()).runs).toBe(0);
+    // The model decodes after all of them.
+    expect(await model.generate({ input_ids: int64([1]) }, { ...base, encoder })).toHaveLength(3);
+  });
+
   test('maxTokens ends the loop after that many tokens (eos not met): as many runs as tokens', async () => {
     const model = await load(reverse);
     const tokenizer = await tokenizerOf(model);
@@ -110,6 +165,23 @@ describe('kv-bench (16 cache tensors, no positional table)', () => {
     // The encoder output is the app's ref: still usable, and the only thing kept.
     expect((await model.stats()).kept).toBe(1);
     expect(await model.generate(await kvStart(model).then((i) => ({ ...i, encoder_hidden_states: inputs['encoder_hidden_states']! })), { graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: 3 })).toEqual(kvBench.tokens.slice(0, 3));
+  });
+
+  test('option encoder on a single step graph: its output is given to every step unchanged; the tokens equal onnxruntime-node', async () => {
+    const model = await load(kvBench.manifest);
+    const inputs: Record<string, Tensor> = { input_ids: int64([KV_BENCH_RUN.first]) };
+    for (const past of Object.keys(kvFeed)) inputs[past] = { type: 'float32', data: new Float32Array(4 * 32), dims: [1, 4, 1, 32] };
+    const encoder = { graph: 'encoder_model', inputs: { input_ids: int64(KV_BENCH_RUN.inputIds) }, feed: { encoder_hidden_states: 'last_hidden_state' } };
+    expect(await model.generate(inputs, { encoder, graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: KV_BENCH_RUN.tokens })).toEqual(kvBench.tokens);
+    expect((await model.stats()).kept).toBe(0);
+    // Aborted mid-loop, the encoder's output is freed with the cache.
+    const controller = new AbortController();
+    const fresh = { ...inputs, ...Object.fromEntries(Object.keys(kvFeed).map((p) => [p, { type: 'float32', data: new Float32Array(4 * 32), dims: [1, 4, 1, 32] } as Tensor])) };
+    const aborted = await model
+      .generate({ ...fresh, input_ids: int64([KV_BENCH_RUN.first]) }, { encoder: { ...encoder, inputs: { input_ids: int64(KV_BENCH_RUN.inputIds) } }, graph: 'decoder_with_past_model', feed: kvFeed, maxTokens: 2 ** 31 - 1, signal: controller.signal, onToken: (_, index) => void (index === 1 && controller.abort()) })
+      .catch((e: unknown) => e);
+    expect(aborted).toMatchObject({ code: 'ABORTED' });
+    expect((await model.stats()).kept).toBe(0);
   });
 
   test('an abort stops the loop between two steps: ABORTED, nothing left kept, and the model decodes on', async () => {
