@@ -357,8 +357,8 @@ async function startTrace(page) {
 function printDecode(reports) {
   console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 7 for reverse, 3 for kv-bench; higher is better)');
   console.log("goals: ondevice keeping the cache ≥ 0.95× onnxruntime-web on the main thread (WASM); on WebGPU ≥ 1.0× ORT with outputs to the CPU and ≥ 0.95× ORT with 'gpu-buffer'");
-  console.log('  (generate(): the whole sequence, encoder included, in one call where the model runs; keep: one run() a step from the page, the cache kept as refs;');
-  console.log(`   "${WORKER_BASELINE}": onnxruntime-web alone in a worker, one message a sequence: what any worker pays here)`);
+  console.log('  (generate(): the whole sequence, encoder included, in one call where the model runs; keep: one run() a step from the page, the cache kept as refs)');
+  if (reports.some((r) => r.rates[WORKER_BASELINE])) console.log(`  ("${WORKER_BASELINE}": onnxruntime-web alone in a worker, one message a sequence: what any worker pays here)`);
   for (const r of reports) {
     const gpu = r.rates["onnxruntime-web, main thread, 'gpu-buffer'"];
     console.log(`  ${r.model} (${r.steps} steps a sequence), ${r.backend}`);
