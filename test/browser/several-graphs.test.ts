@@ -59,6 +59,30 @@ describe.each([true, false])('several graphs (worker: %s)', (worker) => {
   });
 });
 
+describe.each([true, false])('generate() with its encoder (worker: %s)', (worker) => {
+  test('a refused call detaches nothing and the model decodes on with the same tensors; a valid one moves the encoder\'s input to the worker', async () => {
+    const model = await loadModel(`${server}${seq2seq.v1}`, { backend: 'wasm', worker });
+    const tokenizer = await tokenizerOf(model);
+    const word = seq2seq.words[0]!;
+    const source: Tensor = { type: 'int64', data: BigInt64Array.from([...word].map((c) => BigInt(tokenizer.vocab[c]!))), dims: [1, word.length] };
+    const start: Tensor = { type: 'int64', data: BigInt64Array.of(BigInt(tokenizer.bos)), dims: [1, 1] };
+    const encoder = { graph: 'encoder_model', inputs: { input_ids: source }, feed: { encoder_hidden_states: 'last_hidden_state' } };
+    const feed = { 'past_key_values.0.key': 'present.0.key', 'past_key_values.0.value': 'present.0.value' };
+    const options = { encoder, graph: 'decoder_model', nextGraph: 'decoder_with_past_model', feed, eos: tokenizer.eos, maxTokens: 12 };
+    // The later steps' cache has no source: refused on this side, before anything is sent.
+    const refused = await model.generate({ input_ids: start }, { ...options, feed: {} }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ code: 'INPUT_INVALID', details: { input: 'feed' } });
+    expect([source.data.buffer.byteLength, start.data.buffer.byteLength]).toEqual([8 * word.length, 8]);
+    expect((await model.stats()).runs).toBe(0);
+    // The same tensors decode: the encoder's run and every step in one call, as onnxruntime-node decodes.
+    expect(await model.generate({ input_ids: start }, options)).toEqual(seq2seq.tokens['1.0.0'][word]);
+    // Into a worker the encoder's input moved, as run()'s inputs do; in the page it stays.
+    expect(source.data.buffer.byteLength).toBe(worker ? 0 : 8 * word.length);
+    expect((await model.stats()).kept).toBe(0);
+    await model.dispose();
+  });
+});
+
 describe.each([true, false])('generate() on kv-bench, 16 cache tensors (worker: %s)', (worker) => {
   const kvBench = inject('kvBench');
   const feed = Object.fromEntries(Array.from({ length: 8 }, (_, l) => ['key', 'value'].map((kv) => [`past_key_values.${l}.${kv}`, `present.${l}.${kv}`])).flat());
