@@ -14,6 +14,7 @@ import { statsCostSuite, type StatsCostReport } from './stats-cost.js';
 import { signingSuite, type SigningReport } from './signing.js';
 import { decodeSuite, type DecodeReport } from './decode.js';
 import { variantsSuite, type VariantsReport } from './variants.js';
+import { reloadSuite, type ReloadReport } from './reload.js';
 import type { TransformersReport } from './transformers.js';
 
 export interface BenchResult {
@@ -27,6 +28,7 @@ export interface BenchResult {
   signing?: SigningReport;
   decode?: DecodeReport[];
   variants?: VariantsReport[];
+  reload?: ReloadReport[];
   transformers?: TransformersReport;
   error?: string;
 }
@@ -53,6 +55,7 @@ async function main(): Promise<BenchResult> {
   // transformers.js is loaded only for its suite (it is a dev dependency, and a large module).
   if (suites.includes('transformers')) result.transformers = await (await import('./transformers.js')).transformersSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5) * 2, log);
   if (suites.includes('variants')) result.variants = await variantsSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
+  if (suites.includes('reload')) result.reload = await reloadSuite(params.get('modelServer')!, Number(params.get('reps') ?? 5), log);
   if (suites.includes('decode')) result.decode = await decodeSuite(params.get('modelServer')!, (params.get('backends') ?? 'wasm,webgpu').split(',') as Backend[], log);
   return result;
 }

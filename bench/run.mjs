@@ -3,7 +3,7 @@
  * @file `npm run bench`: builds the package, serves bench/ with Vite (the library from dist/, as users
  * get it) and the models from a real model server, opens the
  * page in headless Chromium (WebGPU on SwiftShader), and prints each suite side by side with its
- * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --trace=<file> (V8's CPU profile of the page's threads), --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
+ * baseline. `serve` runs in Node only (bench/serve.mjs). Options: --trace=<file> (V8's CPU profile of the page's threads), --suites=latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,reload,transformers,serve --backends=wasm,webgpu --tfjs-backends=webgpu,webgl,wasm,cpu
  * --warm-mb=100 --memory-mb=200 --large-mb=1024 --reps=5 --serve-seconds=5
  * --storage=auto (where transformersCache keeps bytes in the transformers suite: auto, opfs, indexeddb)
  */
@@ -24,7 +24,7 @@ const arg = (/** @type {string} */ name, /** @type {string} */ fallback) => proc
 const backends = arg('backends', 'wasm,webgpu');
 /** The big file of the transformers suite's delivery rows. */
 const BIG_FILE = 64 * 1024 * 1024;
-const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,transformers,serve');
+const suites = arg('suites', 'latency,tfjs,warm,memory,large,hash,stats,signing,decode,variants,reload,transformers,serve');
 const tfjsBackends = arg('tfjs-backends', 'webgpu,webgl,wasm,cpu');
 const memoryMb = Number(arg('memory-mb', '200'));
 const largeMb = Number(arg('large-mb', '1024'));
@@ -163,6 +163,7 @@ try {
   if (result.signing) printSigning(result.signing);
   if (result.decode) printDecode(result.decode);
   if (result.variants) printVariants(result.variants);
+  if (result.reload) printReload(result.reload);
   if (result.transformers) printTransformers(result.transformers);
 } finally {
   await browser.close();
@@ -311,6 +312,18 @@ function printTransformers(r) {
   const fileBase = r.file.ms[r.baseline];
   for (const [name, s] of Object.entries(r.file.ms)) {
     console.log(`  ${name.padEnd(36)} median ${s.median.toFixed(1).padStart(7)} ms (${fileBase ? (s.median / fileBase.median).toFixed(2) : '?'}×), p95 ${s.p95.toFixed(1)} ms`);
+  }
+}
+
+/** @param {import('./reload.ts').ReloadReport[]} reports */
+function printReload(reports) {
+  console.log('WebGPU, a model disposed and loaded again: ms from the load to its first result (median of the reloads; lower is better), vs onnxruntime-web after a release');
+  for (const r of reports) {
+    console.log(`  ${r.model}`);
+    const base = r.contenders[r.baseline];
+    for (const [name, s] of Object.entries(r.contenders)) {
+      console.log(`    ${name.padEnd(34)} median ${s.median.toFixed(1).padStart(8)} ms (${base ? (s.median / base.median).toFixed(3) : '?'}×), p95 ${s.p95.toFixed(1)} ms; first load ${r.first[name]?.toFixed(0)} ms`);
+    }
   }
 }
 

@@ -83,7 +83,9 @@ export const onnxRuntime: RuntimeAdapter = {
     // ORT instantiates its WebAssembly (and, for WebGPU, gets its device) at the first session: a
     // one-node model makes that happen now, while the model's bytes are read. Not for a threaded
     // start, which must stay inside its time bound (see pipeline/threads.ts).
-    if (options.threads <= 1) warmed ??= ort.then((o) => o.InferenceSession.create(WARM_MODEL(), { executionProviders: [backend], logSeverityLevel: 3 })).then((s) => s.release(), () => undefined);
+    // On WebGPU the warming session is the one that holds the device (see gpuHold), so the device it
+    // gets is the one the model's session uses.
+    if (options.threads <= 1) warmed ??= backend === 'webgpu' ? gpuHold.start(ort) : ort.then((o) => o.InferenceSession.create(WARM_MODEL(), { executionProviders: [backend], logSeverityLevel: 3 })).then((s) => s.release(), () => undefined);
     else ort.catch(() => undefined);
   },
   async create(files, backend, options = { threads: wasmThreadCount() }) {
@@ -108,7 +110,16 @@ export const onnxRuntime: RuntimeAdapter = {
       // On WebGPU a create awaits the GPU too (see serialized); a WASM one is not queued, so a threaded
       // start that stalls (pipeline/threads.ts) never blocks the calls after it.
       const create = () => ort.InferenceSession.create(model.bytes, sessionOptions(backend, options.onnx, external, options.keepOnDevice));
-      session = await (backend === 'webgpu' ? serialized(create) : create());
+      if (backend === 'webgpu') {
+        gpuHold.sessions++;
+        try {
+          await gpuHold.start(Promise.resolve(ort));
+          session = await serialized(create);
+        } catch (error) {
+          gpuHold.ended();
+          throw error;
+        }
+      } else session = await create();
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
@@ -119,7 +130,7 @@ export const onnxRuntime: RuntimeAdapter = {
       }
       throw new BackendSkipped('failed', `creating the session failed: ${text}`);
     }
-    return new OnnxSession(ort, session);
+    return new OnnxSession(ort, session, backend === 'webgpu');
   },
 };
 
@@ -130,6 +141,68 @@ export const onnxRuntime: RuntimeAdapter = {
  * model (a decode loop interleaving two sequences) and two models in one worker both meet this.
  */
 let ortQueue: Promise<unknown> = Promise.resolve();
+
+/**
+ * onnxruntime-web's WebGPU device, and every pipeline it compiled, live in a context that ORT frees
+ * when the last WebGPU session of this JavaScript context is released. A model loaded again (a
+ * `reload()`, a dispose and load, `fastest` starting the winner, an app switching models) would get
+ * a new device and compile every shader again: seconds on a slow GPU (docs/decisions.md, "WebGPU
+ * pipelines outlive a session by the linger"). A one-node session holds the context while any
+ * WebGPU session lives and for `GPU_HOLD_MS` after the last, like the library's worker itself.
+ */
+export const GPU_HOLD_MS = 2000;
+let gpuHoldMs = GPU_HOLD_MS;
+
+/** @internal For tests: how long the context outlives its last session (`undefined`: the default). */
+export function setGpuHold(ms: number | undefined): void {
+  gpuHoldMs = ms ?? GPU_HOLD_MS;
+}
+
+/** @internal For tests: whether this JavaScript context holds onnxruntime-web's WebGPU context now. */
+export function gpuContextHeld(): boolean {
+  return gpuHold.holder !== undefined;
+}
+
+const gpuHold = {
+  /** The holding session; undefined when its create failed (nothing is held then). */
+  holder: undefined as Promise<OrtModule.InferenceSession | undefined> | undefined,
+  /** The model sessions on WebGPU that are open (or being created). */
+  sessions: 0,
+  timer: undefined as ReturnType<typeof setTimeout> | undefined,
+  /** Holds the context (once), and cancels a pending release. */
+  start(ort: Promise<Ort>): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.holder ??= ort.then((o) => serialized(() => o.InferenceSession.create(WARM_MODEL(), { executionProviders: ['webgpu'], logSeverityLevel: 3 }))).catch(() => undefined);
+    // Held by nothing yet (a prepare() whose model never comes): released after the linger too.
+    if (this.sessions === 0) this.ended(0);
+    return this.holder.then(() => undefined);
+  },
+  /** A WebGPU session was released (or failed to start): the last one starts the countdown. */
+  ended(count = 1): void {
+    this.sessions -= count;
+    if (this.sessions > 0 || !this.holder) return;
+    clearTimeout(this.timer);
+    const holder = this.holder;
+    this.timer = setTimeout(() => {
+      if (this.holder === holder) void this.letGo();
+    }, gpuHoldMs);
+  },
+  /** Releases the holding session, unless a WebGPU session is open. */
+  async letGo(): Promise<void> {
+    const holder = this.holder;
+    if (this.sessions > 0 || !holder) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.holder = undefined;
+    await holder.then((h) => (h ? serialized(() => h.release()) : undefined)).catch(() => undefined);
+  },
+};
+
+/** @internal For tests: lets the held WebGPU context go now (unless a WebGPU session is open). */
+export function releaseGpuHold(): Promise<void> {
+  return gpuHold.letGo();
+}
 function serialized<T>(call: () => Promise<T>): Promise<T> {
   const result = ortQueue.then(call);
   ortQueue = result.catch(() => undefined);
@@ -143,9 +216,11 @@ class OnnxSession implements RuntimeSession {
   #session: OrtModule.InferenceSession;
 
   readonly runtimeVersion: string;
+  #onGpu: boolean;
 
-  constructor(ort: Ort, session: OrtModule.InferenceSession) {
+  constructor(ort: Ort, session: OrtModule.InferenceSession, onGpu: boolean) {
     this.#ort = ort;
+    this.#onGpu = onGpu;
     this.runtimeVersion = runtimeVersion(ort);
     this.#session = session;
     this.inputs = specs(session.inputNames, session.inputMetadata);
@@ -166,7 +241,14 @@ class OnnxSession implements RuntimeSession {
   }
 
   async release(): Promise<void> {
-    await serialized(() => this.#session.release());
+    try {
+      await serialized(() => this.#session.release());
+    } finally {
+      if (this.#onGpu) {
+        this.#onGpu = false;
+        gpuHold.ended();
+      }
+    }
   }
 }
 

@@ -2,9 +2,10 @@
 import { describe, expect, inject, test } from 'vitest';
 import { loadModel } from '../../src/index.js';
 import { argmax, digitsManifest, digitsTestSet, expectOndeviceError, maxAbsDiff, quiet } from './helpers.js';
-import { bestOnnxBackend } from './engine.js';
+import { bestOnnxBackend, has } from './engine.js';
 import { eventually } from './live.js';
 import { setWorkerFactory, setWorkerLinger } from '../../src/worker/client.js';
+import { gpuContextHeld, releaseGpuHold, setGpuHold } from '../../src/runtime/onnx.js';
 
 const reference = inject('referenceLogits');
 
@@ -131,6 +132,58 @@ describe("an app's own worker with one runtime (ondevice/worker/onnx)", () => {
       await model.dispose();
     } finally {
       worker.terminate();
+    }
+  });
+});
+
+/**
+ * onnxruntime-web frees its WebGPU device, and every pipeline compiled on it, with the last WebGPU
+ * session of a JavaScript context; the library holds it for the linger after (src/runtime/onnx.ts).
+ * Counted in the page, where the test can see the device's calls: the worker runs the same code.
+ */
+describe.runIf(has('webgpu'))('WebGPU pipelines outlive a session by the linger (worker: false)', () => {
+  test('a model loaded again within it compiles no pipeline and gives the same logits; after it, the device is let go and the next load compiles again', async () => {
+    const { images } = await digitsTestSet();
+    const want = reference.logits.slice(0, 10);
+    const compiled: string[] = [];
+    const proto = GPUDevice.prototype as unknown as Record<'createComputePipeline' | 'createComputePipelineAsync', (...args: unknown[]) => unknown>;
+    const originals = { sync: proto.createComputePipeline, async: proto.createComputePipelineAsync };
+    proto.createComputePipeline = function (this: GPUDevice, ...args: unknown[]) {
+      compiled.push('sync');
+      return originals.sync.apply(this, args);
+    };
+    proto.createComputePipelineAsync = function (this: GPUDevice, ...args: unknown[]) {
+      compiled.push('async');
+      return originals.async.apply(this, args);
+    };
+    /** Loads, runs the first test image, disposes; returns how many pipelines that compiled. */
+    const loadRunDispose = async (): Promise<number> => {
+      compiled.length = 0;
+      const model = await loadModel(digitsManifest, { backend: 'webgpu', worker: false, variant: 'fp32' });
+      expect(model.info.backend).toBe('webgpu');
+      const got = (await model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 1, 8, 8] } }))['logits']!.data as Float32Array;
+      expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-4);
+      await model.dispose();
+      return compiled.length;
+    };
+    try {
+      // A linger no busy machine outlasts: whether the pipelines are kept does not depend on timing.
+      setGpuHold(600_000);
+      // Whatever earlier files left held goes first, so the first load starts from nothing.
+      await releaseGpuHold();
+      expect(await loadRunDispose()).toBeGreaterThan(0);
+      expect(gpuContextHeld()).toBe(true);
+      expect(await loadRunDispose()).toBe(0);
+      // Past the linger the context goes, and with it the device's memory ...
+      setGpuHold(0);
+      await releaseGpuHold();
+      expect(gpuContextHeld()).toBe(false);
+      // ... so the next load compiles its pipelines again.
+      expect(await loadRunDispose()).toBeGreaterThan(0);
+    } finally {
+      proto.createComputePipeline = originals.sync;
+      proto.createComputePipelineAsync = originals.async;
+      setGpuHold(undefined);
     }
   });
 });
