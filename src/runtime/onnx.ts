@@ -141,6 +141,11 @@ export const onnxRuntime: RuntimeAdapter = {
  * model (a decode loop interleaving two sequences) and two models in one worker both meet this.
  */
 let ortQueue: Promise<unknown> = Promise.resolve();
+function serialized<T>(call: () => Promise<T>): Promise<T> {
+  const result = ortQueue.then(call);
+  ortQueue = result.catch(() => undefined);
+  return result;
+}
 
 /**
  * onnxruntime-web's WebGPU device, and every pipeline it compiled, live in a context that ORT frees
@@ -202,11 +207,6 @@ const gpuHold = {
 /** @internal For tests: lets the held WebGPU context go now (unless a WebGPU session is open). */
 export function releaseGpuHold(): Promise<void> {
   return gpuHold.letGo();
-}
-function serialized<T>(call: () => Promise<T>): Promise<T> {
-  const result = ortQueue.then(call);
-  ortQueue = result.catch(() => undefined);
-  return result;
 }
 
 class OnnxSession implements RuntimeSession {
