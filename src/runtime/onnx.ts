@@ -29,12 +29,24 @@ function ortFor(backend: 'webgpu' | 'wasm', threads: number): Promise<Ort> {
     return webGpuOrt;
   }
   if (webGpuOrt) return webGpuOrt;
+  return plainWasmOrt(threads);
+}
+
+/** The plain WASM build, even where the WebGPU build is loaded (see create: kernels only it has). */
+function plainWasmOrt(threads: number): Promise<Ort> {
   wasmOrt ??= configure(import('onnxruntime-web/wasm'), threads).catch((error: unknown) => {
     wasmOrt = undefined;
     throw error;
   });
   return wasmOrt;
 }
+
+/**
+ * The WebGPU build's WebAssembly lacks some CPU kernels the plain build has (Cast to and from string,
+ * StringNormalizer): ORT says it found no implementation. A WASM session refused so by the WebGPU build
+ * is created again on the plain build.
+ */
+const NO_KERNEL = /Could not find an implementation/;
 
 async function configure(module: Promise<Ort>, threads: number): Promise<Ort> {
   const ort = await module;
@@ -119,7 +131,16 @@ export const onnxRuntime: RuntimeAdapter = {
           gpuHold.ended();
           throw error;
         }
-      } else session = await create();
+      } else {
+        try {
+          session = await create();
+        } catch (error) {
+          if (ort === (await webGpuOrt?.catch(() => undefined)) && NO_KERNEL.test(message(error))) {
+            ort = await plainWasmOrt(options.threads);
+            session = await create();
+          } else throw error;
+        }
+      }
     } catch (error) {
       const text = message(error);
       if (MODEL_ERROR.test(text)) {
