@@ -81,7 +81,7 @@ const browserProjects = (selected as Engine[]).map((engine) => ({
       // iframe's load event, and vitest waits for it without a bound (vitest-dev/vitest#11243): the run
       // hangs with no output, so that wait must happen once, not once a file. In Chromium and Firefox
       // the page's modules and onnxruntime-web's runtimes then start once, not once a file (Chromium's
-      // project: 701 s isolated, 442 s not; docs/testing.md). Module state is shared between files;
+      // project: 701 s isolated, 442 s not; docs/decisions.md). Module state is shared between files;
       // the tests reset what they change.
       isolate: false,
       screenshotFailures: false,
