@@ -172,7 +172,11 @@ export async function decodeSuite(base: string, backends: Backend[], log: (s: st
       // to decide it: in-thread generate() read 0.70–0.93× across runs. With 100 it read 0.87–0.98×.
       const sequences = name === 'reverse' ? (backend === 'wasm' ? 100 : 20) : 1;
       const rates: Record<string, number[]> = Object.fromEntries(list.map((c) => [c.name, []]));
-      for (const c of list) await c.sequence(); // warm-up: shaders, allocator, JIT
+      // Warm-up, untimed (shaders, allocator, JIT): a round's worth of sequences. After one sequence each,
+      // the first timed round of whichever contender ran first read a fifth of its later rate on WASM
+      // (1259–1428 tokens/s against 3963–9860 in its next rounds, in three runs): onnxruntime-web's
+      // WebAssembly was still tiering up, at that contender's expense.
+      for (const c of list) for (let i = 0; i < sequences; i++) await c.sequence();
       const rounds = name === 'reverse' ? 7 : 3;
       for (let r = 0; r < rounds; r++) {
         log(`decode ${name} ${backend}: round ${r + 1}/${rounds}`);
