@@ -368,7 +368,7 @@ async function startTrace(page) {
 
 /** @param {import('./decode.ts').DecodeReport[]} reports */
 function printDecode(reports) {
-  console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 7 for reverse, 3 for kv-bench; higher is better)');
+  console.log('decode loop, the key/value cache fed back at every step: tokens per second (median of interleaved rounds: 7 for reverse, 3 for kv-bench; higher is better; in brackets the slowest and fastest round)');
   console.log("goals: ondevice keeping the cache ≥ 0.95× onnxruntime-web on the main thread (WASM); on WebGPU ≥ 1.0× ORT with outputs to the CPU and ≥ 0.95× ORT with 'gpu-buffer'");
   console.log('  (generate(): the whole sequence, encoder included, in one call where the model runs; keep: one run() a step from the page, the cache kept as refs)');
   if (reports.some((r) => r.rates[WORKER_BASELINE])) console.log(`  ("${WORKER_BASELINE}": onnxruntime-web alone in a worker, one message a sequence: what any worker pays here)`);
@@ -383,7 +383,8 @@ function printDecode(reports) {
       if (inWorker && name.startsWith('ondevice, worker')) ratios.push(`${(s.median / inWorker.median).toFixed(2)}× ${WORKER_BASELINE}`);
       const fp32 = r.rates['ondevice, worker, keep'];
       if (name.endsWith(', q4') && fp32) ratios.push(`${(s.median / fp32.median).toFixed(2)}× fp32 with keep`);
-      console.log(`    ${name.padEnd(50)} ${s.median.toFixed(0).padStart(6)} tokens/s · ${ratios.join(' · ')}`);
+      const range = `[${s.min.toFixed(0)}–${s.max.toFixed(0)}]`;
+      console.log(`    ${name.padEnd(50)} ${s.median.toFixed(0).padStart(6)} tokens/s ${range.padEnd(13)} · ${ratios.join(' · ')}`);
     }
     const worker = r.rates['ondevice, worker, keep'];
     const here = r.rates['ondevice, in-thread, keep'];
