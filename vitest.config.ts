@@ -67,6 +67,8 @@ const browserProjects = (selected as Engine[]).map((engine) => ({
     // engines' pages altogether (WebKit's is shared by every file, see `isolate` below).
     exclude: engine === 'chromium' ? [] : ['test/browser/electron-example.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
+    // The library's workers and WebGPU contexts held for the whole run (test/browser/setup.ts).
+    setupFiles: ['test/browser/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // One page at a time: the machine has 2 cores and SwiftShader is CPU-hungry.

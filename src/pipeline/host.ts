@@ -70,6 +70,8 @@ export interface ModelHost {
   dispose(id: number): Promise<void>;
   /** Resolves once no load, reload or update check is in flight. */
   idle(): Promise<void>;
+  /** How long the runtimes keep a device context after their last session (`undefined`: their default); see RuntimeAdapter.hold. */
+  hold(ms: number | undefined): void;
   /** How many models are loaded. */
   readonly size: number;
 }
@@ -402,6 +404,9 @@ export function createModelHost(options: ModelHostOptions): ModelHost {
     },
     async idle() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+    hold(ms) {
+      for (const adapter of Object.values(runtimes)) adapter?.hold?.(ms);
     },
     get size() {
       return models.size;

@@ -83,6 +83,7 @@ export function sessionOptions(backend: 'webgpu' | 'wasm', onnx: OnnxOptions = {
 
 export const onnxRuntime: RuntimeAdapter = {
   backends: ['webgpu', 'wasm'],
+  hold: setGpuHold,
   unsupported: (backend) =>
     backend === 'cpu'
       ? "onnxruntime-web runs its CPU kernels as WebAssembly: use 'wasm'"

@@ -77,4 +77,10 @@ export interface RuntimeAdapter {
    * providers); the host probes the others itself (WebGPU's adapter, WebGL, WASM).
    */
   probe?(backend: Backend): Promise<Availability>;
+  /**
+   * How long the runtime keeps its device context (WebGPU's, with every pipeline it compiled) after
+   * its last session is released; `undefined`: its default. A library worker holds it as long as the
+   * page keeps that worker lingering (worker/client.ts).
+   */
+  hold?(ms: number | undefined): void;
 }

@@ -32,4 +32,6 @@ export interface WorkerApi {
   dispose(id: number): Promise<void>;
   /** Resolves once no load, reload or update check is in flight (an aborted load may still be saving what it received). */
   drain(): Promise<void>;
+  /** How long this worker's runtimes keep a device context after their last session: the page's linger for it (`undefined`: the default). */
+  hold(ms: number | undefined): void;
 }

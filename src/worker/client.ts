@@ -40,6 +40,16 @@ export class WorkerConnection implements HostConnection {
       this.#watch(lockName);
     });
     this.#ready.catch(() => undefined);
+    if (owned && lingerMs !== WORKER_LINGER_MS) this.#sendHold();
+  }
+
+  /**
+   * A library worker keeps its runtimes' device context (WebGPU's compiled pipelines) as long as the
+   * page keeps the worker lingering, so a model loaded into a lingering worker compiles nothing again.
+   * Both default to 2 s, when nothing is sent.
+   */
+  #sendHold(): void {
+    if (!this.#dead) this.#call((api) => api.hold(lingerMs === WORKER_LINGER_MS ? undefined : lingerMs)).catch(() => undefined);
   }
 
   get dead(): boolean {
@@ -84,9 +94,10 @@ export class WorkerConnection implements HostConnection {
     }, lingerMs);
   }
 
-  /** A new linger applies to a worker already lingering. */
+  /** A new linger applies to a worker already lingering, and to how long its device context is held. */
   relinger(): void {
     if (this.#idleTimer !== undefined) this.#linger();
+    if (this.#owned) this.#sendHold();
   }
 
   async load(request: LoadRequest, { signal, onProgress, onEvent }: LoadControls): Promise<LoadResult> {
@@ -252,7 +263,10 @@ let makeWorker: (family: RuntimeFamily | 'resolve') => Worker = createWorker;
 export const WORKER_LINGER_MS = 2000;
 let lingerMs = WORKER_LINGER_MS;
 
-/** @internal For tests: how long an idle library worker lingers (`undefined`: the default), lingering ones included. */
+/**
+ * @internal For tests: how long an idle library worker lingers (`undefined`: the default), lingering
+ * ones included; its WebGPU context is held as long (see WorkerConnection's hold).
+ */
 export function setWorkerLinger(ms: number | undefined): void {
   lingerMs = ms ?? WORKER_LINGER_MS;
   for (const connection of shared.values()) connection.relinger();

@@ -77,6 +77,7 @@ export function serveModelHost(scope: Worker | typeof globalThis, host: ModelHos
       return transfer(bytes, [bytes.buffer as ArrayBuffer]);
     },
     drain: () => host.idle(),
+    hold: (ms) => host.hold(ms),
     checkForUpdate: (id) => host.checkForUpdate(id),
     reload: (id) => host.reload(id),
     stats: (id) => host.stats(id),

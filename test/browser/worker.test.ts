@@ -6,6 +6,7 @@ import { bestOnnxBackend, has } from './engine.js';
 import { eventually } from './live.js';
 import { setWorkerFactory, setWorkerLinger } from '../../src/worker/client.js';
 import { gpuContextHeld, releaseGpuHold, setGpuHold } from '../../src/runtime/onnx.js';
+import { SUITE_HOLD_MS } from './setup.js';
 
 const reference = inject('referenceLogits');
 
@@ -114,7 +115,7 @@ describe('a worker that dies', () => {
       expect((await third.run({ image: image() }))['logits']!.dims).toEqual([1, 10]);
       await third.dispose();
     } finally {
-      setWorkerLinger(undefined);
+      setWorkerLinger(SUITE_HOLD_MS);
     }
   });
 });
@@ -183,7 +184,53 @@ describe.runIf(has('webgpu'))('WebGPU pipelines outlive a session by the linger 
     } finally {
       proto.createComputePipeline = originals.sync;
       proto.createComputePipelineAsync = originals.async;
-      setGpuHold(undefined);
+      setGpuHold(SUITE_HOLD_MS);
+    }
+  });
+});
+
+/**
+ * In a library worker the context is held as long as the worker lingers: the page sends the worker its
+ * linger as the hold (src/worker/client.ts), so a model loaded into a lingering worker, however long
+ * after the last, compiles nothing. Counted in the worker by a fixture that serves the real host.
+ */
+describe.runIf(has('webgpu'))('WebGPU pipelines outlive a session by the linger (worker: true)', () => {
+  test("a library worker holds its WebGPU context while it lingers, past onnxruntime's own 2 s: the model loaded again compiles no pipeline and gives the same logits", async () => {
+    const { images } = await digitsTestSet();
+    const want = reference.logits.slice(0, 10);
+    const channel = new BroadcastChannel('ondevice-test-compiled');
+    const compiled = () =>
+      new Promise<number>((resolve) => {
+        channel.onmessage = (event: MessageEvent<number>) => resolve(event.data);
+        channel.postMessage('how many?');
+      });
+    const loadRunDispose = async (): Promise<void> => {
+      const model = await loadModel(digitsManifest, { backend: 'webgpu', worker: true, variant: 'fp32' });
+      expect(model.info.backend).toBe('webgpu');
+      const got = (await model.run({ image: { type: 'float32', data: images.slice(0, 64), dims: [1, 1, 8, 8] } }))['logits']!.data as Float32Array;
+      expect(maxAbsDiff(got, want)).toBeLessThanOrEqual(1e-4);
+      await model.dispose();
+    };
+    await quiet();
+    try {
+      setWorkerLinger(600_000);
+      // Lingering workers end now: the next load starts a counting one (a resolving worker, with no
+      // runtime, may come first and hand the model over).
+      setWorkerFactory((family) =>
+        family === 'onnx' ? new Worker(new URL('./fixtures/counting-worker.ts', import.meta.url), { type: 'module' }) : new Worker(new URL('../../src/worker/worker-resolve.ts', import.meta.url), { type: 'module' }),
+      );
+      await loadRunDispose();
+      const first = await compiled();
+      expect(first).toBeGreaterThan(0);
+      // Past onnxruntime-web's own hold (2 s): without the worker's linger as its hold, the context and
+      // its pipelines would be gone by now. (With it, how long this pause lasts does not matter.)
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await loadRunDispose();
+      expect((await compiled()) - first).toBe(0);
+    } finally {
+      channel.close();
+      setWorkerFactory(undefined);
+      setWorkerLinger(SUITE_HOLD_MS);
     }
   });
 });
