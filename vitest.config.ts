@@ -67,7 +67,7 @@ const browserProjects = (selected as Engine[]).map((engine) => ({
     // engines' pages altogether (WebKit's is shared by every file, see `isolate` below).
     exclude: engine === 'chromium' ? [] : ['test/browser/electron-example.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
-    // The library's workers and WebGPU contexts held for the whole run (test/browser/setup.ts).
+    // The library's workers and WebGPU contexts held for the whole run in Chromium and Firefox (test/browser/setup.ts).
     setupFiles: ['test/browser/setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
