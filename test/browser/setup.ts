@@ -14,7 +14,7 @@ import { setWorkerLinger } from '../../src/worker/client.js';
 import { engine } from './engine.js';
 
 /** What the suite's workers and WebGPU contexts are held for: longer than any engine's run; in WebKit the library's default (`undefined`). */
-export const SUITE_HOLD_MS: number | undefined = engine === 'webkit' || engine === 'webkit-safari' ? undefined : 30 * 60_000;
+export const SUITE_HOLD_MS: number | undefined = engine.startsWith('webkit') ? undefined : 30 * 60_000;
 
 setWorkerLinger(SUITE_HOLD_MS);
 setGpuHold(SUITE_HOLD_MS);
